@@ -1,0 +1,16 @@
+//! `sluice-connectors`: where rows come from and go to.
+//!
+//! * [`file`] — `connector = 'filesystem'`: a file or a directory of files in
+//!   CSV (with a header row) or JSON lines. Each file is a split with its own
+//!   watermark; splits are read side by side.
+//! * [`memory`] — `connector = 'memory'` (the default): rows kept in memory,
+//!   filled by `INSERT INTO t VALUES ...` or `INSERT INTO t SELECT ...` and
+//!   read back as a bounded stream. Also serves `VALUES` in queries.
+//! * [`blackhole`] — a sink that discards rows (for benchmarks).
+//! * [`options`] — typed access to `WITH (...)` options with clear errors.
+#![deny(missing_docs)]
+
+pub mod blackhole;
+pub mod file;
+pub mod memory;
+pub mod options;

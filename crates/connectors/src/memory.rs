@@ -1,0 +1,143 @@
+//! Rows held in memory: the `memory` connector and `VALUES`.
+
+use std::sync::Arc;
+
+use arrow::compute::cast;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use sluice_common::{Error, Result};
+use sluice_exec::sink::Sink;
+use sluice_exec::source::{Source, SourceContext};
+use sluice_exec::watermark::WatermarkExpr;
+use sluice_sql::table::MemoryRows;
+
+/// A bounded source over batches. With a watermark expression, a watermark
+/// follows each batch (so each `INSERT` into a memory table is one step of
+/// event time: rows of a later INSERT can be late).
+#[derive(Debug)]
+pub struct BatchSource {
+    label: String,
+    batches: Vec<RecordBatch>,
+    schema: SchemaRef,
+    watermark: Option<WatermarkExpr>,
+    projection: Option<Vec<usize>>,
+}
+
+impl BatchSource {
+    /// A source emitting `batches` (of the table's full `schema`), projected
+    /// to `projection` after the watermark is computed.
+    pub fn new(
+        label: impl Into<String>,
+        batches: Vec<RecordBatch>,
+        schema: SchemaRef,
+        watermark: Option<WatermarkExpr>,
+        projection: Option<Vec<usize>>,
+    ) -> Result<Self> {
+        let schema = match &projection {
+            Some(p) => Arc::new(schema.project(p)?),
+            None => schema,
+        };
+        Ok(BatchSource {
+            label: label.into(),
+            batches,
+            schema,
+            watermark,
+            projection,
+        })
+    }
+}
+
+#[async_trait]
+impl Source for BatchSource {
+    fn name(&self) -> &'static str {
+        "MemorySource"
+    }
+
+    fn describe(&self) -> String {
+        let rows: usize = self.batches.iter().map(|b| b.num_rows()).sum();
+        format!("MemorySource: {} ({rows} rows)", self.label)
+    }
+
+    fn output_schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
+        let mut emitted = i64::MIN;
+        for batch in self.batches {
+            let wm = match &self.watermark {
+                Some(w) => w.eval(&batch)?,
+                None => None,
+            };
+            let out = match &self.projection {
+                Some(p) => batch.project(p)?,
+                None => batch,
+            };
+            if !ctx.send_batch(out).await {
+                return Ok(());
+            }
+            if let Some(wm) = wm {
+                if wm > emitted {
+                    emitted = wm;
+                    if !ctx.send_watermark(sluice_common::Watermark(wm)).await {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        ctx.finish().await;
+        Ok(())
+    }
+}
+
+/// Appends results to a memory table.
+#[derive(Debug)]
+pub struct MemorySink {
+    table: String,
+    rows: MemoryRows,
+    schema: SchemaRef,
+}
+
+impl MemorySink {
+    /// A sink into `rows` of a table with `schema`.
+    pub fn new(table: impl Into<String>, rows: MemoryRows, schema: SchemaRef) -> Self {
+        MemorySink {
+            table: table.into(),
+            rows,
+            schema,
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for MemorySink {
+    fn name(&self) -> &'static str {
+        "MemorySink"
+    }
+
+    fn describe(&self) -> String {
+        format!("MemorySink: {}", self.table)
+    }
+
+    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        let cols = batch
+            .columns()
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| cast(c, f.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), cols).map_err(|e| {
+            Error::plan(format!("INSERT INTO {}: {e}", self.table))
+        })?;
+        self.rows
+            .write()
+            .map_err(|_| Error::internal("memory table lock poisoned"))?
+            .push(batch);
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}

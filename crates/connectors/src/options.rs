@@ -1,0 +1,85 @@
+//! Typed access to a table's `WITH (...)` options.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sluice_common::{Error, Result};
+
+/// Options of one table, with a record of which keys were read so unknown
+/// keys can be reported.
+#[derive(Debug)]
+pub struct Options<'a> {
+    table: &'a str,
+    map: &'a BTreeMap<String, String>,
+    used: BTreeSet<&'a str>,
+}
+
+impl<'a> Options<'a> {
+    /// Wrap the options of `table`.
+    pub fn new(table: &'a str, map: &'a BTreeMap<String, String>) -> Self {
+        let mut used = BTreeSet::new();
+        used.insert("connector");
+        Options { table, map, used }
+    }
+
+    /// An optional string option.
+    pub fn get(&mut self, key: &'a str) -> Option<&'a str> {
+        self.used.insert(key);
+        self.map.get(key).map(String::as_str)
+    }
+
+    /// A required string option.
+    pub fn required(&mut self, key: &'a str) -> Result<&'a str> {
+        self.get(key).ok_or_else(|| {
+            Error::plan(format!("table {}: option '{key}' is required", self.table))
+        })
+    }
+
+    /// A boolean option (`true`/`false`).
+    pub fn bool(&mut self, key: &'a str, default: bool) -> Result<bool> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(Error::plan(format!(
+                    "table {}: option '{key}' must be 'true' or 'false', not '{v}'",
+                    self.table
+                ))),
+            },
+        }
+    }
+
+    /// One of a fixed set of values (case-insensitive).
+    pub fn one_of(&mut self, key: &'a str, allowed: &[&str], default: &str) -> Result<String> {
+        let v = self.get(key).unwrap_or(default).to_ascii_lowercase();
+        if allowed.contains(&v.as_str()) {
+            Ok(v)
+        } else {
+            Err(Error::plan(format!(
+                "table {}: option '{key}' = '{v}' is not one of {}",
+                self.table,
+                allowed.join(", ")
+            )))
+        }
+    }
+
+    /// Fail on options nobody read (typos).
+    pub fn finish(self) -> Result<()> {
+        let unknown: Vec<&str> = self
+            .map
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !self.used.contains(k))
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::plan(format!(
+                "table {}: unknown option(s) {} for connector '{}'",
+                self.table,
+                unknown.join(", "),
+                self.map.get("connector").map(String::as_str).unwrap_or("memory")
+            )))
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! `sluice-exec`: the streaming runtime.
+//!
+//! A query runs as a tree of [`graph::StreamNode`]s: [`source::Source`]s at
+//! the leaves, [`operator::Operator`]s above them and an optional
+//! [`sink::Sink`] at the root. Each node is one tokio task; nodes are joined
+//! by bounded channels carrying [`sluice_common::Message`]s, so a slow
+//! consumer slows its producers down (backpressure) instead of buffering.
+//!
+//! The run loop ([`runtime`]) owns the protocol: it combines watermarks of
+//! several inputs (minimum), aligns barriers, forwards end of stream and calls
+//! one operator hook per message. Operators are plain synchronous state
+//! machines and never block.
+#![deny(missing_docs)]
+
+pub mod graph;
+pub mod metrics;
+pub mod operator;
+pub mod operators;
+pub mod runtime;
+pub mod sink;
+pub mod source;
+pub mod time;
+pub mod watermark;

@@ -1,0 +1,71 @@
+//! Per-node counters, shared between a running task and whoever displays
+//! them (EXPLAIN ANALYZE, the query summary).
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use sluice_common::Watermark;
+
+/// Counters of one node. Updated by its task, read by anyone.
+#[derive(Debug)]
+pub struct NodeMetrics {
+    rows_in: AtomicU64,
+    rows_out: AtomicU64,
+    late_rows: AtomicU64,
+    bad_records: AtomicU64,
+    watermark: AtomicI64,
+}
+
+impl Default for NodeMetrics {
+    fn default() -> Self {
+        NodeMetrics {
+            rows_in: AtomicU64::new(0),
+            rows_out: AtomicU64::new(0),
+            late_rows: AtomicU64::new(0),
+            bad_records: AtomicU64::new(0),
+            watermark: AtomicI64::new(i64::MIN),
+        }
+    }
+}
+
+impl NodeMetrics {
+    /// Count rows received.
+    pub fn add_in(&self, n: usize) {
+        self.rows_in.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    /// Count rows sent.
+    pub fn add_out(&self, n: usize) {
+        self.rows_out.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    /// Count late rows dropped.
+    pub fn add_late(&self, n: u64) {
+        self.late_rows.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Count malformed records skipped.
+    pub fn add_bad(&self, n: u64) {
+        self.bad_records.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Record the watermark last forwarded.
+    pub fn set_watermark(&self, wm: Watermark) {
+        self.watermark.store(wm.0, Ordering::Relaxed);
+    }
+    /// Rows received.
+    pub fn rows_in(&self) -> u64 {
+        self.rows_in.load(Ordering::Relaxed)
+    }
+    /// Rows sent.
+    pub fn rows_out(&self) -> u64 {
+        self.rows_out.load(Ordering::Relaxed)
+    }
+    /// Late rows dropped.
+    pub fn late_rows(&self) -> u64 {
+        self.late_rows.load(Ordering::Relaxed)
+    }
+    /// Malformed records skipped.
+    pub fn bad_records(&self) -> u64 {
+        self.bad_records.load(Ordering::Relaxed)
+    }
+    /// The watermark last forwarded.
+    pub fn watermark(&self) -> Watermark {
+        Watermark(self.watermark.load(Ordering::Relaxed))
+    }
+}

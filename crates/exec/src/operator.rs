@@ -1,0 +1,77 @@
+//! The [`Operator`] trait: one synchronous hook per message kind.
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use sluice_common::{Barrier, Result, Watermark};
+
+/// Where an operator puts what it produces while handling one message.
+/// The run loop sends it downstream after the hook returns.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub(crate) batches: Vec<RecordBatch>,
+    pub(crate) late_rows: u64,
+    pub(crate) pending_watermark: Option<Watermark>,
+}
+
+impl Output {
+    /// Emit a batch (empty batches are dropped).
+    pub fn push(&mut self, batch: RecordBatch) {
+        if batch.num_rows() > 0 {
+            self.batches.push(batch);
+        }
+    }
+
+    /// Count rows dropped for being late.
+    pub fn add_late(&mut self, n: u64) {
+        self.late_rows += n;
+    }
+
+    /// Batches emitted so far (for tests).
+    pub fn take_batches(&mut self) -> Vec<RecordBatch> {
+        std::mem::take(&mut self.batches)
+    }
+}
+
+/// A streaming operator.
+///
+/// The run loop ([`crate::runtime`]) combines the watermarks of all inputs
+/// (minimum) before calling [`Operator::on_watermark`], aligns barriers before
+/// [`Operator::on_barrier`] and calls [`Operator::on_end`] once every input
+/// ended. Hooks never block and do no I/O.
+pub trait Operator: Send + 'static {
+    /// Short name, e.g. `WindowAggregate`.
+    fn name(&self) -> &'static str;
+
+    /// One line for EXPLAIN: name and parameters.
+    fn describe(&self) -> String {
+        self.name().to_string()
+    }
+
+    /// Schema of the batches this operator emits.
+    fn output_schema(&self) -> SchemaRef;
+
+    /// Handle a batch from input `input`.
+    fn on_batch(&mut self, input: usize, batch: RecordBatch, out: &mut Output) -> Result<()>;
+
+    /// The combined input watermark advanced to `wm`. Emit what it completes;
+    /// return the watermark to forward (operators may hold it back).
+    fn on_watermark(&mut self, wm: Watermark, _out: &mut Output) -> Result<Option<Watermark>> {
+        Ok(Some(wm))
+    }
+
+    /// A barrier arrived on every input: snapshot state here.
+    fn on_barrier(&mut self, _barrier: Barrier, _out: &mut Output) -> Result<()> {
+        Ok(())
+    }
+
+    /// Every input ended.
+    fn on_end(&mut self, _out: &mut Output) -> Result<()> {
+        Ok(())
+    }
+
+    /// True once the operator needs no more input (e.g. a satisfied LIMIT);
+    /// the run loop then ends the stream downstream.
+    fn is_finished(&self) -> bool {
+        false
+    }
+}

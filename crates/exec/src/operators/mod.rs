@@ -1,0 +1,10 @@
+//! The operators, one per file.
+
+pub mod limit;
+pub mod stateless;
+pub mod union;
+pub mod window_aggregate;
+pub mod window_assign;
+
+#[cfg(test)]
+pub(crate) mod test_util;

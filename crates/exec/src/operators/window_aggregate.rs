@@ -1,0 +1,470 @@
+//! Window aggregation that emits each window once, when the watermark passes
+//! its end, and frees its state then.
+//!
+//! State is kept per *pane* with DataFusion's vectorised [`GroupValues`] and
+//! [`GroupsAccumulator`]s:
+//! * TUMBLE (and HOP whose rows were expanded per window): a pane is a window;
+//!   closing it evaluates the accumulators directly.
+//! * HOP in pane mode: panes are `gcd(size, slide)` long and hold partial
+//!   states; when a pane closes its partial state is extracted, and when a
+//!   window closes the partials of its panes are merged. No row is copied
+//!   into several windows.
+//!
+//! A row whose pane has already closed (pane end <= watermark) is late: it is
+//! dropped and counted.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, TimestampMillisecondArray, UInt32Array};
+use arrow::compute::{filter, take};
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
+use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use sluice_common::{Error, Result, Watermark};
+use sluice_sql::window::WindowSpec;
+
+use crate::operator::{Operator, Output};
+use crate::time::to_millis;
+
+/// Which window column a group key or the window input column is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowRole {
+    /// `window_start`.
+    Start,
+    /// `window_end`.
+    End,
+    /// `window_time` (= end - 1 ms).
+    Time,
+}
+
+/// One GROUP BY key.
+#[derive(Debug, Clone)]
+pub enum GroupKey {
+    /// A window column, computed from the window being emitted.
+    Window(WindowRole),
+    /// Any other key, evaluated on the input rows.
+    Expr(Arc<dyn PhysicalExpr>),
+}
+
+/// One aggregate call with its optional `FILTER (WHERE ...)`.
+#[derive(Debug, Clone)]
+pub struct AggregateCall {
+    /// The aggregate.
+    pub expr: Arc<AggregateFunctionExpr>,
+    /// Its filter.
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+}
+
+/// How the operator reads windows from its input.
+#[derive(Debug, Clone)]
+pub struct WindowAggConfig {
+    /// The window shape.
+    pub spec: WindowSpec,
+    /// Pane mode (HOP without expansion): the input's window column holds
+    /// pane starts, not window starts.
+    pub panes: bool,
+    /// Input column holding the window (or pane) start/end/time.
+    pub window_column: usize,
+    /// Which one it holds.
+    pub window_role: WindowRole,
+    /// GROUP BY keys, in output order.
+    pub keys: Vec<GroupKey>,
+    /// Aggregates, in output order after the keys.
+    pub aggregates: Vec<AggregateCall>,
+    /// Output schema: keys then aggregates.
+    pub schema: SchemaRef,
+}
+
+struct PaneState {
+    groups: Option<Box<dyn GroupValues>>,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    num_groups: usize,
+}
+
+/// Partial states of a closed pane (pane mode).
+struct ClosedPane {
+    keys: Vec<ArrayRef>,
+    states: Vec<Vec<ArrayRef>>,
+    num_groups: usize,
+}
+
+/// See the module docs.
+pub struct WindowAggregateOperator {
+    cfg: WindowAggConfig,
+    key_schema: SchemaRef,
+    key_exprs: Vec<Arc<dyn PhysicalExpr>>,
+    /// Length of a pane: the window size, or gcd(size, slide) in pane mode.
+    unit: i64,
+    open: BTreeMap<i64, PaneState>,
+    closed: BTreeMap<i64, ClosedPane>,
+    watermark: i64,
+    last_fired_end: i64,
+}
+
+impl std::fmt::Debug for WindowAggregateOperator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowAggregateOperator")
+            .field("spec", &self.cfg.spec)
+            .field("open_panes", &self.open.len())
+            .finish()
+    }
+}
+
+impl WindowAggregateOperator {
+    /// Build from a config; `input_schema` is the schema of input batches.
+    pub fn try_new(cfg: WindowAggConfig, input_schema: &Schema) -> Result<Self> {
+        let key_exprs: Vec<Arc<dyn PhysicalExpr>> = cfg
+            .keys
+            .iter()
+            .filter_map(|k| match k {
+                GroupKey::Expr(e) => Some(Arc::clone(e)),
+                GroupKey::Window(_) => None,
+            })
+            .collect();
+        let key_fields = key_exprs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let dt = e.data_type(input_schema)?;
+                Ok(arrow::datatypes::Field::new(format!("k{i}"), dt, true))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let unit = if cfg.panes { cfg.spec.pane() } else { cfg.spec.size };
+        Ok(WindowAggregateOperator {
+            key_schema: Arc::new(Schema::new(key_fields)),
+            key_exprs,
+            unit,
+            cfg,
+            open: BTreeMap::new(),
+            closed: BTreeMap::new(),
+            watermark: i64::MIN,
+            last_fired_end: i64::MIN,
+        })
+    }
+
+    fn new_pane(&self) -> Result<PaneState> {
+        let groups = if self.key_exprs.is_empty() {
+            None
+        } else {
+            Some(new_group_values(Arc::clone(&self.key_schema), &GroupOrdering::None)?)
+        };
+        Ok(PaneState {
+            groups,
+            accumulators: self.new_accumulators()?,
+            num_groups: 0,
+        })
+    }
+
+    fn new_accumulators(&self) -> Result<Vec<Box<dyn GroupsAccumulator>>> {
+        self.cfg
+            .aggregates
+            .iter()
+            .map(|a| -> Result<Box<dyn GroupsAccumulator>> {
+                if a.expr.groups_accumulator_supported() {
+                    Ok(a.expr.create_groups_accumulator()?)
+                } else {
+                    let agg = Arc::clone(&a.expr);
+                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || agg.create_accumulator())))
+                }
+            })
+            .collect()
+    }
+
+    /// Start of the pane holding each row (None for NULL window values).
+    fn pane_starts(&self, batch: &RecordBatch) -> Result<arrow::array::Int64Array> {
+        let v = to_millis(batch.column(self.cfg.window_column))?;
+        let shift = match self.cfg.window_role {
+            WindowRole::Start => 0,
+            WindowRole::End => -self.unit,
+            WindowRole::Time => 1 - self.unit,
+        };
+        Ok(arrow::compute::kernels::arity::unary(&v, |x: i64| x + shift))
+    }
+
+    fn update(&mut self, batch: &RecordBatch) -> Result<()> {
+        let n = batch.num_rows();
+        let keys = eval_all(&self.key_exprs, batch)?;
+        let mut args = Vec::with_capacity(self.cfg.aggregates.len());
+        let mut filters = Vec::with_capacity(self.cfg.aggregates.len());
+        for a in &self.cfg.aggregates {
+            args.push(eval_all(&a.expr.expressions(), batch)?);
+            filters.push(match &a.filter {
+                Some(f) => Some(f.evaluate(batch)?.into_array(n)?),
+                None => None,
+            });
+        }
+        let panes = self.pane_starts(batch)?;
+        // Rows grouped by pane; a batch usually spans one or two panes.
+        let mut by_pane: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        for (i, p) in panes.iter().enumerate() {
+            if let Some(p) = p {
+                by_pane.entry(p).or_default().push(i as u32);
+            }
+        }
+        let single = by_pane.len() == 1 && by_pane.values().all(|v| v.len() == n);
+        for (pane, rows) in by_pane {
+            let pick = |cols: &[ArrayRef]| -> Result<Vec<ArrayRef>> {
+                if single {
+                    return Ok(cols.to_vec());
+                }
+                let idx = UInt32Array::from(rows.clone());
+                cols.iter()
+                    .map(|c| take(c, &idx, None).map_err(Error::from))
+                    .collect()
+            };
+            let pane_keys = pick(&keys)?;
+            let pane_args = args.iter().map(|a| pick(a)).collect::<Result<Vec<_>>>()?;
+            let pane_filters = filters
+                .iter()
+                .map(|f| match f {
+                    Some(f) => pick(std::slice::from_ref(f)).map(|mut v| v.pop()),
+                    None => Ok(None),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            if !self.open.contains_key(&pane) {
+                let state = self.new_pane()?;
+                self.open.insert(pane, state);
+            }
+            let Some(state) = self.open.get_mut(&pane) else {
+                return Err(Error::internal("pane vanished"));
+            };
+            let mut group_ids = Vec::new();
+            match &mut state.groups {
+                Some(g) => {
+                    g.intern(&pane_keys, &mut group_ids)?;
+                    state.num_groups = g.len();
+                }
+                None => {
+                    group_ids = vec![0; rows.len()];
+                    state.num_groups = 1;
+                }
+            }
+            for (acc, (a, f)) in state.accumulators.iter_mut().zip(pane_args.iter().zip(&pane_filters)) {
+                let f = f.as_ref().map(|f| f.as_boolean());
+                acc.update_batch(a, &group_ids, f, state.num_groups)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Output rows of one window from key arrays and aggregate values.
+    fn emit(&self, start: i64, keys: Vec<ArrayRef>, aggs: Vec<ArrayRef>, num_groups: usize, out: &mut Output) -> Result<()> {
+        let end = start + self.cfg.spec.size;
+        let mut keys = keys.into_iter();
+        let mut cols = Vec::with_capacity(self.cfg.schema.fields().len());
+        for k in &self.cfg.keys {
+            cols.push(match k {
+                GroupKey::Window(role) => {
+                    let v = match role {
+                        WindowRole::Start => start,
+                        WindowRole::End => end,
+                        WindowRole::Time => end - 1,
+                    };
+                    Arc::new(TimestampMillisecondArray::from_value(v, num_groups)) as ArrayRef
+                }
+                GroupKey::Expr(_) => keys
+                    .next()
+                    .ok_or_else(|| Error::internal("missing key column"))?,
+            });
+        }
+        cols.extend(aggs);
+        // Cast to the planned output types where an accumulator differs only
+        // in metadata (e.g. nullability).
+        let cols = cols
+            .into_iter()
+            .zip(self.cfg.schema.fields())
+            .map(|(c, f)| {
+                if c.data_type() == f.data_type() {
+                    Ok(c)
+                } else {
+                    arrow::compute::cast(&c, f.data_type()).map_err(Error::from)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.push(RecordBatch::try_new(Arc::clone(&self.cfg.schema), cols)?);
+        Ok(())
+    }
+
+    fn take_pane(&self, mut state: PaneState) -> Result<(Vec<ArrayRef>, usize, Vec<Box<dyn GroupsAccumulator>>)> {
+        let keys = match &mut state.groups {
+            Some(g) => g.emit(EmitTo::All)?,
+            None => vec![],
+        };
+        Ok((keys, state.num_groups, state.accumulators))
+    }
+
+    fn close_panes(&mut self, wm: i64, out: &mut Output) -> Result<()> {
+        let done: Vec<i64> = self
+            .open
+            .keys()
+            .copied()
+            .take_while(|p| p.saturating_add(self.unit) <= wm)
+            .collect();
+        for pane in done {
+            let Some(state) = self.open.remove(&pane) else { continue };
+            let (keys, num_groups, mut accs) = self.take_pane(state)?;
+            if self.cfg.panes {
+                let states = accs
+                    .iter_mut()
+                    .map(|a| a.state(EmitTo::All))
+                    .collect::<datafusion::error::Result<Vec<_>>>()?;
+                self.closed.insert(pane, ClosedPane { keys, states, num_groups });
+            } else {
+                let aggs = accs
+                    .iter_mut()
+                    .map(|a| a.evaluate(EmitTo::All))
+                    .collect::<datafusion::error::Result<Vec<_>>>()?;
+                self.emit(pane, keys, aggs, num_groups, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pane mode: emit every window ending at or before `wm` that holds a
+    /// closed pane, then drop panes no open window needs.
+    fn fire_windows(&mut self, wm: i64, out: &mut Output) -> Result<()> {
+        let spec = self.cfg.spec;
+        let Some(&first) = self.closed.keys().next() else {
+            return Ok(());
+        };
+        let mut s = spec.last_start(first - spec.size) + spec.slide;
+        while s.saturating_add(spec.size) <= wm {
+            let end = s + spec.size;
+            if end <= self.last_fired_end {
+                s += spec.slide;
+                continue;
+            }
+            let panes: Vec<i64> = self.closed.range(s..end).map(|(k, _)| *k).collect();
+            if panes.is_empty() {
+                // Jump to the first window holding the next pane.
+                match self.closed.range(end..).next() {
+                    Some((&next, _)) => s = (spec.last_start(next - spec.size) + spec.slide).max(s + spec.slide),
+                    None => break,
+                }
+                continue;
+            }
+            self.merge_window(s, &panes, out)?;
+            self.last_fired_end = end;
+            s += spec.slide;
+        }
+        // A pane is needed until the last window holding it has fired.
+        self.closed.retain(|&p, _| spec.last_start(p).saturating_add(spec.size) > wm);
+        Ok(())
+    }
+
+    fn merge_window(&self, start: i64, panes: &[i64], out: &mut Output) -> Result<()> {
+        let mut groups = if self.key_exprs.is_empty() {
+            None
+        } else {
+            Some(new_group_values(Arc::clone(&self.key_schema), &GroupOrdering::None)?)
+        };
+        let mut accs = self.new_accumulators()?;
+        let mut num_groups = 0;
+        for p in panes {
+            let Some(pane) = self.closed.get(p) else { continue };
+            let mut ids = Vec::new();
+            match &mut groups {
+                Some(g) => {
+                    g.intern(&pane.keys, &mut ids)?;
+                    num_groups = g.len();
+                }
+                None => {
+                    ids = vec![0; pane.num_groups];
+                    num_groups = 1;
+                }
+            }
+            for (acc, states) in accs.iter_mut().zip(&pane.states) {
+                acc.merge_batch(states, &ids, num_groups)?;
+            }
+        }
+        let keys = match &mut groups {
+            Some(g) => g.emit(EmitTo::All)?,
+            None => vec![],
+        };
+        let aggs = accs
+            .iter_mut()
+            .map(|a| a.evaluate(EmitTo::All))
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        self.emit(start, keys, aggs, num_groups, out)
+    }
+}
+
+fn eval_all(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    exprs
+        .iter()
+        .map(|e| Ok(e.evaluate(batch)?.into_array(batch.num_rows())?))
+        .collect()
+}
+
+impl Operator for WindowAggregateOperator {
+    fn name(&self) -> &'static str {
+        "WindowAggregate"
+    }
+
+    fn describe(&self) -> String {
+        let keys: Vec<String> = self
+            .cfg
+            .keys
+            .iter()
+            .map(|k| match k {
+                GroupKey::Window(r) => format!("{r:?}").to_lowercase().replace("start", "window_start").replace("end", "window_end").replace("time", "window_time"),
+                GroupKey::Expr(e) => e.to_string(),
+            })
+            .collect();
+        let aggs: Vec<String> = self.cfg.aggregates.iter().map(|a| a.expr.name().to_string()).collect();
+        format!(
+            "WindowAggregate: {}{} keys=[{}] aggs=[{}]",
+            self.cfg.spec,
+            if self.cfg.panes { format!(" panes={}", sluice_sql::window::fmt_ms(self.unit)) } else { String::new() },
+            keys.join(", "),
+            aggs.join(", ")
+        )
+    }
+
+    fn output_schema(&self) -> SchemaRef {
+        Arc::clone(&self.cfg.schema)
+    }
+
+    fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let panes = self.pane_starts(&batch)?;
+        let wm = self.watermark;
+        let unit = self.unit;
+        let on_time: BooleanArray = panes
+            .iter()
+            .map(|p| Some(p.is_some_and(|p| p.saturating_add(unit) > wm)))
+            .collect();
+        let late = (batch.num_rows() - on_time.true_count()) as u64;
+        if late > 0 {
+            out.add_late(late);
+            let cols = batch
+                .columns()
+                .iter()
+                .map(|c| filter(c, &on_time))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let kept = RecordBatch::try_new(batch.schema(), cols)?;
+            if kept.num_rows() > 0 {
+                self.update(&kept)?;
+            }
+        } else {
+            self.update(&batch)?;
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, wm: Watermark, out: &mut Output) -> Result<Option<Watermark>> {
+        self.watermark = wm.0;
+        self.close_panes(wm.0, out)?;
+        if self.cfg.panes {
+            self.fire_windows(wm.0, out)?;
+        }
+        Ok(Some(wm))
+    }
+}

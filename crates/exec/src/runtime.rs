@@ -1,0 +1,199 @@
+//! Run loops: one tokio task per node, bounded channels between them.
+//!
+//! Protocol on every edge: `Batch*`, `Watermark`s that never go backwards,
+//! `Barrier`s, and finally `EndOfStream`. A multi-input operator sees the
+//! minimum of its inputs' watermarks (an ended input counts as `+inf`), takes
+//! a barrier once it arrived on every input (an input that delivered the
+//! barrier is not read again until then) and ends when all inputs ended.
+//! An input that closes without `EndOfStream` means its producer failed or
+//! was cancelled: the task stops quietly and the failure is reported by the
+//! producer's own task.
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+
+use sluice_common::{Barrier, Message, Result, Watermark};
+use tokio::sync::mpsc::{Receiver, Sender};
+
+use crate::metrics::NodeMetrics;
+use crate::operator::{Operator, Output};
+use crate::sink::Sink;
+
+/// Capacity of every edge, in messages (batches of up to a few thousand rows).
+pub const CHANNEL_CAPACITY: usize = 8;
+
+/// What to do after a message.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+struct InputState {
+    rx: Receiver<Message>,
+    watermark: Watermark,
+    ended: bool,
+    blocked_on: Option<Barrier>,
+}
+
+/// Drive `op` until all inputs end or the output closes.
+pub async fn run_operator(
+    mut op: Box<dyn Operator>,
+    inputs: Vec<Receiver<Message>>,
+    out: Sender<Message>,
+    metrics: Arc<NodeMetrics>,
+) -> Result<()> {
+    let mut inputs: Vec<InputState> = inputs
+        .into_iter()
+        .map(|rx| InputState {
+            rx,
+            watermark: Watermark::MIN,
+            ended: false,
+            blocked_on: None,
+        })
+        .collect();
+    let mut current = Watermark::MIN;
+    let mut output = Output::default();
+    loop {
+        let Some((idx, msg)) = next_message(&mut inputs).await else {
+            return Ok(()); // an upstream failed or was cancelled
+        };
+        let flow = match msg {
+            Message::Batch(batch) => {
+                metrics.add_in(batch.num_rows());
+                op.on_batch(idx, batch, &mut output)?;
+                Flow::Continue
+            }
+            Message::Watermark(wm) => {
+                inputs[idx].watermark = inputs[idx].watermark.max(wm);
+                advance(&mut *op, &inputs, &mut current, &mut output, &metrics)?
+            }
+            Message::Barrier(b) => {
+                inputs[idx].blocked_on = Some(b);
+                if inputs.iter().all(|i| i.ended || i.blocked_on == Some(b)) {
+                    op.on_barrier(b, &mut output)?;
+                    if !flush(&mut output, &out, &metrics).await {
+                        return Ok(());
+                    }
+                    inputs.iter_mut().for_each(|i| i.blocked_on = None);
+                    if out.send(Message::Barrier(b)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Flow::Continue
+            }
+            Message::EndOfStream => {
+                inputs[idx].ended = true;
+                inputs[idx].watermark = Watermark::MAX;
+                advance(&mut *op, &inputs, &mut current, &mut output, &metrics)?;
+                if inputs.iter().all(|i| i.ended) {
+                    op.on_end(&mut output)?;
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            }
+        };
+        metrics.add_late(std::mem::take(&mut output.late_rows));
+        let finished = op.is_finished();
+        if !flush(&mut output, &out, &metrics).await {
+            return Ok(());
+        }
+        if let Some(wm) = output_watermark(&mut output) {
+            metrics.set_watermark(wm);
+            if out.send(Message::Watermark(wm)).await.is_err() {
+                return Ok(());
+            }
+        }
+        if finished || matches!(flow, Flow::Stop) {
+            let _ = out.send(Message::EndOfStream).await;
+            return Ok(());
+        }
+    }
+}
+
+/// Recompute the combined watermark; call the operator when it advanced.
+fn advance(
+    op: &mut dyn Operator,
+    inputs: &[InputState],
+    current: &mut Watermark,
+    output: &mut Output,
+    _metrics: &NodeMetrics,
+) -> Result<Flow> {
+    let combined = inputs
+        .iter()
+        .map(|i| i.watermark)
+        .min()
+        .unwrap_or(Watermark::MAX);
+    if combined > *current {
+        *current = combined;
+        if let Some(forward) = op.on_watermark(combined, output)? {
+            output.pending_watermark = Some(forward);
+        }
+    }
+    Ok(Flow::Continue)
+}
+
+fn output_watermark(output: &mut Output) -> Option<Watermark> {
+    output.pending_watermark.take()
+}
+
+/// Send the batches an operator produced. `false` when the output closed.
+async fn flush(output: &mut Output, out: &Sender<Message>, metrics: &NodeMetrics) -> bool {
+    for batch in output.batches.drain(..) {
+        metrics.add_out(batch.num_rows());
+        if out.send(Message::Batch(batch)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Receive from whichever open, unblocked input has a message. `None` when an
+/// input closed without `EndOfStream`.
+async fn next_message(inputs: &mut [InputState]) -> Option<(usize, Message)> {
+    if inputs.len() == 1 {
+        return inputs[0].rx.recv().await.map(|m| (0, m));
+    }
+    poll_fn(|cx| {
+        for (i, input) in inputs.iter_mut().enumerate() {
+            if input.ended || input.blocked_on.is_some() {
+                continue;
+            }
+            match input.rx.poll_recv(cx) {
+                Poll::Ready(Some(m)) => return Poll::Ready(Some((i, m))),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Drive a sink until its input ends.
+pub async fn run_sink(
+    mut sink: Box<dyn Sink>,
+    mut input: Receiver<Message>,
+    metrics: Arc<NodeMetrics>,
+) -> Result<()> {
+    while let Some(msg) = input.recv().await {
+        match msg {
+            Message::Batch(b) => {
+                metrics.add_in(b.num_rows());
+                metrics.add_out(b.num_rows());
+                sink.write(b).await?;
+            }
+            Message::Watermark(wm) => {
+                metrics.set_watermark(wm);
+                sink.on_watermark(wm).await?;
+            }
+            Message::Barrier(_) => {}
+            Message::EndOfStream => {
+                sink.finish().await?;
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}

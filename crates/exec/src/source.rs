@@ -1,0 +1,101 @@
+//! The [`Source`] trait: async producers at the leaves of a query.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use sluice_common::{Message, Result, Watermark};
+use tokio::sync::mpsc::Sender;
+
+use crate::metrics::NodeMetrics;
+
+/// Where a source sends its output.
+#[derive(Debug, Clone)]
+pub struct SourceContext {
+    out: Sender<Message>,
+    metrics: Arc<NodeMetrics>,
+}
+
+impl SourceContext {
+    /// A context sending into `out`.
+    pub fn new(out: Sender<Message>, metrics: Arc<NodeMetrics>) -> Self {
+        SourceContext { out, metrics }
+    }
+
+    /// Send a batch. Returns `false` when nobody listens any more (the query
+    /// was cancelled or a LIMIT was satisfied): the source should stop.
+    pub async fn send_batch(&self, batch: RecordBatch) -> bool {
+        if batch.num_rows() == 0 {
+            return true;
+        }
+        let n = batch.num_rows();
+        self.metrics.add_in(n);
+        self.metrics.add_out(n);
+        self.out.send(Message::Batch(batch)).await.is_ok()
+    }
+
+    /// Blocking twin of [`SourceContext::send_batch`] for sources that run on
+    /// a blocking thread (file readers).
+    pub fn blocking_send_batch(&self, batch: RecordBatch) -> bool {
+        if batch.num_rows() == 0 {
+            return true;
+        }
+        let n = batch.num_rows();
+        self.metrics.add_in(n);
+        self.metrics.add_out(n);
+        self.out.blocking_send(Message::Batch(batch)).is_ok()
+    }
+
+    /// Send a watermark.
+    pub async fn send_watermark(&self, wm: Watermark) -> bool {
+        self.metrics.set_watermark(wm);
+        self.out.send(Message::Watermark(wm)).await.is_ok()
+    }
+
+    /// Blocking twin of [`SourceContext::send_watermark`].
+    pub fn blocking_send_watermark(&self, wm: Watermark) -> bool {
+        self.metrics.set_watermark(wm);
+        self.out.blocking_send(Message::Watermark(wm)).is_ok()
+    }
+
+    /// End a bounded input: the final watermark, then end of stream.
+    pub async fn finish(&self) {
+        if self.send_watermark(Watermark::MAX).await {
+            let _ = self.out.send(Message::EndOfStream).await;
+        }
+    }
+
+    /// Blocking twin of [`SourceContext::finish`].
+    pub fn blocking_finish(&self) {
+        if self.blocking_send_watermark(Watermark::MAX) {
+            let _ = self.out.blocking_send(Message::EndOfStream);
+        }
+    }
+
+    /// Count malformed records skipped.
+    pub fn add_bad_records(&self, n: u64) {
+        self.metrics.add_bad(n);
+    }
+}
+
+/// A producer of batches and watermarks.
+///
+/// A bounded source ends with [`SourceContext::finish`] (watermark `+inf`,
+/// then end of stream). An unbounded one runs until its output is closed.
+#[async_trait]
+pub trait Source: Send + 'static {
+    /// Short name, e.g. `FileSource`.
+    fn name(&self) -> &'static str;
+
+    /// One line for EXPLAIN.
+    fn describe(&self) -> String {
+        self.name().to_string()
+    }
+
+    /// Schema of the batches it emits.
+    fn output_schema(&self) -> SchemaRef;
+
+    /// Produce until done or until the output closes.
+    async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()>;
+}

@@ -1,0 +1,124 @@
+//! The SQL dialect Sluice parses: DataFusion's generic dialect plus the two
+//! Flink forms sqlparser does not accept on its own.
+//!
+//! * `TABLE name` as a function argument, as in
+//!   `TABLE(TUMBLE(TABLE bid, DESCRIPTOR(ts), INTERVAL '10' SECOND))`. The
+//!   prefix hook turns it into the call `TABLE(name)`, which the window
+//!   relation planner (`crate::window`) reads back.
+//! * `WATERMARK FOR ts AS ...` in `CREATE TABLE` is parsed by
+//!   [`crate::parser`], which drives the sqlparser `Parser` itself.
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+    ObjectName, ObjectNamePart,
+};
+use datafusion::sql::sqlparser::dialect::Dialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+/// Name of the internal function that carries a `TABLE t` argument.
+pub const TABLE_ARG_FUNCTION: &str = "TABLE";
+
+/// Sluice's dialect. Identifiers may be quoted with `"` or `` ` `` (Flink).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SluiceDialect;
+
+impl Dialect for SluiceDialect {
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        ch == '"' || ch == '`'
+    }
+
+    fn is_identifier_start(&self, ch: char) -> bool {
+        ch.is_alphabetic() || ch == '_' || ch == '@'
+    }
+
+    fn is_identifier_part(&self, ch: char) -> bool {
+        ch.is_alphanumeric() || ch == '_' || ch == '@' || ch == '$'
+    }
+
+    fn supports_filter_during_aggregation(&self) -> bool {
+        true
+    }
+
+    fn supports_group_by_expr(&self) -> bool {
+        true
+    }
+
+    fn supports_named_fn_args_with_rarrow_operator(&self) -> bool {
+        true
+    }
+
+    fn supports_window_clause_named_window_reference(&self) -> bool {
+        true
+    }
+
+    fn supports_window_function_null_treatment_arg(&self) -> bool {
+        true
+    }
+
+    fn supports_projection_trailing_commas(&self) -> bool {
+        false
+    }
+
+    fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+        // `TABLE name` (not `TABLE(`): a table argument of a window TVF.
+        let [first, second] = parser.peek_tokens();
+        let is_table_kw = matches!(&first, Token::Word(w) if w.keyword == Keyword::TABLE);
+        let is_name = matches!(&second, Token::Word(_) | Token::DoubleQuotedString(_));
+        if !(is_table_kw && is_name) {
+            return None;
+        }
+        parser.next_token();
+        Some(parser.parse_object_name(false).map(table_arg))
+    }
+}
+
+/// Wrap a table name as the internal `TABLE(name)` call.
+fn table_arg(name: ObjectName) -> Expr {
+    let idents: Vec<Ident> = name
+        .0
+        .into_iter()
+        .filter_map(|p| match p {
+            ObjectNamePart::Identifier(i) => Some(i),
+            _ => None,
+        })
+        .collect();
+    let arg = if idents.len() == 1 {
+        Expr::Identifier(idents.into_iter().next().unwrap_or_else(|| Ident::new("")))
+    } else {
+        Expr::CompoundIdentifier(idents)
+    };
+    Expr::Function(Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(TABLE_ARG_FUNCTION))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_flink_tvf() {
+        let sql = "SELECT * FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(ts), INTERVAL '10' SECOND))";
+        let stmts = Parser::parse_sql(&SluiceDialect, sql).expect("parses");
+        let text = stmts[0].to_string();
+        assert!(text.contains("TUMBLE(TABLE(bid), DESCRIPTOR(ts)"), "{text}");
+    }
+
+    #[test]
+    fn table_keyword_elsewhere_still_works() {
+        Parser::parse_sql(&SluiceDialect, "SELECT a FROM t").expect("parses");
+    }
+}

@@ -1,0 +1,20 @@
+//! `sluice-sql`: Sluice's SQL front end.
+//!
+//! * [`parser`] splits text into statements and parses `CREATE TABLE` with
+//!   `WATERMARK FOR` and connector options; [`dialect`] adds Flink's
+//!   `TABLE t` argument to sqlparser.
+//! * [`window`] plans the window table functions TUMBLE and HOP (Flink and
+//!   RisingWave forms) into [`window::WindowTvfNode`], a DataFusion extension
+//!   node; [`legacy`] rewrites `GROUP BY TUMBLE(ts, ...)` into that form.
+//! * [`table`] is the catalog entry of a `CREATE TABLE`.
+//!
+//! Everything else — expressions, functions, aggregates, type coercion and
+//! optimisation — is DataFusion's.
+#![deny(missing_docs)]
+
+pub mod dialect;
+pub mod legacy;
+pub mod parser;
+pub mod table;
+pub mod types;
+pub mod window;

@@ -1,0 +1,167 @@
+//! Tables declared with `CREATE TABLE`: schema, event time and connector
+//! options, registered in DataFusion's catalog as a [`StreamTable`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::DFSchema;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::physical_plan::ExecutionPlan;
+use sluice_common::{Error, Result};
+
+use crate::parser::CreateTableDef;
+use crate::types::sql_type_to_arrow;
+
+/// Rows of a `memory` table, shared by its readers and writers.
+pub type MemoryRows = Arc<RwLock<Vec<RecordBatch>>>;
+
+/// Event time of a table: `WATERMARK FOR column AS expr`.
+#[derive(Debug, Clone)]
+pub struct WatermarkSpec {
+    /// Index of the event-time column in the table schema.
+    pub column: usize,
+    /// The watermark expression over the table's columns.
+    pub expr: Expr,
+    /// The expression as written, for DESCRIBE.
+    pub text: String,
+}
+
+/// A table backed by a connector.
+#[derive(Debug)]
+pub struct StreamTable {
+    /// Table name.
+    pub name: String,
+    /// Columns.
+    pub schema: SchemaRef,
+    /// Event-time column and watermark, if declared.
+    pub watermark: Option<WatermarkSpec>,
+    /// Connector options, keys lower-cased (includes `connector`).
+    pub options: BTreeMap<String, String>,
+    /// Primary key columns (informational, `NOT ENFORCED`).
+    pub primary_key: Vec<String>,
+    /// Storage of a `memory` table.
+    pub memory: Option<MemoryRows>,
+    /// The `CREATE TABLE` text.
+    pub ddl: String,
+}
+
+impl StreamTable {
+    /// Build a table from its definition; checks the watermark declaration.
+    pub fn try_new(def: &CreateTableDef, ddl: &str, state: &SessionState) -> Result<Self> {
+        let mut fields = Vec::with_capacity(def.columns.len());
+        for c in &def.columns {
+            if fields.iter().any(|f: &Field| f.name() == &c.name) {
+                return Err(Error::plan(format!("column '{}' is declared twice", c.name)));
+            }
+            let dt = sql_type_to_arrow(&c.data_type)
+                .map_err(|e| Error::plan(format!("column '{}': {e}", c.name)))?;
+            fields.push(Field::new(&c.name, dt, !c.not_null));
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let mut options = BTreeMap::new();
+        for (k, v) in &def.options {
+            if options.insert(k.clone(), v.clone()).is_some() {
+                return Err(Error::plan(format!("option '{k}' is given twice")));
+            }
+        }
+        let connector = options
+            .entry("connector".to_string())
+            .or_insert_with(|| "memory".to_string());
+        *connector = connector.to_ascii_lowercase();
+        let memory = (connector == "memory").then(MemoryRows::default);
+        let watermark = match &def.watermark {
+            None => None,
+            Some(wm) => Some(watermark_spec(&def.name, &schema, &wm.column, &wm.expr.to_string(), state)?),
+        };
+        for k in &def.primary_key {
+            if schema.index_of(k).is_err() {
+                return Err(Error::plan(format!("PRIMARY KEY column '{k}' is not a column of {}", def.name)));
+            }
+        }
+        Ok(StreamTable {
+            name: def.name.clone(),
+            schema,
+            watermark,
+            options,
+            primary_key: def.primary_key.clone(),
+            memory,
+            ddl: ddl.to_string(),
+        })
+    }
+
+    /// The connector name (`memory` when none was given).
+    pub fn connector(&self) -> &str {
+        self.options.get("connector").map(String::as_str).unwrap_or("memory")
+    }
+}
+
+fn watermark_spec(
+    table: &str,
+    schema: &SchemaRef,
+    column: &str,
+    text: &str,
+    state: &SessionState,
+) -> Result<WatermarkSpec> {
+    let idx = schema.index_of(column).map_err(|_| {
+        Error::plan(format!("WATERMARK FOR {column}: '{column}' is not a column of {table}"))
+    })?;
+    if !matches!(schema.field(idx).data_type(), DataType::Timestamp(_, _)) {
+        return Err(Error::plan(format!(
+            "WATERMARK FOR {column}: the event-time column must be a TIMESTAMP, not {}",
+            schema.field(idx).data_type()
+        )));
+    }
+    let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+    let expr = state
+        .create_logical_expr(text, &df_schema)
+        .map_err(|e| Error::plan(format!("WATERMARK FOR {column} AS {text}: {e}")))?;
+    let ty = expr.get_type(&df_schema)?;
+    if !matches!(ty, DataType::Timestamp(_, _)) {
+        return Err(Error::plan(format!(
+            "WATERMARK FOR {column} AS {text}: the expression must give a TIMESTAMP, not {ty}"
+        )));
+    }
+    Ok(WatermarkSpec {
+        column: idx,
+        expr,
+        text: text.to_string(),
+    })
+}
+
+impl fmt::Display for StreamTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name, self.connector())
+    }
+}
+
+#[async_trait]
+impl TableProvider for StreamTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        Err(DataFusionError::Plan(format!(
+            "table {} is a stream; it is read by the streaming runtime, not by a batch scan",
+            self.name
+        )))
+    }
+}
