@@ -113,7 +113,9 @@ mod tests {
             line: 3,
             column: 7,
         };
-        let e = Error::plan("unknown table 'x'").at(loc.clone()).at(SourceLocation::default());
+        let e = Error::plan("unknown table 'x'")
+            .at(loc.clone())
+            .at(SourceLocation::default());
         assert_eq!(e.to_string(), "q.sql:3:7: plan error: unknown table 'x'");
     }
 }

@@ -127,9 +127,8 @@ impl Sink for MemorySink {
             .zip(self.schema.fields())
             .map(|(c, f)| cast(c, f.data_type()))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let batch = RecordBatch::try_new(Arc::clone(&self.schema), cols).map_err(|e| {
-            Error::plan(format!("INSERT INTO {}: {e}", self.table))
-        })?;
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), cols)
+            .map_err(|e| Error::plan(format!("INSERT INTO {}: {e}", self.table)))?;
         self.rows
             .write()
             .map_err(|_| Error::internal("memory table lock poisoned"))?

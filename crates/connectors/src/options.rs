@@ -29,9 +29,8 @@ impl<'a> Options<'a> {
 
     /// A required string option.
     pub fn required(&mut self, key: &'a str) -> Result<&'a str> {
-        self.get(key).ok_or_else(|| {
-            Error::plan(format!("table {}: option '{key}' is required", self.table))
-        })
+        self.get(key)
+            .ok_or_else(|| Error::plan(format!("table {}: option '{key}' is required", self.table)))
     }
 
     /// A boolean option (`true`/`false`).
@@ -78,7 +77,10 @@ impl<'a> Options<'a> {
                 "table {}: unknown option(s) {} for connector '{}'",
                 self.table,
                 unknown.join(", "),
-                self.map.get("connector").map(String::as_str).unwrap_or("memory")
+                self.map
+                    .get("connector")
+                    .map(String::as_str)
+                    .unwrap_or("memory")
             )))
         }
     }

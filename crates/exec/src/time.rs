@@ -9,9 +9,13 @@ use sluice_common::{Error, Result};
 pub fn to_millis(array: &ArrayRef) -> Result<Int64Array> {
     let ms = match array.data_type() {
         DataType::Timestamp(TimeUnit::Millisecond, None) => array.clone(),
-        DataType::Timestamp(_, _) => cast(array, &DataType::Timestamp(TimeUnit::Millisecond, None))?,
+        DataType::Timestamp(_, _) => {
+            cast(array, &DataType::Timestamp(TimeUnit::Millisecond, None))?
+        }
         other => {
-            return Err(Error::internal(format!("event time column is {other}, not a timestamp")));
+            return Err(Error::internal(format!(
+                "event time column is {other}, not a timestamp"
+            )));
         }
     };
     let ms = ms.as_primitive::<TimestampMillisecondType>();

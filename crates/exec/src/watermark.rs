@@ -87,6 +87,10 @@ mod tests {
         w.finish(1);
         assert_eq!(w.advance(), Some(Watermark(100)));
         w.finish(0);
-        assert_eq!(w.advance(), None, "all finished: the source sends +inf itself");
+        assert_eq!(
+            w.advance(),
+            None,
+            "all finished: the source sends +inf itself"
+        );
     }
 }

@@ -90,7 +90,9 @@ fn table_arg(name: ObjectName) -> Expr {
         Expr::CompoundIdentifier(idents)
     };
     Expr::Function(Function {
-        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(TABLE_ARG_FUNCTION))]),
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(
+            TABLE_ARG_FUNCTION,
+        ))]),
         uses_odbc_syntax: false,
         parameters: FunctionArguments::None,
         args: FunctionArguments::List(FunctionArgumentList {

@@ -16,16 +16,97 @@ use datafusion::sql::sqlparser::ast::{
 };
 use sluice_common::{Error, Result};
 
-use crate::dialect::TABLE_ARG_FUNCTION;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use crate::dialect::{SluiceDialect, TABLE_ARG_FUNCTION};
 use crate::window::{WINDOW_END, WINDOW_START, WINDOW_TIME};
 
-/// Rewrite every legacy group window in `stmt` (nested queries included).
+/// Rewrite every legacy group window in `stmt` (nested queries included),
+/// then turn the table argument of every window TVF into a subquery
+/// `(SELECT * FROM t)`, so DataFusion sees (and resolves) the table.
 pub fn rewrite_group_windows(stmt: &mut Statement) -> Result<()> {
     let mut v = Rewriter { error: None };
     let _ = stmt.visit(&mut v);
-    match v.error {
+    if let Some(e) = v.error {
+        return Err(e);
+    }
+    let mut t = TvfArgs { error: None };
+    let _ = stmt.visit(&mut t);
+    match t.error {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+struct TvfArgs {
+    error: Option<Error>,
+}
+
+impl VisitorMut for TvfArgs {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        let (name, args) = match factor {
+            TableFactor::Table {
+                name,
+                args: Some(args),
+                ..
+            } => (name.to_string(), &mut args.args),
+            TableFactor::Function { name, args, .. } => (name.to_string(), args),
+            TableFactor::TableFunction {
+                expr: Expr::Function(f),
+                ..
+            } => match &mut f.args {
+                FunctionArguments::List(list) => (f.name.to_string(), &mut list.args),
+                _ => return ControlFlow::Continue(()),
+            },
+            _ => return ControlFlow::Continue(()),
+        };
+        if !matches!(name.to_ascii_uppercase().as_str(), "TUMBLE" | "HOP") {
+            return ControlFlow::Continue(());
+        }
+        let data = args.iter_mut().find_map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            FunctionArg::Named {
+                name,
+                arg: FunctionArgExpr::Expr(e),
+                ..
+            } if name.value.eq_ignore_ascii_case("DATA") => Some(e),
+            _ => None,
+        });
+        let Some(data) = data else {
+            return ControlFlow::Continue(());
+        };
+        let table = match data {
+            Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case(TABLE_ARG_FUNCTION) => {
+                match &f.args {
+                    FunctionArguments::List(list) => match list.args.as_slice() {
+                        [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => Some(e.to_string()),
+                        _ => None,
+                    },
+                    _ => None,
+                }
+            }
+            Expr::Identifier(i) => Some(i.to_string()),
+            Expr::CompoundIdentifier(is) => Some(
+                is.iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join("."),
+            ),
+            _ => None,
+        };
+        if let Some(table) = table {
+            let sql = format!("SELECT * FROM {table}");
+            match Parser::parse_sql(&SluiceDialect, &sql) {
+                Ok(mut stmts) => match stmts.pop() {
+                    Some(Statement::Query(q)) => *data = Expr::Subquery(q),
+                    _ => self.error = Some(Error::plan(format!("bad table name {table}"))),
+                },
+                Err(e) => self.error = Some(Error::plan(format!("bad table name {table}: {e}"))),
+            }
+        }
+        ControlFlow::Continue(())
     }
 }
 
@@ -66,7 +147,9 @@ fn rewrite_select(select: &mut datafusion::sql::sqlparser::ast::Select) -> Resul
         return Err(Error::internal("group window is not a function"));
     };
     if exprs.iter().any(is_group_window) {
-        return Err(Error::plan("only one group window (TUMBLE or HOP) per GROUP BY"));
+        return Err(Error::plan(
+            "only one group window (TUMBLE or HOP) per GROUP BY",
+        ));
     }
     exprs.insert(pos, ident(WINDOW_START));
     exprs.insert(pos + 1, ident(WINDOW_END));
@@ -77,15 +160,19 @@ fn rewrite_select(select: &mut datafusion::sql::sqlparser::ast::Select) -> Resul
         _ => vec![],
     };
     if args.is_empty() {
-        return Err(Error::plan(format!("{name}() needs a time column and an interval")));
+        return Err(Error::plan(format!(
+            "{name}() needs a time column and an interval"
+        )));
     }
     let time = args.remove(0);
     let time_col = match &time {
         FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i))) => i.clone(),
-        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::CompoundIdentifier(is))) => match is.last() {
-            Some(i) => i.clone(),
-            None => return Err(Error::plan(format!("{name}: empty time column"))),
-        },
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::CompoundIdentifier(is))) => {
+            match is.last() {
+                Some(i) => i.clone(),
+                None => return Err(Error::plan(format!("{name}: empty time column"))),
+            }
+        }
         other => {
             return Err(Error::plan(format!(
                 "{name}: the first argument must be an event-time column, found {other}"
@@ -107,16 +194,22 @@ fn rewrite_select(select: &mut datafusion::sql::sqlparser::ast::Select) -> Resul
             ..
         } => {
             let alias = alias.or_else(|| {
-                tname.0.last().and_then(ObjectNamePart::as_ident).map(|i| TableAlias {
-                    explicit: true,
-                    name: i.clone(),
-                    columns: vec![],
-                    at: None,
-                })
+                tname
+                    .0
+                    .last()
+                    .and_then(ObjectNamePart::as_ident)
+                    .map(|i| TableAlias {
+                        explicit: true,
+                        name: i.clone(),
+                        columns: vec![],
+                        at: None,
+                    })
             });
             (call(TABLE_ARG_FUNCTION, vec![object_expr(tname)]), alias)
         }
-        TableFactor::Derived { subquery, alias, .. } => (Expr::Subquery(subquery), alias),
+        TableFactor::Derived {
+            subquery, alias, ..
+        } => (Expr::Subquery(subquery), alias),
         other => {
             return Err(Error::plan(format!(
                 "GROUP BY {name}(...) over {other} is not supported; use a table, view or subquery"
@@ -160,7 +253,11 @@ fn ident(name: &str) -> Expr {
 }
 
 fn object_expr(name: ObjectName) -> Expr {
-    let mut idents: Vec<Ident> = name.0.iter().filter_map(|p| p.as_ident().cloned()).collect();
+    let mut idents: Vec<Ident> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().cloned())
+        .collect();
     if idents.len() == 1 {
         Expr::Identifier(idents.remove(0))
     } else {
@@ -211,7 +308,7 @@ mod tests {
         rewrite_group_windows(stmt).expect("rewrites");
         assert_eq!(
             stmt.to_string(),
-            "SELECT window_start AS s, k, COUNT(*) FROM TABLE(TUMBLE(TABLE(t), DESCRIPTOR(ts), \
+            "SELECT window_start AS s, k, COUNT(*) FROM TABLE(TUMBLE((SELECT * FROM t), DESCRIPTOR(ts), \
              INTERVAL '1' MINUTE)) AS t GROUP BY window_start, window_end, k"
         );
     }

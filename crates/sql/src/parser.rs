@@ -90,8 +90,7 @@ pub fn parse_sql(sql: &str, file: Option<&str>) -> Result<Vec<ParsedStatement>> 
             break;
         }
         let location = to_location(start.span.start, file);
-        let statement = parse_one(&mut parser)
-            .map_err(|e| syntax_error(e, &parser, file))?;
+        let statement = parse_one(&mut parser).map_err(|e| syntax_error(e, &parser, file))?;
         let end = parser.peek_token();
         if !matches!(end.token, Token::SemiColon | Token::EOF) {
             let e = ParserError::ParserError(format!(
@@ -180,7 +179,9 @@ fn parse_one(parser: &mut Parser) -> Result<SluiceStatement, ParserError> {
     if is_create_table(parser) {
         return parse_create_table(parser).map(SluiceStatement::CreateTable);
     }
-    parser.parse_statement().map(|s| SluiceStatement::Sql(Box::new(s)))
+    parser
+        .parse_statement()
+        .map(|s| SluiceStatement::Sql(Box::new(s)))
 }
 
 fn is_create_table(parser: &Parser) -> bool {
@@ -198,7 +199,10 @@ fn parse_create_table(p: &mut Parser) -> Result<CreateTableDef, ParserError> {
     let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     let name = object_name(p)?;
     if p.parse_keyword(Keyword::AS) {
-        return p.expected("a column list; CREATE TABLE ... AS SELECT is not supported", p.peek_token());
+        return p.expected(
+            "a column list; CREATE TABLE ... AS SELECT is not supported",
+            p.peek_token(),
+        );
     }
     p.expect_token(&Token::LParen)?;
     let mut columns = Vec::new();

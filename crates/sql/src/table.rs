@@ -59,7 +59,10 @@ impl StreamTable {
         let mut fields = Vec::with_capacity(def.columns.len());
         for c in &def.columns {
             if fields.iter().any(|f: &Field| f.name() == &c.name) {
-                return Err(Error::plan(format!("column '{}' is declared twice", c.name)));
+                return Err(Error::plan(format!(
+                    "column '{}' is declared twice",
+                    c.name
+                )));
             }
             let dt = sql_type_to_arrow(&c.data_type)
                 .map_err(|e| Error::plan(format!("column '{}': {e}", c.name)))?;
@@ -79,11 +82,20 @@ impl StreamTable {
         let memory = (connector == "memory").then(MemoryRows::default);
         let watermark = match &def.watermark {
             None => None,
-            Some(wm) => Some(watermark_spec(&def.name, &schema, &wm.column, &wm.expr.to_string(), state)?),
+            Some(wm) => Some(watermark_spec(
+                &def.name,
+                &schema,
+                &wm.column,
+                &wm.expr.to_string(),
+                state,
+            )?),
         };
         for k in &def.primary_key {
             if schema.index_of(k).is_err() {
-                return Err(Error::plan(format!("PRIMARY KEY column '{k}' is not a column of {}", def.name)));
+                return Err(Error::plan(format!(
+                    "PRIMARY KEY column '{k}' is not a column of {}",
+                    def.name
+                )));
             }
         }
         Ok(StreamTable {
@@ -99,7 +111,10 @@ impl StreamTable {
 
     /// The connector name (`memory` when none was given).
     pub fn connector(&self) -> &str {
-        self.options.get("connector").map(String::as_str).unwrap_or("memory")
+        self.options
+            .get("connector")
+            .map(String::as_str)
+            .unwrap_or("memory")
     }
 }
 
@@ -111,7 +126,9 @@ fn watermark_spec(
     state: &SessionState,
 ) -> Result<WatermarkSpec> {
     let idx = schema.index_of(column).map_err(|_| {
-        Error::plan(format!("WATERMARK FOR {column}: '{column}' is not a column of {table}"))
+        Error::plan(format!(
+            "WATERMARK FOR {column}: '{column}' is not a column of {table}"
+        ))
     })?;
     if !matches!(schema.field(idx).data_type(), DataType::Timestamp(_, _)) {
         return Err(Error::plan(format!(

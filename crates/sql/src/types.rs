@@ -37,7 +37,10 @@ pub fn sql_type_to_arrow(t: &SqlType) -> Result<DataType> {
         S::Bytes(_) | S::Varbinary(_) | S::Binary(_) => DataType::Binary,
         S::Date => DataType::Date32,
         S::Time(_, _) => DataType::Time64(TimeUnit::Microsecond),
-        S::Timestamp(p, tz) => timestamp(*p, !matches!(tz, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone))?,
+        S::Timestamp(p, tz) => timestamp(
+            *p,
+            !matches!(tz, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone),
+        )?,
         S::TimestampNtz(p) | S::Datetime(p) => timestamp(*p, false)?,
         S::Custom(name, args) => custom(&name.to_string(), args)?,
         other => {
@@ -51,7 +54,11 @@ fn timestamp(precision: Option<u64>, utc: bool) -> Result<DataType> {
         0..=3 => TimeUnit::Millisecond,
         4..=6 => TimeUnit::Microsecond,
         7..=9 => TimeUnit::Nanosecond,
-        p => return Err(Error::plan(format!("TIMESTAMP({p}): precision must be 0..=9"))),
+        p => {
+            return Err(Error::plan(format!(
+                "TIMESTAMP({p}): precision must be 0..=9"
+            )))
+        }
     };
     Ok(DataType::Timestamp(unit, utc.then(|| "UTC".into())))
 }

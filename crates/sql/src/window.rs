@@ -78,7 +78,12 @@ impl fmt::Display for WindowSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             WindowKind::Tumble => write!(f, "TUMBLE(size={})", fmt_ms(self.size))?,
-            WindowKind::Hop => write!(f, "HOP(slide={}, size={})", fmt_ms(self.slide), fmt_ms(self.size))?,
+            WindowKind::Hop => write!(
+                f,
+                "HOP(slide={}, size={})",
+                fmt_ms(self.slide),
+                fmt_ms(self.size)
+            )?,
         }
         if self.offset != 0 {
             write!(f, " offset={}", fmt_ms(self.offset))?;
@@ -125,7 +130,11 @@ impl WindowTvfNode {
             .into_iter()
             .next()
         else {
-            let names: Vec<&str> = in_schema.fields().iter().map(|f| f.name().as_str()).collect();
+            let names: Vec<&str> = in_schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
             return plan_err!(
                 "DESCRIPTOR({time_column}): no column named '{time_column}' in the windowed table (columns: {})",
                 names.join(", ")
@@ -187,7 +196,11 @@ impl UserDefinedLogicalNodeCore for WindowTvfNode {
         write!(f, "WindowTvf: {} on {}", self.spec, self.time_column)
     }
 
-    fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, mut inputs: Vec<LogicalPlan>) -> Result<Self> {
+    fn with_exprs_and_inputs(
+        &self,
+        _exprs: Vec<Expr>,
+        mut inputs: Vec<LogicalPlan>,
+    ) -> Result<Self> {
         let Some(input) = inputs.pop() else {
             return plan_err!("WindowTvf needs one input");
         };
@@ -212,9 +225,9 @@ impl RelationPlanner for WindowRelationPlanner {
                 alias,
                 ..
             } if window_kind(&name).is_some() => (name, args.args, alias),
-            TableFactor::Function { name, args, alias, .. } if window_kind(&name).is_some() => {
-                (name, args, alias)
-            }
+            TableFactor::Function {
+                name, args, alias, ..
+            } if window_kind(&name).is_some() => (name, args, alias),
             TableFactor::TableFunction {
                 expr: SqlExpr::Function(f),
                 alias,
@@ -231,7 +244,10 @@ impl RelationPlanner for WindowRelationPlanner {
             return plan_err!("not a window function: {name}");
         };
         let plan = plan_window(kind, args, ctx)?;
-        Ok(RelationPlanning::Planned(Box::new(PlannedRelation { plan, alias })))
+        Ok(RelationPlanning::Planned(Box::new(PlannedRelation {
+            plan,
+            alias,
+        })))
     }
 }
 
@@ -352,7 +368,9 @@ fn data_relation(data: SqlExpr) -> Result<TableFactor> {
             }
         }
         SqlExpr::Identifier(i) => ObjectName(vec![ObjectNamePart::Identifier(i)]),
-        SqlExpr::CompoundIdentifier(is) => ObjectName(is.into_iter().map(ObjectNamePart::Identifier).collect()),
+        SqlExpr::CompoundIdentifier(is) => {
+            ObjectName(is.into_iter().map(ObjectNamePart::Identifier).collect())
+        }
         SqlExpr::Subquery(q) => {
             return Ok(TableFactor::Derived {
                 lateral: false,

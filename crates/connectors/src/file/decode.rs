@@ -80,7 +80,12 @@ pub struct ChunkDecoder {
 
 impl ChunkDecoder {
     /// CSV: map the header to the columns of `out_schema` by name.
-    pub fn csv(header: &[String], out_schema: SchemaRef, delimiter: u8, file: &str) -> Result<Self> {
+    pub fn csv(
+        header: &[String],
+        out_schema: SchemaRef,
+        delimiter: u8,
+        file: &str,
+    ) -> Result<Self> {
         let mut fields: Vec<Field> = header
             .iter()
             .map(|h| Field::new(h, DataType::Utf8, true))
@@ -149,7 +154,10 @@ impl ChunkDecoder {
     }
 }
 
-fn feed(bytes: &[u8], mut decode: impl FnMut(&[u8]) -> Result<usize, ArrowError>) -> Result<(), ArrowError> {
+fn feed(
+    bytes: &[u8],
+    mut decode: impl FnMut(&[u8]) -> Result<usize, ArrowError>,
+) -> Result<(), ArrowError> {
     let mut offset = 0;
     while offset < bytes.len() {
         let n = decode(&bytes[offset..])?;
@@ -164,7 +172,9 @@ fn feed(bytes: &[u8], mut decode: impl FnMut(&[u8]) -> Result<usize, ArrowError>
 /// Split a CSV header line into column names.
 pub fn split_header(line: &[u8], delimiter: u8) -> Vec<String> {
     let text = String::from_utf8_lossy(line);
-    let text = text.trim_end_matches(['\r', '\n']).trim_start_matches('\u{feff}');
+    let text = text
+        .trim_end_matches(['\r', '\n'])
+        .trim_start_matches('\u{feff}');
     text.split(delimiter as char)
         .map(|s| s.trim().trim_matches('"').to_string())
         .collect()
@@ -173,7 +183,10 @@ pub fn split_header(line: &[u8], delimiter: u8) -> Vec<String> {
 /// arrow's message without its own (chunk-relative) line number.
 pub fn clean_arrow_error(e: &ArrowError) -> String {
     let msg = e.to_string();
-    let msg = msg.strip_prefix("Parser error: ").unwrap_or(&msg).to_string();
+    let msg = msg
+        .strip_prefix("Parser error: ")
+        .unwrap_or(&msg)
+        .to_string();
     match msg.find(" at line ") {
         Some(i) => {
             let rest = &msg[i + 9..];

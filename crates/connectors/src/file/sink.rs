@@ -28,7 +28,9 @@ pub struct FileSink {
 
 impl std::fmt::Debug for FileSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileSink").field("path", &self.path).finish()
+        f.debug_struct("FileSink")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -41,10 +43,15 @@ impl FileSink {
         };
         let p = &options.path;
         let is_dir = p.is_dir() || p.to_string_lossy().ends_with('/');
-        let path = if is_dir { p.join(format!("part-0.{ext}")) } else { p.clone() };
+        let path = if is_dir {
+            p.join(format!("part-0.{ext}"))
+        } else {
+            p.clone()
+        };
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display().to_string(), e))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::io(parent.display().to_string(), e))?;
             }
         }
         let file = File::create(&path).map_err(|e| Error::io(path.display().to_string(), e))?;

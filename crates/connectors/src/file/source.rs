@@ -66,7 +66,12 @@ impl Source for FileSource {
             Format::Csv { .. } => "csv",
             Format::Json => "json",
         };
-        let cols: Vec<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let cols: Vec<&str> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
         format!(
             "FileSource: {} path={} format={fmt} columns=[{}]",
             self.cfg.table,
@@ -151,7 +156,11 @@ impl FileSource {
             let decoder = match self.cfg.options.format {
                 Format::Csv { delimiter } => {
                     buf.clear();
-                    if reader.next_record(buf).map_err(|e| Error::io(&name, e))?.is_none() {
+                    if reader
+                        .next_record(buf)
+                        .map_err(|e| Error::io(&name, e))?
+                        .is_none()
+                    {
                         split.done = true;
                         return Ok(None); // empty file, not even a header
                     }
@@ -180,7 +189,9 @@ impl FileSource {
         }
         match decoder.decode(buf, lines.len()) {
             Ok(batch) => Ok(Some(batch)),
-            Err(_) => self.decode_by_record(decoder, buf, lines, &name, ctx).map(Some),
+            Err(_) => self
+                .decode_by_record(decoder, buf, lines, &name, ctx)
+                .map(Some),
         }
     }
 
@@ -215,6 +226,9 @@ impl FileSource {
             }
         }
         ctx.add_bad_records(skipped);
-        Ok(arrow::compute::concat_batches(&self.cfg.read_schema, &good)?)
+        Ok(arrow::compute::concat_batches(
+            &self.cfg.read_schema,
+            &good,
+        )?)
     }
 }

@@ -57,7 +57,10 @@ impl StatelessOperator {
                 Step::Filter(pred) => {
                     let v = pred.evaluate(&batch)?.into_array(batch.num_rows())?;
                     if v.data_type() != &DataType::Boolean {
-                        return Err(Error::plan(format!("filter is {}, not BOOLEAN", v.data_type())));
+                        return Err(Error::plan(format!(
+                            "filter is {}, not BOOLEAN",
+                            v.data_type()
+                        )));
                     }
                     let mask = v.as_boolean();
                     let mask = if mask.null_count() > 0 {
@@ -99,7 +102,11 @@ impl Operator for StatelessOperator {
                 Step::Filter(p) => format!("filter({p})"),
                 Step::Project(exprs, _) => format!(
                     "project({})",
-                    exprs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+                    exprs
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             })
             .collect();

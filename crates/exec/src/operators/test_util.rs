@@ -8,7 +8,10 @@ use arrow::record_batch::RecordBatch;
 
 /// A batch of nullable BIGINT columns.
 pub fn batch_i64(cols: &[(&str, &[i64])]) -> RecordBatch {
-    let fields: Vec<Field> = cols.iter().map(|(n, _)| Field::new(*n, DataType::Int64, true)).collect();
+    let fields: Vec<Field> = cols
+        .iter()
+        .map(|(n, _)| Field::new(*n, DataType::Int64, true))
+        .collect();
     let arrays: Vec<ArrayRef> = cols
         .iter()
         .map(|(_, v)| Arc::new(Int64Array::from(v.to_vec())) as ArrayRef)

@@ -31,7 +31,10 @@ impl Operator for UnionOperator {
     }
 
     fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
-        out.push(RecordBatch::try_new(Arc::clone(&self.schema), batch.columns().to_vec())?);
+        out.push(RecordBatch::try_new(
+            Arc::clone(&self.schema),
+            batch.columns().to_vec(),
+        )?);
         Ok(())
     }
 }

@@ -16,7 +16,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, TimestampMillisecondArray, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, TimestampMillisecondArray, UInt32Array,
+};
 use arrow::compute::{filter, take};
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -134,7 +136,11 @@ impl WindowAggregateOperator {
                 Ok(arrow::datatypes::Field::new(format!("k{i}"), dt, true))
             })
             .collect::<Result<Vec<_>>>()?;
-        let unit = if cfg.panes { cfg.spec.pane() } else { cfg.spec.size };
+        let unit = if cfg.panes {
+            cfg.spec.pane()
+        } else {
+            cfg.spec.size
+        };
         Ok(WindowAggregateOperator {
             key_schema: Arc::new(Schema::new(key_fields)),
             key_exprs,
@@ -151,7 +157,10 @@ impl WindowAggregateOperator {
         let groups = if self.key_exprs.is_empty() {
             None
         } else {
-            Some(new_group_values(Arc::clone(&self.key_schema), &GroupOrdering::None)?)
+            Some(new_group_values(
+                Arc::clone(&self.key_schema),
+                &GroupOrdering::None,
+            )?)
         };
         Ok(PaneState {
             groups,
@@ -169,7 +178,9 @@ impl WindowAggregateOperator {
                     Ok(a.expr.create_groups_accumulator()?)
                 } else {
                     let agg = Arc::clone(&a.expr);
-                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || agg.create_accumulator())))
+                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
+                        agg.create_accumulator()
+                    })))
                 }
             })
             .collect()
@@ -183,7 +194,9 @@ impl WindowAggregateOperator {
             WindowRole::End => -self.unit,
             WindowRole::Time => 1 - self.unit,
         };
-        Ok(arrow::compute::kernels::arity::unary(&v, |x: i64| x + shift))
+        Ok(arrow::compute::kernels::arity::unary(&v, |x: i64| {
+            x + shift
+        }))
     }
 
     fn update(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -244,7 +257,11 @@ impl WindowAggregateOperator {
                     state.num_groups = 1;
                 }
             }
-            for (acc, (a, f)) in state.accumulators.iter_mut().zip(pane_args.iter().zip(&pane_filters)) {
+            for (acc, (a, f)) in state
+                .accumulators
+                .iter_mut()
+                .zip(pane_args.iter().zip(&pane_filters))
+            {
                 let f = f.as_ref().map(|f| f.as_boolean());
                 acc.update_batch(a, &group_ids, f, state.num_groups)?;
             }
@@ -253,7 +270,14 @@ impl WindowAggregateOperator {
     }
 
     /// Output rows of one window from key arrays and aggregate values.
-    fn emit(&self, start: i64, keys: Vec<ArrayRef>, aggs: Vec<ArrayRef>, num_groups: usize, out: &mut Output) -> Result<()> {
+    fn emit(
+        &self,
+        start: i64,
+        keys: Vec<ArrayRef>,
+        aggs: Vec<ArrayRef>,
+        num_groups: usize,
+        out: &mut Output,
+    ) -> Result<()> {
         let end = start + self.cfg.spec.size;
         let mut keys = keys.into_iter();
         let mut cols = Vec::with_capacity(self.cfg.schema.fields().len());
@@ -290,7 +314,10 @@ impl WindowAggregateOperator {
         Ok(())
     }
 
-    fn take_pane(&self, mut state: PaneState) -> Result<(Vec<ArrayRef>, usize, Vec<Box<dyn GroupsAccumulator>>)> {
+    fn take_pane(
+        &self,
+        mut state: PaneState,
+    ) -> Result<(Vec<ArrayRef>, usize, Vec<Box<dyn GroupsAccumulator>>)> {
         let keys = match &mut state.groups {
             Some(g) => g.emit(EmitTo::All)?,
             None => vec![],
@@ -306,14 +333,23 @@ impl WindowAggregateOperator {
             .take_while(|p| p.saturating_add(self.unit) <= wm)
             .collect();
         for pane in done {
-            let Some(state) = self.open.remove(&pane) else { continue };
+            let Some(state) = self.open.remove(&pane) else {
+                continue;
+            };
             let (keys, num_groups, mut accs) = self.take_pane(state)?;
             if self.cfg.panes {
                 let states = accs
                     .iter_mut()
                     .map(|a| a.state(EmitTo::All))
                     .collect::<datafusion::error::Result<Vec<_>>>()?;
-                self.closed.insert(pane, ClosedPane { keys, states, num_groups });
+                self.closed.insert(
+                    pane,
+                    ClosedPane {
+                        keys,
+                        states,
+                        num_groups,
+                    },
+                );
             } else {
                 let aggs = accs
                     .iter_mut()
@@ -343,7 +379,9 @@ impl WindowAggregateOperator {
             if panes.is_empty() {
                 // Jump to the first window holding the next pane.
                 match self.closed.range(end..).next() {
-                    Some((&next, _)) => s = (spec.last_start(next - spec.size) + spec.slide).max(s + spec.slide),
+                    Some((&next, _)) => {
+                        s = (spec.last_start(next - spec.size) + spec.slide).max(s + spec.slide)
+                    }
                     None => break,
                 }
                 continue;
@@ -353,7 +391,8 @@ impl WindowAggregateOperator {
             s += spec.slide;
         }
         // A pane is needed until the last window holding it has fired.
-        self.closed.retain(|&p, _| spec.last_start(p).saturating_add(spec.size) > wm);
+        self.closed
+            .retain(|&p, _| spec.last_start(p).saturating_add(spec.size) > wm);
         Ok(())
     }
 
@@ -361,12 +400,17 @@ impl WindowAggregateOperator {
         let mut groups = if self.key_exprs.is_empty() {
             None
         } else {
-            Some(new_group_values(Arc::clone(&self.key_schema), &GroupOrdering::None)?)
+            Some(new_group_values(
+                Arc::clone(&self.key_schema),
+                &GroupOrdering::None,
+            )?)
         };
         let mut accs = self.new_accumulators()?;
         let mut num_groups = 0;
         for p in panes {
-            let Some(pane) = self.closed.get(p) else { continue };
+            let Some(pane) = self.closed.get(p) else {
+                continue;
+            };
             let mut ids = Vec::new();
             match &mut groups {
                 Some(g) => {
@@ -412,15 +456,28 @@ impl Operator for WindowAggregateOperator {
             .keys
             .iter()
             .map(|k| match k {
-                GroupKey::Window(r) => format!("{r:?}").to_lowercase().replace("start", "window_start").replace("end", "window_end").replace("time", "window_time"),
+                GroupKey::Window(r) => format!("{r:?}")
+                    .to_lowercase()
+                    .replace("start", "window_start")
+                    .replace("end", "window_end")
+                    .replace("time", "window_time"),
                 GroupKey::Expr(e) => e.to_string(),
             })
             .collect();
-        let aggs: Vec<String> = self.cfg.aggregates.iter().map(|a| a.expr.name().to_string()).collect();
+        let aggs: Vec<String> = self
+            .cfg
+            .aggregates
+            .iter()
+            .map(|a| a.expr.name().to_string())
+            .collect();
         format!(
             "WindowAggregate: {}{} keys=[{}] aggs=[{}]",
             self.cfg.spec,
-            if self.cfg.panes { format!(" panes={}", sluice_sql::window::fmt_ms(self.unit)) } else { String::new() },
+            if self.cfg.panes {
+                format!(" panes={}", sluice_sql::window::fmt_ms(self.unit))
+            } else {
+                String::new()
+            },
             keys.join(", "),
             aggs.join(", ")
         )

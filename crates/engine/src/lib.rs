@@ -1,0 +1,17 @@
+//! `sluice-engine`: the API the shell and the SQL test runner use.
+//!
+//! A [`Session`] owns a catalog (tables, views) and runs statements:
+//! DDL changes the catalog; `SELECT` and `INSERT INTO` are planned by
+//! DataFusion (with Sluice's window TVF extension), turned into a dataflow by
+//! [`planner`] and started as a [`QueryHandle`]. Dropping a handle cancels
+//! its query.
+#![deny(missing_docs)]
+
+pub mod format;
+pub mod planner;
+mod query;
+mod session;
+mod show;
+
+pub use query::{QueryHandle, QuerySummary};
+pub use session::{Session, StatementResult};

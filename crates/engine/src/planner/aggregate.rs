@@ -1,0 +1,94 @@
+//! GROUP BY on a stream: a window aggregate, keyed by a window column.
+
+use std::sync::Arc;
+
+use datafusion::logical_expr::logical_plan::Aggregate;
+use datafusion::logical_expr::Expr;
+use sluice_common::{Error, Result};
+use sluice_exec::graph::StreamNode;
+use sluice_exec::operators::window_aggregate::{
+    AggregateCall, GroupKey, WindowAggConfig, WindowAggregateOperator, WindowRole,
+};
+
+use super::{Planned, StreamPlanner};
+
+pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Planned> {
+    let input = p.plan(&agg.input)?;
+    if agg
+        .group_expr
+        .iter()
+        .any(|e| matches!(e, Expr::GroupingSet(_)))
+    {
+        return Err(Error::plan(
+            "GROUPING SETS, CUBE and ROLLUP are not supported on streams",
+        ));
+    }
+    let window_of = |e: &Expr| match e {
+        Expr::Column(c) => input
+            .schema
+            .index_of_column(c)
+            .ok()
+            .and_then(|i| input.windows[i].map(|w| (i, w))),
+        _ => None,
+    };
+    let Some((window_column, window)) = agg.group_expr.iter().find_map(window_of) else {
+        return Err(Error::plan(
+            "GROUP BY on a stream needs a window: group by window_start and window_end of a \
+             TUMBLE or HOP table function (or use GROUP BY TUMBLE(ts, INTERVAL ...)). \
+             Aggregation without a window gives an updating result, which is not supported yet",
+        ));
+    };
+    let mut keys = Vec::with_capacity(agg.group_expr.len());
+    let mut rowtime = Vec::with_capacity(agg.schema.fields().len());
+    for e in &agg.group_expr {
+        match window_of(e) {
+            Some((_, w)) => {
+                keys.push(GroupKey::Window(w.role));
+                rowtime.push(w.role == WindowRole::Time);
+            }
+            None => {
+                keys.push(GroupKey::Expr(p.physical(e, &input.schema)?));
+                rowtime.push(false);
+            }
+        }
+    }
+    let input_schema = Arc::clone(input.schema.inner());
+    let mut aggregates = Vec::with_capacity(agg.aggr_expr.len());
+    for e in &agg.aggr_expr {
+        #[allow(deprecated)]
+        let (expr, filter, order) =
+            datafusion::physical_planner::create_aggregate_expr_and_maybe_filter(
+                e,
+                &input.schema,
+                &input_schema,
+                p.state.execution_props(),
+            )?;
+        if !order.is_empty() {
+            return Err(Error::plan(format!(
+                "ORDER BY inside an aggregate ({e}) is not supported on streams"
+            )));
+        }
+        aggregates.push(AggregateCall { expr, filter });
+        rowtime.push(false);
+    }
+    let cfg = WindowAggConfig {
+        spec: window.spec,
+        panes: window.panes,
+        window_column,
+        window_role: window.role,
+        keys,
+        aggregates,
+        schema: Arc::clone(agg.schema.inner()),
+    };
+    let op = WindowAggregateOperator::try_new(cfg, &input_schema)?;
+    let n = agg.schema.fields().len();
+    let bounded = input.bounded;
+    Ok(Planned {
+        node: StreamNode::operator(Box::new(op), vec![input.materialize()]),
+        steps: vec![],
+        schema: Arc::clone(&agg.schema),
+        rowtime,
+        windows: vec![None; n],
+        bounded,
+    })
+}

@@ -1,0 +1,280 @@
+//! From DataFusion's optimized `LogicalPlan` to a dataflow of streaming
+//! operators.
+//!
+//! The plan is walked bottom-up. Filters and projections are not turned into
+//! nodes at once: they collect as pending [`Step`]s and are fused into one
+//! `Stateless` task when a stateful node (or the root) consumes them. Each
+//! planned piece tracks which columns are *time attributes* (an event-time
+//! column with a watermark, or a window's `window_time`) and which are window
+//! columns, so window aggregates and window TVFs can be checked and planned.
+
+mod aggregate;
+mod lineage;
+mod scan;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::common::{DFSchema, DFSchemaRef};
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::logical_plan::{FetchType, SkipType};
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
+use sluice_common::{Error, Result};
+use sluice_exec::graph::StreamNode;
+use sluice_exec::operators::limit::LimitOperator;
+use sluice_exec::operators::stateless::{StatelessOperator, Step};
+use sluice_exec::operators::union::UnionOperator;
+use sluice_exec::operators::window_aggregate::WindowRole;
+use sluice_exec::operators::window_assign::WindowAssignOperator;
+use sluice_sql::window::{WindowKind, WindowSpec, WindowTvfNode};
+
+mod sort;
+
+/// A window column's origin.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowCol {
+    pub role: WindowRole,
+    pub spec: WindowSpec,
+    /// The TVF assigns panes, not windows (HOP under a window aggregate).
+    pub panes: bool,
+}
+
+/// A planned piece of the dataflow.
+pub(crate) struct Planned {
+    node: StreamNode,
+    steps: Vec<Step>,
+    /// Logical schema of this piece's output.
+    pub schema: DFSchemaRef,
+    /// Per output column: is it a time attribute?
+    pub rowtime: Vec<bool>,
+    /// Per output column: window column origin.
+    pub windows: Vec<Option<WindowCol>>,
+    /// Every source under it is bounded.
+    pub bounded: bool,
+}
+
+impl Planned {
+    /// Fuse pending steps into a node.
+    pub fn materialize(self) -> StreamNode {
+        if self.steps.is_empty() {
+            return self.node;
+        }
+        let input_schema = self.node.schema();
+        let op = StatelessOperator::new(self.steps, input_schema);
+        StreamNode::operator(Box::new(op), vec![self.node])
+    }
+
+    fn arrow_schema(&self) -> SchemaRef {
+        Arc::clone(self.schema.inner())
+    }
+}
+
+/// Plans one query.
+pub struct StreamPlanner<'a> {
+    state: &'a SessionState,
+    /// HOP TVFs whose consumer aggregates panes (by node address).
+    pane_tvfs: HashSet<usize>,
+}
+
+impl<'a> StreamPlanner<'a> {
+    /// A planner using `state` for expression planning.
+    pub fn new(state: &'a SessionState, plan: &LogicalPlan) -> Self {
+        StreamPlanner {
+            state,
+            pane_tvfs: lineage::pane_candidates(plan),
+        }
+    }
+
+    pub(crate) fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
+        Ok(create_physical_expr(
+            e,
+            schema,
+            self.state.execution_props(),
+            &PhysicalPlanningContext::default(),
+        )?)
+    }
+
+    /// Plan `plan` into a node tree.
+    pub fn plan_root(&self, plan: &LogicalPlan) -> Result<(StreamNode, bool)> {
+        let p = self.plan(plan)?;
+        let bounded = p.bounded;
+        Ok((p.materialize(), bounded))
+    }
+
+    pub(crate) fn plan(&self, plan: &LogicalPlan) -> Result<Planned> {
+        match plan {
+            LogicalPlan::TableScan(scan) => scan::plan_scan(self, scan),
+            LogicalPlan::Values(values) => scan::plan_values(self, values),
+            LogicalPlan::EmptyRelation(e) => scan::plan_empty(e.produce_one_row, &e.schema),
+            LogicalPlan::Projection(p) => {
+                let mut input = self.plan(&p.input)?;
+                let exprs = p
+                    .expr
+                    .iter()
+                    .map(|e| self.physical(e, &input.schema))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut rowtime = Vec::with_capacity(p.expr.len());
+                let mut windows = Vec::with_capacity(p.expr.len());
+                for e in &p.expr {
+                    let src = match e.clone().unalias() {
+                        Expr::Column(c) => input.schema.index_of_column(&c).ok(),
+                        _ => None,
+                    };
+                    rowtime.push(src.is_some_and(|i| input.rowtime[i]));
+                    windows.push(src.and_then(|i| input.windows[i]));
+                }
+                input
+                    .steps
+                    .push(Step::Project(exprs, Arc::clone(p.schema.inner())));
+                input.schema = Arc::clone(&p.schema);
+                input.rowtime = rowtime;
+                input.windows = windows;
+                Ok(input)
+            }
+            LogicalPlan::Filter(f) => {
+                let mut input = self.plan(&f.input)?;
+                let pred = self.physical(&f.predicate, &input.schema)?;
+                input.steps.push(Step::Filter(pred));
+                Ok(input)
+            }
+            LogicalPlan::SubqueryAlias(a) => {
+                let mut input = self.plan(&a.input)?;
+                input.schema = Arc::clone(&a.schema);
+                Ok(input)
+            }
+            LogicalPlan::Extension(ext) => {
+                match ext.node.as_any().downcast_ref::<WindowTvfNode>() {
+                    Some(tvf) => self.plan_window_tvf(tvf),
+                    None => Err(Error::internal(format!(
+                        "unknown plan node {}",
+                        ext.node.name()
+                    ))),
+                }
+            }
+            LogicalPlan::Aggregate(agg) => aggregate::plan_aggregate(self, agg),
+            LogicalPlan::Union(u) => {
+                let inputs = u
+                    .inputs
+                    .iter()
+                    .map(|i| self.plan(i))
+                    .collect::<Result<Vec<_>>>()?;
+                let n = u.schema.fields().len();
+                let rowtime = (0..n)
+                    .map(|i| inputs.iter().all(|p| p.rowtime[i]))
+                    .collect();
+                let bounded = inputs.iter().all(|p| p.bounded);
+                let schema = Arc::clone(u.schema.inner());
+                let nodes = inputs.into_iter().map(Planned::materialize).collect();
+                Ok(Planned {
+                    node: StreamNode::operator(Box::new(UnionOperator::new(schema)), nodes),
+                    steps: vec![],
+                    schema: Arc::clone(&u.schema),
+                    rowtime,
+                    windows: vec![None; n],
+                    bounded,
+                })
+            }
+            LogicalPlan::Limit(limit) => {
+                let input = self.plan(&limit.input)?;
+                let skip = match limit.get_skip_type()? {
+                    SkipType::Literal(n) => n,
+                    SkipType::UnsupportedExpr => {
+                        return Err(Error::plan("OFFSET must be a constant"))
+                    }
+                };
+                let fetch = match limit.get_fetch_type()? {
+                    FetchType::Literal(n) => n,
+                    FetchType::UnsupportedExpr => {
+                        return Err(Error::plan("LIMIT must be a constant"))
+                    }
+                };
+                let op = LimitOperator::new(input.arrow_schema(), skip, fetch);
+                Ok(self.wrap(input, Box::new(op)))
+            }
+            LogicalPlan::Sort(s) => sort::plan_sort(self, s),
+            LogicalPlan::Distinct(_) => Err(Error::plan(
+                "SELECT DISTINCT on a stream is an updating result, which is not supported yet; \
+                 group by a window (TUMBLE/HOP) instead",
+            )),
+            LogicalPlan::Join(_) => Err(Error::plan("joins are not supported yet")),
+            LogicalPlan::Window(_) => Err(Error::plan(
+                "OVER windows are not supported yet; use TUMBLE or HOP window aggregation",
+            )),
+            other => Err(Error::plan(format!(
+                "{} is not supported in a streaming query",
+                other.display()
+            ))),
+        }
+    }
+
+    /// Put `op` over `input` keeping its column annotations.
+    pub(crate) fn wrap(
+        &self,
+        input: Planned,
+        op: Box<dyn sluice_exec::operator::Operator>,
+    ) -> Planned {
+        let schema = Arc::clone(&input.schema);
+        let rowtime = input.rowtime.clone();
+        let windows = input.windows.clone();
+        let bounded = input.bounded;
+        Planned {
+            node: StreamNode::operator(op, vec![input.materialize()]),
+            steps: vec![],
+            schema,
+            rowtime,
+            windows,
+            bounded,
+        }
+    }
+
+    fn plan_window_tvf(&self, tvf: &WindowTvfNode) -> Result<Planned> {
+        let input = self.plan(&tvf.input)?;
+        if !input.rowtime[tvf.time_index] {
+            return Err(Error::plan(format!(
+                "cannot window on column '{}': it is not an event-time column. Declare it in \
+                 CREATE TABLE with `WATERMARK FOR {} AS {} - INTERVAL '5' SECOND` (or window on \
+                 the window_time of an inner window)",
+                tvf.time_column.name, tvf.time_column.name, tvf.time_column.name
+            )));
+        }
+        let panes = self
+            .pane_tvfs
+            .contains(&(tvf as *const WindowTvfNode as usize));
+        let spec = tvf.spec;
+        // In pane mode rows get their pane (a tumble of the pane length).
+        let assign_spec = if panes {
+            WindowSpec {
+                kind: WindowKind::Tumble,
+                size: spec.pane(),
+                slide: spec.pane(),
+                offset: spec.offset,
+            }
+        } else {
+            spec
+        };
+        let n_in = input.schema.fields().len();
+        let schema = tvf.schema().clone();
+        let mut rowtime = input.rowtime.clone();
+        rowtime.extend([false, false, true]);
+        let mut windows = input.windows.clone();
+        for role in [WindowRole::Start, WindowRole::End, WindowRole::Time] {
+            windows.push(Some(WindowCol { role, spec, panes }));
+        }
+        debug_assert_eq!(windows.len(), n_in + 3);
+        let bounded = input.bounded;
+        let op = WindowAssignOperator::new(assign_spec, tvf.time_index, Arc::clone(schema.inner()));
+        Ok(Planned {
+            node: StreamNode::operator(Box::new(op), vec![input.materialize()]),
+            steps: vec![],
+            schema,
+            rowtime,
+            windows,
+            bounded,
+        })
+    }
+}
+
+use datafusion::logical_expr::UserDefinedLogicalNodeCore;

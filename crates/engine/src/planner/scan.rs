@@ -1,0 +1,169 @@
+//! Leaves: table scans (by connector), VALUES and the empty relation.
+
+use std::sync::Arc;
+
+use arrow::array::{new_empty_array, ArrayRef};
+use arrow::compute::cast;
+use arrow::datatypes::Schema;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::catalog::default_table_source::source_as_provider;
+use datafusion::common::{DFSchema, DFSchemaRef, ScalarValue};
+use datafusion::logical_expr::logical_plan::{TableScan, Values};
+use sluice_common::{Error, Result};
+use sluice_connectors::file::{FileOptions, FileSource, FileSourceConfig};
+use sluice_connectors::memory::BatchSource;
+use sluice_exec::graph::StreamNode;
+use sluice_exec::watermark::WatermarkExpr;
+use sluice_sql::table::StreamTable;
+
+use super::{Planned, StreamPlanner};
+
+pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> {
+    let provider = source_as_provider(&scan.source)?;
+    let Some(table) = provider.downcast_ref::<StreamTable>() else {
+        return Err(Error::plan(format!(
+            "{} cannot be read as a stream",
+            scan.table_name
+        )));
+    };
+    let all: Vec<usize> = (0..table.schema.fields().len()).collect();
+    let projection = scan.projection.clone().unwrap_or(all);
+    let wm_col = table.watermark.as_ref().map(|w| w.column);
+    let rowtime = projection.iter().map(|&i| Some(i) == wm_col).collect();
+    let n = projection.len();
+    let node = match table.connector() {
+        "memory" => {
+            let rows = table
+                .memory
+                .as_ref()
+                .ok_or_else(|| Error::internal("memory table without storage"))?
+                .read()
+                .map_err(|_| Error::internal("memory table lock poisoned"))?
+                .clone();
+            let wm = match &table.watermark {
+                Some(w) => {
+                    let schema = DFSchema::try_from(table.schema.as_ref().clone())?;
+                    Some(WatermarkExpr::new(p.physical(&w.expr, &schema)?))
+                }
+                None => None,
+            };
+            let src = BatchSource::new(
+                table.name.clone(),
+                rows,
+                Arc::clone(&table.schema),
+                wm,
+                Some(projection.clone()),
+            )?;
+            StreamNode::source(Box::new(src))
+        }
+        "filesystem" => {
+            let options = FileOptions::parse(&table.name, &table.options)?;
+            let mut read = projection.clone();
+            let mut wm_schema = None;
+            if let Some(w) = &table.watermark {
+                for c in w.expr.column_refs() {
+                    let i = table.schema.index_of(&c.name)?;
+                    if !read.contains(&i) {
+                        read.push(i);
+                    }
+                }
+                wm_schema = Some(w);
+            }
+            let read_schema = Arc::new(table.schema.project(&read)?);
+            let watermark = match wm_schema {
+                Some(w) => {
+                    let schema = DFSchema::try_from(read_schema.as_ref().clone())?;
+                    Some(WatermarkExpr::new(p.physical(&w.expr, &schema)?))
+                }
+                None => None,
+            };
+            let src = FileSource::try_new(FileSourceConfig {
+                table: table.name.clone(),
+                options,
+                read_schema,
+                output: (0..n).collect(),
+                watermark,
+            })?;
+            StreamNode::source(Box::new(src))
+        }
+        other => {
+            return Err(Error::plan(format!(
+                "table {} uses connector '{other}', which can only be written to",
+                table.name
+            )))
+        }
+    };
+    Ok(Planned {
+        node,
+        steps: vec![],
+        schema: Arc::clone(&scan.projected_schema),
+        rowtime,
+        windows: vec![None; n],
+        bounded: true,
+    })
+}
+
+pub(crate) fn plan_values(p: &StreamPlanner, values: &Values) -> Result<Planned> {
+    let schema = Arc::clone(values.schema.inner());
+    let one_row = RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &RecordBatchOptions::new().with_row_count(Some(1)),
+    )?;
+    let empty = DFSchema::empty();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (c, field) in schema.fields().iter().enumerate() {
+        let mut scalars = Vec::with_capacity(values.values.len());
+        for row in &values.values {
+            let e = p.physical(&row[c], &empty)?;
+            let v = e.evaluate(&one_row)?.into_array(1)?;
+            scalars.push(ScalarValue::try_from_array(&v, 0)?);
+        }
+        let array = if scalars.is_empty() {
+            new_empty_array(field.data_type())
+        } else {
+            ScalarValue::iter_to_array(scalars)?
+        };
+        columns.push(cast(&array, field.data_type())?);
+    }
+    let batch = RecordBatch::try_new_with_options(
+        Arc::clone(&schema),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(values.values.len())),
+    )
+    .map_err(|e| Error::plan(format!("VALUES: {e}")))?;
+    leaf(batch, &values.schema)
+}
+
+pub(crate) fn plan_empty(produce_one_row: bool, schema: &DFSchemaRef) -> Result<Planned> {
+    let rows = usize::from(produce_one_row);
+    let batch = RecordBatch::try_new_with_options(
+        Arc::clone(schema.inner()),
+        schema
+            .fields()
+            .iter()
+            .map(|f| arrow::array::new_null_array(f.data_type(), rows))
+            .collect(),
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?;
+    leaf(batch, schema)
+}
+
+fn leaf(batch: RecordBatch, schema: &DFSchemaRef) -> Result<Planned> {
+    let n = schema.fields().len();
+    let src = BatchSource::new(
+        "VALUES",
+        vec![batch],
+        Arc::clone(schema.inner()),
+        None,
+        None,
+    )?;
+    Ok(Planned {
+        node: StreamNode::source(Box::new(src)),
+        steps: vec![],
+        schema: Arc::clone(schema),
+        rowtime: vec![false; n],
+        windows: vec![None; n],
+        bounded: true,
+    })
+}

@@ -1,0 +1,32 @@
+//! ORDER BY: only over bounded inputs, where it sorts at end of input.
+
+use arrow::compute::SortOptions;
+use datafusion::logical_expr::logical_plan::Sort;
+use sluice_common::{Error, Result};
+use sluice_exec::operators::sort::{SortKey, SortOperator};
+
+use super::{Planned, StreamPlanner};
+
+pub(crate) fn plan_sort(p: &StreamPlanner, sort: &Sort) -> Result<Planned> {
+    let input = p.plan(&sort.input)?;
+    if !input.bounded {
+        return Err(Error::plan(
+            "ORDER BY on an unbounded stream is not supported: it would never emit a row",
+        ));
+    }
+    let keys = sort
+        .expr
+        .iter()
+        .map(|s| {
+            Ok(SortKey {
+                expr: p.physical(&s.expr, &input.schema)?,
+                options: SortOptions {
+                    descending: !s.asc,
+                    nulls_first: s.nulls_first,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let op = SortOperator::new(input.schema.inner().clone(), keys, sort.fetch);
+    Ok(p.wrap(input, Box::new(op)))
+}

@@ -1,0 +1,142 @@
+//! A running query.
+
+use std::time::{Duration, Instant};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use sluice_common::{Error, Message, Result, Watermark};
+use sluice_exec::graph::{launch, ExplainNode, StreamGraph};
+use tokio::sync::mpsc::Receiver;
+use tokio::task::JoinSet;
+
+/// Counters of a query, for its summary line and the shell's status line.
+#[derive(Debug, Clone)]
+pub struct QuerySummary {
+    /// Rows read by the sources.
+    pub rows_in: u64,
+    /// Rows produced (to the caller or the sink).
+    pub rows_out: u64,
+    /// Rows dropped for arriving behind the watermark.
+    pub late_rows: u64,
+    /// Malformed records skipped.
+    pub bad_records: u64,
+    /// Watermark at the top of the graph.
+    pub watermark: Watermark,
+    /// Time since start.
+    pub elapsed: Duration,
+}
+
+/// A started query. Read results with [`QueryHandle::next_batch`] (SELECT)
+/// or wait with [`QueryHandle::wait`] (INSERT). Dropping it cancels the query.
+pub struct QueryHandle {
+    tasks: JoinSet<Result<()>>,
+    output: Option<Receiver<Message>>,
+    explain: ExplainNode,
+    schema: SchemaRef,
+    started: Instant,
+    done: bool,
+}
+
+impl QueryHandle {
+    pub(crate) fn start(graph: StreamGraph) -> Self {
+        let explain = graph.explain();
+        let schema = graph.root.schema();
+        let mut tasks = JoinSet::new();
+        let output = launch(graph, &mut tasks);
+        QueryHandle {
+            tasks,
+            output,
+            explain,
+            schema,
+            started: Instant::now(),
+            done: false,
+        }
+    }
+
+    /// Schema of the result rows.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// The operator tree with live counters.
+    pub fn explain(&self) -> &ExplainNode {
+        &self.explain
+    }
+
+    /// Current counters.
+    pub fn summary(&self) -> QuerySummary {
+        let e = &self.explain;
+        QuerySummary {
+            rows_in: e.source_rows(),
+            rows_out: e.metrics.rows_out(),
+            late_rows: e.total(&|m| m.late_rows()),
+            bad_records: e.total(&|m| m.bad_records()),
+            watermark: e.metrics.watermark(),
+            elapsed: self.started.elapsed(),
+        }
+    }
+
+    /// The next batch of results; `Ok(None)` once the query ended.
+    pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if self.done {
+            return Ok(None);
+        }
+        let Some(rx) = self.output.as_mut() else {
+            self.join().await?;
+            self.done = true;
+            return Ok(None);
+        };
+        loop {
+            match rx.recv().await {
+                Some(Message::Batch(b)) => return Ok(Some(b)),
+                Some(Message::Watermark(_)) | Some(Message::Barrier(_)) => continue,
+                Some(Message::EndOfStream) => {
+                    self.done = true;
+                    self.join().await?;
+                    return Ok(None);
+                }
+                None => {
+                    self.done = true;
+                    self.join().await?;
+                    return Err(Error::internal("query output closed without end of stream"));
+                }
+            }
+        }
+    }
+
+    /// Run to the end, collecting every result batch.
+    pub async fn collect(mut self) -> Result<(Vec<RecordBatch>, QuerySummary)> {
+        let mut out = Vec::new();
+        while let Some(b) = self.next_batch().await? {
+            out.push(b);
+        }
+        let summary = self.summary();
+        Ok((out, summary))
+    }
+
+    /// Run to the end, discarding results (INSERT).
+    pub async fn wait(mut self) -> Result<QuerySummary> {
+        while self.next_batch().await?.is_some() {}
+        Ok(self.summary())
+    }
+
+    /// Wait for every task; the first failure wins (the rest are aborted
+    /// when the set is dropped).
+    async fn join(&mut self) -> Result<()> {
+        while let Some(r) = self.tasks.join_next().await {
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    self.tasks.abort_all();
+                    return Err(e);
+                }
+                Err(e) if e.is_cancelled() => {}
+                Err(e) => {
+                    self.tasks.abort_all();
+                    return Err(Error::internal(format!("a query task panicked: {e}")));
+                }
+            }
+        }
+        Ok(())
+    }
+}

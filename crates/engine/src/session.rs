@@ -1,0 +1,382 @@
+//! A session: catalog plus statement execution.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use datafusion::catalog::default_table_source::source_as_provider;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::ViewTable;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::{SessionContext, SessionState};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::optimizer::Optimizer;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Statement};
+use sluice_common::{Error, Result, SourceLocation};
+use sluice_connectors::blackhole::BlackholeSink;
+use sluice_connectors::file::{FileOptions, FileSink};
+use sluice_connectors::memory::MemorySink;
+use sluice_connectors::options::Options;
+use sluice_exec::graph::StreamGraph;
+use sluice_exec::sink::Sink;
+use sluice_sql::legacy::rewrite_group_windows;
+use sluice_sql::parser::{ident_name, parse_sql, CreateTableDef, ParsedStatement, SluiceStatement};
+use sluice_sql::table::StreamTable;
+use sluice_sql::window::WindowRelationPlanner;
+
+use crate::planner::StreamPlanner;
+use crate::query::QueryHandle;
+use crate::show;
+
+/// What a statement produced.
+pub enum StatementResult {
+    /// DDL done; a message for the user.
+    Done(String),
+    /// A small, complete result (SHOW, DESCRIBE, EXPLAIN).
+    Rows(SchemaRef, Vec<RecordBatch>),
+    /// A running `SELECT`; read its rows from the handle.
+    Query(QueryHandle),
+    /// A running `INSERT INTO`; wait for it or let it run.
+    Insert(QueryHandle),
+}
+
+/// Catalog and statement execution. Cheap to share behind `&`.
+pub struct Session {
+    ctx: SessionContext,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    /// A session with an empty catalog.
+    pub fn new() -> Self {
+        // Rewriting COUNT(DISTINCT) into two aggregations would turn one
+        // window aggregate into a window aggregate plus an updating one.
+        let rules = Optimizer::new()
+            .rules
+            .into_iter()
+            .filter(|r| r.name() != "single_distinct_aggregation_to_group_by")
+            .collect();
+        let state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_optimizer_rules(rules)
+            .with_relation_planners(vec![Arc::new(WindowRelationPlanner)])
+            .build();
+        Session {
+            ctx: SessionContext::new_with_state(state),
+        }
+    }
+
+    /// Split and parse SQL text (`file` names it in error positions).
+    pub fn parse(&self, sql: &str, file: Option<&str>) -> Result<Vec<ParsedStatement>> {
+        parse_sql(sql, file)
+    }
+
+    /// Names of all tables and views, sorted.
+    pub fn table_names(&self) -> Vec<String> {
+        let mut names = self
+            .ctx
+            .catalog("datafusion")
+            .and_then(|c| c.schema("public"))
+            .map(|s| s.table_names())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Run one statement. Errors carry the statement's position (or the
+    /// exact position DataFusion reported).
+    pub async fn execute(&self, stmt: &ParsedStatement) -> Result<StatementResult> {
+        self.execute_inner(stmt)
+            .await
+            .map_err(|e| locate(e, &stmt.location))
+    }
+
+    async fn execute_inner(&self, stmt: &ParsedStatement) -> Result<StatementResult> {
+        let state = self.ctx.state();
+        match &stmt.statement {
+            SluiceStatement::CreateTable(def) => self.create_table(def, &stmt.text, &state),
+            SluiceStatement::Sql(sql) => {
+                let mut sql = sql.as_ref().clone();
+                rewrite_group_windows(&mut sql)?;
+                match sql {
+                    Statement::Query(_) => {
+                        Ok(StatementResult::Query(self.start(sql, &state).await?))
+                    }
+                    Statement::Insert(_) => {
+                        Ok(StatementResult::Insert(self.start(sql, &state).await?))
+                    }
+                    Statement::CreateView(cv) => {
+                        let name = object_name(&cv.name);
+                        if !cv.or_replace && self.ctx.table_exist(name.as_str())? {
+                            return Err(Error::plan(format!(
+                                "a table or view named {name} already exists"
+                            )));
+                        }
+                        let plan = self
+                            .logical_plan(Statement::Query(cv.query.clone()), &state)
+                            .await?;
+                        // Check now that it can run as a stream.
+                        StreamPlanner::new(&state, &plan).plan_root(&plan)?;
+                        let view = ViewTable::new(plan, Some(stmt.text.clone()));
+                        self.ctx.deregister_table(name.as_str())?;
+                        self.ctx.register_table(name.as_str(), Arc::new(view))?;
+                        Ok(StatementResult::Done(format!("View '{name}' created")))
+                    }
+                    Statement::Drop {
+                        object_type,
+                        if_exists,
+                        names,
+                        ..
+                    } => self.drop(object_type, if_exists, &names).await,
+                    Statement::ShowTables { .. } => Ok(show::show_tables(&self.ctx)?),
+                    Statement::ExplainTable { table_name, .. } => {
+                        let name = object_name(&table_name);
+                        let provider = self.provider(&name).await?;
+                        show::describe(&name, provider.as_ref())
+                    }
+                    Statement::Explain {
+                        statement, analyze, ..
+                    } => self.explain(*statement, analyze, &state).await,
+                    other => Err(Error::plan(format!("unsupported statement: {other}"))),
+                }
+            }
+        }
+    }
+
+    fn create_table(
+        &self,
+        def: &CreateTableDef,
+        ddl: &str,
+        state: &SessionState,
+    ) -> Result<StatementResult> {
+        if self.ctx.table_exist(def.name.as_str())? {
+            if def.if_not_exists {
+                return Ok(StatementResult::Done(format!(
+                    "Table '{}' already exists",
+                    def.name
+                )));
+            }
+            return Err(Error::plan(format!(
+                "a table or view named {} already exists",
+                def.name
+            )));
+        }
+        let table = StreamTable::try_new(def, ddl, state)?;
+        validate_connector(&table)?;
+        self.ctx
+            .register_table(def.name.as_str(), Arc::new(table))?;
+        Ok(StatementResult::Done(format!(
+            "Table '{}' created",
+            def.name
+        )))
+    }
+
+    async fn drop(
+        &self,
+        kind: ObjectType,
+        if_exists: bool,
+        names: &[ObjectName],
+    ) -> Result<StatementResult> {
+        let what = match kind {
+            ObjectType::Table => "Table",
+            ObjectType::View => "View",
+            other => return Err(Error::plan(format!("DROP {other} is not supported"))),
+        };
+        for n in names {
+            let name = object_name(n);
+            let existing = self.ctx.table_provider(name.as_str()).await.ok();
+            let matches = match &existing {
+                Some(p) => (kind == ObjectType::View) == p.is::<ViewTable>(),
+                None => false,
+            };
+            if existing.is_some() && !matches {
+                return Err(Error::plan(format!(
+                    "{name} is not a {}",
+                    what.to_lowercase()
+                )));
+            }
+            if existing.is_none() && !if_exists {
+                return Err(Error::plan(format!(
+                    "{} {name} does not exist",
+                    what.to_lowercase()
+                )));
+            }
+            self.ctx.deregister_table(name.as_str())?;
+        }
+        Ok(StatementResult::Done(format!("{what} dropped")))
+    }
+
+    async fn provider(&self, name: &str) -> Result<Arc<dyn TableProvider>> {
+        self.ctx
+            .table_provider(name)
+            .await
+            .map_err(|_| Error::plan(format!("table or view '{name}' does not exist")))
+    }
+
+    async fn logical_plan(&self, stmt: Statement, state: &SessionState) -> Result<LogicalPlan> {
+        let plan = state
+            .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
+            .await?;
+        Ok(state.optimize(&plan)?)
+    }
+
+    /// Plan a query or insert into a dataflow.
+    async fn graph(&self, stmt: Statement, state: &SessionState) -> Result<StreamGraph> {
+        let plan = self.logical_plan(stmt, state).await?;
+        let planner = StreamPlanner::new(state, &plan);
+        match &plan {
+            LogicalPlan::Dml(dml)
+                if dml.op
+                    == WriteOp::Insert(
+                        datafusion::logical_expr::logical_plan::dml::InsertOp::Append,
+                    ) =>
+            {
+                let (root, _) = planner.plan_root(&dml.input)?;
+                let provider = source_as_provider(&dml.target)?;
+                let Some(table) = provider.downcast_ref::<StreamTable>() else {
+                    return Err(Error::plan(format!(
+                        "cannot insert into {}",
+                        dml.table_name
+                    )));
+                };
+                let sink = make_sink(table)?;
+                Ok(StreamGraph {
+                    root,
+                    sink: Some((sink, Arc::default())),
+                })
+            }
+            LogicalPlan::Dml(dml) => Err(Error::plan(format!(
+                "{} is not supported on streams",
+                dml.op
+            ))),
+            _ => {
+                let (root, _) = planner.plan_root(&plan)?;
+                Ok(StreamGraph { root, sink: None })
+            }
+        }
+    }
+
+    async fn start(&self, stmt: Statement, state: &SessionState) -> Result<QueryHandle> {
+        let graph = self.graph(stmt, state).await?;
+        Ok(QueryHandle::start(graph))
+    }
+
+    async fn explain(
+        &self,
+        stmt: Statement,
+        analyze: bool,
+        state: &SessionState,
+    ) -> Result<StatementResult> {
+        if !matches!(stmt, Statement::Query(_) | Statement::Insert(_)) {
+            return Err(Error::plan("EXPLAIN works on SELECT and INSERT statements"));
+        }
+        let graph = self.graph(stmt, state).await?;
+        let lines = if analyze {
+            let handle = QueryHandle::start(graph);
+            let explain = handle.explain().clone();
+            let summary = handle.wait().await?;
+            let mut lines = explain.render(true);
+            lines.push(format!(
+                "-- rows in: {}, rows out: {}, late rows dropped: {}, bad records skipped: {}",
+                summary.rows_in, summary.rows_out, summary.late_rows, summary.bad_records
+            ));
+            lines
+        } else {
+            graph.explain().render(false)
+        };
+        show::lines_result("plan", lines)
+    }
+}
+
+fn object_name(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|p| match p.as_ident() {
+            Some(i) => ident_name(i.clone()),
+            None => p.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn validate_connector(table: &StreamTable) -> Result<()> {
+    match table.connector() {
+        "filesystem" => FileOptions::parse(&table.name, &table.options).map(|_| ()),
+        "memory" | "blackhole" => Options::new(&table.name, &table.options).finish(),
+        other => Err(Error::plan(format!(
+            "table {}: unknown connector '{other}' (available: filesystem, memory, blackhole)",
+            table.name
+        ))),
+    }
+}
+
+fn make_sink(table: &StreamTable) -> Result<Box<dyn Sink>> {
+    let schema = Arc::clone(&table.schema);
+    Ok(match table.connector() {
+        "filesystem" => Box::new(FileSink::try_new(
+            &FileOptions::parse(&table.name, &table.options)?,
+            schema,
+        )?),
+        "blackhole" => Box::new(BlackholeSink),
+        "memory" => {
+            let rows = table
+                .memory
+                .clone()
+                .ok_or_else(|| Error::internal("memory table without storage"))?;
+            Box::new(MemorySink::new(table.name.clone(), rows, schema))
+        }
+        other => {
+            return Err(Error::plan(format!(
+                "connector '{other}' cannot be written to"
+            )))
+        }
+    })
+}
+
+/// Turn DataFusion errors into plan errors with a position.
+fn locate(e: Error, statement: &SourceLocation) -> Error {
+    match e {
+        Error::DataFusion(df) => {
+            let mut loc = statement.clone();
+            if let Some(span) = df.diagnostic().and_then(|d| d.span) {
+                if span.start.line > 0 {
+                    loc.line = span.start.line;
+                    loc.column = span.start.column;
+                }
+            }
+            let root = df.find_root();
+            let msg = clean_message(root);
+            let err = match root {
+                DataFusionError::Plan(_)
+                | DataFusionError::SchemaError(..)
+                | DataFusionError::SQL(..)
+                | DataFusionError::NotImplemented(_) => Error::Plan(msg),
+                _ => Error::DataFusion(df),
+            };
+            err.at(loc)
+        }
+        other => other.at(statement.clone()),
+    }
+}
+
+fn clean_message(e: &DataFusionError) -> String {
+    let msg = e.strip_backtrace();
+    for prefix in [
+        "Error during planning: ",
+        "Schema error: ",
+        "SQL error: ",
+        "This feature is not implemented: ",
+    ] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            return rest.to_string();
+        }
+    }
+    msg
+}

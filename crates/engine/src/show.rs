@@ -1,0 +1,115 @@
+//! SHOW TABLES, DESCRIBE, EXPLAIN output.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::ViewTable;
+use datafusion::execution::context::SessionContext;
+use sluice_common::Result;
+use sluice_sql::table::StreamTable;
+
+use crate::session::StatementResult;
+
+/// A result of string columns.
+pub(crate) fn string_rows(names: &[&str], rows: Vec<Vec<String>>) -> Result<StatementResult> {
+    let schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ));
+    let columns: Vec<ArrayRef> = (0..names.len())
+        .map(|c| {
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r[c].as_str()),
+            )) as ArrayRef
+        })
+        .collect();
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+    Ok(StatementResult::Rows(schema, vec![batch]))
+}
+
+pub(crate) fn lines_result(name: &str, lines: Vec<String>) -> Result<StatementResult> {
+    string_rows(&[name], lines.into_iter().map(|l| vec![l]).collect())
+}
+
+pub(crate) fn show_tables(ctx: &SessionContext) -> Result<StatementResult> {
+    let mut names = ctx
+        .catalog("datafusion")
+        .and_then(|c| c.schema("public"))
+        .map(|s| s.table_names())
+        .unwrap_or_default();
+    names.sort();
+    string_rows(
+        &["table name"],
+        names.into_iter().map(|n| vec![n]).collect(),
+    )
+}
+
+/// `DESCRIBE t`: name, type, null, and the watermark on the event-time column.
+pub(crate) fn describe(name: &str, provider: &dyn TableProvider) -> Result<StatementResult> {
+    let schema = provider.schema();
+    let table = (provider as &dyn std::any::Any).downcast_ref::<StreamTable>();
+    let is_view = (provider as &dyn std::any::Any)
+        .downcast_ref::<ViewTable>()
+        .is_some();
+    let _ = (name, is_view);
+    let rows = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let wm = table
+                .and_then(|t| t.watermark.as_ref())
+                .filter(|w| w.column == i)
+                .map(|w| w.text.clone())
+                .unwrap_or_default();
+            let key = table
+                .filter(|t| t.primary_key.iter().any(|k| k == f.name()))
+                .map(|_| "PRI".to_string())
+                .unwrap_or_default();
+            vec![
+                f.name().clone(),
+                sql_type_name(f.data_type()),
+                if f.is_nullable() { "TRUE" } else { "FALSE" }.to_string(),
+                key,
+                wm,
+            ]
+        })
+        .collect();
+    string_rows(&["name", "type", "null", "key", "watermark"], rows)
+}
+
+/// Flink's name for an Arrow type.
+pub fn sql_type_name(t: &DataType) -> String {
+    match t {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int8 => "TINYINT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INT".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Float32 => "FLOAT".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "STRING".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "BYTES".into(),
+        DataType::Date32 => "DATE".into(),
+        DataType::Timestamp(unit, tz) => {
+            let p = match unit {
+                TimeUnit::Second => 0,
+                TimeUnit::Millisecond => 3,
+                TimeUnit::Microsecond => 6,
+                TimeUnit::Nanosecond => 9,
+            };
+            if tz.is_some() {
+                format!("TIMESTAMP_LTZ({p})")
+            } else {
+                format!("TIMESTAMP({p})")
+            }
+        }
+        other => other.to_string().to_uppercase(),
+    }
+}

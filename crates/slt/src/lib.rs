@@ -1,0 +1,82 @@
+//! `sluice-slt`: runs `sql-tests/**/*.slt` (sqllogictest format) against a
+//! fresh Sluice [`Session`] per file.
+//!
+//! `SELECT` results are read to the end (bounded inputs end by themselves);
+//! `INSERT` statements are waited for, so a file's statements run in order.
+//! Cells are formatted as the shell prints them (`NULL`, timestamps as
+//! `YYYY-MM-DD HH:MM:SS[.fff]`).
+#![deny(missing_docs)]
+
+use arrow::datatypes::DataType;
+use async_trait::async_trait;
+use sluice_engine::{format, Session, StatementResult};
+use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
+
+/// One session per test file.
+pub struct SluiceDb {
+    session: Session,
+}
+
+impl Default for SluiceDb {
+    fn default() -> Self {
+        SluiceDb {
+            session: Session::new(),
+        }
+    }
+}
+
+fn column_type(t: &DataType) -> DefaultColumnType {
+    if t.is_integer() {
+        DefaultColumnType::Integer
+    } else if t.is_floating()
+        || matches!(t, DataType::Decimal128(_, _) | DataType::Decimal256(_, _))
+    {
+        DefaultColumnType::FloatingPoint
+    } else {
+        DefaultColumnType::Text
+    }
+}
+
+#[async_trait]
+impl AsyncDB for SluiceDb {
+    type Error = sluice_common::Error;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, Self::Error> {
+        let statements = self.session.parse(sql, None)?;
+        let mut output = DBOutput::StatementComplete(0);
+        for stmt in &statements {
+            output = match self.session.execute(stmt).await? {
+                StatementResult::Done(_) => DBOutput::StatementComplete(0),
+                StatementResult::Insert(h) => DBOutput::StatementComplete(h.wait().await?.rows_out),
+                StatementResult::Rows(schema, batches) => DBOutput::Rows {
+                    types: schema
+                        .fields()
+                        .iter()
+                        .map(|f| column_type(f.data_type()))
+                        .collect(),
+                    rows: format::rows_as_strings(&batches)?,
+                },
+                StatementResult::Query(h) => {
+                    let schema = h.schema();
+                    let (batches, _) = h.collect().await?;
+                    DBOutput::Rows {
+                        types: schema
+                            .fields()
+                            .iter()
+                            .map(|f| column_type(f.data_type()))
+                            .collect(),
+                        rows: format::rows_as_strings(&batches)?,
+                    }
+                }
+            };
+        }
+        Ok(output)
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "sluice"
+    }
+}

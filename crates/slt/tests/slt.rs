@@ -1,0 +1,78 @@
+//! Runs every `.slt` file under `sql-tests/` (harness = false).
+//!
+//! `cargo test -p sluice-slt --test slt -- [FILTER]` runs the files whose
+//! path contains FILTER. Paths inside the files are relative to the
+//! repository root.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use sluice_slt::SluiceDb;
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, out);
+        } else if path.extension().is_some_and(|e| e == "slt") {
+            out.push(path);
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if let Err(e) = std::env::set_current_dir(&root) {
+        eprintln!("cannot enter {}: {e}", root.display());
+        return ExitCode::FAILURE;
+    }
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mut files = Vec::new();
+    collect(Path::new("sql-tests"), &mut files);
+    files.sort();
+    files.retain(|f| {
+        filters.is_empty()
+            || filters
+                .iter()
+                .any(|p| f.to_string_lossy().contains(p.as_str()))
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for file in &files {
+        let result = runtime.block_on(async {
+            let mut runner = sqllogictest::Runner::new(|| async { Ok(SluiceDb::default()) });
+            runner.run_file_async(file).await
+        });
+        match result {
+            Ok(()) => {
+                passed += 1;
+                println!("ok      {}", file.display());
+            }
+            Err(e) => {
+                failed += 1;
+                println!("FAILED  {}\n{}", file.display(), e.display(true));
+            }
+        }
+    }
+    println!("\nslt: {passed} passed, {failed} failed");
+    if failed == 0 && passed > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

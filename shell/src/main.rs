@@ -1,0 +1,86 @@
+//! `sluice`: the shell. `sluice -f file.sql` and `sluice -c "sql"` run
+//! statements in order and exit non-zero on the first error; with no
+//! arguments it reads statements from a terminal (or from stdin when it is
+//! not a terminal).
+
+mod script;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use sluice_engine::Session;
+
+/// How SELECT results are printed.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// A boxed table.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Streaming SQL over files (and soon Kafka), from a shell or a script.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about)]
+struct Args {
+    /// Run the statements of this file, then exit.
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// Run these statements, then exit.
+    #[arg(short = 'c', long = "command")]
+    command: Option<String>,
+    /// Run this file first (then -f/-c or the prompt).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Output format of SELECT results.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    format: OutputFormat,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let session = Session::new();
+    let out = script::Printer {
+        format: args.format,
+    };
+    if let Some(init) = &args.init {
+        script::run_file(&session, init, &out).await?;
+    }
+    if let Some(cmd) = &args.command {
+        return script::run_text(&session, cmd, None, &out).await;
+    }
+    if let Some(file) = &args.file {
+        return script::run_file(&session, file, &out).await;
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        script::prompt(&session, &out).await
+    } else {
+        let text = std::io::read_to_string(stdin)?;
+        script::run_text(&session, &text, Some("<stdin>"), &out).await
+    }
+}
