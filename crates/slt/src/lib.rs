@@ -25,6 +25,19 @@ impl Default for SluiceDb {
     }
 }
 
+/// Cells as sqllogictest expects them: an empty string is `(empty)`.
+fn cells(
+    batches: &[arrow::record_batch::RecordBatch],
+) -> Result<Vec<Vec<String>>, sluice_common::Error> {
+    let mut rows = format::rows_as_strings(batches)?;
+    for cell in rows.iter_mut().flatten() {
+        if cell.is_empty() {
+            *cell = "(empty)".to_string();
+        }
+    }
+    Ok(rows)
+}
+
 fn column_type(t: &DataType) -> DefaultColumnType {
     if t.is_integer() {
         DefaultColumnType::Integer
@@ -55,7 +68,7 @@ impl AsyncDB for SluiceDb {
                         .iter()
                         .map(|f| column_type(f.data_type()))
                         .collect(),
-                    rows: format::rows_as_strings(&batches)?,
+                    rows: cells(&batches)?,
                 },
                 StatementResult::Query(h) => {
                     let schema = h.schema();
@@ -66,7 +79,7 @@ impl AsyncDB for SluiceDb {
                             .iter()
                             .map(|f| column_type(f.data_type()))
                             .collect(),
-                        rows: format::rows_as_strings(&batches)?,
+                        rows: cells(&batches)?,
                     }
                 }
             };

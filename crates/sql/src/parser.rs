@@ -25,7 +25,7 @@ pub struct ParsedStatement {
 #[derive(Debug, Clone)]
 pub enum SluiceStatement {
     /// `CREATE TABLE` with streaming extensions.
-    CreateTable(CreateTableDef),
+    CreateTable(Box<CreateTableDef>),
     /// Any other statement.
     Sql(Box<Statement>),
 }
@@ -177,7 +177,7 @@ fn parse_line_col(s: &str) -> Option<(u64, u64)> {
 
 fn parse_one(parser: &mut Parser) -> Result<SluiceStatement, ParserError> {
     if is_create_table(parser) {
-        return parse_create_table(parser).map(SluiceStatement::CreateTable);
+        return parse_create_table(parser).map(|c| SluiceStatement::CreateTable(Box::new(c)));
     }
     parser
         .parse_statement()
@@ -376,7 +376,7 @@ mod tests {
     fn create(sql: &str) -> CreateTableDef {
         let stmts = parse_sql(sql, None).expect("parses");
         match &stmts[0].statement {
-            SluiceStatement::CreateTable(c) => c.clone(),
+            SluiceStatement::CreateTable(c) => c.as_ref().clone(),
             other => panic!("not a create table: {other:?}"),
         }
     }

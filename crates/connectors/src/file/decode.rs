@@ -49,7 +49,7 @@ impl<R: BufRead> RecordReader<R> {
                 if self.csv {
                     quotes += buf[before..].iter().filter(|&&b| b == b'"').count();
                 }
-                if quotes % 2 == 0 {
+                if quotes.is_multiple_of(2) {
                     break;
                 }
             }

@@ -13,7 +13,7 @@ use sluice_exec::sink::Sink;
 use super::{FileOptions, Format};
 
 enum Writer {
-    Csv(arrow::csv::Writer<BufWriter<File>>),
+    Csv(Box<arrow::csv::Writer<BufWriter<File>>>),
     Json(arrow::json::LineDelimitedWriter<BufWriter<File>>),
 }
 
@@ -57,13 +57,13 @@ impl FileSink {
         let file = File::create(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
         let out = BufWriter::new(file);
         let writer = match options.format {
-            Format::Csv { delimiter } => Writer::Csv(
+            Format::Csv { delimiter } => Writer::Csv(Box::new(
                 arrow::csv::WriterBuilder::new()
                     .with_header(true)
                     .with_delimiter(delimiter)
                     .with_timestamp_format("%Y-%m-%d %H:%M:%S%.3f".to_string())
                     .build(out),
-            ),
+            )),
             Format::Json => Writer::Json(arrow::json::LineDelimitedWriter::new(out)),
         };
         Ok(FileSink {
@@ -103,7 +103,7 @@ impl Sink for FileSink {
                     // The header row, even for an empty result.
                     w.write(&RecordBatch::new_empty(self.schema.clone()))?;
                 }
-                w.into_inner().flush().map_err(|e| Error::io(&name, e))?;
+                (*w).into_inner().flush().map_err(|e| Error::io(&name, e))?;
             }
             Some(Writer::Json(mut w)) => {
                 w.finish()?;

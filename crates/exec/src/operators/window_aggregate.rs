@@ -95,6 +95,9 @@ struct ClosedPane {
     num_groups: usize,
 }
 
+/// Keys, group count and accumulators of a pane taken out of the map.
+type TakenPane = (Vec<ArrayRef>, usize, Vec<Box<dyn GroupsAccumulator>>);
+
 /// See the module docs.
 pub struct WindowAggregateOperator {
     cfg: WindowAggConfig,
@@ -314,10 +317,7 @@ impl WindowAggregateOperator {
         Ok(())
     }
 
-    fn take_pane(
-        &self,
-        mut state: PaneState,
-    ) -> Result<(Vec<ArrayRef>, usize, Vec<Box<dyn GroupsAccumulator>>)> {
+    fn take_pane(&self, mut state: PaneState) -> Result<TakenPane> {
         let keys = match &mut state.groups {
             Some(g) => g.emit(EmitTo::All)?,
             None => vec![],
@@ -523,5 +523,91 @@ impl Operator for WindowAggregateOperator {
             self.fire_windows(wm.0, out)?;
         }
         Ok(Some(wm))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operators::test_util::{batch_ts, pretty};
+    use crate::operators::window_assign::WindowAssignOperator;
+    use arrow::datatypes::{DataType, Field, TimeUnit};
+    use datafusion::functions_aggregate::sum::sum_udaf;
+    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion::physical_expr::expressions::col;
+    use sluice_sql::window::WindowKind;
+
+    /// TUMBLE 10 s, SUM(v) per k: windows close on the watermark, late rows
+    /// are dropped and counted.
+    #[test]
+    fn tumble_emits_on_watermark_and_drops_late_rows() {
+        let spec = WindowSpec {
+            kind: WindowKind::Tumble,
+            size: 10_000,
+            slide: 10_000,
+            offset: 0,
+        };
+        let input = batch_ts(&[1_000, 9_000, 12_000], &[1, 1, 2], &[5, 6, 7]);
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let mut fields: Vec<Field> = input
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        for n in ["window_start", "window_end", "window_time"] {
+            fields.push(Field::new(n, ts.clone(), false));
+        }
+        let windowed = Arc::new(Schema::new(fields));
+        let mut assign = WindowAssignOperator::new(spec, 0, Arc::clone(&windowed));
+        let sum = AggregateExprBuilder::new(sum_udaf(), vec![col("v", &windowed).expect("v")])
+            .schema(Arc::clone(&windowed))
+            .alias("s")
+            .build()
+            .expect("sum");
+        let out_schema = Arc::new(Schema::new(vec![
+            Field::new("window_start", ts, false),
+            Field::new("k", DataType::Int64, true),
+            Field::new("s", DataType::Int64, true),
+        ]));
+        let cfg = WindowAggConfig {
+            spec,
+            panes: false,
+            window_column: 3,
+            window_role: WindowRole::Start,
+            keys: vec![
+                GroupKey::Window(WindowRole::Start),
+                GroupKey::Expr(col("k", &windowed).expect("k")),
+            ],
+            aggregates: vec![AggregateCall {
+                expr: Arc::new(sum),
+                filter: None,
+            }],
+            schema: out_schema,
+        };
+        let mut agg = WindowAggregateOperator::try_new(cfg, &windowed).expect("builds");
+        let mut out = Output::default();
+        assign.on_batch(0, input, &mut out).expect("assigns");
+        for b in out.take_batches() {
+            agg.on_batch(0, b, &mut out).expect("aggregates");
+        }
+        agg.on_watermark(Watermark(10_000), &mut out)
+            .expect("fires");
+        assert_eq!(
+            pretty(&out.take_batches()),
+            "+---------------------+---+----+\n| window_start        | k | s  |\n+---------------------+---+----+\n| 1970-01-01T00:00:00 | 1 | 11 |\n+---------------------+---+----+"
+        );
+        // A row for the closed window is late.
+        let mut late_out = Output::default();
+        assign
+            .on_batch(0, batch_ts(&[2_000], &[1], &[100]), &mut late_out)
+            .expect("assigns");
+        for b in late_out.take_batches() {
+            agg.on_batch(0, b, &mut out).expect("aggregates");
+        }
+        assert_eq!(out.late_rows, 1);
+        agg.on_watermark(Watermark::MAX, &mut out).expect("fires");
+        let rows: usize = out.take_batches().iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 1, "window [10, 20) with k = 2");
     }
 }
