@@ -38,6 +38,21 @@ fn cells(
     Ok(rows)
 }
 
+/// A result table for the runner.
+fn rows_output(
+    schema: &arrow::datatypes::SchemaRef,
+    batches: &[arrow::record_batch::RecordBatch],
+) -> Result<DBOutput<DefaultColumnType>, sluice_common::Error> {
+    Ok(DBOutput::Rows {
+        types: schema
+            .fields()
+            .iter()
+            .map(|f| column_type(f.data_type()))
+            .collect(),
+        rows: cells(batches)?,
+    })
+}
+
 fn column_type(t: &DataType) -> DefaultColumnType {
     if t.is_integer() {
         DefaultColumnType::Integer
@@ -62,25 +77,11 @@ impl AsyncDB for SluiceDb {
             output = match self.session.execute(stmt).await? {
                 StatementResult::Done(_) => DBOutput::StatementComplete(0),
                 StatementResult::Insert(h) => DBOutput::StatementComplete(h.wait().await?.rows_out),
-                StatementResult::Rows(schema, batches) => DBOutput::Rows {
-                    types: schema
-                        .fields()
-                        .iter()
-                        .map(|f| column_type(f.data_type()))
-                        .collect(),
-                    rows: cells(&batches)?,
-                },
+                StatementResult::Rows(schema, batches) => rows_output(&schema, &batches)?,
                 StatementResult::Query(h) => {
                     let schema = h.schema();
                     let (batches, _) = h.collect().await?;
-                    DBOutput::Rows {
-                        types: schema
-                            .fields()
-                            .iter()
-                            .map(|f| column_type(f.data_type()))
-                            .collect(),
-                        rows: cells(&batches)?,
-                    }
+                    rows_output(&schema, &batches)?
                 }
             };
         }

@@ -156,17 +156,20 @@ impl WindowAggregateOperator {
         })
     }
 
+    /// Group-key interning for one pane or window (`None` without keys).
+    fn new_groups(&self) -> Result<Option<Box<dyn GroupValues>>> {
+        if self.key_exprs.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(new_group_values(
+            Arc::clone(&self.key_schema),
+            &GroupOrdering::None,
+        )?))
+    }
+
     fn new_pane(&self) -> Result<PaneState> {
-        let groups = if self.key_exprs.is_empty() {
-            None
-        } else {
-            Some(new_group_values(
-                Arc::clone(&self.key_schema),
-                &GroupOrdering::None,
-            )?)
-        };
         Ok(PaneState {
-            groups,
+            groups: self.new_groups()?,
             accumulators: self.new_accumulators()?,
             num_groups: 0,
         })
@@ -397,14 +400,7 @@ impl WindowAggregateOperator {
     }
 
     fn merge_window(&self, start: i64, panes: &[i64], out: &mut Output) -> Result<()> {
-        let mut groups = if self.key_exprs.is_empty() {
-            None
-        } else {
-            Some(new_group_values(
-                Arc::clone(&self.key_schema),
-                &GroupOrdering::None,
-            )?)
-        };
+        let mut groups = self.new_groups()?;
         let mut accs = self.new_accumulators()?;
         let mut num_groups = 0;
         for p in panes {
