@@ -139,7 +139,7 @@ impl Session {
                     Statement::ExplainTable { table_name, .. } => {
                         let name = object_name(&table_name);
                         let provider = self.provider(&name).await?;
-                        show::describe(&name, provider.as_ref())
+                        show::describe(provider.as_ref())
                     }
                     Statement::Explain {
                         statement, analyze, ..

@@ -6,7 +6,6 @@ use arrow::array::{ArrayRef, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
-use datafusion::datasource::ViewTable;
 use datafusion::execution::context::SessionContext;
 use sluice_common::Result;
 use sluice_sql::table::StreamTable;
@@ -50,7 +49,7 @@ pub(crate) fn show_tables(ctx: &SessionContext) -> Result<StatementResult> {
 }
 
 /// `DESCRIBE t`: name, type, null, and the watermark on the event-time column.
-pub(crate) fn describe(name: &str, provider: &dyn TableProvider) -> Result<StatementResult> {
+pub(crate) fn describe(provider: &dyn TableProvider) -> Result<StatementResult> {
     let schema = provider.schema();
     let table = (provider as &dyn std::any::Any).downcast_ref::<StreamTable>();
     let is_view = (provider as &dyn std::any::Any)
