@@ -52,10 +52,6 @@ pub(crate) fn show_tables(ctx: &SessionContext) -> Result<StatementResult> {
 pub(crate) fn describe(provider: &dyn TableProvider) -> Result<StatementResult> {
     let schema = provider.schema();
     let table = (provider as &dyn std::any::Any).downcast_ref::<StreamTable>();
-    let is_view = (provider as &dyn std::any::Any)
-        .downcast_ref::<ViewTable>()
-        .is_some();
-    let _ = (name, is_view);
     let rows = schema
         .fields()
         .iter()
