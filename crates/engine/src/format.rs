@@ -64,7 +64,10 @@ pub fn csv(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String> {
 pub fn json(batches: &[RecordBatch]) -> Result<String> {
     let mut out = Vec::new();
     {
-        let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
+        // Nulls are written as `null` so every line has every column.
+        let mut w = arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, arrow::json::writer::LineDelimited>(&mut out);
         for b in batches {
             w.write(b)?;
         }

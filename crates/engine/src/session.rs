@@ -8,7 +8,7 @@ use datafusion::catalog::default_table_source::source_as_provider;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::ViewTable;
 use datafusion::error::DataFusionError;
-use datafusion::execution::context::{SessionContext, SessionState};
+use datafusion::execution::context::{SessionConfig, SessionContext, SessionState};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::optimizer::Optimizer;
@@ -63,7 +63,11 @@ impl Session {
             .into_iter()
             .filter(|r| r.name() != "single_distinct_aggregation_to_group_by")
             .collect();
+        // Spans let plan errors point at the offending identifier.
+        let mut config = SessionConfig::new();
+        config.options_mut().sql_parser.collect_spans = true;
         let state = SessionStateBuilder::new()
+            .with_config(config)
             .with_default_features()
             .with_optimizer_rules(rules)
             .with_relation_planners(vec![Arc::new(WindowRelationPlanner)])
@@ -368,15 +372,16 @@ fn locate(e: Error, statement: &SourceLocation) -> Error {
 
 fn clean_message(e: &DataFusionError) -> String {
     let msg = e.strip_backtrace();
-    for prefix in [
+    let prefixes = [
         "Error during planning: ",
         "Schema error: ",
         "SQL error: ",
         "This feature is not implemented: ",
-    ] {
-        if let Some(rest) = msg.strip_prefix(prefix) {
-            return rest.to_string();
-        }
-    }
-    msg
+    ];
+    let msg = prefixes
+        .iter()
+        .find_map(|p| msg.strip_prefix(p))
+        .unwrap_or(&msg);
+    // Users never see DataFusion's default catalog and schema names.
+    msg.replace("'datafusion.public.", "'")
 }

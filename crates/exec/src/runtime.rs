@@ -54,8 +54,9 @@ pub async fn run_operator(
         .collect();
     let mut current = Watermark::MIN;
     let mut output = Output::default();
+    let mut turn = 0;
     loop {
-        let Some((idx, msg)) = next_message(&mut inputs).await else {
+        let Some((idx, msg)) = next_message(&mut inputs, &mut turn).await else {
             return Ok(()); // an upstream failed or was cancelled
         };
         let flow = match msg {
@@ -66,7 +67,8 @@ pub async fn run_operator(
             }
             Message::Watermark(wm) => {
                 inputs[idx].watermark = inputs[idx].watermark.max(wm);
-                advance(&mut *op, &inputs, &mut current, &mut output, &metrics)?
+                advance(&mut *op, &inputs, &mut current, &mut output)?;
+                Flow::Continue
             }
             Message::Barrier(b) => {
                 inputs[idx].blocked_on = Some(b);
@@ -85,7 +87,7 @@ pub async fn run_operator(
             Message::EndOfStream => {
                 inputs[idx].ended = true;
                 inputs[idx].watermark = Watermark::MAX;
-                advance(&mut *op, &inputs, &mut current, &mut output, &metrics)?;
+                advance(&mut *op, &inputs, &mut current, &mut output)?;
                 if inputs.iter().all(|i| i.ended) {
                     op.on_end(&mut output)?;
                     Flow::Stop
@@ -118,8 +120,7 @@ fn advance(
     inputs: &[InputState],
     current: &mut Watermark,
     output: &mut Output,
-    _metrics: &NodeMetrics,
-) -> Result<Flow> {
+) -> Result<()> {
     let combined = inputs
         .iter()
         .map(|i| i.watermark)
@@ -131,7 +132,7 @@ fn advance(
             output.pending_watermark = Some(forward);
         }
     }
-    Ok(Flow::Continue)
+    Ok(())
 }
 
 fn output_watermark(output: &mut Output) -> Option<Watermark> {
@@ -149,19 +150,26 @@ async fn flush(output: &mut Output, out: &Sender<Message>, metrics: &NodeMetrics
     true
 }
 
-/// Receive from whichever open, unblocked input has a message. `None` when an
-/// input closed without `EndOfStream`.
-async fn next_message(inputs: &mut [InputState]) -> Option<(usize, Message)> {
+/// Receive from whichever open, unblocked input has a message, starting
+/// after the input read last time so a busy input cannot starve the others.
+/// `None` when an input closed without `EndOfStream`.
+async fn next_message(inputs: &mut [InputState], turn: &mut usize) -> Option<(usize, Message)> {
     if inputs.len() == 1 {
         return inputs[0].rx.recv().await.map(|m| (0, m));
     }
+    let n = inputs.len();
     poll_fn(|cx| {
-        for (i, input) in inputs.iter_mut().enumerate() {
+        for k in 0..n {
+            let i = (*turn + k) % n;
+            let input = &mut inputs[i];
             if input.ended || input.blocked_on.is_some() {
                 continue;
             }
             match input.rx.poll_recv(cx) {
-                Poll::Ready(Some(m)) => return Poll::Ready(Some((i, m))),
+                Poll::Ready(Some(m)) => {
+                    *turn = (i + 1) % n;
+                    return Poll::Ready(Some((i, m)));
+                }
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => {}
             }

@@ -64,7 +64,12 @@ impl FileSink {
                     .with_timestamp_format("%Y-%m-%d %H:%M:%S%.3f".to_string())
                     .build(out),
             )),
-            Format::Json => Writer::Json(arrow::json::LineDelimitedWriter::new(out)),
+            // Nulls are written as `null`, as Flink's json format does.
+            Format::Json => Writer::Json(
+                arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build(out),
+            ),
         };
         Ok(FileSink {
             path,

@@ -93,3 +93,64 @@ impl Operator for SortOperator {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operators::test_util::batch_i64;
+    use arrow::array::{Array, Int64Array};
+    use datafusion::physical_expr::expressions::col;
+
+    fn sorted(keys: &[(&str, bool)], fetch: Option<usize>, batches: Vec<RecordBatch>) -> Vec<i64> {
+        let schema = batches[0].schema();
+        let keys = keys
+            .iter()
+            .map(|(name, descending)| SortKey {
+                expr: col(name, &schema).expect("column"),
+                options: SortOptions {
+                    descending: *descending,
+                    nulls_first: false,
+                },
+            })
+            .collect();
+        let mut op = SortOperator::new(Arc::clone(&schema), keys, fetch);
+        let mut out = Output::default();
+        for b in batches {
+            op.on_batch(0, b, &mut out).expect("buffers");
+            assert!(out.take_batches().is_empty(), "nothing before the end");
+        }
+        op.on_end(&mut out).expect("sorts");
+        let result = out.take_batches();
+        result
+            .iter()
+            .flat_map(|b| {
+                let ids = b
+                    .column(1)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("id column")
+                    .clone();
+                (0..ids.len()).map(move |i| ids.value(i))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sorts_across_batches_by_several_keys() {
+        let a = batch_i64(&[("k", &[2, 1, 2]), ("id", &[0, 1, 2])]);
+        let b = batch_i64(&[("k", &[1, 3]), ("id", &[3, 4])]);
+        // k ascending, then id descending.
+        assert_eq!(
+            sorted(&[("k", false), ("id", true)], None, vec![a, b]),
+            vec![3, 1, 2, 0, 4]
+        );
+    }
+
+    #[test]
+    fn fetch_keeps_the_first_rows_and_empty_input_gives_nothing() {
+        let a = batch_i64(&[("k", &[5, 9, 7]), ("id", &[0, 1, 2])]);
+        assert_eq!(sorted(&[("k", true)], Some(2), vec![a]), vec![1, 2]);
+        let empty = batch_i64(&[("k", &[]), ("id", &[])]);
+        assert!(sorted(&[("k", false)], None, vec![empty]).is_empty());
+    }
+}

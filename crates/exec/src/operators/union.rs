@@ -38,3 +38,64 @@ impl Operator for UnionOperator {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::NodeMetrics;
+    use crate::operators::test_util::batch_i64;
+    use crate::runtime::run_operator;
+    use sluice_common::{Message, Watermark};
+    use tokio::sync::mpsc::channel;
+
+    /// Rows of both inputs pass; the watermark is the minimum of the
+    /// inputs', and an ended input no longer holds it back. The inputs are
+    /// filled before the operator runs, so it reads them alternately.
+    #[tokio::test]
+    async fn forwards_rows_and_the_minimum_watermark() {
+        let schema = batch_i64(&[("x", &[])]).schema();
+        let (a_tx, a_rx) = channel(8);
+        let (b_tx, b_rx) = channel(8);
+        let (out_tx, mut out_rx) = channel(64);
+        for m in [
+            Message::Batch(batch_i64(&[("x", &[1, 2])])),
+            Message::Watermark(Watermark(10)),
+            Message::Watermark(Watermark(20)),
+            Message::EndOfStream,
+        ] {
+            a_tx.send(m).await.expect("send");
+        }
+        for m in [
+            Message::Batch(batch_i64(&[("x", &[3])])),
+            Message::Watermark(Watermark(5)),
+            Message::EndOfStream,
+        ] {
+            b_tx.send(m).await.expect("send");
+        }
+        run_operator(
+            Box::new(UnionOperator::new(schema)),
+            vec![a_rx, b_rx],
+            out_tx,
+            Arc::new(NodeMetrics::default()),
+        )
+        .await
+        .expect("runs");
+
+        let mut rows = 0;
+        let mut watermarks = vec![];
+        let mut ended = false;
+        while let Some(m) = out_rx.recv().await {
+            match m {
+                Message::Batch(b) => rows += b.num_rows(),
+                Message::Watermark(w) => watermarks.push(w.0),
+                Message::EndOfStream => ended = true,
+                Message::Barrier(_) => {}
+            }
+        }
+        assert_eq!(rows, 3);
+        // a@10 alone moves nothing; b@5 gives 5; a@20 is held back by b
+        // until b ends; a's end gives +inf.
+        assert_eq!(watermarks, vec![5, 20, Watermark::MAX.0]);
+        assert!(ended);
+    }
+}

@@ -81,3 +81,77 @@ impl Operator for WindowAssignOperator {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operators::test_util::{batch_ts, pretty};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use sluice_sql::window::WindowKind;
+
+    fn assign(kind: WindowKind, size: i64, slide: i64, input: RecordBatch) -> String {
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let mut fields: Vec<Field> = input
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        for n in ["window_start", "window_end", "window_time"] {
+            fields.push(Field::new(n, ts.clone(), false));
+        }
+        let spec = WindowSpec {
+            kind,
+            size,
+            slide,
+            offset: 0,
+        };
+        let mut op = WindowAssignOperator::new(spec, 0, Arc::new(Schema::new(fields)));
+        let mut out = Output::default();
+        op.on_batch(0, input, &mut out).expect("assigns");
+        pretty(&out.take_batches())
+    }
+
+    #[test]
+    fn tumble_maps_each_row_to_one_window_and_skips_null_time() {
+        let mut input = batch_ts(&[9_999, 10_000, -1], &[1, 2, 3], &[0, 0, 0]);
+        // Null out the event time of the last row.
+        let ts = TimestampMillisecondArray::from(vec![Some(9_999), Some(10_000), None]);
+        let mut cols = input.columns().to_vec();
+        cols[0] = Arc::new(ts);
+        input = RecordBatch::try_new(input.schema(), cols).expect("batch");
+        let got = assign(WindowKind::Tumble, 10_000, 10_000, input);
+        let want = "\
++-------------------------+---+---+---------------------+---------------------+-------------------------+
+| ts                      | k | v | window_start        | window_end          | window_time             |
++-------------------------+---+---+---------------------+---------------------+-------------------------+
+| 1970-01-01T00:00:09.999 | 1 | 0 | 1970-01-01T00:00:00 | 1970-01-01T00:00:10 | 1970-01-01T00:00:09.999 |
+| 1970-01-01T00:00:10     | 2 | 0 | 1970-01-01T00:00:10 | 1970-01-01T00:00:20 | 1970-01-01T00:00:19.999 |
++-------------------------+---+---+---------------------+---------------------+-------------------------+";
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn hop_copies_rows_into_every_window_that_contains_them() {
+        // HOP slide 2 s, size 6 s: t=5 s lies in [4,10), [2,8), [0,6); a
+        // time before the epoch uses floor division.
+        let got = assign(
+            WindowKind::Hop,
+            6_000,
+            2_000,
+            batch_ts(&[5_000, -1_000], &[1, 2], &[0, 0]),
+        );
+        let want = "\
++---------------------+---+---+---------------------+---------------------+-------------------------+
+| ts                  | k | v | window_start        | window_end          | window_time             |
++---------------------+---+---+---------------------+---------------------+-------------------------+
+| 1970-01-01T00:00:05 | 1 | 0 | 1970-01-01T00:00:04 | 1970-01-01T00:00:10 | 1970-01-01T00:00:09.999 |
+| 1970-01-01T00:00:05 | 1 | 0 | 1970-01-01T00:00:02 | 1970-01-01T00:00:08 | 1970-01-01T00:00:07.999 |
+| 1970-01-01T00:00:05 | 1 | 0 | 1970-01-01T00:00:00 | 1970-01-01T00:00:06 | 1970-01-01T00:00:05.999 |
+| 1969-12-31T23:59:59 | 2 | 0 | 1969-12-31T23:59:58 | 1970-01-01T00:00:04 | 1970-01-01T00:00:03.999 |
+| 1969-12-31T23:59:59 | 2 | 0 | 1969-12-31T23:59:56 | 1970-01-01T00:00:02 | 1970-01-01T00:00:01.999 |
+| 1969-12-31T23:59:59 | 2 | 0 | 1969-12-31T23:59:54 | 1970-01-01T00:00:00 | 1969-12-31T23:59:59.999 |
++---------------------+---+---+---------------------+---------------------+-------------------------+";
+        assert_eq!(got, want);
+    }
+}

@@ -1,0 +1,172 @@
+//! Streaming window aggregates must agree with a batch GROUP BY over the same
+//! rows. The input is generated: disordered inside the watermark bound, NULL
+//! keys and values, many groups, crossing midnight. The reference is plain
+//! DataFusion over the same CSV file with the window computed by arithmetic.
+
+use std::fmt::Write as _;
+
+use datafusion::prelude::{CsvReadOptions, SessionContext};
+use sluice_engine::{format, Session, StatementResult};
+
+/// A small deterministic generator (64-bit LCG), so runs are repeatable.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Rows `auction,price,ts`: time advances ~100 ms per row from 23:58 so the
+/// data crosses midnight; each row is up to 2 s behind the newest time
+/// (the watermark bound is 3 s, so nothing is late).
+fn generate(rows: usize) -> String {
+    let mut rng = Lcg(42);
+    let start = START_MS;
+    let mut out = String::from("auction,price,ts\n");
+    let mut clock = start;
+    for _ in 0..rows {
+        clock += rng.below(200) as i64;
+        let ts = clock - rng.below(2000) as i64;
+        let auction = if rng.below(50) == 0 {
+            String::new()
+        } else {
+            (rng.below(40)).to_string()
+        };
+        let price = if rng.below(30) == 0 {
+            String::new()
+        } else {
+            (rng.below(10_000)).to_string()
+        };
+        let _ = writeln!(out, "{auction},{price},{}", format_ms(ts));
+    }
+    out
+}
+
+/// 2024-01-01 23:58:00 UTC.
+const START_MS: i64 = 1_704_153_480_000;
+
+fn format_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // 2024-01-01 is day 19723 since the epoch; the data spans two days.
+    let day = match days {
+        19_723 => "2024-01-01",
+        19_724 => "2024-01-02",
+        other => panic!("generated time out of range: day {other}"),
+    };
+    format!(
+        "{day} {:02}:{:02}:{:02}.{millis:03}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+async fn streaming_rows(ddl: &str, query: &str) -> Vec<Vec<String>> {
+    let session = Session::new();
+    for stmt in session.parse(ddl, None).expect("ddl parses") {
+        session.execute(&stmt).await.expect("ddl runs");
+    }
+    let stmts = session.parse(query, None).expect("query parses");
+    let Some(StatementResult::Query(handle)) = session.execute(&stmts[0]).await.ok() else {
+        panic!("not a query: {query}");
+    };
+    let (batches, summary) = handle.collect().await.expect("query runs");
+    assert_eq!(summary.late_rows, 0, "no row is late inside the bound");
+    let mut rows = format::rows_as_strings(&batches).expect("formats");
+    rows.sort();
+    rows
+}
+
+async fn batch_rows(path: &str, query: &str) -> Vec<Vec<String>> {
+    let ctx = SessionContext::new();
+    ctx.register_csv("bids", path, CsvReadOptions::new().has_header(true))
+        .await
+        .expect("csv registers");
+    let batches = ctx
+        .sql(query)
+        .await
+        .expect("batch query plans")
+        .collect()
+        .await
+        .expect("batch query runs");
+    let mut rows = format::rows_as_strings(&batches).expect("formats");
+    rows.sort();
+    rows
+}
+
+fn setup(rows: usize) -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bids.csv");
+    std::fs::write(&path, generate(rows)).expect("write data");
+    let path = path.to_string_lossy().into_owned();
+    let ddl = format!(
+        "CREATE TABLE bids (auction BIGINT, price BIGINT, ts TIMESTAMP(3), \
+         WATERMARK FOR ts AS ts - INTERVAL '3' SECOND) \
+         WITH (connector = 'filesystem', path = '{path}', format = 'csv');"
+    );
+    (dir, path, ddl)
+}
+
+/// The batch side casts `ts` the same way and buckets by integer arithmetic.
+const BATCH_TS: &str = "CAST(CAST(ts AS TIMESTAMP) AS BIGINT) / 1000000";
+
+#[tokio::test]
+async fn tumble_agrees_with_batch_group_by() {
+    let (_dir, path, ddl) = setup(20_000);
+    let streaming = streaming_rows(
+        &ddl,
+        "SELECT auction, CAST(window_start AS BIGINT) / 1000 AS ws, \
+         COUNT(*), COUNT(price), SUM(price), MAX(price), MIN(price), COUNT(DISTINCT price % 7) \
+         FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
+         GROUP BY auction, window_start",
+    )
+    .await;
+    let batch = batch_rows(
+        &path,
+        &format!(
+            "SELECT auction, ({BATCH_TS}) / 10000 * 10000 / 1000 AS ws, \
+             COUNT(*), COUNT(price), SUM(price), MAX(price), MIN(price), COUNT(DISTINCT price % 7) \
+             FROM bids GROUP BY 1, 2"
+        ),
+    )
+    .await;
+    assert!(streaming.len() > 100, "many groups: {}", streaming.len());
+    assert_eq!(streaming, batch);
+}
+
+#[tokio::test]
+async fn hop_agrees_with_batch_group_by() {
+    let (_dir, path, ddl) = setup(20_000);
+    let streaming = streaming_rows(
+        &ddl,
+        "SELECT auction, CAST(window_start AS BIGINT) / 1000 AS ws, \
+         COUNT(*), SUM(price), MAX(price), AVG(price) \
+         FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND)) \
+         GROUP BY auction, window_start",
+    )
+    .await;
+    // Each row belongs to the five 10 s windows starting at its 2 s pane
+    // start minus 0, 2, 4, 6 and 8 seconds.
+    let batch = batch_rows(
+        &path,
+        &format!(
+            "SELECT auction, (({BATCH_TS}) / 2000 * 2000 - k.i * 2000) / 1000 AS ws, \
+             COUNT(*), SUM(price), MAX(price), AVG(price) \
+             FROM bids CROSS JOIN (VALUES (0), (1), (2), (3), (4)) AS k(i) GROUP BY 1, 2"
+        ),
+    )
+    .await;
+    assert!(streaming.len() > 500, "many groups: {}", streaming.len());
+    assert_eq!(streaming, batch);
+}

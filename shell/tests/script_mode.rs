@@ -1,0 +1,190 @@
+//! Script mode of the real `sluice` binary: output snapshots per format,
+//! error positions, exit codes, and that nothing runs after an error.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("shell/ is inside the repository")
+        .to_path_buf()
+}
+
+fn sluice(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sluice starts");
+    {
+        let mut input = child.stdin.take().expect("stdin is piped");
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).expect("write stdin");
+        }
+    }
+    child.wait_with_output().expect("sluice runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const BIDS: &str = "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price DOUBLE, \
+    ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) \
+    WITH (connector = 'filesystem', path = 'sql-tests/data/bids.csv', format = 'csv');";
+
+const COUNTS: &str = "SELECT auction, window_start, COUNT(*) AS bids, MAX(price) AS top \
+    FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
+    GROUP BY auction, window_start ORDER BY window_start, auction;";
+
+fn run_counts(format: &str) -> Output {
+    let sql = format!("{BIDS}\n{COUNTS}");
+    sluice(&["--format", format, "-c", &sql], None)
+}
+
+#[test]
+fn table_format_snapshot() {
+    let out = run_counts("table");
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "\
++---------+---------------------+------+------+
+| auction | window_start        | bids | top  |
++---------+---------------------+------+------+
+| 1       | 2024-01-01 00:00:00 | 2    | 10.5 |
+| 2       | 2024-01-01 00:00:00 | 2    | 20.0 |
+| 1       | 2024-01-01 00:00:10 | 2    | 7.0  |
+| 3       | 2024-01-01 00:00:20 | 1    | 2.0  |
++---------+---------------------+------+------+
+"
+    );
+    let notes = text(&out.stderr);
+    assert!(notes.contains("Table 'bids' created"), "{notes}");
+    assert!(notes.contains("4 row(s) in "), "{notes}");
+}
+
+#[test]
+fn csv_format_snapshot() {
+    let out = run_counts("csv");
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "\
+auction,window_start,bids,top
+1,2024-01-01 00:00:00,2,10.5
+2,2024-01-01 00:00:00,2,20.0
+1,2024-01-01 00:00:10,2,7.0
+3,2024-01-01 00:00:20,1,2.0
+"
+    );
+}
+
+#[test]
+fn json_format_snapshot() {
+    let out = run_counts("json");
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "\
+{\"auction\":1,\"window_start\":\"2024-01-01T00:00:00\",\"bids\":2,\"top\":10.5}
+{\"auction\":2,\"window_start\":\"2024-01-01T00:00:00\",\"bids\":2,\"top\":20.0}
+{\"auction\":1,\"window_start\":\"2024-01-01T00:00:10\",\"bids\":2,\"top\":7.0}
+{\"auction\":3,\"window_start\":\"2024-01-01T00:00:20\",\"bids\":1,\"top\":2.0}
+"
+    );
+}
+
+#[test]
+fn json_writes_nulls_explicitly() {
+    let out = sluice(
+        &[
+            "--format",
+            "json",
+            "-c",
+            "CREATE TABLE t (a INT, b STRING); INSERT INTO t VALUES (1, NULL); SELECT a, b FROM t;",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "{\"a\":1,\"b\":null}\n");
+}
+
+#[test]
+fn error_in_file_gives_position_exit_code_and_stops() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("job.sql");
+    std::fs::write(
+        &file,
+        "CREATE TABLE t (a INT);\n\
+         INSERT INTO t VALUES (1);\n\
+         SELECT a,\n       nope FROM t;\n\
+         SELECT 'after the error';\n",
+    )
+    .expect("write script");
+    let path = file.to_string_lossy().into_owned();
+    let out = sluice(&["-f", &path], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("{path}:4:8: plan error: No field named nope")),
+        "{err}"
+    );
+    assert!(
+        !text(&out.stdout).contains("after the error"),
+        "statements after an error must not run"
+    );
+}
+
+#[test]
+fn syntax_error_runs_nothing() {
+    let out = sluice(
+        &[
+            "-c",
+            "CREATE TABLE t (a INT);\nSELECT a FROM t WHERE;\nSELECT 1;",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("line 2, column 22: syntax error"), "{err}");
+    assert!(
+        !err.contains("created"),
+        "a script with a syntax error runs nothing: {err}"
+    );
+}
+
+#[test]
+fn stdin_that_is_not_a_terminal_runs_as_a_script() {
+    let out = sluice(
+        &["--format", "csv"],
+        Some(
+            "CREATE TABLE t (a INT);\nINSERT INTO t VALUES (3), (4);\nSELECT a * 2 AS d FROM t;\n",
+        ),
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "d\n6\n8\n");
+}
+
+#[test]
+fn init_file_runs_before_the_command() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let init = dir.path().join("init.sql");
+    std::fs::write(
+        &init,
+        "CREATE TABLE t (a INT);\nINSERT INTO t VALUES (7);\n",
+    )
+    .expect("write init");
+    let init = init.to_string_lossy().into_owned();
+    let out = sluice(
+        &["--init", &init, "--format", "csv", "-c", "SELECT a FROM t;"],
+        None,
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "a\n7\n");
+}
