@@ -4,14 +4,18 @@
 //! DDL changes the catalog; `SELECT` and `INSERT INTO` are planned by
 //! DataFusion (with Sluice's window TVF extension), turned into a dataflow by
 //! [`planner`] and started as a [`QueryHandle`]. Dropping a handle cancels
-//! its query.
+//! its query. A session also holds [`settings`] (`SET`/`RESET`) and
+//! background [`jobs`] (`SHOW JOBS`, `STOP JOB`).
 #![deny(missing_docs)]
 
+mod commands;
 pub mod format;
+pub mod jobs;
 pub mod planner;
 mod query;
 mod session;
+pub mod settings;
 mod show;
 
-pub use query::{QueryHandle, QuerySummary};
+pub use query::{QueryHandle, QueryProgress, QuerySummary};
 pub use session::{Session, StatementResult};

@@ -20,10 +20,39 @@ pub struct QuerySummary {
     pub late_rows: u64,
     /// Malformed records skipped.
     pub bad_records: u64,
+    /// Bytes read by file sources so far.
+    pub bytes_read: u64,
+    /// Total bytes file sources will read (0 when unknown).
+    pub bytes_total: u64,
     /// Watermark at the top of the graph.
     pub watermark: Watermark,
     /// Time since start.
     pub elapsed: Duration,
+}
+
+/// A live view of a query's counters that outlives its handle (the shell's
+/// status line, `SHOW JOBS`).
+#[derive(Debug, Clone)]
+pub struct QueryProgress {
+    explain: ExplainNode,
+    started: Instant,
+}
+
+impl QueryProgress {
+    /// Current counters.
+    pub fn summary(&self) -> QuerySummary {
+        let e = &self.explain;
+        QuerySummary {
+            rows_in: e.source_rows(),
+            rows_out: e.metrics.rows_out(),
+            late_rows: e.total(&|m| m.late_rows()),
+            bad_records: e.total(&|m| m.bad_records()),
+            bytes_read: e.total(&|m| m.bytes_read()),
+            bytes_total: e.total(&|m| m.bytes_total()),
+            watermark: e.metrics.watermark(),
+            elapsed: self.started.elapsed(),
+        }
+    }
 }
 
 /// A started query. Read results with [`QueryHandle::next_batch`] (SELECT)
@@ -31,14 +60,14 @@ pub struct QuerySummary {
 pub struct QueryHandle {
     tasks: JoinSet<Result<()>>,
     output: Option<Receiver<Message>>,
-    explain: ExplainNode,
+    progress: QueryProgress,
     schema: SchemaRef,
-    started: Instant,
+    bounded: bool,
     done: bool,
 }
 
 impl QueryHandle {
-    pub(crate) fn start(graph: StreamGraph) -> Self {
+    pub(crate) fn start(graph: StreamGraph, bounded: bool) -> Self {
         let explain = graph.explain();
         let schema = graph.root.schema();
         let mut tasks = JoinSet::new();
@@ -46,11 +75,24 @@ impl QueryHandle {
         QueryHandle {
             tasks,
             output,
-            explain,
+            progress: QueryProgress {
+                explain,
+                started: Instant::now(),
+            },
             schema,
-            started: Instant::now(),
+            bounded,
             done: false,
         }
+    }
+
+    /// Whether every input is bounded (the query ends by itself).
+    pub fn is_bounded(&self) -> bool {
+        self.bounded
+    }
+
+    /// A view of the counters that can be kept after the handle is gone.
+    pub fn progress(&self) -> QueryProgress {
+        self.progress.clone()
     }
 
     /// Schema of the result rows.
@@ -60,20 +102,12 @@ impl QueryHandle {
 
     /// The operator tree with live counters.
     pub fn explain(&self) -> &ExplainNode {
-        &self.explain
+        &self.progress.explain
     }
 
     /// Current counters.
     pub fn summary(&self) -> QuerySummary {
-        let e = &self.explain;
-        QuerySummary {
-            rows_in: e.source_rows(),
-            rows_out: e.metrics.rows_out(),
-            late_rows: e.total(&|m| m.late_rows()),
-            bad_records: e.total(&|m| m.bad_records()),
-            watermark: e.metrics.watermark(),
-            elapsed: self.started.elapsed(),
-        }
+        self.progress.summary()
     }
 
     /// The next batch of results; `Ok(None)` once the query ended.

@@ -1,6 +1,6 @@
 //! A session: catalog plus statement execution.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -26,8 +26,10 @@ use sluice_sql::parser::{ident_name, parse_sql, CreateTableDef, ParsedStatement,
 use sluice_sql::table::StreamTable;
 use sluice_sql::window::WindowRelationPlanner;
 
+use crate::jobs::Jobs;
 use crate::planner::StreamPlanner;
 use crate::query::QueryHandle;
+use crate::settings::Settings;
 use crate::show;
 
 /// What a statement produced.
@@ -42,9 +44,12 @@ pub enum StatementResult {
     Insert(QueryHandle),
 }
 
-/// Catalog and statement execution. Cheap to share behind `&`.
+/// Catalog, settings, background jobs and statement execution. Cheap to
+/// share behind `&`.
 pub struct Session {
     ctx: SessionContext,
+    settings: Mutex<Settings>,
+    jobs: Jobs,
 }
 
 impl Default for Session {
@@ -74,12 +79,43 @@ impl Session {
             .build();
         Session {
             ctx: SessionContext::new_with_state(state),
+            settings: Mutex::default(),
+            jobs: Jobs::default(),
         }
     }
 
     /// Split and parse SQL text (`file` names it in error positions).
     pub fn parse(&self, sql: &str, file: Option<&str>) -> Result<Vec<ParsedStatement>> {
         parse_sql(sql, file)
+    }
+
+    /// The session's settings (`SET`/`RESET`).
+    pub fn settings(&self) -> MutexGuard<'_, Settings> {
+        // Settings are plain values; a poisoned lock still holds valid ones.
+        self.settings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The session's background jobs.
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
+    /// Every table and view with its column names, sorted by name (for
+    /// completion in the shell).
+    pub async fn catalog_columns(&self) -> Vec<(String, Vec<String>)> {
+        let mut out = Vec::new();
+        for name in self.table_names() {
+            if let Ok(p) = self.ctx.table_provider(name.as_str()).await {
+                let cols = p
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect();
+                out.push((name, cols));
+            }
+        }
+        out
     }
 
     /// Names of all tables and views, sorted.
@@ -105,7 +141,8 @@ impl Session {
     async fn execute_inner(&self, stmt: &ParsedStatement) -> Result<StatementResult> {
         let state = self.ctx.state();
         match &stmt.statement {
-            SluiceStatement::CreateTable(def) => self.create_table(def, &stmt.text, &state),
+            SluiceStatement::CreateTable(def) => self.create_table(def, &state),
+            SluiceStatement::Command(cmd) => self.run_command(cmd).await,
             SluiceStatement::Sql(sql) => {
                 let mut sql = sql.as_ref().clone();
                 rewrite_group_windows(&mut sql)?;
@@ -154,12 +191,7 @@ impl Session {
         }
     }
 
-    fn create_table(
-        &self,
-        def: &CreateTableDef,
-        ddl: &str,
-        state: &SessionState,
-    ) -> Result<StatementResult> {
+    fn create_table(&self, def: &CreateTableDef, state: &SessionState) -> Result<StatementResult> {
         if self.ctx.table_exist(def.name.as_str())? {
             if def.if_not_exists {
                 return Ok(StatementResult::Done(format!(
@@ -172,7 +204,7 @@ impl Session {
                 def.name
             )));
         }
-        let table = StreamTable::try_new(def, ddl, state)?;
+        let table = StreamTable::try_new(def, state)?;
         validate_connector(&table)?;
         self.ctx
             .register_table(def.name.as_str(), Arc::new(table))?;
@@ -217,7 +249,7 @@ impl Session {
         Ok(StatementResult::Done(format!("{what} dropped")))
     }
 
-    async fn provider(&self, name: &str) -> Result<Arc<dyn TableProvider>> {
+    pub(crate) async fn provider(&self, name: &str) -> Result<Arc<dyn TableProvider>> {
         self.ctx
             .table_provider(name)
             .await
@@ -231,8 +263,8 @@ impl Session {
         Ok(state.optimize(&plan)?)
     }
 
-    /// Plan a query or insert into a dataflow.
-    async fn graph(&self, stmt: Statement, state: &SessionState) -> Result<StreamGraph> {
+    /// Plan a query or insert into a dataflow; also says whether it is bounded.
+    async fn graph(&self, stmt: Statement, state: &SessionState) -> Result<(StreamGraph, bool)> {
         let plan = self.logical_plan(stmt, state).await?;
         let planner = StreamPlanner::new(state, &plan);
         match &plan {
@@ -242,7 +274,7 @@ impl Session {
                         datafusion::logical_expr::logical_plan::dml::InsertOp::Append,
                     ) =>
             {
-                let (root, _) = planner.plan_root(&dml.input)?;
+                let (root, bounded) = planner.plan_root(&dml.input)?;
                 let provider = source_as_provider(&dml.target)?;
                 let Some(table) = provider.downcast_ref::<StreamTable>() else {
                     return Err(Error::plan(format!(
@@ -251,25 +283,26 @@ impl Session {
                     )));
                 };
                 let sink = make_sink(table)?;
-                Ok(StreamGraph {
+                let graph = StreamGraph {
                     root,
                     sink: Some((sink, Arc::default())),
-                })
+                };
+                Ok((graph, bounded))
             }
             LogicalPlan::Dml(dml) => Err(Error::plan(format!(
                 "{} is not supported on streams",
                 dml.op
             ))),
             _ => {
-                let (root, _) = planner.plan_root(&plan)?;
-                Ok(StreamGraph { root, sink: None })
+                let (root, bounded) = planner.plan_root(&plan)?;
+                Ok((StreamGraph { root, sink: None }, bounded))
             }
         }
     }
 
     async fn start(&self, stmt: Statement, state: &SessionState) -> Result<QueryHandle> {
-        let graph = self.graph(stmt, state).await?;
-        Ok(QueryHandle::start(graph))
+        let (graph, bounded) = self.graph(stmt, state).await?;
+        Ok(QueryHandle::start(graph, bounded))
     }
 
     async fn explain(
@@ -281,9 +314,14 @@ impl Session {
         if !matches!(stmt, Statement::Query(_) | Statement::Insert(_)) {
             return Err(Error::plan("EXPLAIN works on SELECT and INSERT statements"));
         }
-        let graph = self.graph(stmt, state).await?;
+        let (graph, bounded) = self.graph(stmt, state).await?;
         let lines = if analyze {
-            let handle = QueryHandle::start(graph);
+            if !bounded {
+                return Err(Error::plan(
+                    "EXPLAIN ANALYZE runs the query to its end, so it needs bounded inputs",
+                ));
+            }
+            let handle = QueryHandle::start(graph, bounded);
             let explain = handle.explain().clone();
             let summary = handle.wait().await?;
             let mut lines = explain.render(true);

@@ -12,6 +12,8 @@ pub struct NodeMetrics {
     rows_out: AtomicU64,
     late_rows: AtomicU64,
     bad_records: AtomicU64,
+    bytes_read: AtomicU64,
+    bytes_total: AtomicU64,
     watermark: AtomicI64,
 }
 
@@ -22,6 +24,8 @@ impl Default for NodeMetrics {
             rows_out: AtomicU64::new(0),
             late_rows: AtomicU64::new(0),
             bad_records: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            bytes_total: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
         }
     }
@@ -43,6 +47,22 @@ impl NodeMetrics {
     /// Count malformed records skipped.
     pub fn add_bad(&self, n: u64) {
         self.bad_records.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Count bytes read from files.
+    pub fn add_bytes_read(&self, n: u64) {
+        self.bytes_read.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Set how many bytes a source will read in all.
+    pub fn set_bytes_total(&self, n: u64) {
+        self.bytes_total.store(n, Ordering::Relaxed);
+    }
+    /// Bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Ordering::Relaxed)
+    }
+    /// Bytes to read in all (0 when unknown).
+    pub fn bytes_total(&self) -> u64 {
+        self.bytes_total.load(Ordering::Relaxed)
     }
     /// Record the watermark last forwarded.
     pub fn set_watermark(&self, wm: Watermark) {

@@ -73,6 +73,16 @@ impl SourceContext {
         }
     }
 
+    /// Progress of a file read: bytes to read in all.
+    pub fn set_bytes_total(&self, n: u64) {
+        self.metrics.set_bytes_total(n);
+    }
+
+    /// Progress of a file read: bytes just read.
+    pub fn add_bytes_read(&self, n: u64) {
+        self.metrics.add_bytes_read(n);
+    }
+
     /// Count malformed records skipped.
     pub fn add_bad_records(&self, n: u64) {
         self.metrics.add_bad(n);

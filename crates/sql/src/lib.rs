@@ -6,15 +6,20 @@
 //! * [`window`] plans the window table functions TUMBLE and HOP (Flink and
 //!   RisingWave forms) into [`window::WindowTvfNode`], a DataFusion extension
 //!   node; [`legacy`] rewrites `GROUP BY TUMBLE(ts, ...)` into that form.
-//! * [`table`] is the catalog entry of a `CREATE TABLE`.
+//! * [`table`] is the catalog entry of a `CREATE TABLE`; [`show_create`]
+//!   prints it back with secrets masked.
+//! * [`commands`] parses session commands: `SET`, `RESET`, `SHOW JOBS`,
+//!   `STOP JOB`, `SHOW CREATE TABLE`.
 //!
 //! Everything else — expressions, functions, aggregates, type coercion and
 //! optimisation — is DataFusion's.
 #![deny(missing_docs)]
 
+pub mod commands;
 pub mod dialect;
 pub mod legacy;
 pub mod parser;
+pub mod show_create;
 pub mod table;
 pub mod types;
 pub mod window;

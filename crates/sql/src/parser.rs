@@ -8,6 +8,7 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 use sluice_common::{Error, Result, SourceLocation};
 
+use crate::commands::{is_command, parse_command, SessionCommand};
 use crate::dialect::SluiceDialect;
 
 /// One parsed statement and where it starts in the text.
@@ -26,6 +27,8 @@ pub struct ParsedStatement {
 pub enum SluiceStatement {
     /// `CREATE TABLE` with streaming extensions.
     CreateTable(Box<CreateTableDef>),
+    /// `SET`, `RESET`, `SHOW JOBS`, `STOP JOB`, `SHOW CREATE TABLE`.
+    Command(SessionCommand),
     /// Any other statement.
     Sql(Box<Statement>),
 }
@@ -176,6 +179,9 @@ fn parse_line_col(s: &str) -> Option<(u64, u64)> {
 }
 
 fn parse_one(parser: &mut Parser) -> Result<SluiceStatement, ParserError> {
+    if is_command(parser) {
+        return parse_command(parser).map(SluiceStatement::Command);
+    }
     if is_create_table(parser) {
         return parse_create_table(parser).map(|c| SluiceStatement::CreateTable(Box::new(c)));
     }

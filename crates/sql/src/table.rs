@@ -49,13 +49,13 @@ pub struct StreamTable {
     pub primary_key: Vec<String>,
     /// Storage of a `memory` table.
     pub memory: Option<MemoryRows>,
-    /// The `CREATE TABLE` text.
-    pub ddl: String,
+    /// The definition as parsed (for `SHOW CREATE TABLE`).
+    pub definition: CreateTableDef,
 }
 
 impl StreamTable {
     /// Build a table from its definition; checks the watermark declaration.
-    pub fn try_new(def: &CreateTableDef, ddl: &str, state: &SessionState) -> Result<Self> {
+    pub fn try_new(def: &CreateTableDef, state: &SessionState) -> Result<Self> {
         let mut fields = Vec::with_capacity(def.columns.len());
         for c in &def.columns {
             if fields.iter().any(|f: &Field| f.name() == &c.name) {
@@ -105,7 +105,7 @@ impl StreamTable {
             options,
             primary_key: def.primary_key.clone(),
             memory,
-            ddl: ddl.to_string(),
+            definition: def.clone(),
         })
     }
 

@@ -95,6 +95,12 @@ impl Source for FileSource {
 impl FileSource {
     fn read_all(self, ctx: &SourceContext) -> Result<()> {
         let paths = list_splits(&self.cfg.options.path)?;
+        let total: u64 = paths
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        ctx.set_bytes_total(total);
         let mut splits: Vec<Split> = paths
             .into_iter()
             .map(|path| Split {
@@ -164,6 +170,7 @@ impl FileSource {
                         split.done = true;
                         return Ok(None); // empty file, not even a header
                     }
+                    ctx.add_bytes_read(buf.len() as u64);
                     let header = split_header(buf, delimiter);
                     ChunkDecoder::csv(&header, Arc::clone(&self.cfg.read_schema), delimiter, &name)?
                 }
@@ -184,6 +191,7 @@ impl FileSource {
                 None => break,
             }
         }
+        ctx.add_bytes_read(buf.len() as u64);
         if lines.is_empty() {
             return Ok(None);
         }

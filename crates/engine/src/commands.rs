@@ -1,0 +1,93 @@
+//! Session commands: `SET`, `RESET`, `SHOW JOBS`, `STOP JOB`,
+//! `SHOW CREATE TABLE`.
+
+use datafusion::datasource::ViewTable;
+use sluice_common::{Error, Result};
+use sluice_sql::commands::SessionCommand;
+use sluice_sql::table::StreamTable;
+
+use crate::session::{Session, StatementResult};
+use crate::show::{lines_result, string_rows};
+
+impl Session {
+    pub(crate) async fn run_command(&self, cmd: &SessionCommand) -> Result<StatementResult> {
+        match cmd {
+            SessionCommand::Set(None) => {
+                let rows = self
+                    .settings()
+                    .all()
+                    .into_iter()
+                    .map(|(k, v, help)| vec![k, v, help])
+                    .collect();
+                string_rows(&["key", "value", "meaning"], rows)
+            }
+            SessionCommand::Set(Some((key, value))) => {
+                let key = self.settings().set(key, value)?;
+                let value = self.settings().get(key)?;
+                Ok(StatementResult::Done(format!("Set {key} = {value}")))
+            }
+            SessionCommand::Reset(key) => {
+                self.settings().reset(key.as_deref())?;
+                Ok(StatementResult::Done(match key {
+                    Some(k) => format!("Reset {k}"),
+                    None => "Reset all settings".to_string(),
+                }))
+            }
+            SessionCommand::ShowJobs => self.show_jobs(),
+            SessionCommand::StopJob(id) => {
+                self.jobs().stop(*id)?;
+                Ok(StatementResult::Done(format!("Job {id} stopped")))
+            }
+            SessionCommand::ShowCreateTable(name) => {
+                let provider = self.provider(name).await?;
+                let text = if let Some(t) = provider.downcast_ref::<StreamTable>() {
+                    t.show_create()
+                } else if let Some(v) = provider.downcast_ref::<ViewTable>() {
+                    // The stored text is the whole CREATE VIEW statement.
+                    v.definition().cloned().unwrap_or_default()
+                } else {
+                    return Err(Error::plan(format!("{name} is not a table or view")));
+                };
+                lines_result("statement", vec![text])
+            }
+        }
+    }
+
+    fn show_jobs(&self) -> Result<StatementResult> {
+        let rows = self
+            .jobs()
+            .list()
+            .into_iter()
+            .map(|j| {
+                let s = &j.summary;
+                let state = match &j.state {
+                    crate::jobs::JobState::Failed(e) => format!("FAILED: {e}"),
+                    other => other.to_string(),
+                };
+                vec![
+                    j.id.to_string(),
+                    state,
+                    format!("{:.1}s", s.elapsed.as_secs_f64()),
+                    s.rows_in.to_string(),
+                    s.rows_out.to_string(),
+                    s.late_rows.to_string(),
+                    s.watermark.display(),
+                    j.statement,
+                ]
+            })
+            .collect();
+        string_rows(
+            &[
+                "job",
+                "state",
+                "elapsed",
+                "rows in",
+                "rows out",
+                "late rows",
+                "watermark",
+                "statement",
+            ],
+            rows,
+        )
+    }
+}

@@ -1,0 +1,173 @@
+//! Session settings changed with `SET key = value` and `RESET [key]`.
+//!
+//! Keys are Sluice's short names; Flink SQL client names are accepted as
+//! aliases so pasted Flink scripts keep working.
+
+use std::collections::BTreeMap;
+
+use sluice_common::{Error, Result};
+
+/// One known setting.
+struct Spec {
+    key: &'static str,
+    aliases: &'static [&'static str],
+    default: &'static str,
+    help: &'static str,
+    check: fn(&str) -> std::result::Result<String, String>,
+}
+
+const SPECS: &[Spec] = &[
+    Spec {
+        key: "format",
+        aliases: &["sql-client.execution.result-mode"],
+        default: "table",
+        help: "how SELECT results are shown: table | changelog | csv | json",
+        check: check_format,
+    },
+    Spec {
+        key: "max-rows",
+        aliases: &["sql-client.execution.max-table-result.rows"],
+        default: "auto",
+        help: "rows kept on screen by a live table: a number, or auto (fit the terminal)",
+        check: check_max_rows,
+    },
+    Spec {
+        key: "timing",
+        aliases: &[],
+        default: "off",
+        help: "print how long each statement took: on | off",
+        check: check_on_off,
+    },
+];
+
+fn check_format(v: &str) -> std::result::Result<String, String> {
+    match v.to_ascii_lowercase().as_str() {
+        // Flink's `tableau` prints rows as they come, as our table does.
+        "table" | "tableau" => Ok("table".into()),
+        "changelog" => Ok("changelog".into()),
+        "csv" => Ok("csv".into()),
+        "json" => Ok("json".into()),
+        _ => Err("table, changelog, csv or json".into()),
+    }
+}
+
+fn check_max_rows(v: &str) -> std::result::Result<String, String> {
+    if v.eq_ignore_ascii_case("auto") {
+        return Ok("auto".into());
+    }
+    match v.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n.to_string()),
+        _ => Err("a positive number or auto".into()),
+    }
+}
+
+fn check_on_off(v: &str) -> std::result::Result<String, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "on" | "true" => Ok("on".into()),
+        "off" | "false" => Ok("off".into()),
+        _ => Err("on or off".into()),
+    }
+}
+
+fn spec(key: &str) -> Result<&'static Spec> {
+    let k = key.to_ascii_lowercase();
+    SPECS
+        .iter()
+        .find(|s| s.key == k || s.aliases.contains(&k.as_str()))
+        .ok_or_else(|| {
+            let known: Vec<&str> = SPECS.iter().map(|s| s.key).collect();
+            Error::plan(format!(
+                "unknown setting '{key}' (known: {})",
+                known.join(", ")
+            ))
+        })
+}
+
+/// Current values (only those changed from their defaults are stored).
+#[derive(Debug, Default)]
+pub struct Settings {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl Settings {
+    /// Set `key` to `value` after checking it; returns the canonical key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<&'static str> {
+        let s = spec(key)?;
+        let v = (s.check)(value).map_err(|expected| {
+            Error::plan(format!(
+                "setting '{}' must be {expected}, not '{value}'",
+                s.key
+            ))
+        })?;
+        self.values.insert(s.key, v);
+        Ok(s.key)
+    }
+
+    /// Back to the default: one key, or all.
+    pub fn reset(&mut self, key: Option<&str>) -> Result<()> {
+        match key {
+            Some(k) => {
+                let s = spec(k)?;
+                self.values.remove(s.key);
+            }
+            None => self.values.clear(),
+        }
+        Ok(())
+    }
+
+    /// The value of a known key (its default when unset).
+    pub fn get(&self, key: &str) -> Result<String> {
+        let s = spec(key)?;
+        Ok(self
+            .values
+            .get(s.key)
+            .cloned()
+            .unwrap_or_else(|| s.default.to_string()))
+    }
+
+    /// Every setting as (key, value, description).
+    pub fn all(&self) -> Vec<(String, String, String)> {
+        SPECS
+            .iter()
+            .map(|s| {
+                let v = self
+                    .values
+                    .get(s.key)
+                    .cloned()
+                    .unwrap_or_else(|| s.default.to_string());
+                (s.key.to_string(), v, s.help.to_string())
+            })
+            .collect()
+    }
+
+    /// Names of every setting (for completion).
+    pub fn keys() -> Vec<&'static str> {
+        SPECS.iter().map(|s| s.key).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_checks_values_and_accepts_flink_names() {
+        let mut s = Settings::default();
+        assert_eq!(s.get("format").expect("known"), "table");
+        s.set("sql-client.execution.result-mode", "tableau")
+            .expect("alias");
+        assert_eq!(s.get("format").expect("known"), "table");
+        s.set("FORMAT", "changelog").expect("case-insensitive");
+        assert_eq!(s.get("format").expect("known"), "changelog");
+        let err = s.set("format", "xml").expect_err("bad value");
+        assert!(err.to_string().contains("table, changelog, csv or json"));
+        assert!(s.set("max-rows", "0").is_err());
+        s.set("max-rows", "15").expect("number");
+        let err = s.set("nope", "1").expect_err("unknown");
+        assert!(err.to_string().contains("unknown setting 'nope'"));
+        s.reset(Some("format")).expect("reset");
+        assert_eq!(s.get("format").expect("known"), "table");
+        s.reset(None).expect("reset all");
+        assert_eq!(s.get("max-rows").expect("known"), "auto");
+    }
+}

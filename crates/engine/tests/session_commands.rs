@@ -1,0 +1,114 @@
+//! SHOW CREATE TABLE and background jobs through the engine API.
+
+use std::time::Duration;
+
+use sluice_engine::jobs::JobState;
+use sluice_engine::{format, Session, StatementResult};
+
+async fn run(session: &Session, sql: &str) -> StatementResult {
+    let stmts = session.parse(sql, None).expect("parses");
+    assert_eq!(stmts.len(), 1, "one statement: {sql}");
+    session.execute(&stmts[0]).await.expect("runs")
+}
+
+async fn cells(session: &Session, sql: &str) -> Vec<Vec<String>> {
+    match run(session, sql).await {
+        StatementResult::Rows(_, batches) => format::rows_as_strings(&batches).expect("formats"),
+        StatementResult::Query(h) => {
+            let (batches, _) = h.collect().await.expect("query runs");
+            format::rows_as_strings(&batches).expect("formats")
+        }
+        _ => panic!("no rows from {sql}"),
+    }
+}
+
+#[tokio::test]
+async fn show_create_table_prints_the_definition() {
+    let session = Session::new();
+    run(
+        &session,
+        "CREATE TABLE bids (id BIGINT NOT NULL, name VARCHAR(10), ts TIMESTAMP(3), \
+         WATERMARK FOR ts AS ts - INTERVAL '5' SECOND, PRIMARY KEY (id) NOT ENFORCED) \
+         WITH ('connector' = 'filesystem', 'path' = 'x.csv', 'format' = 'csv')",
+    )
+    .await;
+    let rows = cells(&session, "SHOW CREATE TABLE bids").await;
+    assert_eq!(
+        rows,
+        vec![vec!["CREATE TABLE `bids` (\n  \
+              `id` BIGINT NOT NULL,\n  \
+              `name` VARCHAR(10),\n  \
+              `ts` TIMESTAMP(3),\n  \
+              WATERMARK FOR `ts` AS ts - INTERVAL '5' SECOND,\n  \
+              PRIMARY KEY (id) NOT ENFORCED\n\
+              ) WITH (\n  \
+              'connector' = 'filesystem',\n  \
+              'format' = 'csv',\n  \
+              'path' = 'x.csv'\n\
+              )"
+        .to_string()]]
+    );
+}
+
+#[tokio::test]
+async fn a_background_job_runs_to_its_end_and_is_listed() {
+    let session = Session::new();
+    run(&session, "CREATE TABLE src (a INT)").await;
+    run(&session, "INSERT INTO src VALUES (1), (2), (3)")
+        .await
+        .wait_insert()
+        .await;
+    run(&session, "CREATE TABLE dst (a INT)").await;
+    let text = "INSERT INTO dst SELECT a * 10 FROM src";
+    let StatementResult::Insert(handle) = run(&session, text).await else {
+        panic!("an insert");
+    };
+    let id = session.jobs().submit(text.to_string(), handle);
+    assert_eq!(id, 1);
+    let mut ended = vec![];
+    for _ in 0..200 {
+        ended = session.jobs().take_ended();
+        if !ended.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ended.len(), 1, "the job ended and is reported once");
+    assert_eq!(ended[0].state, JobState::Finished);
+    assert_eq!(ended[0].summary.rows_out, 3);
+    assert!(session.jobs().take_ended().is_empty());
+
+    let jobs = cells(&session, "SHOW JOBS").await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0][0], "1");
+    assert_eq!(jobs[0][1], "FINISHED");
+    assert_eq!(jobs[0][3], "3", "rows in");
+    assert_eq!(jobs[0][4], "3", "rows out");
+    assert_eq!(jobs[0][7], text);
+
+    let rows = cells(&session, "SELECT a FROM dst").await;
+    assert_eq!(rows, vec![vec!["10"], vec!["20"], vec!["30"]]);
+
+    let stmts = session.parse("STOP JOB 1", None).expect("parses");
+    let err = session.execute(&stmts[0]).await.err().expect("not running");
+    assert!(
+        err.to_string()
+            .contains("job 1 is not running: it is FINISHED"),
+        "{err}"
+    );
+}
+
+trait WaitInsert {
+    async fn wait_insert(self);
+}
+
+impl WaitInsert for StatementResult {
+    async fn wait_insert(self) {
+        match self {
+            StatementResult::Insert(h) => {
+                h.wait().await.expect("insert runs");
+            }
+            _ => panic!("not an insert"),
+        }
+    }
+}
