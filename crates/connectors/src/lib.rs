@@ -3,6 +3,9 @@
 //! * [`file`] — `connector = 'filesystem'`: a file or a directory of files in
 //!   CSV (with a header row) or JSON lines. Each file is a split with its own
 //!   watermark; splits are read side by side.
+//! * [`datagen`] — `connector = 'datagen'`: generated rows (random values or
+//!   sequences per column) paced to `rows-per-second`, after Flink's datagen
+//!   connector; bounded by `number-of-rows` or a sequence column.
 //! * [`memory`] — `connector = 'memory'` (the default): rows kept in memory,
 //!   filled by `INSERT INTO t VALUES ...` or `INSERT INTO t SELECT ...` and
 //!   read back as a bounded stream. Also serves `VALUES` in queries.
@@ -11,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod blackhole;
+pub mod datagen;
 pub mod file;
 pub mod memory;
 pub mod options;
