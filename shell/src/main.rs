@@ -3,6 +3,9 @@
 //! arguments it reads statements from a terminal (or from stdin when it is
 //! not a terminal).
 
+mod errors;
+mod output;
+mod repl;
 mod script;
 
 use std::io::IsTerminal;
@@ -12,9 +15,9 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use sluice_engine::Session;
 
-/// How SELECT results are printed.
+/// How SELECT results are printed (`SET format` changes it later).
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum OutputFormat {
+enum OutputFormat {
     /// A boxed table.
     Table,
     /// CSV with a header row.
@@ -64,23 +67,26 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let session = Session::new();
-    let out = script::Printer {
-        format: args.format,
+    let format = match args.format {
+        OutputFormat::Table => "table",
+        OutputFormat::Csv => "csv",
+        OutputFormat::Json => "json",
     };
+    session.settings().set("format", format)?;
     if let Some(init) = &args.init {
-        script::run_file(&session, init, &out).await?;
+        script::run_file(&session, init).await?;
     }
     if let Some(cmd) = &args.command {
-        return script::run_text(&session, cmd, None, &out).await;
+        return script::run_text(&session, cmd, None).await;
     }
     if let Some(file) = &args.file {
-        return script::run_file(&session, file, &out).await;
+        return script::run_file(&session, file).await;
     }
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        script::prompt(&session, &out).await
+        repl::run(&session).await
     } else {
         let text = std::io::read_to_string(stdin)?;
-        script::run_text(&session, &text, Some("<stdin>"), &out).await
+        script::run_text(&session, &text, Some("<stdin>")).await
     }
 }

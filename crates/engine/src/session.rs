@@ -16,6 +16,7 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Statement};
 use sluice_common::{Error, Result, SourceLocation};
 use sluice_connectors::blackhole::BlackholeSink;
+use sluice_connectors::datagen::DatagenOptions;
 use sluice_connectors::file::{FileOptions, FileSink};
 use sluice_connectors::memory::MemorySink;
 use sluice_connectors::options::Options;
@@ -351,9 +352,10 @@ fn object_name(name: &ObjectName) -> String {
 fn validate_connector(table: &StreamTable) -> Result<()> {
     match table.connector() {
         "filesystem" => FileOptions::parse(&table.name, &table.options).map(|_| ()),
+        "datagen" => DatagenOptions::parse(&table.name, &table.schema, &table.options).map(|_| ()),
         "memory" | "blackhole" => Options::new(&table.name, &table.options).finish(),
         other => Err(Error::plan(format!(
-            "table {}: unknown connector '{other}' (available: filesystem, memory, blackhole)",
+            "table {}: unknown connector '{other}' (available: datagen, filesystem, memory, blackhole)",
             table.name
         ))),
     }

@@ -10,6 +10,7 @@ use datafusion::catalog::default_table_source::source_as_provider;
 use datafusion::common::{DFSchema, DFSchemaRef, ScalarValue};
 use datafusion::logical_expr::logical_plan::{TableScan, Values};
 use sluice_common::{Error, Result};
+use sluice_connectors::datagen::{DatagenOptions, DatagenSource, DatagenSourceConfig};
 use sluice_connectors::file::{FileOptions, FileSource, FileSourceConfig};
 use sluice_connectors::memory::BatchSource;
 use sluice_exec::graph::StreamNode;
@@ -31,6 +32,16 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
     let wm_col = table.watermark.as_ref().map(|w| w.column);
     let rowtime = projection.iter().map(|&i| Some(i) == wm_col).collect();
     let n = projection.len();
+    let mut bounded = true;
+    let full_watermark = || -> Result<Option<WatermarkExpr>> {
+        match &table.watermark {
+            Some(w) => {
+                let schema = DFSchema::try_from(table.schema.as_ref().clone())?;
+                Ok(Some(WatermarkExpr::new(p.physical(&w.expr, &schema)?)))
+            }
+            None => Ok(None),
+        }
+    };
     let node = match table.connector() {
         "memory" => {
             let rows = table
@@ -40,20 +51,25 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
                 .read()
                 .map_err(|_| Error::internal("memory table lock poisoned"))?
                 .clone();
-            let wm = match &table.watermark {
-                Some(w) => {
-                    let schema = DFSchema::try_from(table.schema.as_ref().clone())?;
-                    Some(WatermarkExpr::new(p.physical(&w.expr, &schema)?))
-                }
-                None => None,
-            };
             let src = BatchSource::new(
                 table.name.clone(),
                 rows,
                 Arc::clone(&table.schema),
-                wm,
+                full_watermark()?,
                 Some(projection.clone()),
             )?;
+            StreamNode::source(Box::new(src))
+        }
+        "datagen" => {
+            let options = DatagenOptions::parse(&table.name, &table.schema, &table.options)?;
+            bounded = options.is_bounded();
+            let src = DatagenSource::try_new(DatagenSourceConfig {
+                table: table.name.clone(),
+                options,
+                schema: Arc::clone(&table.schema),
+                output: projection.clone(),
+                watermark: full_watermark()?,
+            })?;
             StreamNode::source(Box::new(src))
         }
         "filesystem" => {
@@ -99,7 +115,7 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
         schema: Arc::clone(&scan.projected_schema),
         rowtime,
         windows: vec![None; n],
-        bounded: true,
+        bounded,
     })
 }
 

@@ -1,0 +1,105 @@
+//! Printing results in the session's format (`SET format = ...` or
+//! `--format`): a boxed table, a changelog (`+I[...]` per row, as Flink's
+//! print connector writes it), CSV with a header, or JSON lines.
+
+use std::io::Write;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use sluice_engine::{format, QuerySummary, Session};
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A boxed table.
+    Table,
+    /// One `+I[v1, v2]` line per row.
+    Changelog,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Format {
+    /// The session's current format.
+    pub fn of(session: &Session) -> Format {
+        let value = session
+            .settings()
+            .get("format")
+            .unwrap_or_else(|_| "table".to_string());
+        match value.as_str() {
+            "changelog" => Format::Changelog,
+            "csv" => Format::Csv,
+            "json" => Format::Json,
+            _ => Format::Table,
+        }
+    }
+}
+
+/// Text for a complete result (`header` = print the CSV header).
+pub fn render(
+    format: Format,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    header: bool,
+) -> anyhow::Result<String> {
+    Ok(match format {
+        Format::Table => format::table(schema, batches)? + "\n",
+        Format::Csv => {
+            let text = format::csv(schema, batches)?;
+            if header {
+                text
+            } else {
+                text.split_once('\n')
+                    .map(|(_, rest)| rest.to_string())
+                    .unwrap_or_default()
+            }
+        }
+        Format::Json => format::json(batches)?,
+        Format::Changelog => {
+            let mut out = String::new();
+            for row in format::rows_as_strings(batches)? {
+                out.push_str("+I[");
+                out.push_str(&row.join(", "));
+                out.push_str("]\n");
+            }
+            out
+        }
+    })
+}
+
+/// Write text to stdout now.
+pub fn print(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// The line printed after a query: rows, time, late and bad rows.
+pub fn query_note(rows: u64, summary: &QuerySummary) -> String {
+    let mut note = format!("{rows} row(s) in {:.3}s", summary.elapsed.as_secs_f64());
+    add_drops(&mut note, summary);
+    note
+}
+
+/// The line printed after an INSERT that ran to its end.
+pub fn insert_note(summary: &QuerySummary) -> String {
+    let mut note = format!(
+        "Inserted {} row(s) in {:.3}s",
+        summary.rows_out,
+        summary.elapsed.as_secs_f64()
+    );
+    add_drops(&mut note, summary);
+    note
+}
+
+fn add_drops(note: &mut String, summary: &QuerySummary) {
+    if summary.late_rows > 0 {
+        note.push_str(&format!(", {} late row(s) dropped", summary.late_rows));
+    }
+    if summary.bad_records > 0 {
+        note.push_str(&format!(", {} bad record(s) skipped", summary.bad_records));
+    }
+}

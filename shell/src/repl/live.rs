@@ -1,0 +1,289 @@
+//! Live results of a SELECT in the shell. In `table` format the newest rows
+//! are redrawn in place as a table with a status line under it (elapsed
+//! time, rows in and out, input rate, watermark, late rows, file progress);
+//! other formats print rows as they arrive. Ctrl-C cancels the query.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use arrow_schema::SchemaRef;
+use comfy_table::{ContentArrangement, Table};
+use sluice_engine::{format, QueryHandle, QueryProgress, QuerySummary, Session};
+use tokio::sync::mpsc;
+
+use crate::output::{self, Format};
+
+/// comfy-table style drawn like the script-mode tables: `+---+` rules
+/// above and below the header and at the bottom, none between rows.
+const TABLE_STYLE: &str = "||--+-++|    ++++++";
+
+/// How often the live table is redrawn.
+const FRAME: Duration = Duration::from_millis(100);
+
+/// How a live query ended.
+enum End {
+    Done,
+    Cancelled,
+    Failed(anyhow::Error),
+}
+
+/// Show a running query until it ends or Ctrl-C cancels it.
+pub async fn show(session: &Session, handle: QueryHandle) -> anyhow::Result<()> {
+    let format = Format::of(session);
+    let schema = handle.schema();
+    let progress = handle.progress();
+    let (tx, mut rx) = mpsc::channel(4);
+    // The query is read by its own task so that the render loop can wait on
+    // rows, the clock and Ctrl-C at once; aborting the task drops the
+    // handle, which cancels the query.
+    let reader = tokio::spawn(async move {
+        let mut handle = handle;
+        while let Some(batch) = handle.next_batch().await? {
+            if tx.send(batch).await.is_err() {
+                break;
+            }
+        }
+        Ok::<_, sluice_common::Error>(())
+    });
+    let mut view = View::new(session, format, schema);
+    // The first frame waits one period so quick queries draw only once.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + FRAME, FRAME);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let end = loop {
+        tokio::select! {
+            _ = &mut ctrl_c => break End::Cancelled,
+            batch = rx.recv() => match batch {
+                Some(b) => view.add(&b)?,
+                None => break End::Done,
+            },
+            _ = tick.tick() => view.draw_live(&progress)?,
+        }
+    };
+    reader.abort();
+    let end = match (end, reader.await) {
+        (End::Done, Ok(Err(e))) => End::Failed(e.into()),
+        (end, _) => end,
+    };
+    let summary = progress.summary();
+    view.finish(&summary, &end)?;
+    match end {
+        End::Failed(e) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The rows kept for display and what was last drawn.
+struct View {
+    format: Format,
+    schema: SchemaRef,
+    max_rows: usize,
+    rows: VecDeque<Vec<String>>,
+    total: u64,
+    drawn_lines: usize,
+    rate: Rate,
+    live: bool,
+}
+
+impl View {
+    fn new(session: &Session, format: Format, schema: SchemaRef) -> Self {
+        let (_, height) = terminal_size();
+        let max_rows = match session.settings().get("max-rows").ok().as_deref() {
+            Some("auto") | None => usize::from(height).saturating_sub(8).max(5),
+            Some(n) => n.parse().unwrap_or(20),
+        };
+        View {
+            format,
+            schema,
+            max_rows,
+            rows: VecDeque::new(),
+            total: 0,
+            drawn_lines: 0,
+            rate: Rate::default(),
+            live: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        }
+    }
+
+    fn add(&mut self, batch: &arrow_array::RecordBatch) -> anyhow::Result<()> {
+        if self.format != Format::Table {
+            let header = self.total == 0;
+            self.total += batch.num_rows() as u64;
+            return output::print(&output::render(
+                self.format,
+                &self.schema,
+                std::slice::from_ref(batch),
+                header,
+            )?);
+        }
+        for row in format::rows_as_strings(std::slice::from_ref(batch))? {
+            self.rows.push_back(row);
+            if self.rows.len() > self.max_rows {
+                self.rows.pop_front();
+            }
+        }
+        self.total += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    fn draw_live(&mut self, progress: &QueryProgress) -> anyhow::Result<()> {
+        if self.format != Format::Table || !self.live {
+            return Ok(());
+        }
+        let summary = progress.summary();
+        let rate = self.rate.update(summary.rows_in);
+        let status = status_line(&summary, self.total, rate);
+        self.redraw(Some(&status))
+    }
+
+    fn finish(&mut self, summary: &QuerySummary, end: &End) -> anyhow::Result<()> {
+        if self.format == Format::Table {
+            self.redraw(None)?;
+            if self.total > self.rows.len() as u64 {
+                eprintln!(
+                    "(showing the newest {} of {} rows; SET max-rows = n to keep more)",
+                    self.rows.len(),
+                    self.total
+                );
+            }
+        } else if self.format == Format::Csv && self.total == 0 {
+            output::print(&output::render(self.format, &self.schema, &[], true)?)?;
+        }
+        let note = output::query_note(self.total, summary);
+        match end {
+            End::Done => eprintln!("{note}"),
+            End::Cancelled => eprintln!("Cancelled: {note}"),
+            End::Failed(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Replace the previous frame with the current rows (and a status line
+    /// while the query runs).
+    fn redraw(&mut self, status: Option<&str>) -> anyhow::Result<()> {
+        let (width, height) = terminal_size();
+        let mut rows: Vec<&Vec<String>> = self.rows.iter().collect();
+        let mut text = render_table(&self.schema, &rows, width);
+        // Keep the frame within the screen so it can be redrawn in place.
+        while self.live && status.is_some() && !rows.is_empty() {
+            let lines = text.lines().count() + 2;
+            if lines <= usize::from(height) {
+                break;
+            }
+            rows.remove(0);
+            text = render_table(&self.schema, &rows, width);
+        }
+        text.push('\n');
+        if let Some(s) = status {
+            let s: String = s
+                .chars()
+                .take(usize::from(width).saturating_sub(1))
+                .collect();
+            text.push_str(&s);
+            text.push('\n');
+        }
+        let mut out = std::io::stdout().lock();
+        if self.live && self.drawn_lines > 0 {
+            // Up to the first line of the previous frame, clear to the end.
+            write!(out, "\x1b[{}F\x1b[J", self.drawn_lines)?;
+        }
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        self.drawn_lines = text.lines().count();
+        Ok(())
+    }
+}
+
+fn render_table(schema: &SchemaRef, rows: &[&Vec<String>], width: u16) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(TABLE_STYLE)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(width)
+        .set_header(schema.fields().iter().map(|f| f.name().clone()));
+    for r in rows {
+        table.add_row(r.iter().cloned());
+    }
+    table.to_string()
+}
+
+/// Columns and rows of the terminal; 120x40 when unknown (or reported as
+/// zero, as a fresh pseudo-terminal may).
+fn terminal_size() -> (u16, u16) {
+    match crossterm::terminal::size() {
+        Ok((w, h)) if w > 0 && h > 0 => (w, h),
+        _ => (120, 40),
+    }
+}
+
+fn status_line(s: &QuerySummary, out_rows: u64, rate: f64) -> String {
+    let mut line = format!(
+        "running {:.1}s | in {} rows ({:.0}/s) | out {} | watermark {} | late {}",
+        s.elapsed.as_secs_f64(),
+        s.rows_in,
+        rate,
+        out_rows,
+        s.watermark.display(),
+        s.late_rows
+    );
+    if s.bytes_total > 0 {
+        line.push_str(&format!(
+            " | read {} of {} ({:.0}%)",
+            bytes(s.bytes_read),
+            bytes(s.bytes_total),
+            100.0 * s.bytes_read as f64 / s.bytes_total as f64
+        ));
+    }
+    line.push_str(" | Ctrl-C cancels");
+    line
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Input rate over the last second or so.
+#[derive(Default)]
+struct Rate {
+    last: Option<(Instant, u64)>,
+    value: f64,
+}
+
+impl Rate {
+    fn update(&mut self, rows_in: u64) -> f64 {
+        let now = Instant::now();
+        match self.last {
+            Some((t, n)) if now.duration_since(t) >= Duration::from_millis(500) => {
+                let dt = now.duration_since(t).as_secs_f64();
+                self.value = rows_in.saturating_sub(n) as f64 / dt;
+                self.last = Some((now, rows_in));
+            }
+            Some(_) => {}
+            None => self.last = Some((now, rows_in)),
+        }
+        self.value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KB");
+        assert_eq!(bytes(3 * 1024 * 1024), "3.0 MB");
+    }
+}

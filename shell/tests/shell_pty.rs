@@ -1,0 +1,261 @@
+//! The interactive shell driven as a person would: the real `sluice` binary
+//! in a pseudo-terminal, typing statements, pressing Tab, Ctrl-C and Ctrl-D.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rexpect::reader::Options;
+use rexpect::session::{spawn_with_options, PtySession};
+
+/// Generous: the binary is a debug build and CI machines are small.
+const TIMEOUT_MS: u64 = 30_000;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("shell/ is inside the repository")
+        .to_path_buf()
+}
+
+/// Start the shell with `home` as its home (history lives there).
+fn shell(home: &Path) -> PtySession {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.current_dir(repo_root())
+        .env("HOME", home)
+        .env_remove("SLUICE_HISTORY")
+        .env("TERM", "xterm");
+    let options = Options::new()
+        .timeout_ms(Some(TIMEOUT_MS))
+        .strip_ansi_escape_codes(true);
+    let mut p = spawn_with_options(cmd, options).expect("the shell starts in a pty");
+    p.exp_string("Type help for commands").expect("banner");
+    prompt(&mut p);
+    p
+}
+
+/// Type text and press Enter (a terminal sends CR), as a person would.
+fn type_line(p: &mut PtySession, line: &str) {
+    press(p, line);
+    press(p, "\r");
+}
+
+/// Send keys and make sure they reach the shell.
+fn press(p: &mut PtySession, keys: &str) {
+    p.send(keys).expect("send keys");
+    p.flush().expect("flush keys");
+}
+
+fn prompt(p: &mut PtySession) {
+    p.exp_string("sluice> ").expect("a prompt");
+}
+
+/// Leave with Ctrl-D and check the process ends cleanly.
+fn exit(mut p: PtySession) {
+    p.send_control('d').expect("Ctrl-D");
+    p.exp_string("Bye.").expect("goodbye");
+    p.exp_eof().expect("the shell exits");
+}
+
+const BIDS: &str =
+    "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price DOUBLE, ts TIMESTAMP(3),";
+const BIDS_2: &str = "  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) \
+    WITH ('connector' = 'filesystem', 'path' = 'sql-tests/data/bids.csv', 'format' = 'csv');";
+
+const GEN: &str = "CREATE TABLE clicks (region INT, ts TIMESTAMP(3), \
+    WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'datagen', \
+    'rows-per-second' = '500', 'fields.region.min' = '1', 'fields.region.max' = '3');";
+
+#[test]
+fn a_tumble_query_over_a_bounded_source_shows_its_rows() {
+    let home = tempfile::tempdir().expect("home");
+    let mut p = shell(home.path());
+    // A statement over two lines: Enter without ';' continues it.
+    type_line(&mut p, BIDS);
+    type_line(&mut p, BIDS_2);
+    p.exp_string("Table 'bids' created").expect("created");
+    prompt(&mut p);
+    type_line(
+        &mut p,
+        "SELECT auction, window_start, COUNT(*) AS n FROM TUMBLE(bids, ts, INTERVAL '10' SECOND) \
+         GROUP BY auction, window_start, window_end;",
+    );
+    for row in [
+        r"\| 1 +\| 2024-01-01 00:00:00 \| 2 +\|",
+        r"\| 2 +\| 2024-01-01 00:00:00 \| 2 +\|",
+        r"\| 1 +\| 2024-01-01 00:00:10 \| 2 +\|",
+        r"\| 3 +\| 2024-01-01 00:00:20 \| 1 +\|",
+    ] {
+        p.exp_regex(row).expect("a result row");
+    }
+    p.exp_string("4 row(s) in").expect("summary");
+    prompt(&mut p);
+    exit(p);
+}
+
+#[test]
+fn ctrl_c_cancels_a_running_query_and_the_shell_lives_on() {
+    let home = tempfile::tempdir().expect("home");
+    let mut p = shell(home.path());
+    type_line(&mut p, GEN);
+    p.exp_string("Table 'clicks' created").expect("created");
+    prompt(&mut p);
+    type_line(
+        &mut p,
+        "SELECT window_start, region, COUNT(*) AS n \
+         FROM TUMBLE(clicks, ts, INTERVAL '1' SECOND) GROUP BY window_start, window_end, region;",
+    );
+    // The status line shows the query running; a window closes within ~2 s.
+    p.exp_string("running").expect("status line");
+    p.exp_regex(r"\| [123] +\| \d+ +\|")
+        .expect("a window's row");
+    p.send_control('c').expect("Ctrl-C");
+    p.exp_string("Cancelled:").expect("cancelled");
+    prompt(&mut p);
+    type_line(&mut p, "SELECT 'still here' AS alive;");
+    p.exp_string("| still here |")
+        .expect("the shell still runs queries");
+    p.exp_string("1 row(s)").expect("summary");
+    prompt(&mut p);
+    exit(p);
+}
+
+#[test]
+fn history_survives_a_restart() {
+    let home = tempfile::tempdir().expect("home");
+    let mut p = shell(home.path());
+    type_line(&mut p, "SELECT 6 * 7 AS answer;");
+    p.exp_string("| 42     |").expect("result");
+    prompt(&mut p);
+    exit(p);
+
+    let mut p = shell(home.path());
+    // Up arrow recalls the last statement; Enter runs it again.
+    press(&mut p, "\x1b[A");
+    p.exp_string("SELECT 6 * 7 AS answer;").expect("recalled");
+    press(&mut p, "\r");
+    p.exp_string("| 42     |").expect("result again");
+    prompt(&mut p);
+    exit(p);
+}
+
+#[test]
+fn tab_completes_a_table_name() {
+    let home = tempfile::tempdir().expect("home");
+    let mut p = shell(home.path());
+    type_line(
+        &mut p,
+        "CREATE TABLE clicks_by_region (region INT, n BIGINT);",
+    );
+    p.exp_string("created").expect("created");
+    prompt(&mut p);
+    press(&mut p, "SELECT region FROM clicks_b");
+    press(&mut p, "\t");
+    p.exp_string("clicks_by_region").expect("completed");
+    press(&mut p, ";\r");
+    // The completed name is a real table: the query runs (and is empty).
+    p.exp_string("0 row(s) in").expect("query ran");
+    prompt(&mut p);
+    exit(p);
+}
+
+#[test]
+fn a_syntax_error_shows_a_caret_and_the_shell_goes_on() {
+    let home = tempfile::tempdir().expect("home");
+    let mut p = shell(home.path());
+    type_line(&mut p, "SELECT price FROM t WHERE;");
+    p.exp_string("line 1, column 26: syntax error")
+        .expect("message");
+    p.exp_string("1 | SELECT price FROM t WHERE;")
+        .expect("the line");
+    p.exp_regex(r"\n {29}\^").expect("a caret under the ';'");
+    prompt(&mut p);
+    type_line(&mut p, "SELECT 1 AS one;");
+    p.exp_string("1 row(s)").expect("still alive");
+    prompt(&mut p);
+    exit(p);
+}
+
+#[test]
+fn background_jobs_are_listed_stopped_and_reported() {
+    let home = tempfile::tempdir().expect("home");
+    let mut p = shell(home.path());
+    type_line(&mut p, GEN);
+    p.exp_string("Table 'clicks' created").expect("created");
+    prompt(&mut p);
+    type_line(
+        &mut p,
+        "CREATE TABLE nowhere (region INT) WITH ('connector' = 'blackhole');",
+    );
+    p.exp_string("Table 'nowhere' created").expect("created");
+    prompt(&mut p);
+    type_line(&mut p, "INSERT INTO nowhere SELECT region FROM clicks;");
+    p.exp_string("Job 1 started (unbounded")
+        .expect("job started");
+    prompt(&mut p);
+    type_line(&mut p, "SHOW JOBS;");
+    p.exp_regex(r"\| 1 +\| RUNNING").expect("listed as running");
+    prompt(&mut p);
+    type_line(&mut p, "STOP JOB 1;");
+    p.exp_string("Job 1 stopped").expect("stopped");
+    prompt(&mut p);
+
+    // A bounded job ends by itself; the next prompt says so.
+    type_line(&mut p, "CREATE TABLE kept (region INT);");
+    p.exp_string("Table 'kept' created").expect("created");
+    prompt(&mut p);
+    type_line(&mut p, "INSERT INTO kept VALUES (1), (2), (3);");
+    p.exp_string("Job 2 started.").expect("job started");
+    prompt(&mut p);
+    // Ask until job 2 has finished (it writes three rows, so quickly).
+    let mut finished = false;
+    for _ in 0..100 {
+        type_line(&mut p, "SHOW JOBS;");
+        p.exp_regex(r"\| 1 +\| STOPPED")
+            .expect("job 1 stays stopped");
+        let (_, state) = p
+            .exp_regex(r"\| 2 +\| (FINISHED|RUNNING)")
+            .expect("job 2 listed");
+        prompt(&mut p);
+        if state.contains("FINISHED") {
+            finished = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(finished, "job 2 ended by itself");
+    type_line(&mut p, "SELECT region FROM kept;");
+    p.exp_string("3 row(s) in").expect("the job wrote its rows");
+    prompt(&mut p);
+    exit(p);
+}
+
+#[test]
+fn shell_commands_help_describe_and_timing() {
+    let home = tempfile::tempdir().expect("home");
+    let mut p = shell(home.path());
+    type_line(&mut p, "help");
+    p.exp_string("\\i file.sql").expect("help text");
+    prompt(&mut p);
+    type_line(&mut p, BIDS);
+    type_line(&mut p, BIDS_2);
+    prompt(&mut p);
+    type_line(&mut p, "\\d");
+    p.exp_string("| bids").expect("tables listed");
+    prompt(&mut p);
+    type_line(&mut p, "\\d bids");
+    p.exp_regex(r"\| ts +\| TIMESTAMP\(3\)")
+        .expect("columns described");
+    prompt(&mut p);
+    type_line(&mut p, "\\timing");
+    p.exp_string("Timing is on.").expect("timing on");
+    prompt(&mut p);
+    type_line(&mut p, "SET max-rows = 2;");
+    p.exp_string("Set max-rows = 2").expect("set");
+    prompt(&mut p);
+    type_line(&mut p, "SELECT auction FROM bids;");
+    p.exp_string("showing the newest 2 of 7 rows")
+        .expect("max-rows applies");
+    p.exp_string("Time: ").expect("timing printed");
+    prompt(&mut p);
+    exit(p);
+}
