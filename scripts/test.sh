@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit tests, the shell's tests and every
+# Runs the whole test suite: unit tests, the shell's pseudo-terminal tests and every
 # sql-tests/**/*.slt file. Installs nothing today; the Kafka broker is added
 # here when the Kafka connector lands.
 set -euo pipefail

@@ -19,8 +19,13 @@ fn repo_root() -> PathBuf {
 
 /// Start the shell with `home` as its home (history lives there).
 fn shell(home: &Path) -> PtySession {
+    shell_with(home, &[])
+}
+
+fn shell_with(home: &Path, args: &[&str]) -> PtySession {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.current_dir(repo_root())
+    cmd.args(args)
+        .current_dir(repo_root())
         .env("HOME", home)
         .env_remove("SLUICE_HISTORY")
         .env("TERM", "xterm");
@@ -258,4 +263,114 @@ fn shell_commands_help_describe_and_timing() {
     p.exp_string("Time: ").expect("timing printed");
     prompt(&mut p);
     exit(p);
+}
+
+#[test]
+fn the_readme_session_works_as_written() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let section = readme
+        .split("## A first session")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the README has a first session");
+    // Indented lines are what a newcomer pastes; blank lines separate blocks.
+    let mut blocks: Vec<Vec<&str>> = vec![];
+    let mut current: Vec<&str> = vec![];
+    for line in section.lines() {
+        if let Some(code) = line.strip_prefix("    ") {
+            current.push(code);
+        } else if !current.is_empty() {
+            blocks.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        blocks.push(current);
+    }
+    assert_eq!(blocks.len(), 3, "create, query, job blocks: {blocks:?}");
+
+    let home = tempfile::tempdir().expect("home");
+    let mut p = shell(home.path());
+    for line in &blocks[0] {
+        type_line(&mut p, line);
+    }
+    p.exp_string("Table 'clicks' created").expect("the table");
+    prompt(&mut p);
+    for line in &blocks[1] {
+        type_line(&mut p, line);
+    }
+    // A 5 s window closes within ~6 s of wall time.
+    p.exp_string("running").expect("status line");
+    p.exp_regex(r"\| \d{4}-\d\d-\d\d \d\d:\d\d:\d\d +\| \d{4}-\d\d-\d\d \d\d:\d\d:\d\d +\| [1-5] +\| \d+ +\|")
+        .expect("a window's row");
+    p.send_control('c').expect("Ctrl-C");
+    p.exp_string("Cancelled:").expect("cancelled");
+    prompt(&mut p);
+    for line in &blocks[2] {
+        type_line(&mut p, line);
+    }
+    p.exp_string("Table 'per_user' created")
+        .expect("sink table");
+    p.exp_string("Job 1 started").expect("job");
+    p.exp_regex(r"\| 1 +\| RUNNING").expect("SHOW JOBS");
+    p.exp_string("Job 1 stopped").expect("STOP JOB");
+    prompt(&mut p);
+    exit(p);
+}
+
+#[test]
+fn editing_multi_statement_lines_open_strings_and_reverse_search() {
+    let home = tempfile::tempdir().expect("home");
+    let mut p = shell(home.path());
+    // Two statements on one line run in order.
+    type_line(&mut p, "SELECT 'first' AS a; SELECT 'second' AS b;");
+    p.exp_string("| first |").expect("first result");
+    p.exp_string("| second |").expect("second result");
+    prompt(&mut p);
+    // Enter inside an open string continues the statement (the newline is
+    // part of the string: a, b, newline, c, d).
+    type_line(&mut p, "SELECT length('ab");
+    type_line(&mut p, "cd') AS n;");
+    p.exp_regex(r"\| 5 +\|")
+        .expect("one statement across lines");
+    prompt(&mut p);
+    // Ctrl-R finds an earlier statement.
+    p.send_control('r').expect("Ctrl-R");
+    press(&mut p, "'first'");
+    p.exp_string("reverse-i-search").expect("search prompt");
+    press(&mut p, "\r");
+    p.exp_string("| first |").expect("found and ran");
+    prompt(&mut p);
+    exit(p);
+}
+
+#[test]
+fn init_file_and_include_and_exit_stops_jobs() {
+    let home = tempfile::tempdir().expect("home");
+    let init = home.path().join("setup.sql");
+    std::fs::write(&init, GEN).expect("write init");
+    let more = home.path().join("more.sql");
+    std::fs::write(
+        &more,
+        "CREATE TABLE drain (region INT) WITH ('connector' = 'blackhole');\n\
+         SELECT 'included' AS src;\n",
+    )
+    .expect("write include");
+    let init = init.to_string_lossy().into_owned();
+    let mut p = shell_with(home.path(), &["--init", &init]);
+    // The init file ran before the prompt: its table exists.
+    type_line(&mut p, "\\d clicks");
+    p.exp_regex(r"\| region +\| INT")
+        .expect("table from --init");
+    prompt(&mut p);
+    type_line(&mut p, &format!("\\i {}", more.display()));
+    p.exp_string("| included |").expect("\\i ran the file");
+    prompt(&mut p);
+    type_line(&mut p, "INSERT INTO drain SELECT region FROM clicks;");
+    p.exp_string("Job 1 started").expect("job");
+    prompt(&mut p);
+    p.send_control('d').expect("Ctrl-D");
+    p.exp_string("Stopped job 1 (unbounded).")
+        .expect("the job is stopped on exit");
+    p.exp_string("Bye.").expect("goodbye");
+    p.exp_eof().expect("exit");
 }

@@ -281,6 +281,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn status_line_shows_counters_and_file_progress() {
+        let s = QuerySummary {
+            rows_in: 1200,
+            rows_out: 3,
+            late_rows: 2,
+            bad_records: 0,
+            bytes_read: 1024,
+            bytes_total: 4096,
+            watermark: sluice_common::Watermark(0),
+            elapsed: Duration::from_millis(2500),
+        };
+        assert_eq!(
+            status_line(&s, 3, 480.0),
+            "running 2.5s | in 1200 rows (480/s) | out 3 | watermark 1970-01-01 00:00:00.000 \
+             | late 2 | read 1.0 KB of 4.0 KB (25%) | Ctrl-C cancels"
+        );
+    }
+
+    #[test]
     fn byte_sizes() {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(1536), "1.5 KB");
