@@ -70,6 +70,13 @@ const GEN: &str = "CREATE TABLE clicks (region INT, ts TIMESTAMP(3), \
     WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'datagen', \
     'rows-per-second' = '500', 'fields.region.min' = '1', 'fields.region.max' = '3');";
 
+/// Declare the unbounded `clicks` datagen table.
+fn create_clicks(p: &mut PtySession) {
+    type_line(p, GEN);
+    p.exp_string("Table 'clicks' created").expect("created");
+    prompt(p);
+}
+
 #[test]
 fn a_tumble_query_over_a_bounded_source_shows_its_rows() {
     let home = tempfile::tempdir().expect("home");
@@ -101,9 +108,7 @@ fn a_tumble_query_over_a_bounded_source_shows_its_rows() {
 fn ctrl_c_cancels_a_running_query_and_the_shell_lives_on() {
     let home = tempfile::tempdir().expect("home");
     let mut p = shell(home.path());
-    type_line(&mut p, GEN);
-    p.exp_string("Table 'clicks' created").expect("created");
-    prompt(&mut p);
+    create_clicks(&mut p);
     type_line(
         &mut p,
         "SELECT window_start, region, COUNT(*) AS n \
@@ -184,9 +189,7 @@ fn a_syntax_error_shows_a_caret_and_the_shell_goes_on() {
 fn background_jobs_are_listed_stopped_and_reported() {
     let home = tempfile::tempdir().expect("home");
     let mut p = shell(home.path());
-    type_line(&mut p, GEN);
-    p.exp_string("Table 'clicks' created").expect("created");
-    prompt(&mut p);
+    create_clicks(&mut p);
     type_line(
         &mut p,
         "CREATE TABLE nowhere (region INT) WITH ('connector' = 'blackhole');",
@@ -253,6 +256,15 @@ fn shell_commands_help_describe_and_timing() {
     prompt(&mut p);
     type_line(&mut p, "\\timing");
     p.exp_string("Timing is on.").expect("timing on");
+    prompt(&mut p);
+    type_line(&mut p, "SET format = changelog;");
+    p.exp_string("Set format = changelog").expect("set");
+    prompt(&mut p);
+    type_line(&mut p, "SELECT auction, price FROM bids WHERE price > 15;");
+    p.exp_string("+I[2, 20.0]").expect("changelog rows");
+    p.exp_string("1 row(s) in").expect("summary");
+    prompt(&mut p);
+    type_line(&mut p, "RESET format;");
     prompt(&mut p);
     type_line(&mut p, "SET max-rows = 2;");
     p.exp_string("Set max-rows = 2").expect("set");

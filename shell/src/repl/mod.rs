@@ -36,6 +36,9 @@ pub async fn run(session: &Session) -> anyhow::Result<()> {
     let catalog = SharedCatalog::default();
     let mut editor: Editor<SqlHelper, FileHistory> = Editor::with_config(config)?;
     editor.set_helper(Some(SqlHelper::new(catalog.clone())));
+    // From now on SIGINT (Ctrl-C while a statement runs) is caught by
+    // tokio instead of ending the process; a running query listens for it.
+    let _sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let history = history_path();
     if let Some(path) = &history {
         // A missing file is the first run.

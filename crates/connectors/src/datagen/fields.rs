@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use arrow::datatypes::{DataType, Field, TimeUnit};
+use arrow::datatypes::{DataType, Field};
 use sluice_common::{Error, Result};
+use sluice_sql::types::sql_type_name;
 
 use super::{ColumnSpec, Kind, Random, DEFAULT_LENGTH};
 
@@ -50,33 +51,6 @@ fn classify(t: &DataType) -> Option<TypeClass> {
     }
 }
 
-/// Flink's name for a column type, for messages.
-fn type_name(t: &DataType) -> String {
-    match t {
-        DataType::Boolean => "BOOLEAN".into(),
-        DataType::Int8 => "TINYINT".into(),
-        DataType::Int16 => "SMALLINT".into(),
-        DataType::Int32 => "INT".into(),
-        DataType::Int64 => "BIGINT".into(),
-        DataType::Float32 => "FLOAT".into(),
-        DataType::Float64 => "DOUBLE".into(),
-        DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
-        DataType::Utf8 => "STRING".into(),
-        DataType::Date32 => "DATE".into(),
-        DataType::Timestamp(unit, tz) => {
-            let p = match unit {
-                TimeUnit::Second => 0,
-                TimeUnit::Millisecond => 3,
-                TimeUnit::Microsecond => 6,
-                TimeUnit::Nanosecond => 9,
-            };
-            let ltz = if tz.is_some() { "_LTZ" } else { "" };
-            format!("TIMESTAMP{ltz}({p})")
-        }
-        other => other.to_string().to_uppercase(),
-    }
-}
-
 /// The generator of one column from its `fields.<col>.*` options.
 pub(super) fn column_spec(
     table: &str,
@@ -84,7 +58,7 @@ pub(super) fn column_spec(
     opts: &BTreeMap<&str, (&str, &str)>,
 ) -> Result<ColumnSpec> {
     let name = field.name();
-    let ty = type_name(field.data_type());
+    let ty = sql_type_name(field.data_type());
     let class = classify(field.data_type()).ok_or_else(|| {
         Error::plan(format!(
             "table {table}: the datagen connector cannot generate column {name} of type {ty}"

@@ -121,7 +121,7 @@ fn option_errors() {
     assert!(e.contains("an integer in -32768..=32767"), "{e}");
     let bin = schema(&[("b", DataType::Binary)]);
     let e = parse_err(&bin, &[]);
-    assert!(e.contains("cannot generate column b of type BINARY"), "{e}");
+    assert!(e.contains("cannot generate column b of type BYTES"), "{e}");
 }
 
 #[test]

@@ -37,6 +37,16 @@ pub fn batch_ts(ts: &[i64], k: &[i64], v: &[i64]) -> RecordBatch {
     .expect("valid batch")
 }
 
+/// `schema` plus the window TVF's columns (what WindowAssign emits).
+pub fn windowed_schema(schema: &Schema) -> Arc<Schema> {
+    let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for n in ["window_start", "window_end", "window_time"] {
+        fields.push(Field::new(n, ts.clone(), false));
+    }
+    Arc::new(Schema::new(fields))
+}
+
 /// Pretty-print batches as a table.
 pub fn pretty(batches: &[RecordBatch]) -> String {
     arrow::util::pretty::pretty_format_batches(batches)

@@ -525,7 +525,7 @@ impl Operator for WindowAggregateOperator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operators::test_util::{batch_ts, pretty};
+    use crate::operators::test_util::{batch_ts, pretty, windowed_schema};
     use crate::operators::window_assign::WindowAssignOperator;
     use arrow::datatypes::{DataType, Field, TimeUnit};
     use datafusion::functions_aggregate::sum::sum_udaf;
@@ -545,16 +545,7 @@ mod tests {
         };
         let input = batch_ts(&[1_000, 9_000, 12_000], &[1, 1, 2], &[5, 6, 7]);
         let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
-        let mut fields: Vec<Field> = input
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        for n in ["window_start", "window_end", "window_time"] {
-            fields.push(Field::new(n, ts.clone(), false));
-        }
-        let windowed = Arc::new(Schema::new(fields));
+        let windowed = windowed_schema(&input.schema());
         let mut assign = WindowAssignOperator::new(spec, 0, Arc::clone(&windowed));
         let sum = AggregateExprBuilder::new(sum_udaf(), vec![col("v", &windowed).expect("v")])
             .schema(Arc::clone(&windowed))

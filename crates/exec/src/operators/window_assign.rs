@@ -85,28 +85,17 @@ impl Operator for WindowAssignOperator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operators::test_util::{batch_ts, pretty};
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use crate::operators::test_util::{batch_ts, pretty, windowed_schema};
     use sluice_sql::window::WindowKind;
 
     fn assign(kind: WindowKind, size: i64, slide: i64, input: RecordBatch) -> String {
-        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
-        let mut fields: Vec<Field> = input
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        for n in ["window_start", "window_end", "window_time"] {
-            fields.push(Field::new(n, ts.clone(), false));
-        }
         let spec = WindowSpec {
             kind,
             size,
             slide,
             offset: 0,
         };
-        let mut op = WindowAssignOperator::new(spec, 0, Arc::new(Schema::new(fields)));
+        let mut op = WindowAssignOperator::new(spec, 0, windowed_schema(&input.schema()));
         let mut out = Output::default();
         op.on_batch(0, input, &mut out).expect("assigns");
         pretty(&out.take_batches())
