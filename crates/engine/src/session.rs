@@ -18,6 +18,7 @@ use sluice_common::{Error, Result, SourceLocation};
 use sluice_connectors::blackhole::BlackholeSink;
 use sluice_connectors::datagen::DatagenOptions;
 use sluice_connectors::file::{FileOptions, FileSink};
+use sluice_connectors::kafka::{describe_topic, KafkaOptions, KafkaSink};
 use sluice_connectors::memory::MemorySink;
 use sluice_connectors::options::Options;
 use sluice_exec::graph::StreamGraph;
@@ -151,7 +152,9 @@ impl Session {
                     Statement::Query(_) => {
                         Ok(StatementResult::Query(self.start(sql, &state).await?))
                     }
-                    Statement::Insert(_) => {
+                    Statement::Insert(mut insert) => {
+                        self.skip_virtual_columns(&mut insert).await;
+                        let sql = Statement::Insert(insert);
                         Ok(StatementResult::Insert(self.start(sql, &state).await?))
                     }
                     Statement::CreateView(cv) => {
@@ -181,7 +184,11 @@ impl Session {
                     Statement::ExplainTable { table_name, .. } => {
                         let name = object_name(&table_name);
                         let provider = self.provider(&name).await?;
-                        show::describe(provider.as_ref())
+                        let extra = match provider.downcast_ref::<StreamTable>() {
+                            Some(t) if t.connector() == "kafka" => kafka_partitions(t).await?,
+                            _ => vec![],
+                        };
+                        show::describe(provider.as_ref(), extra)
                     }
                     Statement::Explain {
                         statement, analyze, ..
@@ -248,6 +255,42 @@ impl Session {
             self.ctx.deregister_table(name.as_str())?;
         }
         Ok(StatementResult::Done(format!("{what} dropped")))
+    }
+
+    /// `INSERT INTO t SELECT ...` without a column list writes the columns a
+    /// sink stores: virtual metadata columns (read-only, such as a Kafka
+    /// offset) are left out, as in Flink.
+    async fn skip_virtual_columns(&self, insert: &mut datafusion::sql::sqlparser::ast::Insert) {
+        use datafusion::sql::sqlparser::ast::{Ident, TableObject};
+        let TableObject::TableName(name) = &insert.table else {
+            return;
+        };
+        if !insert.columns.is_empty() {
+            return;
+        }
+        let Ok(provider) = self.provider(&object_name(name)).await else {
+            return;
+        };
+        let Some(table) = provider.downcast_ref::<StreamTable>() else {
+            return;
+        };
+        let virtual_cols: Vec<usize> = table
+            .metadata_columns()
+            .into_iter()
+            .filter(|(_, _, is_virtual)| *is_virtual)
+            .map(|(i, _, _)| i)
+            .collect();
+        if virtual_cols.is_empty() {
+            return;
+        }
+        insert.columns = table
+            .schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !virtual_cols.contains(i))
+            .map(|(_, f)| ObjectName::from(vec![Ident::with_quote('"', f.name())]))
+            .collect();
     }
 
     pub(crate) async fn provider(&self, name: &str) -> Result<Arc<dyn TableProvider>> {
@@ -350,15 +393,50 @@ fn object_name(name: &ObjectName) -> String {
 }
 
 fn validate_connector(table: &StreamTable) -> Result<()> {
+    let metadata = table.metadata_columns();
+    if let Some((i, key, _)) = metadata.first() {
+        if table.connector() != "kafka" {
+            return Err(Error::plan(format!(
+                "table {}: column {} reads metadata '{key}', but connector '{}' has no metadata columns",
+                table.name,
+                table.schema.field(*i).name(),
+                table.connector()
+            )));
+        }
+    }
     match table.connector() {
         "filesystem" => FileOptions::parse(&table.name, &table.options).map(|_| ()),
         "datagen" => DatagenOptions::parse(&table.name, &table.schema, &table.options).map(|_| ()),
+        "kafka" => {
+            let options = KafkaOptions::parse(&table.name, &table.options)?;
+            KafkaSink::try_new(options, &table.schema, &metadata).map(|_| ())
+        }
         "memory" | "blackhole" => Options::new(&table.name, &table.options).finish(),
         other => Err(Error::plan(format!(
-            "table {}: unknown connector '{other}' (available: datagen, filesystem, memory, blackhole)",
+            "table {}: unknown connector '{other}' (available: datagen, filesystem, kafka, memory, blackhole)",
             table.name
         ))),
     }
+}
+
+/// DESCRIBE rows for a Kafka table: one per partition with its offsets.
+async fn kafka_partitions(table: &StreamTable) -> Result<Vec<Vec<String>>> {
+    let options = KafkaOptions::parse(&table.name, &table.options)?;
+    let parts = tokio::task::spawn_blocking(move || describe_topic(&options))
+        .await
+        .map_err(|e| Error::internal(format!("Kafka metadata task failed: {e}")))??;
+    Ok(parts
+        .into_iter()
+        .map(|p| {
+            vec![
+                format!("partition {}", p.id),
+                format!("offsets {}..{}", p.low, p.high),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]
+        })
+        .collect())
 }
 
 fn make_sink(table: &StreamTable) -> Result<Box<dyn Sink>> {
@@ -369,6 +447,11 @@ fn make_sink(table: &StreamTable) -> Result<Box<dyn Sink>> {
             schema,
         )?),
         "blackhole" => Box::new(BlackholeSink),
+        "kafka" => Box::new(KafkaSink::try_new(
+            KafkaOptions::parse(&table.name, &table.options)?,
+            &schema,
+            &table.metadata_columns(),
+        )?),
         "memory" => {
             let rows = table
                 .memory

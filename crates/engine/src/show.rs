@@ -50,10 +50,14 @@ pub(crate) fn show_tables(ctx: &SessionContext) -> Result<StatementResult> {
 }
 
 /// `DESCRIBE t`: name, type, null, and the watermark on the event-time column.
-pub(crate) fn describe(provider: &dyn TableProvider) -> Result<StatementResult> {
+/// Rows after the columns (a Kafka table's partitions) may be added.
+pub(crate) fn describe(
+    provider: &dyn TableProvider,
+    extra_rows: Vec<Vec<String>>,
+) -> Result<StatementResult> {
     let schema = provider.schema();
     let table = (provider as &dyn std::any::Any).downcast_ref::<StreamTable>();
-    let rows = schema
+    let mut rows: Vec<Vec<String>> = schema
         .fields()
         .iter()
         .enumerate()
@@ -76,5 +80,6 @@ pub(crate) fn describe(provider: &dyn TableProvider) -> Result<StatementResult> 
             ]
         })
         .collect();
+    rows.extend(extra_rows);
     string_rows(&["name", "type", "null", "key", "watermark"], rows)
 }

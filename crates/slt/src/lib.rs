@@ -7,6 +7,8 @@
 //! `YYYY-MM-DD HH:MM:SS[.fff]`).
 #![deny(missing_docs)]
 
+pub mod kafka;
+
 use arrow::datatypes::DataType;
 use async_trait::async_trait;
 use sluice_engine::{format, Session, StatementResult};
@@ -89,6 +91,10 @@ impl AsyncDB for SluiceDb {
     }
 
     async fn shutdown(&mut self) {}
+
+    async fn run_command(command: std::process::Command) -> std::io::Result<std::process::Output> {
+        kafka::run_command(command).await
+    }
 
     fn engine_name(&self) -> &str {
         "sluice"

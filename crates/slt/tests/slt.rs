@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use sluice_slt::SluiceDb;
+use sluice_slt::{kafka, SluiceDb};
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -53,9 +53,38 @@ fn main() -> ExitCode {
         }
     };
     let (mut passed, mut failed) = (0, 0);
+    let broker = kafka::bootstrap();
+    let run_id = format!(
+        "slt-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default()
+    );
     for file in &files {
+        let needs_kafka = file.components().any(|c| c.as_os_str() == "kafka");
+        if needs_kafka && broker.is_none() {
+            if kafka::required() {
+                failed += 1;
+                println!(
+                    "FAILED  {}
+no Kafka broker (SLUICE_KAFKA_BOOTSTRAP is not set)",
+                    file.display()
+                );
+            } else {
+                println!(
+                    "skipped {} (no Kafka broker; ./scripts/test.sh starts one)",
+                    file.display()
+                );
+            }
+            continue;
+        }
         let result = runtime.block_on(async {
             let mut runner = sqllogictest::Runner::new(|| async { Ok(SluiceDb::default()) });
+            if let Some(b) = &broker {
+                runner.set_var("KAFKA".to_string(), b.clone());
+            }
+            runner.set_var("RUN".to_string(), run_id.clone());
             runner.run_file_async(file).await
         });
         match result {

@@ -42,6 +42,19 @@ pub struct ColumnDef {
     pub data_type: DataType,
     /// `NOT NULL` was given.
     pub not_null: bool,
+    /// `METADATA [FROM 'key'] [VIRTUAL]`: the connector's metadata key
+    /// (the column name when no `FROM` is given).
+    pub metadata: Option<MetadataDef>,
+}
+
+/// A metadata column: its value comes from the connector (a Kafka record's
+/// partition, offset, timestamp, ...), not from the record's payload.
+#[derive(Debug, Clone)]
+pub struct MetadataDef {
+    /// The connector's metadata key.
+    pub key: String,
+    /// `VIRTUAL`: read-only, never written by a sink.
+    pub is_virtual: bool,
 }
 
 /// `WATERMARK FOR column AS expr`.
@@ -265,8 +278,21 @@ fn parse_column(p: &mut Parser, primary_key: &mut Vec<String>) -> Result<ColumnD
     let name = ident_name(p.parse_identifier()?);
     let data_type = p.parse_data_type()?;
     let mut not_null = false;
+    let mut metadata = None;
     loop {
-        if p.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
+        if parse_word(p, "METADATA") {
+            let key = if p.parse_keyword(Keyword::FROM) {
+                let t = p.next_token();
+                match t.token {
+                    Token::SingleQuotedString(k) => k,
+                    _ => return p.expected("a quoted metadata key after FROM", t),
+                }
+            } else {
+                name.clone()
+            };
+            let is_virtual = parse_word(p, "VIRTUAL");
+            metadata = Some(MetadataDef { key, is_virtual });
+        } else if p.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
             not_null = true;
         } else if p.parse_keyword(Keyword::NULL) {
             not_null = false;
@@ -281,6 +307,7 @@ fn parse_column(p: &mut Parser, primary_key: &mut Vec<String>) -> Result<ColumnD
         name,
         data_type,
         not_null,
+        metadata,
     })
 }
 

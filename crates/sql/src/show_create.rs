@@ -53,7 +53,15 @@ impl StreamTable {
             .iter()
             .map(|c| {
                 let null = if c.not_null { " NOT NULL" } else { "" };
-                format!("  `{}` {}{null}", c.name, c.data_type)
+                let meta = match &c.metadata {
+                    None => String::new(),
+                    Some(m) => format!(
+                        " METADATA FROM {}{}",
+                        quote(&m.key),
+                        if m.is_virtual { " VIRTUAL" } else { "" }
+                    ),
+                };
+                format!("  `{}` {}{null}{meta}", c.name, c.data_type)
             })
             .collect();
         if let Some(wm) = &def.watermark {

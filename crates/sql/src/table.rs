@@ -109,6 +109,20 @@ impl StreamTable {
         })
     }
 
+    /// Metadata columns: (column index, metadata key, virtual).
+    pub fn metadata_columns(&self) -> Vec<(usize, String, bool)> {
+        self.definition
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                c.metadata
+                    .as_ref()
+                    .map(|m| (i, m.key.to_ascii_lowercase(), m.is_virtual))
+            })
+            .collect()
+    }
+
     /// The connector name (`memory` when none was given).
     pub fn connector(&self) -> &str {
         self.options

@@ -6,6 +6,8 @@ use arrow::datatypes::{DataType, Field};
 use sluice_common::{Error, Result};
 use sluice_sql::types::sql_type_name;
 
+use crate::options::parse_duration_ms;
+
 use super::{ColumnSpec, Kind, Random, DEFAULT_LENGTH};
 
 /// What a column's type allows.
@@ -259,22 +261,4 @@ pub(super) fn parse_decimal(v: &str, scale: i8) -> Option<i128> {
             .unwrap_or(i128::MAX);
     }
     Some(if negative { -n } else { n })
-}
-
-/// A duration in milliseconds: a plain number (milliseconds) or a number
-/// with a unit (`ms`, `s`, `min`, `h`, `d` and their long forms), as Flink's
-/// duration options.
-pub(super) fn parse_duration_ms(v: &str) -> Option<u64> {
-    let v = v.trim();
-    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
-    let n: u64 = v[..digits].parse().ok()?;
-    let factor: u64 = match v[digits..].trim().to_ascii_lowercase().as_str() {
-        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1,
-        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
-        "h" | "hour" | "hours" => 3_600_000,
-        "d" | "day" | "days" => 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(factor)
 }

@@ -14,9 +14,10 @@ use sluice_exec::metrics::NodeMetrics;
 use sluice_exec::source::{Source, SourceContext};
 use sluice_exec::watermark::WatermarkExpr;
 
-use super::fields::{parse_decimal, parse_duration_ms};
+use super::fields::parse_decimal;
 use super::generate::now_millis;
 use super::{DatagenOptions, DatagenSource, DatagenSourceConfig};
+use crate::options::parse_duration_ms;
 
 fn schema(cols: &[(&str, DataType)]) -> SchemaRef {
     Arc::new(Schema::new(

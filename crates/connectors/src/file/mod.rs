@@ -5,7 +5,7 @@
 //! (default `,`), `csv.ignore-parse-errors` / `json.ignore-parse-errors`
 //! (skip and count malformed rows instead of failing).
 
-mod decode;
+pub(crate) mod decode;
 mod sink;
 mod source;
 

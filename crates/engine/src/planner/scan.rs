@@ -12,6 +12,7 @@ use datafusion::logical_expr::logical_plan::{TableScan, Values};
 use sluice_common::{Error, Result};
 use sluice_connectors::datagen::{DatagenOptions, DatagenSource, DatagenSourceConfig};
 use sluice_connectors::file::{FileOptions, FileSource, FileSourceConfig};
+use sluice_connectors::kafka::{KafkaOptions, KafkaSource, KafkaSourceConfig};
 use sluice_connectors::memory::BatchSource;
 use sluice_exec::graph::StreamNode;
 use sluice_exec::watermark::WatermarkExpr;
@@ -58,6 +59,18 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
                 full_watermark()?,
                 Some(projection.clone()),
             )?;
+            StreamNode::source(Box::new(src))
+        }
+        "kafka" => {
+            let options = KafkaOptions::parse(&table.name, &table.options)?;
+            bounded = options.is_bounded();
+            let src = KafkaSource::try_new(KafkaSourceConfig {
+                options,
+                schema: Arc::clone(&table.schema),
+                metadata: table.metadata_columns(),
+                output: projection.clone(),
+                watermark: full_watermark()?,
+            })?;
             StreamNode::source(Box::new(src))
         }
         "datagen" => {

@@ -1,0 +1,158 @@
+//! librdkafka clients from a table's options, topic metadata with retries,
+//! and error messages that name the broker but never a secret.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::ClientConfig;
+use sluice_common::{Error, Result};
+use sluice_sql::show_create::is_secret_option;
+
+use super::KafkaOptions;
+
+/// How long one metadata request may take.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(3);
+/// Metadata attempts before giving up (with backoff between them).
+const METADATA_ATTEMPTS: u32 = 4;
+
+/// A partition and its offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// Partition id.
+    pub id: i32,
+    /// First offset still in the log.
+    pub low: i64,
+    /// The offset the next record will get (the end).
+    pub high: i64,
+}
+
+/// librdkafka settings: the table's `properties.*`, plus what the engine
+/// needs (it assigns partitions itself, so no offsets are committed).
+pub(super) fn config(options: &KafkaOptions) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("group.id", format!("sluice-{}", options.table))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("allow.auto.create.topics", "false")
+        .set("log_level", "3");
+    for (k, v) in &options.properties {
+        c.set(k, v);
+    }
+    c
+}
+
+/// A Kafka error as text, with any secret property value removed.
+pub(super) fn clean(e: &KafkaError, options: &KafkaOptions) -> String {
+    let mut text = e.to_string();
+    for (k, v) in &options.properties {
+        if is_secret_option(k) && !v.is_empty() {
+            text = text.replace(v.as_str(), sluice_sql::show_create::MASK);
+        }
+    }
+    text
+}
+
+/// The topic's partitions with their offsets. Retries with backoff while the
+/// broker cannot be reached, then fails with a clear error. Blocking: call
+/// from a blocking thread.
+pub(super) fn partitions(
+    consumer: &BaseConsumer,
+    options: &KafkaOptions,
+) -> Result<Vec<PartitionInfo>> {
+    let topic = &options.topic;
+    let mut backoff = Duration::from_millis(250);
+    let mut attempt = 0;
+    let metadata = loop {
+        attempt += 1;
+        match consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT) {
+            Ok(m) => break m,
+            Err(e) if attempt < METADATA_ATTEMPTS => {
+                let _ = e;
+                std::thread::sleep(backoff);
+                backoff *= 2;
+            }
+            Err(e) => {
+                return Err(Error::Io {
+                    context: format!(
+                        "table {}: cannot reach Kafka at {} after {attempt} attempts",
+                        options.table,
+                        options.bootstrap()
+                    ),
+                    source: std::io::Error::other(clean(&e, options)),
+                })
+            }
+        }
+    };
+    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Err(missing_topic(options));
+    };
+    if t.error().is_some() || t.partitions().is_empty() {
+        return Err(missing_topic(options));
+    }
+    let mut out = Vec::with_capacity(t.partitions().len());
+    for p in t.partitions() {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p.id(), METADATA_TIMEOUT)
+            .map_err(|e| {
+                Error::plan(format!(
+                    "table {}: cannot read the offsets of {topic}/{}: {}",
+                    options.table,
+                    p.id(),
+                    clean(&e, options)
+                ))
+            })?;
+        out.push(PartitionInfo {
+            id: p.id(),
+            low,
+            high,
+        });
+    }
+    out.sort_by_key(|p| p.id);
+    Ok(out)
+}
+
+fn missing_topic(options: &KafkaOptions) -> Error {
+    Error::plan(format!(
+        "table {}: topic '{}' does not exist on {}",
+        options.table,
+        options.topic,
+        options.bootstrap()
+    ))
+}
+
+/// Partitions and end offsets of a Kafka table's topic (for DESCRIBE).
+/// Blocking.
+pub fn describe_topic(options: &KafkaOptions) -> Result<Vec<PartitionInfo>> {
+    let consumer: BaseConsumer = config(options)
+        .create()
+        .map_err(|e| Error::plan(format!("table {}: {}", options.table, clean(&e, options))))?;
+    partitions(&consumer, options)
+}
+
+/// Create a topic (test set-up and tools; tables never create topics).
+pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .map_err(|e| Error::plan(format!("Kafka admin client for {bootstrap}: {e}")))?;
+    let topics = [NewTopic::new(topic, partitions, TopicReplication::Fixed(1))];
+    let results = admin
+        .create_topics(
+            &topics,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .map_err(|e| Error::plan(format!("create topic {topic} on {bootstrap}: {e}")))?;
+    for r in results {
+        if let Err((name, code)) = r {
+            return Err(Error::plan(format!(
+                "create topic {name} on {bootstrap}: {code}"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! `connector = 'kafka'`: topics as tables, with Flink's Kafka SQL options.
+//!
+//! The source assigns every partition itself (no consumer-group
+//! rebalancing), keeps one watermark per partition and emits their minimum;
+//! a partition idle for `scan.watermark.idle-timeout` stops holding it back.
+//! `scan.bounded.mode = 'latest-offset'` reads up to the end offsets seen at
+//! start, then ends. Records are decoded a batch at a time with arrow's JSON
+//! and CSV decoders. The sink writes JSON, CSV or raw values (and keys from
+//! `key.fields`), waits for every delivery before the run ends and fails the
+//! job on a failed delivery.
+
+mod client;
+mod codec;
+mod options;
+mod sink;
+mod source;
+
+pub use client::{create_topic, describe_topic, PartitionInfo};
+pub use options::{Bounded, KafkaOptions, Partitioner, Startup, ValueFormat};
+pub use sink::KafkaSink;
+pub use source::{KafkaSource, KafkaSourceConfig};

@@ -1,0 +1,435 @@
+//! The Kafka source: every partition assigned by us, one watermark per
+//! partition, records decoded a batch at a time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use sluice_common::{Error, Result, Watermark};
+use sluice_exec::source::{Source, SourceContext};
+use sluice_exec::watermark::WatermarkExpr;
+
+use super::client::{clean, config, partitions, PartitionInfo};
+use super::codec::{snippet, Record, RecordDecoder, Rejects};
+use super::{Bounded, KafkaOptions, Startup};
+
+/// Records per batch at most.
+const BATCH_RECORDS: usize = 4096;
+/// How long a partial batch may wait for more records.
+const LINGER: Duration = Duration::from_millis(20);
+/// How long consumption may fail without a single record before the query
+/// fails (librdkafka keeps reconnecting meanwhile).
+const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub struct KafkaSourceConfig {
+    /// Options.
+    pub options: KafkaOptions,
+    /// The table's columns.
+    pub schema: SchemaRef,
+    /// Metadata columns (index, key, virtual).
+    pub metadata: Vec<(usize, String, bool)>,
+    /// Columns to emit.
+    pub output: Vec<usize>,
+    /// Watermark over the table's columns.
+    pub watermark: Option<WatermarkExpr>,
+}
+
+/// Reads a topic.
+#[derive(Debug)]
+pub struct KafkaSource {
+    cfg: KafkaSourceConfig,
+    schema: SchemaRef,
+}
+
+impl KafkaSource {
+    /// A source for `cfg` (checks the formats against the columns).
+    pub fn try_new(cfg: KafkaSourceConfig) -> Result<Self> {
+        RecordDecoder::new(&cfg.options, Arc::clone(&cfg.schema), &cfg.metadata)?;
+        let schema = Arc::new(cfg.schema.project(&cfg.output)?);
+        Ok(KafkaSource { cfg, schema })
+    }
+}
+
+/// Progress of one partition.
+struct PartitionState {
+    /// Exclusive end offset when bounded.
+    end: Option<i64>,
+    /// `scan.startup.mode = 'timestamp'`: records before the first one at or
+    /// after this time are skipped (brokers differ in how exactly they
+    /// answer offset-for-time lookups, so the client makes sure).
+    skip_before: Option<i64>,
+    /// `scan.bounded.mode = 'timestamp'`: the first record at or after this
+    /// time ends the partition.
+    stop_at: Option<i64>,
+    next: i64,
+    watermark: Option<i64>,
+    last_record: Instant,
+    done: bool,
+}
+
+#[async_trait]
+impl Source for KafkaSource {
+    fn name(&self) -> &'static str {
+        "KafkaSource"
+    }
+
+    fn describe(&self) -> String {
+        let o = &self.cfg.options;
+        format!(
+            "KafkaSource: {} topic={} startup={:?} bounded={:?}",
+            o.table, o.topic, o.startup, o.bounded
+        )
+    }
+
+    fn output_schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
+        let options = self.cfg.options.clone();
+        let starts = tokio::task::spawn_blocking(move || start_positions(&options))
+            .await
+            .map_err(|e| Error::internal(format!("Kafka metadata task failed: {e}")))??;
+        self.consume(starts, ctx).await
+    }
+}
+
+/// Where each partition starts and (when bounded) ends. Blocking.
+fn start_positions(o: &KafkaOptions) -> Result<Vec<(PartitionInfo, i64, Option<i64>)>> {
+    let consumer: BaseConsumer = config(o)
+        .create()
+        .map_err(|e| Error::plan(format!("table {}: {}", o.table, clean(&e, o))))?;
+    let parts = partitions(&consumer, o)?;
+    let by_time = |ts: i64| -> Result<BTreeMap<i32, i64>> {
+        let mut tpl = TopicPartitionList::new();
+        for p in &parts {
+            tpl.add_partition_offset(&o.topic, p.id, Offset::Offset(ts))
+                .map_err(|e| Error::plan(clean(&e, o)))?;
+        }
+        let found = consumer
+            .offsets_for_times(tpl, Duration::from_secs(10))
+            .map_err(|e| {
+                Error::plan(format!(
+                    "table {}: offsets for time {ts}: {}",
+                    o.table,
+                    clean(&e, o)
+                ))
+            })?;
+        Ok(found
+            .elements()
+            .iter()
+            .map(|e| {
+                let high = parts
+                    .iter()
+                    .find(|p| p.id == e.partition())
+                    .map_or(0, |p| p.high);
+                let off = match e.offset() {
+                    Offset::Offset(n) => n,
+                    _ => high,
+                };
+                (e.partition(), off)
+            })
+            .collect())
+    };
+    let starts: BTreeMap<i32, i64> = match &o.startup {
+        Startup::Earliest => parts.iter().map(|p| (p.id, p.low)).collect(),
+        Startup::Latest => parts.iter().map(|p| (p.id, p.high)).collect(),
+        Startup::Timestamp(ts) => by_time(*ts)?,
+        Startup::Specific(m) => parts
+            .iter()
+            .map(|p| (p.id, *m.get(&p.id).unwrap_or(&p.low)))
+            .collect(),
+    };
+    let ends: BTreeMap<i32, i64> = match &o.bounded {
+        Bounded::Unbounded => BTreeMap::new(),
+        Bounded::Latest => parts.iter().map(|p| (p.id, p.high)).collect(),
+        // The end is found record by record (see PartitionState::stop_at).
+        Bounded::Timestamp(_) => parts.iter().map(|p| (p.id, p.high)).collect(),
+        Bounded::Specific(m) => parts
+            .iter()
+            .map(|p| (p.id, *m.get(&p.id).unwrap_or(&p.high)))
+            .collect(),
+    };
+    Ok(parts
+        .into_iter()
+        .map(|p| {
+            let start = starts.get(&p.id).copied().unwrap_or(p.low);
+            let end = ends.get(&p.id).copied();
+            (p, start, end)
+        })
+        .collect())
+}
+
+impl KafkaSource {
+    async fn consume(
+        self,
+        starts: Vec<(PartitionInfo, i64, Option<i64>)>,
+        ctx: SourceContext,
+    ) -> Result<()> {
+        let o = &self.cfg.options;
+        let bounded = o.is_bounded();
+        let now = Instant::now();
+        let mut state: BTreeMap<i32, PartitionState> = BTreeMap::new();
+        let mut tpl = TopicPartitionList::new();
+        for (p, start, end) in &starts {
+            let done = end.is_some_and(|e| *start >= e);
+            let skip_before = match o.startup {
+                Startup::Timestamp(t) => Some(t),
+                _ => None,
+            };
+            let stop_at = match o.bounded {
+                Bounded::Timestamp(t) => Some(t),
+                _ => None,
+            };
+            state.insert(
+                p.id,
+                PartitionState {
+                    end: *end,
+                    skip_before,
+                    stop_at,
+                    next: *start,
+                    watermark: None,
+                    last_record: now,
+                    done,
+                },
+            );
+            if !done {
+                tpl.add_partition_offset(&o.topic, p.id, Offset::Offset(*start))
+                    .map_err(|e| Error::plan(clean(&e, o)))?;
+            }
+        }
+        let decoder = RecordDecoder::new(o, Arc::clone(&self.cfg.schema), &self.cfg.metadata)?;
+        let dead_letters = match &o.dead_letter_topic {
+            Some(_) => Some(
+                config(o)
+                    .create::<FutureProducer>()
+                    .map_err(|e| Error::plan(format!("table {}: {}", o.table, clean(&e, o))))?,
+            ),
+            None => None,
+        };
+        let consumer: StreamConsumer = config(o)
+            .create()
+            .map_err(|e| Error::plan(format!("table {}: {}", o.table, clean(&e, o))))?;
+        if tpl.count() > 0 {
+            consumer
+                .assign(&tpl)
+                .map_err(|e| Error::plan(format!("table {}: {}", o.table, clean(&e, o))))?;
+        }
+        let mut emitted = i64::MIN;
+        let mut failing_since: Option<(Instant, String)> = None;
+        loop {
+            if state.values().all(|s| s.done) {
+                break;
+            }
+            let mut records: Vec<Record> = Vec::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+            let mut linger_end = deadline;
+            while records.len() < BATCH_RECORDS {
+                let msg = match tokio::time::timeout_at(linger_end, consumer.recv()).await {
+                    Err(_) => break,
+                    Ok(m) => m,
+                };
+                match msg {
+                    Ok(m) => {
+                        failing_since = None;
+                        if records.is_empty() {
+                            linger_end = tokio::time::Instant::now() + LINGER;
+                        }
+                        let Some(s) = state.get_mut(&m.partition()) else {
+                            continue;
+                        };
+                        if s.done || s.end.is_some_and(|e| m.offset() >= e) {
+                            continue;
+                        }
+                        s.next = m.offset() + 1;
+                        s.last_record = Instant::now();
+                        if s.end.is_some_and(|e| s.next >= e) {
+                            s.done = true;
+                        }
+                        let ts = m.timestamp().to_millis();
+                        if let Some(t) = s.skip_before {
+                            if ts.is_some_and(|ts| ts < t) {
+                                continue;
+                            }
+                            s.skip_before = None;
+                        }
+                        if s.stop_at.is_some_and(|t| ts.is_some_and(|ts| ts >= t)) {
+                            s.done = true;
+                            continue;
+                        }
+                        records.push(Record {
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            timestamp: m.timestamp().to_millis(),
+                            key: m.key().map(<[u8]>::to_vec),
+                            value: m.payload().map(<[u8]>::to_vec),
+                        });
+                        if state.values().all(|s| s.done) {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let text = clean(&e, o);
+                        let since =
+                            failing_since.get_or_insert_with(|| (Instant::now(), text.clone()));
+                        if since.0.elapsed() > GIVE_UP_AFTER {
+                            return Err(Error::Io {
+                                context: format!(
+                                    "table {}: no records from Kafka at {} for {}s",
+                                    o.table,
+                                    o.bootstrap(),
+                                    GIVE_UP_AFTER.as_secs()
+                                ),
+                                source: std::io::Error::other(text),
+                            });
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        break;
+                    }
+                }
+            }
+            // Decode per partition so each partition's watermark is its own.
+            let mut by_partition: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
+            for r in records {
+                by_partition.entry(r.partition).or_default().push(r);
+            }
+            for (p, recs) in by_partition {
+                let (batch, rejects) = decoder.decode(recs)?;
+                self.handle_rejects(rejects, dead_letters.as_ref(), &ctx)
+                    .await?;
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                if let (Some(w), Some(s)) = (&self.cfg.watermark, state.get_mut(&p)) {
+                    if let Some(wm) = w.eval(&batch)? {
+                        s.watermark = Some(s.watermark.map_or(wm, |old| old.max(wm)));
+                    }
+                }
+                if !ctx.send_batch(batch.project(&self.cfg.output)?).await {
+                    return Ok(());
+                }
+            }
+            if self.cfg.watermark.is_some() {
+                if let Some(wm) = combined_watermark(&state, o.idle_timeout) {
+                    if wm > emitted {
+                        emitted = wm;
+                        if !ctx.send_watermark(Watermark(wm)).await {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+        if bounded {
+            ctx.finish().await;
+        }
+        Ok(())
+    }
+
+    /// Malformed records: to the dead-letter topic, skipped and counted, or
+    /// the query fails naming topic, partition and offset.
+    async fn handle_rejects(
+        &self,
+        rejects: Rejects,
+        dlq: Option<&FutureProducer>,
+        ctx: &SourceContext,
+    ) -> Result<()> {
+        let o = &self.cfg.options;
+        let Some((first, reason)) = rejects.first() else {
+            return Ok(());
+        };
+        if let (Some(producer), Some(topic)) = (dlq, &o.dead_letter_topic) {
+            for (r, reason) in &rejects {
+                let headers = OwnedHeaders::new()
+                    .insert(Header {
+                        key: "sluice.source.topic",
+                        value: Some(o.topic.as_str()),
+                    })
+                    .insert(Header {
+                        key: "sluice.source.partition",
+                        value: Some(&r.partition.to_string()),
+                    })
+                    .insert(Header {
+                        key: "sluice.source.offset",
+                        value: Some(&r.offset.to_string()),
+                    })
+                    .insert(Header {
+                        key: "sluice.error",
+                        value: Some(reason.as_str()),
+                    });
+                let mut rec = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
+                if let Some(k) = &r.key {
+                    rec = rec.key(k.as_slice());
+                }
+                if let Some(v) = &r.value {
+                    rec = rec.payload(v.as_slice());
+                }
+                producer
+                    .send(rec, Duration::from_secs(30))
+                    .await
+                    .map_err(|(e, _)| {
+                        Error::BadRecord(format!(
+                            "{}/{}/{}: cannot send to the dead-letter topic {topic}: {}",
+                            o.topic,
+                            r.partition,
+                            r.offset,
+                            clean(&e, o)
+                        ))
+                    })?;
+            }
+            ctx.add_bad_records(rejects.len() as u64);
+            return Ok(());
+        }
+        if o.ignore_parse_errors {
+            ctx.add_bad_records(rejects.len() as u64);
+            return Ok(());
+        }
+        Err(Error::BadRecord(format!(
+            "topic {} partition {} offset {}: {reason} (record: {})",
+            o.topic,
+            first.partition,
+            first.offset,
+            snippet(first.value.as_deref().unwrap_or(b""))
+        )))
+    }
+}
+
+/// The minimum over partitions still running and not idle; `None` while one
+/// of them has no watermark yet, or when all are idle.
+fn combined_watermark(
+    state: &BTreeMap<i32, PartitionState>,
+    idle: Option<Duration>,
+) -> Option<i64> {
+    let mut min: Option<i64> = None;
+    let mut any_active = false;
+    for s in state.values() {
+        if s.done {
+            continue;
+        }
+        if idle.is_some_and(|t| s.last_record.elapsed() >= t) {
+            continue;
+        }
+        any_active = true;
+        let w = s.watermark?;
+        min = Some(min.map_or(w, |m| m.min(w)));
+    }
+    if !any_active {
+        // Everything ended or idles: the finished partitions' watermarks
+        // still count (their rows are all in).
+        return state
+            .values()
+            .filter(|s| s.done)
+            .filter_map(|s| s.watermark)
+            .max()
+            .filter(|_| state.values().all(|s| s.done));
+    }
+    min
+}
