@@ -112,3 +112,39 @@ impl WaitInsert for StatementResult {
         }
     }
 }
+
+#[tokio::test]
+async fn kafka_secrets_never_show() {
+    let session = Session::new();
+    run(
+        &session,
+        "CREATE TABLE k (a INT) WITH ('connector' = 'kafka', 'topic' = 't', \
+         'properties.bootstrap.servers' = '127.0.0.1:1', 'format' = 'json', \
+         'properties.security.protocol' = 'SASL_PLAINTEXT', 'properties.sasl.mechanism' = 'PLAIN', \
+         'properties.sasl.username' = 'alice', 'properties.sasl.password' = 'hunter2', \
+         'scan.bounded.mode' = 'latest-offset')",
+    )
+    .await;
+    let create = cells(&session, "SHOW CREATE TABLE k").await;
+    let text = &create[0][0];
+    assert!(
+        text.contains("'properties.sasl.password' = '******'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("'properties.sasl.username' = 'alice'"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    let plan = cells(&session, "EXPLAIN SELECT a FROM k").await;
+    assert!(!format!("{plan:?}").contains("hunter2"), "{plan:?}");
+    // The broker cannot be reached: the error says so, without the secret.
+    let stmts = session.parse("SELECT a FROM k", None).expect("parses");
+    let StatementResult::Query(h) = session.execute(&stmts[0]).await.expect("plans") else {
+        panic!("a query");
+    };
+    let err = h.collect().await.expect_err("no broker there");
+    let msg = err.to_string();
+    assert!(msg.contains("cannot reach Kafka at 127.0.0.1:1"), "{msg}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+}

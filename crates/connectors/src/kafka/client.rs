@@ -12,9 +12,9 @@ use sluice_sql::show_create::is_secret_option;
 use super::KafkaOptions;
 
 /// How long one metadata request may take.
-const METADATA_TIMEOUT: Duration = Duration::from_secs(3);
+const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 /// Metadata attempts before giving up (with backoff between them).
-const METADATA_ATTEMPTS: u32 = 4;
+const METADATA_ATTEMPTS: u32 = 3;
 
 /// A partition and its offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
