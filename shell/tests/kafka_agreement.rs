@@ -9,20 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-fn broker() -> Option<String> {
-    match std::env::var("SLUICE_KAFKA_BOOTSTRAP") {
-        Ok(b) if !b.is_empty() => Some(b),
-        _ => {
-            let required = std::env::var("SLUICE_REQUIRE_KAFKA").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "SLUICE_REQUIRE_KAFKA=1 but SLUICE_KAFKA_BOOTSTRAP is not set"
-            );
-            eprintln!("skipped: no Kafka broker (./scripts/test.sh starts one)");
-            None
-        }
-    }
-}
+use sluice_slt::kafka::{test_broker, unique_name};
 
 /// `device,bytes,ts` rows, 100 ms apart on average, each up to 2 s behind
 /// the newest (the watermark allows 3 s), crossing a minute boundary.
@@ -77,16 +64,12 @@ fn sorted_lines(text: &str) -> Vec<String> {
 
 #[test]
 fn kafka_and_csv_give_the_same_windows() {
-    let Some(bootstrap) = broker() else { return };
+    let Some(bootstrap) = test_broker() else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("traffic.csv"), traffic_csv(3000)).expect("write csv");
-    let topic = format!(
-        "agreement-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    );
+    let topic = unique_name("agreement");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(sluice_connectors::kafka::create_topic(
         &bootstrap, &topic, 4,

@@ -386,3 +386,38 @@ fn init_file_and_include_and_exit_stops_jobs() {
     p.exp_string("Bye.").expect("goodbye");
     p.exp_eof().expect("exit");
 }
+
+#[test]
+fn a_live_query_over_a_topic_shows_partition_lag() {
+    let Some(bootstrap) = sluice_slt::kafka::test_broker() else {
+        return;
+    };
+    let topic = sluice_slt::kafka::unique_name("pty-lag");
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(sluice_connectors::kafka::create_topic(
+            &bootstrap, &topic, 2,
+        ))
+        .expect("topic");
+    let home = tempfile::tempdir().expect("home");
+    let mut p = shell(home.path());
+    type_line(
+        &mut p,
+        &format!(
+            "CREATE TABLE events (id INT) WITH ('connector' = 'kafka', 'topic' = '{topic}', \
+             'properties.bootstrap.servers' = '{bootstrap}', 'format' = 'json');"
+        ),
+    );
+    p.exp_string("Table 'events' created").expect("created");
+    prompt(&mut p);
+    type_line(&mut p, "INSERT INTO events VALUES (1), (2), (3);");
+    p.exp_string("Job 1 started").expect("job");
+    prompt(&mut p);
+    type_line(&mut p, "SELECT id FROM events;");
+    p.exp_regex(r"lag \d+ \(p0 \d+, p1 \d+\)")
+        .expect("per-partition lag");
+    p.send_control('c').expect("Ctrl-C");
+    p.exp_string("Cancelled:").expect("cancelled");
+    prompt(&mut p);
+    exit(p);
+}

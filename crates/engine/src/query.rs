@@ -24,6 +24,8 @@ pub struct QuerySummary {
     pub bytes_read: u64,
     /// Total bytes file sources will read (0 when unknown).
     pub bytes_total: u64,
+    /// Records not yet read per Kafka partition (empty for other sources).
+    pub partition_lag: Vec<(i32, i64)>,
     /// Watermark at the top of the graph.
     pub watermark: Watermark,
     /// Time since start.
@@ -49,6 +51,7 @@ impl QueryProgress {
             bad_records: e.total(&|m| m.bad_records()),
             bytes_read: e.total(&|m| m.bytes_read()),
             bytes_total: e.total(&|m| m.bytes_total()),
+            partition_lag: e.partition_lag(),
             watermark: e.metrics.watermark(),
             elapsed: self.started.elapsed(),
         }

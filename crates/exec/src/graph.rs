@@ -139,6 +139,15 @@ impl ExplainNode {
         f(&self.metrics) + self.children.iter().map(|c| c.total(f)).sum::<u64>()
     }
 
+    /// Per-partition lag of every source that reports one.
+    pub fn partition_lag(&self) -> Vec<(i32, i64)> {
+        let mut out = self.metrics.partition_lag();
+        for c in &self.children {
+            out.extend(c.partition_lag());
+        }
+        out
+    }
+
     /// Rows read by all sources (leaves).
     pub fn source_rows(&self) -> u64 {
         if self.children.is_empty() {

@@ -2,6 +2,7 @@
 //! them (EXPLAIN ANALYZE, the query summary).
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use sluice_common::Watermark;
 
@@ -15,6 +16,7 @@ pub struct NodeMetrics {
     bytes_read: AtomicU64,
     bytes_total: AtomicU64,
     watermark: AtomicI64,
+    partition_lag: Mutex<Vec<(i32, i64)>>,
 }
 
 impl Default for NodeMetrics {
@@ -27,6 +29,7 @@ impl Default for NodeMetrics {
             bytes_read: AtomicU64::new(0),
             bytes_total: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
+            partition_lag: Mutex::new(Vec::new()),
         }
     }
 }
@@ -63,6 +66,17 @@ impl NodeMetrics {
     /// Bytes to read in all (0 when unknown).
     pub fn bytes_total(&self) -> u64 {
         self.bytes_total.load(Ordering::Relaxed)
+    }
+    /// Records not yet read, per partition (Kafka sources).
+    pub fn set_partition_lag(&self, lag: Vec<(i32, i64)>) {
+        *self.partition_lag.lock().unwrap_or_else(|p| p.into_inner()) = lag;
+    }
+    /// Records not yet read, per partition (empty when not known).
+    pub fn partition_lag(&self) -> Vec<(i32, i64)> {
+        self.partition_lag
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
     /// Record the watermark last forwarded.
     pub fn set_watermark(&self, wm: Watermark) {

@@ -83,6 +83,16 @@ impl SourceContext {
         self.metrics.add_bytes_read(n);
     }
 
+    /// Records not yet read, per partition (shown in the shell's status line).
+    pub fn set_partition_lag(&self, lag: Vec<(i32, i64)>) {
+        self.metrics.set_partition_lag(lag);
+    }
+
+    /// Whether the query still listens (false once it was cancelled).
+    pub fn is_open(&self) -> bool {
+        !self.out.is_closed()
+    }
+
     /// Count malformed records skipped.
     pub fn add_bad_records(&self, n: u64) {
         self.metrics.add_bad(n);

@@ -68,3 +68,29 @@ pub async fn run_command(mut command: Command) -> std::io::Result<Output> {
         },
     )
 }
+
+/// The broker for a Kafka test: `None` (after saying so) when there is none
+/// and none is required; a panic when one is required but missing.
+pub fn test_broker() -> Option<String> {
+    match bootstrap() {
+        Some(b) => Some(b),
+        None => {
+            assert!(
+                !required(),
+                "SLUICE_REQUIRE_KAFKA=1 but SLUICE_KAFKA_BOOTSTRAP is not set"
+            );
+            eprintln!("skipped: no Kafka broker (./scripts/test.sh starts one)");
+            None
+        }
+    }
+}
+
+/// `prefix` plus the current time in nanoseconds: a topic name no other
+/// run uses.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{nanos}")
+}

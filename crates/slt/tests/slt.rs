@@ -54,13 +54,7 @@ fn main() -> ExitCode {
     };
     let (mut passed, mut failed) = (0, 0);
     let broker = kafka::bootstrap();
-    let run_id = format!(
-        "slt-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default()
-    );
+    let run_id = kafka::unique_name("slt");
     for file in &files {
         let needs_kafka = file.components().any(|c| c.as_os_str() == "kafka");
         if needs_kafka && broker.is_none() {

@@ -234,6 +234,21 @@ fn status_line(s: &QuerySummary, out_rows: u64, rate: f64) -> String {
             100.0 * s.bytes_read as f64 / s.bytes_total as f64
         ));
     }
+    if !s.partition_lag.is_empty() {
+        let total: i64 = s.partition_lag.iter().map(|(_, l)| l).sum();
+        let parts: Vec<String> = s
+            .partition_lag
+            .iter()
+            .take(4)
+            .map(|(p, l)| format!("p{p} {l}"))
+            .collect();
+        let more = if s.partition_lag.len() > 4 {
+            ", ..."
+        } else {
+            ""
+        };
+        line.push_str(&format!(" | lag {total} ({}{more})", parts.join(", ")));
+    }
     line.push_str(" | Ctrl-C cancels");
     line
 }
@@ -289,13 +304,14 @@ mod tests {
             bad_records: 0,
             bytes_read: 1024,
             bytes_total: 4096,
+            partition_lag: vec![(0, 5), (1, 0)],
             watermark: sluice_common::Watermark(0),
             elapsed: Duration::from_millis(2500),
         };
         assert_eq!(
             status_line(&s, 3, 480.0),
             "running 2.5s | in 1200 rows (480/s) | out 3 | watermark 1970-01-01 00:00:00.000 \
-             | late 2 | read 1.0 KB of 4.0 KB (25%) | Ctrl-C cancels"
+             | late 2 | read 1.0 KB of 4.0 KB (25%) | lag 5 (p0 5, p1 0) | Ctrl-C cancels"
         );
     }
 

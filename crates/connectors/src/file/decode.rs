@@ -3,7 +3,9 @@
 //! Records are framed by line (a CSV record continues while a quote is open),
 //! decoded a chunk at a time; when a chunk fails, it is decoded record by
 //! record to find the bad line, which fails the query with `file:line` or,
-//! with `*.ignore-parse-errors`, is skipped and counted.
+//! with `*.ignore-parse-errors`, is skipped and counted (a JSON object whose
+//! fields do not fit their types keeps its row with those fields NULL, as
+//! in Flink).
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -152,6 +154,40 @@ impl ChunkDecoder {
         };
         RecordBatch::try_new(Arc::clone(&self.out_schema), cols)
     }
+}
+
+/// Flink's `json.ignore-parse-errors` for one record that failed: a JSON
+/// object keeps its row, with each field that does not decode as its
+/// column's type set to NULL; anything else (not JSON, not an object) is
+/// `None`, to be skipped. Only used on the slow path for bad records.
+pub fn decode_json_lenient(schema: &SchemaRef, record: &[u8]) -> Option<RecordBatch> {
+    let serde_json::Value::Object(map) = serde_json::from_slice(record).ok()? else {
+        return None;
+    };
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let one = Arc::new(Schema::new(vec![Field::new(
+            field.name(),
+            field.data_type().clone(),
+            true,
+        )]));
+        let value = map
+            .get(field.name())
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        let mut obj = serde_json::Map::new();
+        obj.insert(field.name().clone(), value);
+        let text = serde_json::Value::Object(obj).to_string();
+        let decoded = ChunkDecoder::json(Arc::clone(&one))
+            .decode(text.as_bytes(), 1)
+            .ok()
+            .filter(|b| b.num_rows() == 1);
+        columns.push(match decoded {
+            Some(b) => Arc::clone(b.column(0)),
+            None => arrow::array::new_null_array(field.data_type(), 1),
+        });
+    }
+    RecordBatch::try_new(Arc::clone(schema), columns).ok()
 }
 
 fn feed(

@@ -12,7 +12,9 @@ use sluice_common::{Error, Result, Watermark};
 use sluice_exec::source::{Source, SourceContext};
 use sluice_exec::watermark::{SplitWatermarks, WatermarkExpr};
 
-use super::decode::{clean_arrow_error, split_header, ChunkDecoder, RecordReader};
+use super::decode::{
+    clean_arrow_error, decode_json_lenient, split_header, ChunkDecoder, RecordReader,
+};
 use super::{list_splits, FileOptions, Format};
 
 /// Rows per batch read from one split.
@@ -219,9 +221,13 @@ impl FileSource {
             let record = &buf[start..end];
             match decoder.decode(record, 1) {
                 Ok(b) => good.push(b),
-                Err(e) if self.cfg.options.ignore_parse_errors => {
-                    let _ = e;
+                Err(_) if self.cfg.options.ignore_parse_errors => {
                     skipped += 1;
+                    if matches!(self.cfg.options.format, Format::Json) {
+                        if let Some(b) = decode_json_lenient(&self.cfg.read_schema, record) {
+                            good.push(b);
+                        }
+                    }
                 }
                 Err(e) => {
                     let text = String::from_utf8_lossy(record);

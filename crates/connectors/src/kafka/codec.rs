@@ -12,7 +12,7 @@ use arrow::record_batch::RecordBatch;
 use sluice_common::{Error, Result};
 
 use super::{KafkaOptions, ValueFormat};
-use crate::file::decode::{clean_arrow_error, ChunkDecoder};
+use crate::file::decode::{clean_arrow_error, decode_json_lenient, ChunkDecoder};
 
 /// One consumed record, copied out of librdkafka's buffer.
 #[derive(Debug, Clone)]
@@ -159,6 +159,7 @@ pub(super) struct RecordDecoder {
     value: PartDecoder,
     key: Option<PartDecoder>,
     meta: Vec<(usize, Meta)>,
+    lenient_json: bool,
 }
 
 /// Records that did not decode: (record, reason).
@@ -200,6 +201,7 @@ impl RecordDecoder {
             value,
             key,
             meta: kinds,
+            lenient_json: options.ignore_parse_errors && options.format == ValueFormat::Json,
         })
     }
 
@@ -216,7 +218,12 @@ impl RecordDecoder {
                 for r in records {
                     match self.decode_all(std::slice::from_ref(&r)) {
                         Ok(b) => good.push(b),
-                        Err(e) => rejects.push((r, e)),
+                        Err(e) => {
+                            if let Some(b) = self.lenient(&r) {
+                                good.push(b);
+                            }
+                            rejects.push((r, e));
+                        }
                     }
                 }
                 Ok((
@@ -225,6 +232,29 @@ impl RecordDecoder {
                 ))
             }
         }
+    }
+
+    /// With `json.ignore-parse-errors`, a JSON object record whose fields do
+    /// not all fit keeps its row with those fields NULL (Flink's behaviour).
+    fn lenient(&self, r: &Record) -> Option<RecordBatch> {
+        if !self.lenient_json || self.key.is_some() {
+            return None;
+        }
+        let value_schema = Arc::new(self.schema.project(&self.value.columns).ok()?);
+        let values = decode_json_lenient(&value_schema, r.value.as_deref()?)?;
+        let mut fixed = r.clone();
+        // Re-encode the repaired value so metadata columns are filled in the
+        // one place that does it.
+        let mut buf = Vec::new();
+        {
+            let mut w = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::LineDelimited>(&mut buf);
+            w.write(&values).ok()?;
+            w.finish().ok()?;
+        }
+        fixed.value = Some(buf);
+        self.decode_all(std::slice::from_ref(&fixed)).ok()
     }
 
     fn decode_all(&self, records: &[Record]) -> std::result::Result<RecordBatch, String> {

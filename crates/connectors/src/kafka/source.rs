@@ -2,7 +2,8 @@
 //! partition, records decoded a batch at a time.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
@@ -223,6 +224,10 @@ impl KafkaSource {
                 .assign(&tpl)
                 .map_err(|e| Error::plan(format!("table {}: {}", o.table, clean(&e, o))))?;
         }
+        let positions: Positions = Arc::new(Mutex::new(
+            state.iter().map(|(p, s)| (*p, s.next)).collect(),
+        ));
+        let _lag = LagMonitor::start(o.clone(), Arc::clone(&positions), ctx.clone());
         let mut emitted = i64::MIN;
         let mut failing_since: Option<(Instant, String)> = None;
         loop {
@@ -294,6 +299,11 @@ impl KafkaSource {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         break;
                     }
+                }
+            }
+            if let Ok(mut pos) = positions.lock() {
+                for (p, s) in &state {
+                    pos.insert(*p, s.next);
                 }
             }
             // Decode per partition so each partition's watermark is its own.
@@ -402,34 +412,75 @@ impl KafkaSource {
     }
 }
 
-/// The minimum over partitions still running and not idle; `None` while one
-/// of them has no watermark yet, or when all are idle.
+/// The next offset to read, per partition.
+type Positions = Arc<Mutex<BTreeMap<i32, i64>>>;
+
+/// Reports how far behind the end of each partition the source is (for
+/// the shell's status line), from a blocking thread, about once a second,
+/// until dropped.
+struct LagMonitor {
+    stop: Arc<AtomicBool>,
+}
+
+impl LagMonitor {
+    fn start(options: KafkaOptions, positions: Positions, ctx: SourceContext) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        tokio::task::spawn_blocking(move || {
+            let Ok(consumer) = config(&options).create::<BaseConsumer>() else {
+                return;
+            };
+            while !flag.load(Ordering::Relaxed) && ctx.is_open() {
+                let next: Vec<(i32, i64)> = match positions.lock() {
+                    Ok(p) => p.iter().map(|(k, v)| (*k, *v)).collect(),
+                    Err(_) => return,
+                };
+                let lag = next
+                    .into_iter()
+                    .filter_map(|(p, n)| {
+                        let (_, high) = consumer
+                            .fetch_watermarks(&options.topic, p, Duration::from_secs(1))
+                            .ok()?;
+                        Some((p, (high - n).max(0)))
+                    })
+                    .collect();
+                ctx.set_partition_lag(lag);
+                for _ in 0..10 {
+                    if flag.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        });
+        LagMonitor { stop }
+    }
+}
+
+impl Drop for LagMonitor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The minimum over partitions still running and not idle (`None` while
+/// one of them has no watermark yet). When every running partition is idle,
+/// the minimum over those that have seen records: no record is coming now,
+/// and each partition's watermark already promises its own future records.
 fn combined_watermark(
     state: &BTreeMap<i32, PartitionState>,
     idle: Option<Duration>,
 ) -> Option<i64> {
+    let running: Vec<&PartitionState> = state.values().filter(|s| !s.done).collect();
+    let is_idle = |s: &PartitionState| idle.is_some_and(|t| s.last_record.elapsed() >= t);
+    let active: Vec<&&PartitionState> = running.iter().filter(|s| !is_idle(s)).collect();
+    if active.is_empty() {
+        return running.iter().filter_map(|s| s.watermark).min();
+    }
     let mut min: Option<i64> = None;
-    let mut any_active = false;
-    for s in state.values() {
-        if s.done {
-            continue;
-        }
-        if idle.is_some_and(|t| s.last_record.elapsed() >= t) {
-            continue;
-        }
-        any_active = true;
+    for s in active {
         let w = s.watermark?;
         min = Some(min.map_or(w, |m| m.min(w)));
-    }
-    if !any_active {
-        // Everything ended or idles: the finished partitions' watermarks
-        // still count (their rows are all in).
-        return state
-            .values()
-            .filter(|s| s.done)
-            .filter_map(|s| s.watermark)
-            .max()
-            .filter(|_| state.values().all(|s| s.done));
     }
     min
 }
