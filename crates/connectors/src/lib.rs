@@ -11,6 +11,8 @@
 //! * [`memory`] — `connector = 'memory'` (the default): rows kept in memory,
 //!   filled by `INSERT INTO t VALUES ...` or `INSERT INTO t SELECT ...` and
 //!   read back as a bounded stream. Also serves `VALUES` in queries.
+//! * [`nexmark`] — `connector = 'nexmark'`: the Nexmark benchmark's bids,
+//!   auctions and persons, generated as Arrow batches.
 //! * [`blackhole`] — a sink that discards rows (for benchmarks).
 //! * [`options`] — typed access to `WITH (...)` options with clear errors.
 #![deny(missing_docs)]
@@ -20,4 +22,5 @@ pub mod datagen;
 pub mod file;
 pub mod kafka;
 pub mod memory;
+pub mod nexmark;
 pub mod options;

@@ -10,6 +10,7 @@
 
 mod commands;
 pub mod format;
+mod functions;
 pub mod jobs;
 pub mod planner;
 mod query;

@@ -20,6 +20,7 @@ use sluice_connectors::datagen::DatagenOptions;
 use sluice_connectors::file::{FileOptions, FileSink};
 use sluice_connectors::kafka::{describe_topic, KafkaOptions, KafkaSink};
 use sluice_connectors::memory::MemorySink;
+use sluice_connectors::nexmark::NexmarkOptions;
 use sluice_connectors::options::Options;
 use sluice_exec::graph::StreamGraph;
 use sluice_exec::sink::Sink;
@@ -79,8 +80,10 @@ impl Session {
             .with_optimizer_rules(rules)
             .with_relation_planners(vec![Arc::new(WindowRelationPlanner)])
             .build();
+        let ctx = SessionContext::new_with_state(state);
+        crate::functions::register(&ctx);
         Session {
-            ctx: SessionContext::new_with_state(state),
+            ctx,
             settings: Mutex::default(),
             jobs: Jobs::default(),
         }
@@ -407,13 +410,16 @@ fn validate_connector(table: &StreamTable) -> Result<()> {
     match table.connector() {
         "filesystem" => FileOptions::parse(&table.name, &table.options).map(|_| ()),
         "datagen" => DatagenOptions::parse(&table.name, &table.schema, &table.options).map(|_| ()),
+        "nexmark" => {
+            NexmarkOptions::parse(&table.name, &table.schema, &table.options).map(|_| ())
+        }
         "kafka" => {
             let options = KafkaOptions::parse(&table.name, &table.options)?;
             KafkaSink::try_new(options, &table.schema, &metadata).map(|_| ())
         }
         "memory" | "blackhole" => Options::new(&table.name, &table.options).finish(),
         other => Err(Error::plan(format!(
-            "table {}: unknown connector '{other}' (available: datagen, filesystem, kafka, memory, blackhole)",
+            "table {}: unknown connector '{other}' (available: datagen, filesystem, kafka, nexmark, memory, blackhole)",
             table.name
         ))),
     }

@@ -14,6 +14,7 @@ use sluice_connectors::datagen::{DatagenOptions, DatagenSource, DatagenSourceCon
 use sluice_connectors::file::{FileOptions, FileSource, FileSourceConfig};
 use sluice_connectors::kafka::{KafkaOptions, KafkaSource, KafkaSourceConfig};
 use sluice_connectors::memory::BatchSource;
+use sluice_connectors::nexmark::{NexmarkOptions, NexmarkSource, NexmarkSourceConfig};
 use sluice_exec::graph::StreamNode;
 use sluice_exec::watermark::WatermarkExpr;
 use sluice_sql::table::StreamTable;
@@ -68,6 +69,28 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
                 options,
                 schema: Arc::clone(&table.schema),
                 metadata: table.metadata_columns(),
+                output: projection.clone(),
+                watermark: full_watermark()?,
+            })?;
+            StreamNode::source(Box::new(src))
+        }
+        "nexmark" => {
+            let options = NexmarkOptions::parse(&table.name, &table.schema, &table.options)?;
+            bounded = options.is_bounded();
+            let mut generate = projection.clone();
+            if let Some(w) = &table.watermark {
+                for c in w.expr.column_refs() {
+                    let i = table.schema.index_of(&c.name)?;
+                    if !generate.contains(&i) {
+                        generate.push(i);
+                    }
+                }
+            }
+            let src = NexmarkSource::try_new(NexmarkSourceConfig {
+                table: table.name.clone(),
+                options,
+                schema: Arc::clone(&table.schema),
+                generate,
                 output: projection.clone(),
                 watermark: full_watermark()?,
             })?;

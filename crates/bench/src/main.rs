@@ -1,0 +1,225 @@
+//! `sluice-bench`: runs the Nexmark queries of `benches/nexmark/` over the
+//! Nexmark generator and over a CSV file of the same bids, each in its own
+//! process, and prints events, seconds, events/s, events per CPU-second,
+//! peak RSS and the ratio to DataFusion computing the same result in batch
+//! over the same bids in memory.
+//!
+//! `cargo run --release -p sluice-bench -- [--events N] [--queries q0,q5]
+//! [--csv PATH] [--parallelism N]`
+
+mod batch;
+mod proc_stats;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context};
+use sluice_engine::{Session, StatementResult};
+
+use proc_stats::{cpu_seconds, peak_rss_mib};
+
+const QUERIES: [&str; 7] = ["q0", "q1", "q2", "q5", "q7", "tumble", "hop"];
+
+struct Args {
+    events: u64,
+    queries: Vec<String>,
+    csv: PathBuf,
+    partitions: usize,
+    one: Option<(String, String)>,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        events: 1_000_000,
+        queries: QUERIES.iter().map(|q| q.to_string()).collect(),
+        csv: PathBuf::from("target/nexmark-bids.csv"),
+        partitions: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        one: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || it.next().ok_or_else(|| anyhow!("{a} needs a value"));
+        match a.as_str() {
+            "--events" => args.events = value()?.parse().context("--events")?,
+            "--queries" => args.queries = value()?.split(',').map(str::to_string).collect(),
+            "--csv" => args.csv = PathBuf::from(value()?),
+            "--parallelism" => args.partitions = value()?.parse().context("--parallelism")?,
+            "--one" => {
+                let q = value()?;
+                let source = value()?;
+                args.one = Some((q, source));
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(args)
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `bid` over the generator or the CSV file.
+fn bid_ddl(source: &str, events: u64, csv: &Path) -> String {
+    let cols = "auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING, \
+                dateTime TIMESTAMP(3), extra STRING, \
+                WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND";
+    match source {
+        "csv" => format!(
+            "CREATE TABLE bid ({cols}) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');",
+            csv.display()
+        ),
+        _ => format!(
+            "CREATE TABLE bid ({cols}) WITH ('connector' = 'nexmark', \
+             'nexmark.table.type' = 'bid', 'nexmark.event.num' = '{events}');"
+        ),
+    }
+}
+
+async fn execute_all(session: &Session, sql: &str) -> anyhow::Result<u64> {
+    let mut rows_in = 0;
+    for stmt in session.parse(sql, None)? {
+        match session.execute(&stmt).await? {
+            StatementResult::Insert(h) => rows_in += h.wait().await?.rows_in,
+            StatementResult::Query(h) => rows_in += h.collect().await?.1.rows_in,
+            _ => {}
+        }
+    }
+    Ok(rows_in)
+}
+
+/// Child process: one streaming query, or the batch reference
+/// (`source` = `batch`). Prints one line: `events cpu_s wall_s rss_mib`.
+async fn run_one(args: &Args, query: &str, source: &str) -> anyhow::Result<()> {
+    let session = Session::new();
+    if source == "batch" {
+        let sql = batch::batch_sql(query).ok_or_else(|| anyhow!("no batch form of {query}"))?;
+        execute_all(&session, &bid_ddl("gen", args.events, &args.csv)).await?;
+        let stmts = session.parse(
+            "SELECT auction, bidder, price, dateTime, extra FROM bid",
+            None,
+        )?;
+        let StatementResult::Query(h) = session.execute(&stmts[0]).await? else {
+            bail!("loading bids did not give rows");
+        };
+        let (bids, _) = h.collect().await?;
+        let events: usize = bids.iter().map(|b| b.num_rows()).sum();
+        let (_, cpu, wall) = batch::run(bids, sql, args.partitions).await?;
+        println!("{events} {cpu} {wall} {}", peak_rss_mib());
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(repo_root().join(format!("benches/nexmark/{query}.sql")))
+        .with_context(|| format!("query {query}"))?;
+    execute_all(&session, &bid_ddl(source, args.events, &args.csv)).await?;
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    let events = execute_all(&session, &text).await?;
+    println!(
+        "{events} {} {} {}",
+        cpu_seconds() - cpu,
+        started.elapsed().as_secs_f64(),
+        peak_rss_mib()
+    );
+    Ok(())
+}
+
+/// Write the generator's bids to a CSV file (once per event count).
+async fn make_csv(args: &Args) -> anyhow::Result<()> {
+    let marker = args.csv.with_extension(format!("{}.done", args.events));
+    if marker.exists() {
+        return Ok(());
+    }
+    eprintln!(
+        "writing {} bids of {} events ...",
+        args.csv.display(),
+        args.events
+    );
+    let session = Session::new();
+    let sql = format!(
+        "{} CREATE TABLE bid_csv (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, \
+         url STRING, dateTime TIMESTAMP(3), extra STRING) \
+         WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'); \
+         INSERT INTO bid_csv SELECT * FROM bid;",
+        bid_ddl("gen", args.events, &args.csv),
+        args.csv.display()
+    );
+    execute_all(&session, &sql).await?;
+    std::fs::write(marker, b"")?;
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+struct Measured {
+    events: f64,
+    cpu: f64,
+    wall: f64,
+    rss: f64,
+}
+
+fn measure(args: &Args, query: &str, source: &str) -> anyhow::Result<Measured> {
+    let out = Command::new(std::env::current_exe()?)
+        .args(["--one", query, source, "--events", &args.events.to_string()])
+        .args(["--csv", &args.csv.display().to_string()])
+        .args(["--parallelism", &args.partitions.to_string()])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "{query} over {source} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<f64> = text
+        .split_whitespace()
+        .map(|x| x.parse::<f64>().unwrap_or(0.0))
+        .collect();
+    let [events, cpu, wall, rss] = v[..] else {
+        bail!("unexpected output from {query} over {source}: {text}");
+    };
+    Ok(Measured {
+        events,
+        cpu,
+        wall,
+        rss,
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if let Some((q, source)) = &args.one {
+        return runtime.block_on(run_one(&args, q, source));
+    }
+    if let Some(dir) = args.csv.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    runtime.block_on(make_csv(&args))?;
+    println!(
+        "{:<7} {:<9} {:>11} {:>8} {:>12} {:>14} {:>9} {:>9}",
+        "query", "source", "events", "seconds", "events/s", "events/cpu-s", "rss MiB", "vs batch"
+    );
+    for q in &args.queries {
+        let reference = measure(&args, q, "batch")?;
+        let per_cpu = |m: &Measured| m.events / m.cpu.max(0.01);
+        for source in ["gen", "csv", "batch"] {
+            let m = if source == "batch" {
+                reference
+            } else {
+                measure(&args, q, source)?
+            };
+            println!(
+                "{q:<7} {source:<9} {:>11.0} {:>8.2} {:>12.0} {:>14.0} {:>9.0} {:>8.2}x",
+                m.events,
+                m.wall,
+                m.events / m.wall.max(0.001),
+                per_cpu(&m),
+                m.rss,
+                per_cpu(&m) / per_cpu(&reference)
+            );
+        }
+    }
+    Ok(())
+}

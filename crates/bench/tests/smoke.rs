@@ -1,0 +1,30 @@
+//! The harness runs every query over the generator, the CSV file and the
+//! batch reference (a small run: correctness of the plumbing, no timing).
+
+use std::process::Command;
+
+#[test]
+fn harness_runs_every_query() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("bids.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice-bench"))
+        .args(["--events", "20000", "--csv", &csv.display().to_string()])
+        .output()
+        .expect("harness runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for q in ["q0", "q1", "q2", "q5", "q7", "tumble", "hop"] {
+        for source in ["gen", "csv", "batch"] {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{q:<7} {source:<9}")))
+                .unwrap_or_else(|| panic!("no {q} {source} line in:\n{text}"));
+            // 20,000 events hold 18,400 bids; every source sees all of them.
+            assert!(line.contains(" 18400 "), "{line}");
+        }
+    }
+}

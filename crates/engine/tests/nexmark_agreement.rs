@@ -1,0 +1,85 @@
+//! Nexmark q5's and q7's window aggregations (and q2) over the generator
+//! agree with DataFusion computing the same results in batch over the same
+//! bids.
+
+use std::sync::Arc;
+
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use sluice_engine::{format, Session, StatementResult};
+
+const BID: &str = "CREATE TABLE bid (auction BIGINT, bidder BIGINT, price BIGINT, \
+    dateTime TIMESTAMP(3), WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND) \
+    WITH ('connector' = 'nexmark', 'nexmark.table.type' = 'bid', 'nexmark.event.num' = '300000')";
+
+async fn streaming(session: &Session, sql: &str) -> Vec<arrow::record_batch::RecordBatch> {
+    let stmts = session.parse(sql, None).expect("parses");
+    let Ok(StatementResult::Query(h)) = session.execute(&stmts[0]).await else {
+        panic!("not a query: {sql}");
+    };
+    let (batches, summary) = h.collect().await.expect("runs");
+    assert_eq!(summary.late_rows, 0);
+    batches
+}
+
+fn sorted(batches: &[arrow::record_batch::RecordBatch]) -> Vec<Vec<String>> {
+    let mut rows = format::rows_as_strings(batches).expect("formats");
+    rows.sort();
+    rows
+}
+
+#[tokio::test]
+async fn window_aggregates_agree_with_batch() {
+    let session = Session::new();
+    let stmts = session.parse(BID, None).expect("parses");
+    session.execute(&stmts[0]).await.expect("creates");
+    let bids = streaming(
+        &session,
+        "SELECT auction, price, CAST(dateTime AS BIGINT) AS ms FROM bid",
+    )
+    .await;
+    let ctx = SessionContext::new();
+    let schema = bids[0].schema();
+    ctx.register_table(
+        "b",
+        Arc::new(MemTable::try_new(schema, vec![bids]).expect("mem")),
+    )
+    .expect("register");
+    let batch = |sql: &'static str| {
+        let ctx = ctx.clone();
+        async move {
+            let out = ctx
+                .sql(sql)
+                .await
+                .expect("plans")
+                .collect()
+                .await
+                .expect("runs");
+            sorted(&out)
+        }
+    };
+    let cases = [
+        (
+            "SELECT auction, CAST(window_start AS BIGINT), COUNT(*) \
+             FROM HOP(bid, dateTime, INTERVAL '2' SECOND, INTERVAL '10' SECOND) \
+             GROUP BY auction, window_start, window_end",
+            "SELECT auction, ms / 2000 * 2000 - k.i * 2000, COUNT(*) \
+             FROM b CROSS JOIN (VALUES (0), (1), (2), (3), (4)) AS k(i) GROUP BY 1, 2",
+        ),
+        (
+            "SELECT CAST(window_start AS BIGINT), MAX(price) \
+             FROM TUMBLE(bid, dateTime, INTERVAL '10' SECOND) GROUP BY window_start, window_end",
+            "SELECT ms / 10000 * 10000, MAX(price) FROM b GROUP BY 1",
+        ),
+        (
+            "SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0",
+            "SELECT auction, price FROM b WHERE auction % 123 = 0",
+        ),
+    ];
+    for (stream_sql, batch_sql) in cases {
+        let got = sorted(&streaming(&session, stream_sql).await);
+        let want = batch(batch_sql).await;
+        assert!(!want.is_empty(), "{batch_sql}");
+        assert_eq!(got, want, "{stream_sql}");
+    }
+}
