@@ -206,6 +206,17 @@ impl UserDefinedLogicalNodeCore for WindowTvfNode {
         };
         WindowTvfNode::try_new(input, &self.time_column.name, self.spec)
     }
+
+    /// Only the input columns the query reads (and the time column) are
+    /// needed, so a scan below the window decodes only those.
+    fn necessary_children_exprs(&self, output_columns: &[usize]) -> Option<Vec<Vec<usize>>> {
+        let n = self.input.schema().fields().len();
+        let mut needed: Vec<usize> = output_columns.iter().copied().filter(|&i| i < n).collect();
+        needed.push(self.time_index);
+        needed.sort_unstable();
+        needed.dedup();
+        Some(vec![needed])
+    }
 }
 
 /// Plans `TUMBLE(...)` / `HOP(...)` in FROM, in both TVF dialects.
