@@ -6,25 +6,58 @@ use arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::{Result, Watermark};
 
-use crate::time::max_millis;
+use datafusion::logical_expr::Operator;
+use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+
+use crate::time::{max_millis, to_millis};
 
 /// Evaluates a table's `WATERMARK FOR ts AS <expr>` on batches.
 #[derive(Debug, Clone)]
 pub struct WatermarkExpr {
     expr: Arc<dyn PhysicalExpr>,
+    /// For the usual `ts - INTERVAL ...` (a column minus a constant, which
+    /// grows with the column) only the row with the largest `ts` matters:
+    /// the expression is evaluated on that row alone.
+    monotonic_in: Option<usize>,
 }
 
 impl WatermarkExpr {
     /// Wrap a compiled watermark expression.
     pub fn new(expr: Arc<dyn PhysicalExpr>) -> Self {
-        WatermarkExpr { expr }
+        let monotonic_in = column_minus_constant(&expr);
+        WatermarkExpr { expr, monotonic_in }
     }
 
     /// The largest watermark the batch supports (`None` if all NULL).
     pub fn eval(&self, batch: &RecordBatch) -> Result<Option<i64>> {
-        let v = self.expr.evaluate(batch)?.into_array(batch.num_rows())?;
+        let batch = match self.monotonic_in {
+            Some(col) if batch.num_rows() > 1 => {
+                let ts = to_millis(batch.column(col))?;
+                let newest = ts
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| v.map(|v| (v, i)))
+                    .max();
+                match newest {
+                    Some((_, row)) => batch.slice(row, 1),
+                    None => return Ok(None),
+                }
+            }
+            _ => batch.clone(),
+        };
+        let v = self.expr.evaluate(&batch)?.into_array(batch.num_rows())?;
         max_millis(&v)
     }
+}
+
+/// `column - literal`: the column's index.
+fn column_minus_constant(expr: &Arc<dyn PhysicalExpr>) -> Option<usize> {
+    let b = expr.downcast_ref::<BinaryExpr>()?;
+    if *b.op() != Operator::Minus {
+        return None;
+    }
+    b.right().downcast_ref::<Literal>()?;
+    Some(b.left().downcast_ref::<Column>()?.index())
 }
 
 /// Per-split watermarks; the source's watermark is the minimum over splits
@@ -92,5 +125,25 @@ mod tests {
             None,
             "all finished: the source sends +inf itself"
         );
+    }
+
+    /// `ts - 5 s` is evaluated on the newest row only; other expressions on
+    /// every row. Both give the largest value.
+    #[test]
+    fn column_minus_constant_uses_the_newest_row() {
+        use crate::operators::test_util::batch_ts;
+        use datafusion::common::ScalarValue;
+        use datafusion::physical_expr::expressions::{col, lit};
+        let batch = batch_ts(&[3_000, 9_000, 7_000], &[1, 2, 3], &[0, 0, 0]);
+        let ts = col("ts", &batch.schema()).expect("ts");
+        let five = lit(ScalarValue::new_interval_mdn(0, 0, 5_000_000_000));
+        let minus: Arc<dyn PhysicalExpr> =
+            Arc::new(BinaryExpr::new(ts.clone(), Operator::Minus, five));
+        let w = WatermarkExpr::new(minus);
+        assert_eq!(w.monotonic_in, Some(0));
+        assert_eq!(w.eval(&batch).expect("evaluates"), Some(4_000));
+        let plain = WatermarkExpr::new(ts);
+        assert_eq!(plain.monotonic_in, None);
+        assert_eq!(plain.eval(&batch).expect("evaluates"), Some(9_000));
     }
 }
