@@ -1,8 +1,9 @@
 //! `sluice-sql`: Sluice's SQL front end.
 //!
-//! * [`parser`] splits text into statements and parses `CREATE TABLE` with
-//!   `WATERMARK FOR` and connector options; [`dialect`] adds Flink's
-//!   `TABLE t` argument to sqlparser.
+//! * [`parser`] splits text into statements; `CREATE TABLE` with
+//!   `WATERMARK FOR`, metadata columns and connector options is parsed in
+//!   `create_table`; [`dialect`] adds Flink's `TABLE t` argument to
+//!   sqlparser.
 //! * [`window`] plans the window table functions TUMBLE and HOP (Flink and
 //!   RisingWave forms) into [`window::WindowTvfNode`], a DataFusion extension
 //!   node; [`legacy`] rewrites `GROUP BY TUMBLE(ts, ...)` into that form.
@@ -16,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod commands;
+mod create_table;
 pub mod dialect;
 pub mod legacy;
 pub mod parser;
