@@ -44,6 +44,16 @@ pub enum WindowRole {
     Time,
 }
 
+impl std::fmt::Display for WindowRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WindowRole::Start => "window_start",
+            WindowRole::End => "window_end",
+            WindowRole::Time => "window_time",
+        })
+    }
+}
+
 /// One GROUP BY key.
 #[derive(Debug, Clone)]
 pub enum GroupKey {
@@ -452,11 +462,7 @@ impl Operator for WindowAggregateOperator {
             .keys
             .iter()
             .map(|k| match k {
-                GroupKey::Window(r) => format!("{r:?}")
-                    .to_lowercase()
-                    .replace("start", "window_start")
-                    .replace("end", "window_end")
-                    .replace("time", "window_time"),
+                GroupKey::Window(r) => r.to_string(),
                 GroupKey::Expr(e) => e.to_string(),
             })
             .collect();
