@@ -5,9 +5,11 @@
 //! over the same bids in memory.
 //!
 //! `cargo run --release -p sluice-bench -- [--events N] [--queries q0,q5]
-//! [--csv PATH] [--parallelism N]`
+//! [--csv PATH] [--parallelism N]`; `--latency SECONDS` measures window-emit
+//! latency at 100K events/s instead.
 
 mod batch;
+mod latency;
 mod proc_stats;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +29,7 @@ struct Args {
     csv: PathBuf,
     partitions: usize,
     one: Option<(String, String)>,
+    latency: Option<u64>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -36,6 +39,7 @@ fn parse_args() -> anyhow::Result<Args> {
         csv: PathBuf::from("target/nexmark-bids.csv"),
         partitions: std::thread::available_parallelism().map_or(1, |n| n.get()),
         one: None,
+        latency: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -50,6 +54,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 let source = value()?;
                 args.one = Some((q, source));
             }
+            "--latency" => args.latency = Some(value()?.parse().context("--latency")?),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -192,6 +197,9 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     if let Some((q, source)) = &args.one {
         return runtime.block_on(run_one(&args, q, source));
+    }
+    if let Some(seconds) = args.latency {
+        return runtime.block_on(latency::run(seconds));
     }
     if let Some(dir) = args.csv.parent() {
         std::fs::create_dir_all(dir)?;

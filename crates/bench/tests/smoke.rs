@@ -28,3 +28,21 @@ fn harness_runs_every_query() {
         }
     }
 }
+
+#[test]
+fn latency_mode_reports_percentiles() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice-bench"))
+        .args(["--latency", "3"])
+        .output()
+        .expect("harness runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("window-emit latency at 100000 events/s") && text.contains("p99"),
+        "{text}"
+    );
+}
