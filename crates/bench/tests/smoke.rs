@@ -3,20 +3,27 @@
 
 use std::process::Command;
 
-#[test]
-fn harness_runs_every_query() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let csv = dir.path().join("bids.csv");
+/// Run the harness with `args`; its standard output, after checking it
+/// succeeded.
+fn bench(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice-bench"))
-        .args(["--events", "20000", "--csv", &csv.display().to_string()])
+        .args(args)
         .output()
         .expect("harness runs");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    text
+}
+
+#[test]
+fn harness_runs_every_query() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("bids.csv");
+    let text = bench(&["--events", "20000", "--csv", &csv.display().to_string()]);
     for q in ["q0", "q1", "q2", "q5", "q7", "tumble", "hop"] {
         for source in ["gen", "csv", "batch"] {
             let line = text
@@ -31,16 +38,7 @@ fn harness_runs_every_query() {
 
 #[test]
 fn latency_mode_reports_percentiles() {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice-bench"))
-        .args(["--latency", "3"])
-        .output()
-        .expect("harness runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = bench(&["--latency", "3"]);
     assert!(
         text.contains("window-emit latency at 100000 events/s") && text.contains("p99"),
         "{text}"
