@@ -69,6 +69,50 @@ pub fn render(
     })
 }
 
+/// Prints a result in a line format (changelog, csv, json) batch by batch
+/// as it arrives: the CSV header once, also when there are no rows.
+pub struct RowStream {
+    format: Format,
+    schema: SchemaRef,
+    rows: u64,
+}
+
+impl RowStream {
+    /// A stream of rows of `schema` printed in `format`.
+    pub fn new(format: Format, schema: SchemaRef) -> Self {
+        RowStream {
+            format,
+            schema,
+            rows: 0,
+        }
+    }
+
+    /// Print one batch.
+    pub fn push(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+        let header = self.rows == 0;
+        self.rows += batch.num_rows() as u64;
+        print(&render(
+            self.format,
+            &self.schema,
+            std::slice::from_ref(batch),
+            header,
+        )?)
+    }
+
+    /// The result ended: a CSV result without rows still gets its header.
+    pub fn finish(&self) -> anyhow::Result<()> {
+        if self.rows == 0 && self.format == Format::Csv {
+            print(&render(self.format, &self.schema, &[], true)?)?;
+        }
+        Ok(())
+    }
+
+    /// Rows printed.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+}
+
 /// Write text to stdout now.
 pub fn print(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();

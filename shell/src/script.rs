@@ -7,7 +7,7 @@ use anyhow::anyhow;
 use sluice_engine::{Session, StatementResult};
 
 use crate::errors;
-use crate::output::{self, Format};
+use crate::output::{self, Format, RowStream};
 
 /// Run a file's statements in order.
 pub async fn run_file(session: &Session, path: &Path) -> anyhow::Result<()> {
@@ -42,24 +42,20 @@ async fn print_result(session: &Session, result: StatementResult) -> anyhow::Res
         }
         StatementResult::Query(mut handle) => {
             let schema = handle.schema();
-            let mut rows = 0u64;
             if format == Format::Table {
                 // A table needs every row to size its columns.
                 let (batches, summary) = handle.collect().await?;
                 output::print(&output::render(format, &schema, &batches, true)?)?;
-                rows = sluice_engine::format::row_count(&batches) as u64;
+                let rows = sluice_engine::format::row_count(&batches) as u64;
                 eprintln!("{}", output::query_note(rows, &summary));
             } else {
                 // Other formats stream rows as they come.
+                let mut stream = RowStream::new(format, schema);
                 while let Some(batch) = handle.next_batch().await? {
-                    let header = rows == 0;
-                    rows += batch.num_rows() as u64;
-                    output::print(&output::render(format, &schema, &[batch], header)?)?;
+                    stream.push(&batch)?;
                 }
-                if rows == 0 && format == Format::Csv {
-                    output::print(&output::render(format, &schema, &[], true)?)?;
-                }
-                eprintln!("{}", output::query_note(rows, &handle.summary()));
+                stream.finish()?;
+                eprintln!("{}", output::query_note(stream.rows(), &handle.summary()));
             }
         }
         StatementResult::Insert(handle) => {

@@ -64,26 +64,12 @@ impl Source for BatchSource {
     }
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
-        let mut emitted = i64::MIN;
         for batch in self.batches {
-            let wm = match &self.watermark {
-                Some(w) => w.eval(&batch)?,
-                None => None,
-            };
-            let out = match &self.projection {
-                Some(p) => batch.project(p)?,
-                None => batch,
-            };
-            if !ctx.send_batch(out).await {
+            let sent = ctx
+                .send_with_watermark(batch, self.watermark.as_ref(), self.projection.as_deref())
+                .await?;
+            if !sent {
                 return Ok(());
-            }
-            if let Some(wm) = wm {
-                if wm > emitted {
-                    emitted = wm;
-                    if !ctx.send_watermark(sluice_common::Watermark(wm)).await {
-                        return Ok(());
-                    }
-                }
             }
         }
         ctx.finish().await;

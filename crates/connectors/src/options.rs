@@ -80,6 +80,19 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// `csv.field-delimiter`: one character (or `\t`), default `,`.
+    pub fn csv_delimiter(&mut self) -> Result<u8> {
+        let d = self.get("csv.field-delimiter").unwrap_or(",");
+        match d.as_bytes() {
+            [b] => Ok(*b),
+            _ if d == "\\t" => Ok(b'\t'),
+            _ => Err(Error::plan(format!(
+                "table {}: 'csv.field-delimiter' must be one character, not '{d}'",
+                self.table
+            ))),
+        }
+    }
+
     /// Fail on options nobody read (typos).
     pub fn finish(self) -> Result<()> {
         let unknown: Vec<&str> = self

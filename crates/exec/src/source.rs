@@ -9,6 +9,7 @@ use sluice_common::{Message, Result, Watermark};
 use tokio::sync::mpsc::Sender;
 
 use crate::metrics::NodeMetrics;
+use crate::watermark::WatermarkExpr;
 
 /// Where a source sends its output.
 #[derive(Debug, Clone)]
@@ -51,6 +52,41 @@ impl SourceContext {
     pub async fn send_watermark(&self, wm: Watermark) -> bool {
         self.metrics.set_watermark(wm);
         self.out.send(Message::Watermark(wm)).await.is_ok()
+    }
+
+    /// Send `wm` only if it is ahead of the last watermark sent (`true` when
+    /// there is nothing to send).
+    pub async fn advance_watermark(&self, wm: Watermark) -> bool {
+        if wm <= self.metrics.watermark() {
+            return true;
+        }
+        self.send_watermark(wm).await
+    }
+
+    /// Send a batch of the table's columns, projected to `output` (all
+    /// columns when `None`), then the watermark `watermark` derives from the
+    /// whole batch if it advanced. `false` when nobody listens any more.
+    pub async fn send_with_watermark(
+        &self,
+        batch: RecordBatch,
+        watermark: Option<&WatermarkExpr>,
+        output: Option<&[usize]>,
+    ) -> Result<bool> {
+        let wm = match watermark {
+            Some(w) => w.eval(&batch)?,
+            None => None,
+        };
+        let out = match output {
+            Some(p) => batch.project(p)?,
+            None => batch,
+        };
+        if !self.send_batch(out).await {
+            return Ok(false);
+        }
+        Ok(match wm {
+            Some(wm) => self.advance_watermark(Watermark(wm)).await,
+            None => true,
+        })
     }
 
     /// Blocking twin of [`SourceContext::send_watermark`].

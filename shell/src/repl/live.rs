@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_schema::SchemaRef;
@@ -12,7 +13,7 @@ use comfy_table::{ContentArrangement, Table};
 use sluice_engine::{format, QueryHandle, QueryProgress, QuerySummary, Session};
 use tokio::sync::mpsc;
 
-use crate::output::{self, Format};
+use crate::output::{self, Format, RowStream};
 
 /// comfy-table style drawn like the script-mode tables: `+---+` rules
 /// above and below the header and at the bottom, none between rows.
@@ -84,6 +85,8 @@ struct View {
     drawn_lines: usize,
     rate: Rate,
     live: bool,
+    /// Rows in the line formats (changelog, csv, json) print as they come.
+    stream: RowStream,
 }
 
 impl View {
@@ -95,6 +98,7 @@ impl View {
         };
         View {
             format,
+            stream: RowStream::new(format, Arc::clone(&schema)),
             schema,
             max_rows,
             rows: VecDeque::new(),
@@ -107,14 +111,8 @@ impl View {
 
     fn add(&mut self, batch: &arrow_array::RecordBatch) -> anyhow::Result<()> {
         if self.format != Format::Table {
-            let header = self.total == 0;
             self.total += batch.num_rows() as u64;
-            return output::print(&output::render(
-                self.format,
-                &self.schema,
-                std::slice::from_ref(batch),
-                header,
-            )?);
+            return self.stream.push(batch);
         }
         for row in format::rows_as_strings(std::slice::from_ref(batch))? {
             self.rows.push_back(row);
@@ -146,8 +144,8 @@ impl View {
                     self.total
                 );
             }
-        } else if self.format == Format::Csv && self.total == 0 {
-            output::print(&output::render(self.format, &self.schema, &[], true)?)?;
+        } else {
+            self.stream.finish()?;
         }
         let note = output::query_note(self.total, summary);
         match end {

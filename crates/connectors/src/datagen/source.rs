@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
-use sluice_common::{Error, Result, Watermark};
+use sluice_common::{Error, Result};
 use sluice_exec::source::{Source, SourceContext};
 use sluice_exec::watermark::WatermarkExpr;
 use tokio::time::Instant;
@@ -117,7 +117,6 @@ impl Source for DatagenSource {
         let start = Instant::now();
         let mut last_emit = start;
         let mut emitted: u64 = 0;
-        let mut watermark = i64::MIN;
         loop {
             let remaining = limit.map_or(u64::MAX, |l| l.saturating_sub(emitted));
             if remaining == 0 {
@@ -134,20 +133,11 @@ impl Source for DatagenSource {
                 let batch = generator.batch(n as usize, now_millis())?;
                 emitted += n;
                 last_emit = now;
-                let wm = match &cfg.watermark {
-                    Some(w) => w.eval(&batch)?,
-                    None => None,
-                };
-                if !ctx.send_batch(batch.project(&cfg.output)?).await {
+                let sent = ctx
+                    .send_with_watermark(batch, cfg.watermark.as_ref(), Some(&cfg.output))
+                    .await?;
+                if !sent {
                     return Ok(());
-                }
-                if let Some(wm) = wm {
-                    if wm > watermark {
-                        watermark = wm;
-                        if !ctx.send_watermark(Watermark(wm)).await {
-                            return Ok(());
-                        }
-                    }
                 }
                 continue;
             }

@@ -49,16 +49,7 @@ impl FileOptions {
         let path = PathBuf::from(o.required("path")?);
         let format = o.one_of("format", &["csv", "json"], "csv")?;
         let (format, ignore) = if format == "csv" {
-            let d = o.get("csv.field-delimiter").unwrap_or(",");
-            let delimiter = match d.as_bytes() {
-                [b] => *b,
-                _ if d == "\\t" => b'\t',
-                _ => {
-                    return Err(Error::plan(format!(
-                        "table {table}: 'csv.field-delimiter' must be one character, not '{d}'"
-                    )))
-                }
-            };
+            let delimiter = o.csv_delimiter()?;
             let ignore = o.bool("csv.ignore-parse-errors", false)?;
             (Format::Csv { delimiter }, ignore)
         } else {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use rdkafka::config::FromClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::ClientConfig;
@@ -27,9 +28,21 @@ pub struct PartitionInfo {
     pub high: i64,
 }
 
+/// A librdkafka client (consumer or producer) for the table.
+pub(super) fn client<C: FromClientConfig>(options: &KafkaOptions) -> Result<C> {
+    config(options)
+        .create()
+        .map_err(|e| kafka_error(&e, options))
+}
+
+/// A Kafka error as a plan error naming the table (secrets removed).
+pub(super) fn kafka_error(e: &KafkaError, options: &KafkaOptions) -> Error {
+    Error::plan(format!("table {}: {}", options.table, clean(e, options)))
+}
+
 /// librdkafka settings: the table's `properties.*`, plus what the engine
 /// needs (it assigns partitions itself, so no offsets are committed).
-pub(super) fn config(options: &KafkaOptions) -> ClientConfig {
+fn config(options: &KafkaOptions) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("group.id", format!("sluice-{}", options.table))
         .set("enable.auto.commit", "false")
@@ -125,10 +138,7 @@ fn missing_topic(options: &KafkaOptions) -> Error {
 /// Partitions and end offsets of a Kafka table's topic (for DESCRIBE).
 /// Blocking.
 pub fn describe_topic(options: &KafkaOptions) -> Result<Vec<PartitionInfo>> {
-    let consumer: BaseConsumer = config(options)
-        .create()
-        .map_err(|e| Error::plan(format!("table {}: {}", options.table, clean(&e, options))))?;
-    partitions(&consumer, options)
+    partitions(&client::<BaseConsumer>(options)?, options)
 }
 
 /// Create a topic (test set-up and tools; tables never create topics).

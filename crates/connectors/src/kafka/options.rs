@@ -273,16 +273,9 @@ fn value_format<'a>(o: &mut Options<'a>, name: &str, table: &str) -> Result<Valu
     match name {
         "json" => Ok(ValueFormat::Json),
         "raw" => Ok(ValueFormat::Raw),
-        "csv" => {
-            let d = o.get("csv.field-delimiter").unwrap_or(",");
-            match d.as_bytes() {
-                [b] => Ok(ValueFormat::Csv { delimiter: *b }),
-                _ if d == "\\t" => Ok(ValueFormat::Csv { delimiter: b'\t' }),
-                _ => Err(Error::plan(format!(
-                    "table {table}: 'csv.field-delimiter' must be one character, not '{d}'"
-                ))),
-            }
-        }
+        "csv" => Ok(ValueFormat::Csv {
+            delimiter: o.csv_delimiter()?,
+        }),
         other => Err(Error::plan(format!(
             "table {table}: format '{other}' is not supported (json, csv or raw)"
         ))),

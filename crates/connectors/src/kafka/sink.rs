@@ -7,13 +7,12 @@ use std::time::Duration;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use sluice_common::{Error, Result};
 use sluice_exec::sink::Sink;
 
-use super::client::{clean, config, partitions};
+use super::client::{clean, client, describe_topic};
 use super::codec::RecordEncoder;
 use super::{KafkaOptions, Partitioner};
 
@@ -59,22 +58,11 @@ impl KafkaSink {
     async fn producer(&mut self) -> Result<&FutureProducer> {
         if self.producer.is_none() {
             let o = self.options.clone();
-            let parts = tokio::task::spawn_blocking(move || {
-                let consumer: BaseConsumer = config(&o)
-                    .create()
-                    .map_err(|e| Error::plan(format!("table {}: {}", o.table, clean(&e, &o))))?;
-                partitions(&consumer, &o)
-            })
-            .await
-            .map_err(|e| Error::internal(format!("Kafka metadata task failed: {e}")))??;
+            let parts = tokio::task::spawn_blocking(move || describe_topic(&o))
+                .await
+                .map_err(|e| Error::internal(format!("Kafka metadata task failed: {e}")))??;
             self.partitions = parts.iter().map(|p| p.id).collect();
-            let producer: FutureProducer = config(&self.options).create().map_err(|e| {
-                Error::plan(format!(
-                    "table {}: {}",
-                    self.options.table,
-                    clean(&e, &self.options)
-                ))
-            })?;
+            let producer: FutureProducer = client(&self.options)?;
             self.producer = Some(producer);
         }
         self.producer

@@ -16,7 +16,7 @@ use sluice_common::{Error, Result, Watermark};
 use sluice_exec::source::{Source, SourceContext};
 use sluice_exec::watermark::WatermarkExpr;
 
-use super::client::{clean, config, partitions, PartitionInfo};
+use super::client::{clean, client, kafka_error, partitions, PartitionInfo};
 use super::codec::{snippet, Record, RecordDecoder, Rejects};
 use super::{Bounded, KafkaOptions, Startup};
 
@@ -105,9 +105,7 @@ impl Source for KafkaSource {
 
 /// Where each partition starts and (when bounded) ends. Blocking.
 fn start_positions(o: &KafkaOptions) -> Result<Vec<(PartitionInfo, i64, Option<i64>)>> {
-    let consumer: BaseConsumer = config(o)
-        .create()
-        .map_err(|e| Error::plan(format!("table {}: {}", o.table, clean(&e, o))))?;
+    let consumer: BaseConsumer = client(o)?;
     let parts = partitions(&consumer, o)?;
     let by_time = |ts: i64| -> Result<BTreeMap<i32, i64>> {
         let mut tpl = TopicPartitionList::new();
@@ -209,26 +207,17 @@ impl KafkaSource {
         }
         let decoder = RecordDecoder::new(o, Arc::clone(&self.cfg.schema), &self.cfg.metadata)?;
         let dead_letters = match &o.dead_letter_topic {
-            Some(_) => Some(
-                config(o)
-                    .create::<FutureProducer>()
-                    .map_err(|e| Error::plan(format!("table {}: {}", o.table, clean(&e, o))))?,
-            ),
+            Some(_) => Some(client::<FutureProducer>(o)?),
             None => None,
         };
-        let consumer: StreamConsumer = config(o)
-            .create()
-            .map_err(|e| Error::plan(format!("table {}: {}", o.table, clean(&e, o))))?;
+        let consumer: StreamConsumer = client(o)?;
         if tpl.count() > 0 {
-            consumer
-                .assign(&tpl)
-                .map_err(|e| Error::plan(format!("table {}: {}", o.table, clean(&e, o))))?;
+            consumer.assign(&tpl).map_err(|e| kafka_error(&e, o))?;
         }
         let positions: Positions = Arc::new(Mutex::new(
             state.iter().map(|(p, s)| (*p, s.next)).collect(),
         ));
         let _lag = LagMonitor::start(o.clone(), Arc::clone(&positions), ctx.clone());
-        let mut emitted = i64::MIN;
         let mut failing_since: Option<(Instant, String)> = None;
         loop {
             if state.values().all(|s| s.done) {
@@ -329,11 +318,8 @@ impl KafkaSource {
             }
             if self.cfg.watermark.is_some() {
                 if let Some(wm) = combined_watermark(&state, o.idle_timeout) {
-                    if wm > emitted {
-                        emitted = wm;
-                        if !ctx.send_watermark(Watermark(wm)).await {
-                            return Ok(());
-                        }
+                    if !ctx.advance_watermark(Watermark(wm)).await {
+                        return Ok(());
                     }
                 }
             }
@@ -427,7 +413,7 @@ impl LagMonitor {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         tokio::task::spawn_blocking(move || {
-            let Ok(consumer) = config(&options).create::<BaseConsumer>() else {
+            let Ok(consumer) = client::<BaseConsumer>(&options) else {
                 return;
             };
             while !flag.load(Ordering::Relaxed) && ctx.is_open() {

@@ -8,7 +8,7 @@ use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use sluice_common::{Result, Watermark};
+use sluice_common::Result;
 use sluice_exec::source::{Source, SourceContext};
 use sluice_exec::watermark::WatermarkExpr;
 
@@ -201,7 +201,6 @@ impl Source for NexmarkSource {
         let end = o.events.map(|n| n as i64);
         let started = Instant::now();
         let mut next: i64 = 0;
-        let mut emitted = i64::MIN;
         loop {
             let to = match end {
                 Some(e) if next >= e => break,
@@ -216,18 +215,11 @@ impl Source for NexmarkSource {
             }
             let batch = self.chunk(next, to)?;
             next = to;
-            let wm = match &self.cfg.watermark {
-                Some(w) => w.eval(&batch)?,
-                None => None,
-            };
-            if !ctx.send_batch(batch.project(&self.cfg.output)?).await {
+            let sent = ctx
+                .send_with_watermark(batch, self.cfg.watermark.as_ref(), Some(&self.cfg.output))
+                .await?;
+            if !sent {
                 return Ok(());
-            }
-            if let Some(wm) = wm.filter(|w| *w > emitted) {
-                emitted = wm;
-                if !ctx.send_watermark(Watermark(wm)).await {
-                    return Ok(());
-                }
             }
             // Let other tasks run between chunks of an unbounded stream.
             tokio::task::yield_now().await;

@@ -77,15 +77,7 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
         "nexmark" => {
             let options = NexmarkOptions::parse(&table.name, &table.schema, &table.options)?;
             bounded = options.is_bounded();
-            let mut generate = projection.clone();
-            if let Some(w) = &table.watermark {
-                for c in w.expr.column_refs() {
-                    let i = table.schema.index_of(&c.name)?;
-                    if !generate.contains(&i) {
-                        generate.push(i);
-                    }
-                }
-            }
+            let generate = with_watermark_columns(table, &projection)?;
             let src = NexmarkSource::try_new(NexmarkSourceConfig {
                 table: table.name.clone(),
                 options,
@@ -110,19 +102,9 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
         }
         "filesystem" => {
             let options = FileOptions::parse(&table.name, &table.options)?;
-            let mut read = projection.clone();
-            let mut wm_schema = None;
-            if let Some(w) = &table.watermark {
-                for c in w.expr.column_refs() {
-                    let i = table.schema.index_of(&c.name)?;
-                    if !read.contains(&i) {
-                        read.push(i);
-                    }
-                }
-                wm_schema = Some(w);
-            }
+            let read = with_watermark_columns(table, &projection)?;
             let read_schema = Arc::new(table.schema.project(&read)?);
-            let watermark = match wm_schema {
+            let watermark = match &table.watermark {
                 Some(w) => {
                     let schema = DFSchema::try_from(read_schema.as_ref().clone())?;
                     Some(WatermarkExpr::new(p.physical(&w.expr, &schema)?))
@@ -153,6 +135,21 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
         windows: vec![None; n],
         bounded,
     })
+}
+
+/// The projected columns plus those the watermark expression reads, so a
+/// source that builds only some columns can still compute the watermark.
+fn with_watermark_columns(table: &StreamTable, projection: &[usize]) -> Result<Vec<usize>> {
+    let mut columns = projection.to_vec();
+    if let Some(w) = &table.watermark {
+        for c in w.expr.column_refs() {
+            let i = table.schema.index_of(&c.name)?;
+            if !columns.contains(&i) {
+                columns.push(i);
+            }
+        }
+    }
+    Ok(columns)
 }
 
 pub(crate) fn plan_values(p: &StreamPlanner, values: &Values) -> Result<Planned> {
