@@ -4,9 +4,13 @@
 //! peak RSS and the ratio to DataFusion computing the same result in batch
 //! over the same bids in memory.
 //!
+//! Each streaming query runs at every parallelism given (default: 1 and the
+//! number of cores), so the table shows scaling; the batch reference uses
+//! the largest.
+//!
 //! `cargo run --release -p sluice-bench -- [--events N] [--queries q0,q5]
-//! [--csv PATH] [--parallelism N]`; `--latency SECONDS` measures window-emit
-//! latency at 100K events/s instead.
+//! [--csv PATH] [--parallelism 1,2]`; `--latency SECONDS` measures
+//! window-emit latency at 100K events/s instead.
 
 mod batch;
 mod latency;
@@ -27,7 +31,8 @@ struct Args {
     events: u64,
     queries: Vec<String>,
     csv: PathBuf,
-    partitions: usize,
+    /// Parallelisms to measure at; the child process gets one.
+    parallelism: Vec<usize>,
     one: Option<(String, String)>,
     latency: Option<u64>,
 }
@@ -37,7 +42,14 @@ fn parse_args() -> anyhow::Result<Args> {
         events: 1_000_000,
         queries: QUERIES.iter().map(|q| q.to_string()).collect(),
         csv: PathBuf::from("target/nexmark-bids.csv"),
-        partitions: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        parallelism: {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            if cores > 1 {
+                vec![1, cores]
+            } else {
+                vec![1]
+            }
+        },
         one: None,
         latency: None,
     };
@@ -48,7 +60,15 @@ fn parse_args() -> anyhow::Result<Args> {
             "--events" => args.events = value()?.parse().context("--events")?,
             "--queries" => args.queries = value()?.split(',').map(str::to_string).collect(),
             "--csv" => args.csv = PathBuf::from(value()?),
-            "--parallelism" => args.partitions = value()?.parse().context("--parallelism")?,
+            "--parallelism" => {
+                args.parallelism = value()?
+                    .split(',')
+                    .map(|p| p.trim().parse::<usize>().context("--parallelism"))
+                    .collect::<anyhow::Result<_>>()?;
+                if args.parallelism.is_empty() || args.parallelism.contains(&0) {
+                    bail!("--parallelism takes numbers from 1 up, e.g. 1,2");
+                }
+            }
             "--one" => {
                 let q = value()?;
                 let source = value()?;
@@ -98,6 +118,10 @@ async fn execute_all(session: &Session, sql: &str) -> anyhow::Result<u64> {
 /// (`source` = `batch`). Prints one line: `events cpu_s wall_s rss_mib`.
 async fn run_one(args: &Args, query: &str, source: &str) -> anyhow::Result<()> {
     let session = Session::new();
+    let parallelism = args.max_parallelism();
+    session
+        .settings()
+        .set("parallelism", &parallelism.to_string())?;
     if source == "batch" {
         let sql = batch::batch_sql(query).ok_or_else(|| anyhow!("no batch form of {query}"))?;
         execute_all(&session, &bid_ddl("gen", args.events, &args.csv)).await?;
@@ -110,7 +134,7 @@ async fn run_one(args: &Args, query: &str, source: &str) -> anyhow::Result<()> {
         };
         let (bids, _) = h.collect().await?;
         let events: usize = bids.iter().map(|b| b.num_rows()).sum();
-        let (_, cpu, wall) = batch::run(bids, sql, args.partitions).await?;
+        let (_, cpu, wall) = batch::run(bids, sql, parallelism).await?;
         println!("{events} {cpu} {wall} {}", peak_rss_mib());
         return Ok(());
     }
@@ -162,11 +186,17 @@ struct Measured {
     rss: f64,
 }
 
-fn measure(args: &Args, query: &str, source: &str) -> anyhow::Result<Measured> {
+impl Args {
+    fn max_parallelism(&self) -> usize {
+        self.parallelism.iter().copied().max().unwrap_or(1)
+    }
+}
+
+fn measure(args: &Args, query: &str, source: &str, parallelism: usize) -> anyhow::Result<Measured> {
     let out = Command::new(std::env::current_exe()?)
         .args(["--one", query, source, "--events", &args.events.to_string()])
         .args(["--csv", &args.csv.display().to_string()])
-        .args(["--parallelism", &args.partitions.to_string()])
+        .args(["--parallelism", &parallelism.to_string()])
         .output()?;
     if !out.status.success() {
         bail!(
@@ -206,27 +236,44 @@ fn main() -> anyhow::Result<()> {
     }
     runtime.block_on(make_csv(&args))?;
     println!(
-        "{:<7} {:<9} {:>11} {:>8} {:>12} {:>14} {:>9} {:>9}",
-        "query", "source", "events", "seconds", "events/s", "events/cpu-s", "rss MiB", "vs batch"
+        "{:<7} {:<9} {:>3} {:>11} {:>8} {:>12} {:>14} {:>9} {:>9} {:>9}",
+        "query",
+        "source",
+        "p",
+        "events",
+        "seconds",
+        "events/s",
+        "events/cpu-s",
+        "rss MiB",
+        "vs batch",
+        "vs p=1"
     );
+    let per_cpu = |m: &Measured| m.events / m.cpu.max(0.01);
+    let per_s = |m: &Measured| m.events / m.wall.max(0.001);
     for q in &args.queries {
-        let reference = measure(&args, q, "batch")?;
-        let per_cpu = |m: &Measured| m.events / m.cpu.max(0.01);
+        let reference = measure(&args, q, "batch", args.max_parallelism())?;
         for source in ["gen", "csv", "batch"] {
-            let m = if source == "batch" {
-                reference
+            let runs: Vec<(usize, Measured)> = if source == "batch" {
+                vec![(args.max_parallelism(), reference)]
             } else {
-                measure(&args, q, source)?
+                args.parallelism
+                    .iter()
+                    .map(|&p| Ok((p, measure(&args, q, source, p)?)))
+                    .collect::<anyhow::Result<_>>()?
             };
-            println!(
-                "{q:<7} {source:<9} {:>11.0} {:>8.2} {:>12.0} {:>14.0} {:>9.0} {:>8.2}x",
-                m.events,
-                m.wall,
-                m.events / m.wall.max(0.001),
-                per_cpu(&m),
-                m.rss,
-                per_cpu(&m) / per_cpu(&reference)
-            );
+            let first = runs[0].1;
+            for (p, m) in &runs {
+                println!(
+                    "{q:<7} {source:<9} {p:>3} {:>11.0} {:>8.2} {:>12.0} {:>14.0} {:>9.0} {:>8.2}x {:>8.2}x",
+                    m.events,
+                    m.wall,
+                    per_s(m),
+                    per_cpu(m),
+                    m.rss,
+                    per_cpu(m) / per_cpu(&reference),
+                    per_s(m) / per_s(&first),
+                );
+            }
         }
     }
     Ok(())

@@ -23,13 +23,15 @@ fn bench(args: &[&str]) -> String {
 fn harness_runs_every_query() {
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("bids.csv");
-    let text = bench(&["--events", "20000", "--csv", &csv.display().to_string()]);
+    let csv = csv.display().to_string();
+    let text = bench(&["--events", "20000", "--csv", &csv, "--parallelism", "1,2"]);
     for q in ["q0", "q1", "q2", "q5", "q7", "tumble", "hop"] {
-        for source in ["gen", "csv", "batch"] {
+        let runs = [("gen", 1), ("gen", 2), ("csv", 1), ("csv", 2), ("batch", 2)];
+        for (source, p) in runs {
             let line = text
                 .lines()
-                .find(|l| l.starts_with(&format!("{q:<7} {source:<9}")))
-                .unwrap_or_else(|| panic!("no {q} {source} line in:\n{text}"));
+                .find(|l| l.starts_with(&format!("{q:<7} {source:<9} {p:>3} ")))
+                .unwrap_or_else(|| panic!("no {q} {source} p={p} line in:\n{text}"));
             // 20,000 events hold 18,400 bids; every source sees all of them.
             assert!(line.contains(" 18400 "), "{line}");
         }

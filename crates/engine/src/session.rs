@@ -171,7 +171,7 @@ impl Session {
                             .logical_plan(Statement::Query(cv.query.clone()), &state)
                             .await?;
                         // Check now that it can run as a stream.
-                        StreamPlanner::new(&state, &plan).plan_root(&plan)?;
+                        StreamPlanner::new(&state, &plan, 1).plan_root(&plan)?;
                         let view = ViewTable::new(plan, Some(stmt.text.clone()));
                         self.ctx.deregister_table(name.as_str())?;
                         self.ctx.register_table(name.as_str(), Arc::new(view))?;
@@ -313,7 +313,8 @@ impl Session {
     /// Plan a query or insert into a dataflow; also says whether it is bounded.
     async fn graph(&self, stmt: Statement, state: &SessionState) -> Result<(StreamGraph, bool)> {
         let plan = self.logical_plan(stmt, state).await?;
-        let planner = StreamPlanner::new(state, &plan);
+        let parallelism = self.settings().parallelism();
+        let planner = StreamPlanner::new(state, &plan, parallelism);
         match &plan {
             LogicalPlan::Dml(dml)
                 if dml.op
@@ -333,6 +334,7 @@ impl Session {
                 let graph = StreamGraph {
                     root,
                     sink: Some((sink, Arc::default())),
+                    parallelism,
                 };
                 Ok((graph, bounded))
             }
@@ -342,7 +344,12 @@ impl Session {
             ))),
             _ => {
                 let (root, bounded) = planner.plan_root(&plan)?;
-                Ok((StreamGraph { root, sink: None }, bounded))
+                let graph = StreamGraph {
+                    root,
+                    sink: None,
+                    parallelism,
+                };
+                Ok((graph, bounded))
             }
         }
     }

@@ -38,7 +38,31 @@ const SPECS: &[Spec] = &[
         help: "print how long each statement took: on | off",
         check: check_on_off,
     },
+    Spec {
+        key: "parallelism",
+        aliases: &[
+            "parallelism.default",
+            "table.exec.resource.default-parallelism",
+        ],
+        default: "auto",
+        help: "parallel instances of keyed operators and decode threads of file and nexmark \
+               sources: a number, or auto (the number of cores)",
+        check: check_parallelism,
+    },
 ];
+
+/// Most instances a query may ask for.
+const MAX_PARALLELISM: usize = 256;
+
+fn check_parallelism(v: &str) -> std::result::Result<String, String> {
+    if v.eq_ignore_ascii_case("auto") {
+        return Ok("auto".into());
+    }
+    match v.parse::<usize>() {
+        Ok(n) if (1..=MAX_PARALLELISM).contains(&n) => Ok(n.to_string()),
+        _ => Err(format!("a number from 1 to {MAX_PARALLELISM}, or auto")),
+    }
+}
 
 fn check_format(v: &str) -> std::result::Result<String, String> {
     match v.to_ascii_lowercase().as_str() {
@@ -140,6 +164,14 @@ impl Settings {
             .collect()
     }
 
+    /// Parallelism for new queries: the setting, or the number of cores.
+    pub fn parallelism(&self) -> usize {
+        match self.values.get("parallelism").map(|v| v.parse::<usize>()) {
+            Some(Ok(n)) => n,
+            _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
     /// Names of every setting (for completion).
     pub fn keys() -> Vec<&'static str> {
         SPECS.iter().map(|s| s.key).collect()
@@ -167,7 +199,11 @@ mod tests {
         assert!(err.to_string().contains("unknown setting 'nope'"));
         s.reset(Some("format")).expect("reset");
         assert_eq!(s.get("format").expect("known"), "table");
+        s.set("parallelism.default", "2").expect("Flink name");
+        assert_eq!(s.parallelism(), 2);
+        assert!(s.set("parallelism", "0").is_err());
         s.reset(None).expect("reset all");
+        assert!(s.parallelism() >= 1);
         assert_eq!(s.get("max-rows").expect("known"), "auto");
     }
 }

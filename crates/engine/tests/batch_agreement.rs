@@ -72,8 +72,13 @@ fn format_ms(ms: i64) -> String {
     )
 }
 
-async fn streaming_rows(ddl: &str, query: &str) -> Vec<Vec<String>> {
+/// Sorted result rows and late rows dropped, at `parallelism`.
+async fn run_streaming(ddl: &str, query: &str, parallelism: usize) -> (Vec<Vec<String>>, u64) {
     let session = Session::new();
+    session
+        .settings()
+        .set("parallelism", &parallelism.to_string())
+        .expect("valid setting");
     for stmt in session.parse(ddl, None).expect("ddl parses") {
         session.execute(&stmt).await.expect("ddl runs");
     }
@@ -82,9 +87,21 @@ async fn streaming_rows(ddl: &str, query: &str) -> Vec<Vec<String>> {
         panic!("not a query: {query}");
     };
     let (batches, summary) = handle.collect().await.expect("query runs");
-    assert_eq!(summary.late_rows, 0, "no row is late inside the bound");
     let mut rows = format::rows_as_strings(&batches).expect("formats");
     rows.sort();
+    (rows, summary.late_rows)
+}
+
+/// The streaming result, the same at parallelism 1 and 3, with no late row.
+async fn streaming_rows(ddl: &str, query: &str) -> Vec<Vec<String>> {
+    let (rows, late) = run_streaming(ddl, query, 1).await;
+    assert_eq!(late, 0, "no row is late inside the bound");
+    let (parallel, late) = run_streaming(ddl, query, 3).await;
+    assert_eq!(late, 0, "no row is late at parallelism 3 either");
+    assert_eq!(
+        rows, parallel,
+        "parallelism 3 gives the rows of parallelism 1"
+    );
     rows
 }
 
@@ -169,4 +186,48 @@ async fn hop_agrees_with_batch_group_by() {
     .await;
     assert!(streaming.len() > 500, "many groups: {}", streaming.len());
     assert_eq!(streaming, batch);
+}
+
+/// Rows far behind the watermark are late; which ones does not depend on
+/// parallelism (chunks are emitted in file order and every instance sees
+/// the same watermarks), so results and the count of dropped rows are those
+/// of parallelism 1. Two files, read side by side, and chunks of 8192 rows
+/// spanning ~14 minutes; every 97th row is 20 minutes old.
+#[tokio::test]
+async fn late_rows_are_the_same_at_any_parallelism() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (f, offset) in [("a.csv", 0), ("b.csv", 50)] {
+        let mut rng = Lcg(7 + offset as u64);
+        let mut out = String::from("auction,price,ts\n");
+        for i in 0..40_000i64 {
+            let mut ts = START_MS + i * 100 + offset;
+            if i % 97 == 0 {
+                ts -= 1_200_000;
+            }
+            let _ = writeln!(
+                out,
+                "{},{},{}",
+                rng.below(30),
+                rng.below(1000),
+                format_ms(ts)
+            );
+        }
+        std::fs::write(dir.path().join(f), out).expect("write data");
+    }
+    let ddl = format!(
+        "CREATE TABLE bids (auction BIGINT, price BIGINT, ts TIMESTAMP(3), \
+         WATERMARK FOR ts AS ts) \
+         WITH (connector = 'filesystem', path = '{}', format = 'csv');",
+        dir.path().display()
+    );
+    let query = "SELECT auction, window_start, COUNT(*), SUM(price) \
+         FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '6' SECOND)) \
+         GROUP BY auction, window_start";
+    let (rows, late) = run_streaming(&ddl, query, 1).await;
+    assert!(late > 100, "old rows are late: {late}");
+    for parallelism in [2, 4] {
+        let (got, got_late) = run_streaming(&ddl, query, parallelism).await;
+        assert_eq!(got_late, late, "late rows at parallelism {parallelism}");
+        assert_eq!(got, rows, "rows at parallelism {parallelism}");
+    }
 }

@@ -8,18 +8,21 @@ use sluice_common::{Message, Result};
 use tokio::sync::mpsc::{channel, Receiver};
 use tokio::task::JoinSet;
 
+use crate::exchange::{Exchange, Outbox};
 use crate::metrics::NodeMetrics;
 use crate::operator::Operator;
+use crate::operators::union::UnionOperator;
+use crate::row::{Chain, RowFunction, RowOperator};
 use crate::runtime::{run_operator, run_sink, CHANNEL_CAPACITY};
 use crate::sink::Sink;
 use crate::source::{Source, SourceContext};
 
 /// What a node runs.
 pub enum NodeKind {
-    /// A leaf.
-    Source(Box<dyn Source>),
-    /// An inner node.
-    Operator(Box<dyn Operator>),
+    /// A leaf, with the row functions fused onto it.
+    Source(Box<dyn Source>, Chain),
+    /// An inner node: one operator per parallel instance (at least one).
+    Operator(Vec<Box<dyn Operator>>),
 }
 
 /// One node of the dataflow tree with its inputs.
@@ -28,7 +31,9 @@ pub struct StreamNode {
     pub kind: NodeKind,
     /// Its inputs, in input-index order.
     pub inputs: Vec<StreamNode>,
-    /// Its counters.
+    /// How each input reaches the instances.
+    pub exchanges: Vec<Exchange>,
+    /// Its counters (shared by its instances).
     pub metrics: Arc<NodeMetrics>,
 }
 
@@ -36,39 +41,102 @@ impl StreamNode {
     /// A source leaf.
     pub fn source(source: Box<dyn Source>) -> Self {
         StreamNode {
-            kind: NodeKind::Source(source),
+            kind: NodeKind::Source(source, Chain::default()),
             inputs: vec![],
+            exchanges: vec![],
             metrics: Arc::default(),
         }
     }
 
-    /// An operator over `inputs`.
+    /// One operator instance over `inputs`.
     pub fn operator(op: Box<dyn Operator>, inputs: Vec<StreamNode>) -> Self {
+        let exchanges = vec![Exchange::Forward; inputs.len()];
+        Self::parallel(vec![op], inputs, exchanges)
+    }
+
+    /// Parallel instances of one operator over `inputs`, each input
+    /// distributed by its exchange.
+    pub fn parallel(
+        instances: Vec<Box<dyn Operator>>,
+        inputs: Vec<StreamNode>,
+        exchanges: Vec<Exchange>,
+    ) -> Self {
+        debug_assert!(!instances.is_empty());
+        debug_assert_eq!(inputs.len(), exchanges.len());
         StreamNode {
-            kind: NodeKind::Operator(op),
+            kind: NodeKind::Operator(instances),
             inputs,
+            exchanges,
             metrics: Arc::default(),
+        }
+    }
+
+    /// Apply `f` to every row this node emits: fused onto a source, or as
+    /// one forward instance per instance of this node.
+    pub fn then(mut self, f: Arc<dyn RowFunction>) -> Self {
+        if let NodeKind::Source(_, chain) = &mut self.kind {
+            chain.push(f);
+            return self;
+        }
+        let instances = (0..self.parallelism())
+            .map(|_| Box::new(RowOperator(Arc::clone(&f))) as Box<dyn Operator>)
+            .collect();
+        Self::parallel(instances, vec![self], vec![Exchange::Forward])
+    }
+
+    /// Number of output streams: instances of an operator; a source is one
+    /// stream however many threads make its chunks.
+    pub fn parallelism(&self) -> usize {
+        match &self.kind {
+            NodeKind::Source(..) => 1,
+            NodeKind::Operator(ops) => ops.len(),
         }
     }
 
     /// Schema of the node's output.
     pub fn schema(&self) -> SchemaRef {
         match &self.kind {
-            NodeKind::Source(s) => s.output_schema(),
-            NodeKind::Operator(o) => o.output_schema(),
+            NodeKind::Source(s, chain) => chain.output_schema(s.output_schema()),
+            NodeKind::Operator(ops) => ops[0].output_schema(),
         }
     }
 
     /// A display tree sharing this node's counters.
     pub fn explain(&self) -> ExplainNode {
-        let line = match &self.kind {
-            NodeKind::Source(s) => s.describe(),
-            NodeKind::Operator(o) => o.describe(),
-        };
-        ExplainNode {
-            line,
-            metrics: Arc::clone(&self.metrics),
-            children: self.inputs.iter().map(StreamNode::explain).collect(),
+        match &self.kind {
+            NodeKind::Source(s, chain) => {
+                let mut node = ExplainNode {
+                    line: s.describe(),
+                    metrics: Arc::clone(&self.metrics),
+                    children: vec![],
+                };
+                for (f, metrics) in chain.steps() {
+                    node = ExplainNode {
+                        line: f.describe(),
+                        metrics: Arc::clone(metrics),
+                        children: vec![node],
+                    };
+                }
+                node
+            }
+            NodeKind::Operator(ops) => {
+                let mut line = ops[0].describe();
+                if ops.len() > 1 {
+                    let _ = write!(line, " (parallelism={}", ops.len());
+                    for e in &self.exchanges {
+                        if let Exchange::Hash(keys) = e {
+                            let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+                            let _ = write!(line, ", hash by [{}]", keys.join(", "));
+                        }
+                    }
+                    line.push(')');
+                }
+                ExplainNode {
+                    line,
+                    metrics: Arc::clone(&self.metrics),
+                    children: self.inputs.iter().map(StreamNode::explain).collect(),
+                }
+            }
         }
     }
 }
@@ -79,6 +147,8 @@ pub struct StreamGraph {
     pub root: StreamNode,
     /// Where results go; `None` means to the caller.
     pub sink: Option<(Box<dyn Sink>, Arc<NodeMetrics>)>,
+    /// Threads a parallel source may use for its chunks.
+    pub parallelism: usize,
 }
 
 impl StreamGraph {
@@ -161,7 +231,14 @@ impl ExplainNode {
 /// Spawn every node of `graph` into `tasks`. Returns the receiver of the
 /// root's output when the graph has no sink.
 pub fn launch(graph: StreamGraph, tasks: &mut JoinSet<Result<()>>) -> Option<Receiver<Message>> {
-    let rx = launch_node(graph.root, tasks);
+    let mut root = graph.root;
+    if root.parallelism() > 1 {
+        // One stream out: gather the instances (minimum of their watermarks).
+        let gather = UnionOperator::new(root.schema());
+        root = StreamNode::operator(Box::new(gather), vec![root]);
+    }
+    let (tx, rx) = channel(CHANNEL_CAPACITY);
+    launch_node(root, vec![Outbox::single(tx)], graph.parallelism, tasks);
     match graph.sink {
         Some((sink, metrics)) => {
             tasks.spawn(run_sink(sink, rx, metrics));
@@ -171,21 +248,45 @@ pub fn launch(graph: StreamGraph, tasks: &mut JoinSet<Result<()>>) -> Option<Rec
     }
 }
 
-fn launch_node(node: StreamNode, tasks: &mut JoinSet<Result<()>>) -> Receiver<Message> {
-    let (tx, rx) = channel(CHANNEL_CAPACITY);
+/// Spawn `node`, whose instance `i` sends into `outboxes[i]`, and its inputs.
+fn launch_node(
+    node: StreamNode,
+    mut outboxes: Vec<Outbox>,
+    parallelism: usize,
+    tasks: &mut JoinSet<Result<()>>,
+) {
     match node.kind {
-        NodeKind::Source(source) => {
-            let ctx = SourceContext::new(tx, node.metrics);
+        NodeKind::Source(source, chain) => {
+            let out = outboxes.remove(0);
+            let ctx = SourceContext::with_chain(out, node.metrics, chain, parallelism);
             tasks.spawn(source.run(ctx));
         }
-        NodeKind::Operator(op) => {
-            let inputs = node
-                .inputs
-                .into_iter()
-                .map(|n| launch_node(n, tasks))
-                .collect();
-            tasks.spawn(run_operator(op, inputs, tx, node.metrics));
+        NodeKind::Operator(ops) => {
+            let p = ops.len();
+            let mut receivers: Vec<Vec<(usize, Receiver<Message>)>> =
+                (0..p).map(|_| Vec::new()).collect();
+            for (k, (input, exchange)) in node.inputs.into_iter().zip(node.exchanges).enumerate() {
+                let p_in = input.parallelism();
+                let mut input_outboxes = Vec::with_capacity(p_in);
+                for i in 0..p_in {
+                    let forward = p_in == p && matches!(exchange, Exchange::Forward);
+                    let targets: Vec<usize> = if forward { vec![i] } else { (0..p).collect() };
+                    let mut senders = Vec::with_capacity(targets.len());
+                    for j in targets {
+                        let (tx, rx) = channel(CHANNEL_CAPACITY);
+                        senders.push(tx);
+                        receivers[j].push((k, rx));
+                    }
+                    input_outboxes.push(match &exchange {
+                        Exchange::Hash(keys) => Outbox::hash(senders, keys.clone()),
+                        Exchange::Forward => Outbox::round_robin(senders),
+                    });
+                }
+                launch_node(input, input_outboxes, parallelism, tasks);
+            }
+            for ((op, inputs), out) in ops.into_iter().zip(receivers).zip(outboxes) {
+                tasks.spawn(run_operator(op, inputs, out, Arc::clone(&node.metrics)));
+            }
         }
     }
-    rx
 }

@@ -2,9 +2,13 @@
 //!
 //! A query runs as a tree of [`graph::StreamNode`]s: [`source::Source`]s at
 //! the leaves, [`operator::Operator`]s above them and an optional
-//! [`sink::Sink`] at the root. Each node is one tokio task; nodes are joined
-//! by bounded channels carrying [`sluice_common::Message`]s, so a slow
-//! consumer slows its producers down (backpressure) instead of buffering.
+//! [`sink::Sink`] at the root. Each operator runs as one or more parallel
+//! instances, each one tokio task; instances are joined by bounded channels
+//! carrying [`sluice_common::Message`]s ([`exchange`] routes rows by key), so
+//! a slow consumer slows its producers down (backpressure) instead of
+//! buffering. Stateless row functions ([`row`]) are fused onto sources, and
+//! sources that split into chunks make them on several threads
+//! ([`pipeline`]) without changing the stream they emit.
 //!
 //! The run loop ([`runtime`]) owns the protocol: it combines watermarks of
 //! several inputs (minimum), aligns barriers, forwards end of stream and calls
@@ -12,10 +16,13 @@
 //! machines and never block.
 #![deny(missing_docs)]
 
+pub mod exchange;
 pub mod graph;
 pub mod metrics;
 pub mod operator;
 pub mod operators;
+pub mod pipeline;
+pub mod row;
 pub mod runtime;
 pub mod sink;
 pub mod source;

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use sluice_common::{Barrier, Message, Result, Watermark};
-use tokio::sync::mpsc::{Receiver, Sender};
+use tokio::sync::mpsc::Receiver;
+
+use crate::exchange::Outbox;
 
 use crate::metrics::NodeMetrics;
 use crate::operator::{Operator, Output};
@@ -30,22 +32,27 @@ enum Flow {
 }
 
 struct InputState {
+    /// The operator's input this channel belongs to (an input with several
+    /// instances arrives on several channels).
+    input: usize,
     rx: Receiver<Message>,
     watermark: Watermark,
     ended: bool,
     blocked_on: Option<Barrier>,
 }
 
-/// Drive `op` until all inputs end or the output closes.
+/// Drive `op` until all inputs end or the output closes. Each channel is
+/// tagged with the input it belongs to.
 pub async fn run_operator(
     mut op: Box<dyn Operator>,
-    inputs: Vec<Receiver<Message>>,
-    out: Sender<Message>,
+    inputs: Vec<(usize, Receiver<Message>)>,
+    out: Outbox,
     metrics: Arc<NodeMetrics>,
 ) -> Result<()> {
     let mut inputs: Vec<InputState> = inputs
         .into_iter()
-        .map(|rx| InputState {
+        .map(|(input, rx)| InputState {
+            input,
             rx,
             watermark: Watermark::MIN,
             ended: false,
@@ -62,7 +69,7 @@ pub async fn run_operator(
         let flow = match msg {
             Message::Batch(batch) => {
                 metrics.add_in(batch.num_rows());
-                op.on_batch(idx, batch, &mut output)?;
+                op.on_batch(inputs[idx].input, batch, &mut output)?;
                 Flow::Continue
             }
             Message::Watermark(wm) => {
@@ -74,11 +81,11 @@ pub async fn run_operator(
                 inputs[idx].blocked_on = Some(b);
                 if inputs.iter().all(|i| i.ended || i.blocked_on == Some(b)) {
                     op.on_barrier(b, &mut output)?;
-                    if !flush(&mut output, &out, &metrics).await {
+                    if !flush(&mut output, &out, &metrics).await? {
                         return Ok(());
                     }
                     inputs.iter_mut().for_each(|i| i.blocked_on = None);
-                    if out.send(Message::Barrier(b)).await.is_err() {
+                    if !out.broadcast(Message::Barrier(b)).await {
                         return Ok(());
                     }
                 }
@@ -98,17 +105,17 @@ pub async fn run_operator(
         };
         metrics.add_late(std::mem::take(&mut output.late_rows));
         let finished = op.is_finished();
-        if !flush(&mut output, &out, &metrics).await {
+        if !flush(&mut output, &out, &metrics).await? {
             return Ok(());
         }
         if let Some(wm) = output_watermark(&mut output) {
             metrics.set_watermark(wm);
-            if out.send(Message::Watermark(wm)).await.is_err() {
+            if !out.broadcast(Message::Watermark(wm)).await {
                 return Ok(());
             }
         }
         if finished || matches!(flow, Flow::Stop) {
-            let _ = out.send(Message::EndOfStream).await;
+            let _ = out.broadcast(Message::EndOfStream).await;
             return Ok(());
         }
     }
@@ -140,14 +147,14 @@ fn output_watermark(output: &mut Output) -> Option<Watermark> {
 }
 
 /// Send the batches an operator produced. `false` when the output closed.
-async fn flush(output: &mut Output, out: &Sender<Message>, metrics: &NodeMetrics) -> bool {
+async fn flush(output: &mut Output, out: &Outbox, metrics: &NodeMetrics) -> Result<bool> {
     for batch in output.batches.drain(..) {
         metrics.add_out(batch.num_rows());
-        if out.send(Message::Batch(batch)).await.is_err() {
-            return false;
+        if !out.send_batch(batch).await? {
+            return Ok(false);
         }
     }
-    true
+    Ok(true)
 }
 
 /// Receive from whichever open, unblocked input has a message, starting

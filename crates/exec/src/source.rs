@@ -8,50 +8,83 @@ use async_trait::async_trait;
 use sluice_common::{Message, Result, Watermark};
 use tokio::sync::mpsc::Sender;
 
+use crate::exchange::Outbox;
 use crate::metrics::NodeMetrics;
+use crate::row::Chain;
 use crate::watermark::WatermarkExpr;
 
 /// Where a source sends its output.
-#[derive(Debug, Clone)]
+///
+/// Batches pass through the row functions fused onto the source
+/// ([`Chain`]) and are routed by the [`Outbox`]. Sources whose work splits
+/// into independent chunks (files, the Nexmark generator) run them through
+/// a [`ChunkPipeline`](crate::pipeline::ChunkPipeline) on
+/// [`SourceContext::parallelism`] threads.
+#[derive(Clone)]
 pub struct SourceContext {
-    out: Sender<Message>,
+    out: Outbox,
     metrics: Arc<NodeMetrics>,
+    chain: Chain,
+    parallelism: usize,
 }
 
 impl SourceContext {
-    /// A context sending into `out`.
+    /// A context sending into `out` with no fused chain and parallelism 1.
     pub fn new(out: Sender<Message>, metrics: Arc<NodeMetrics>) -> Self {
-        SourceContext { out, metrics }
+        Self::with_chain(Outbox::single(out), metrics, Chain::default(), 1)
+    }
+
+    /// A context sending through `chain` into `out`; chunk pipelines use
+    /// `parallelism` threads.
+    pub fn with_chain(
+        out: Outbox,
+        metrics: Arc<NodeMetrics>,
+        chain: Chain,
+        parallelism: usize,
+    ) -> Self {
+        SourceContext {
+            out,
+            metrics,
+            chain,
+            parallelism: parallelism.max(1),
+        }
+    }
+
+    /// Threads a chunk pipeline may use.
+    pub fn parallelism(&self) -> usize {
+        self.parallelism
+    }
+
+    /// Count a batch as produced by the source, run the fused chain on it
+    /// and split it by destination. Pure apart from counters: runs on any
+    /// thread.
+    pub(crate) fn prepare(&self, batch: RecordBatch) -> Result<Vec<(usize, RecordBatch)>> {
+        if batch.num_rows() == 0 {
+            return Ok(vec![]);
+        }
+        let n = batch.num_rows();
+        self.metrics.add_in(n);
+        self.metrics.add_out(n);
+        let batch = self.chain.apply(batch)?;
+        self.out.partition(batch)
+    }
+
+    pub(crate) async fn send_parts(&self, parts: Vec<(usize, RecordBatch)>) -> bool {
+        self.out.send_parts(parts).await
     }
 
     /// Send a batch. Returns `false` when nobody listens any more (the query
     /// was cancelled or a LIMIT was satisfied): the source should stop.
-    pub async fn send_batch(&self, batch: RecordBatch) -> bool {
-        if batch.num_rows() == 0 {
-            return true;
-        }
-        let n = batch.num_rows();
-        self.metrics.add_in(n);
-        self.metrics.add_out(n);
-        self.out.send(Message::Batch(batch)).await.is_ok()
-    }
-
-    /// Blocking twin of [`SourceContext::send_batch`] for sources that run on
-    /// a blocking thread (file readers).
-    pub fn blocking_send_batch(&self, batch: RecordBatch) -> bool {
-        if batch.num_rows() == 0 {
-            return true;
-        }
-        let n = batch.num_rows();
-        self.metrics.add_in(n);
-        self.metrics.add_out(n);
-        self.out.blocking_send(Message::Batch(batch)).is_ok()
+    pub async fn send_batch(&self, batch: RecordBatch) -> Result<bool> {
+        let parts = self.prepare(batch)?;
+        Ok(self.send_parts(parts).await)
     }
 
     /// Send a watermark.
     pub async fn send_watermark(&self, wm: Watermark) -> bool {
         self.metrics.set_watermark(wm);
-        self.out.send(Message::Watermark(wm)).await.is_ok()
+        self.chain.set_watermark(wm);
+        self.out.broadcast(Message::Watermark(wm)).await
     }
 
     /// Send `wm` only if it is ahead of the last watermark sent (`true` when
@@ -80,7 +113,7 @@ impl SourceContext {
             Some(p) => batch.project(p)?,
             None => batch,
         };
-        if !self.send_batch(out).await {
+        if !self.send_batch(out).await? {
             return Ok(false);
         }
         Ok(match wm {
@@ -89,23 +122,10 @@ impl SourceContext {
         })
     }
 
-    /// Blocking twin of [`SourceContext::send_watermark`].
-    pub fn blocking_send_watermark(&self, wm: Watermark) -> bool {
-        self.metrics.set_watermark(wm);
-        self.out.blocking_send(Message::Watermark(wm)).is_ok()
-    }
-
     /// End a bounded input: the final watermark, then end of stream.
     pub async fn finish(&self) {
         if self.send_watermark(Watermark::MAX).await {
-            let _ = self.out.send(Message::EndOfStream).await;
-        }
-    }
-
-    /// Blocking twin of [`SourceContext::finish`].
-    pub fn blocking_finish(&self) {
-        if self.blocking_send_watermark(Watermark::MAX) {
-            let _ = self.out.blocking_send(Message::EndOfStream);
+            let _ = self.out.broadcast(Message::EndOfStream).await;
         }
     }
 

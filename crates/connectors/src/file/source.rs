@@ -1,4 +1,5 @@
-//! The filesystem source: splits read side by side on a blocking thread.
+//! The filesystem source: splits read side by side on a blocking thread,
+//! chunks of records decoded on the query's parallel workers.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -8,9 +9,10 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use sluice_common::{Error, Result, Watermark};
+use sluice_common::{Error, Result};
+use sluice_exec::pipeline::ChunkPipeline;
 use sluice_exec::source::{Source, SourceContext};
-use sluice_exec::watermark::{SplitWatermarks, WatermarkExpr};
+use sluice_exec::watermark::WatermarkExpr;
 
 use super::decode::{
     clean_arrow_error, decode_json_lenient, split_header, ChunkDecoder, RecordReader,
@@ -53,7 +55,7 @@ impl FileSource {
 struct Split {
     path: PathBuf,
     reader: Option<RecordReader<BufReader<File>>>,
-    decoder: Option<ChunkDecoder>,
+    decoder: Option<Arc<ChunkDecoder>>,
     done: bool,
 }
 
@@ -94,6 +96,16 @@ impl Source for FileSource {
     }
 }
 
+/// Complete records of one split, framed by the reader thread and decoded
+/// on a worker.
+struct Chunk {
+    decoder: Arc<ChunkDecoder>,
+    file: Arc<str>,
+    bytes: Vec<u8>,
+    /// Per record: its first line number and its offset in `bytes`.
+    lines: Vec<(u64, usize)>,
+}
+
 impl FileSource {
     fn read_all(self, ctx: &SourceContext) -> Result<()> {
         let paths = list_splits(&self.cfg.options.path)?;
@@ -112,50 +124,42 @@ impl FileSource {
                 done: false,
             })
             .collect();
-        let mut wms = SplitWatermarks::new(splits.len());
-        let mut buf = Vec::new();
-        let mut lines = Vec::with_capacity(BATCH_ROWS);
+        let mut pipeline = ChunkPipeline::new(
+            ctx,
+            splits.len(),
+            self.cfg.watermark.clone(),
+            Some(self.cfg.output.clone()),
+        );
         while splits.iter().any(|s| !s.done) {
             for (i, split) in splits.iter_mut().enumerate() {
                 if split.done {
                     continue;
                 }
-                let batch = self.read_chunk(split, &mut buf, &mut lines, ctx)?;
-                match batch {
-                    Some(batch) => {
-                        if let Some(w) = &self.cfg.watermark {
-                            if let Some(wm) = w.eval(&batch)? {
-                                wms.observe(i, wm);
-                            }
-                        }
-                        if !ctx.blocking_send_batch(batch.project(&self.cfg.output)?) {
-                            return Ok(());
-                        }
+                let open = match self.read_chunk(split, ctx)? {
+                    Some(chunk) => {
+                        let lenient = self.cfg.options.ignore_parse_errors;
+                        let json = matches!(self.cfg.options.format, Format::Json);
+                        let schema = Arc::clone(&self.cfg.read_schema);
+                        let ctx = ctx.clone();
+                        pipeline.blocking_submit(i, move || {
+                            decode_chunk(&chunk, lenient, json, &schema, &ctx)
+                        })?
                     }
                     None => {
                         split.done = true;
-                        wms.finish(i);
+                        pipeline.blocking_split_done(i)?
                     }
-                }
-                if let Some(wm) = wms.advance() {
-                    if !ctx.blocking_send_watermark(Watermark(wm.0)) {
-                        return Ok(());
-                    }
+                };
+                if !open {
+                    return Ok(());
                 }
             }
         }
-        ctx.blocking_finish();
-        Ok(())
+        pipeline.blocking_finish()
     }
 
     /// Up to `BATCH_ROWS` records of one split; `None` at its end.
-    fn read_chunk(
-        &self,
-        split: &mut Split,
-        buf: &mut Vec<u8>,
-        lines: &mut Vec<(u64, usize)>,
-        ctx: &SourceContext,
-    ) -> Result<Option<RecordBatch>> {
+    fn read_chunk(&self, split: &mut Split, ctx: &SourceContext) -> Result<Option<Chunk>> {
         let name = split.path.display().to_string();
         if split.reader.is_none() {
             let file = File::open(&split.path).map_err(|e| Error::io(&name, e))?;
@@ -163,86 +167,93 @@ impl FileSource {
             let mut reader = RecordReader::new(BufReader::with_capacity(1 << 20, file), csv);
             let decoder = match self.cfg.options.format {
                 Format::Csv { delimiter } => {
-                    buf.clear();
+                    let mut header = Vec::new();
                     if reader
-                        .next_record(buf)
+                        .next_record(&mut header)
                         .map_err(|e| Error::io(&name, e))?
                         .is_none()
                     {
-                        split.done = true;
                         return Ok(None); // empty file, not even a header
                     }
-                    ctx.add_bytes_read(buf.len() as u64);
-                    let header = split_header(buf, delimiter);
+                    ctx.add_bytes_read(header.len() as u64);
+                    let header = split_header(&header, delimiter);
                     ChunkDecoder::csv(&header, Arc::clone(&self.cfg.read_schema), delimiter, &name)?
                 }
                 Format::Json => ChunkDecoder::json(Arc::clone(&self.cfg.read_schema)),
             };
             split.reader = Some(reader);
-            split.decoder = Some(decoder);
+            split.decoder = Some(Arc::new(decoder));
         }
         let (Some(reader), Some(decoder)) = (split.reader.as_mut(), split.decoder.as_ref()) else {
             return Err(Error::internal("split reader missing"));
         };
-        buf.clear();
-        lines.clear();
+        let mut bytes = Vec::with_capacity(BATCH_ROWS * 128);
+        let mut lines = Vec::with_capacity(BATCH_ROWS);
         while lines.len() < BATCH_ROWS {
-            let start = buf.len();
-            match reader.next_record(buf).map_err(|e| Error::io(&name, e))? {
+            let start = bytes.len();
+            match reader
+                .next_record(&mut bytes)
+                .map_err(|e| Error::io(&name, e))?
+            {
                 Some(line) => lines.push((line, start)),
                 None => break,
             }
         }
-        ctx.add_bytes_read(buf.len() as u64);
+        ctx.add_bytes_read(bytes.len() as u64);
         if lines.is_empty() {
             return Ok(None);
         }
-        match decoder.decode(buf, lines.len()) {
-            Ok(batch) => Ok(Some(batch)),
-            Err(_) => self
-                .decode_by_record(decoder, buf, lines, &name, ctx)
-                .map(Some),
-        }
+        Ok(Some(Chunk {
+            decoder: Arc::clone(decoder),
+            file: name.into(),
+            bytes,
+            lines,
+        }))
     }
+}
 
-    /// Slow path for a chunk with a bad record: decode one record at a time.
-    fn decode_by_record(
-        &self,
-        decoder: &ChunkDecoder,
-        buf: &[u8],
-        lines: &[(u64, usize)],
-        file: &str,
-        ctx: &SourceContext,
-    ) -> Result<RecordBatch> {
-        let mut good = Vec::with_capacity(lines.len());
-        let mut skipped = 0;
-        for (i, &(line, start)) in lines.iter().enumerate() {
-            let end = lines.get(i + 1).map(|&(_, s)| s).unwrap_or(buf.len());
-            let record = &buf[start..end];
-            match decoder.decode(record, 1) {
-                Ok(b) => good.push(b),
-                Err(_) if self.cfg.options.ignore_parse_errors => {
-                    skipped += 1;
-                    if matches!(self.cfg.options.format, Format::Json) {
-                        if let Some(b) = decode_json_lenient(&self.cfg.read_schema, record) {
-                            good.push(b);
-                        }
+/// Decode a chunk; a chunk with a bad record is decoded one record at a
+/// time to name it (or, leniently, skip it).
+fn decode_chunk(
+    chunk: &Chunk,
+    lenient: bool,
+    json: bool,
+    schema: &SchemaRef,
+    ctx: &SourceContext,
+) -> Result<RecordBatch> {
+    if let Ok(batch) = chunk.decoder.decode(&chunk.bytes, chunk.lines.len()) {
+        return Ok(batch);
+    }
+    let mut good = Vec::with_capacity(chunk.lines.len());
+    let mut skipped = 0;
+    for (i, &(line, start)) in chunk.lines.iter().enumerate() {
+        let end = chunk
+            .lines
+            .get(i + 1)
+            .map(|&(_, s)| s)
+            .unwrap_or(chunk.bytes.len());
+        let record = &chunk.bytes[start..end];
+        match chunk.decoder.decode(record, 1) {
+            Ok(b) => good.push(b),
+            Err(_) if lenient => {
+                skipped += 1;
+                if json {
+                    if let Some(b) = decode_json_lenient(schema, record) {
+                        good.push(b);
                     }
                 }
-                Err(e) => {
-                    let text = String::from_utf8_lossy(record);
-                    let snippet: String = text.trim_end().chars().take(120).collect();
-                    return Err(Error::BadRecord(format!(
-                        "{file}:{line}: {} (record: {snippet})",
-                        clean_arrow_error(&e)
-                    )));
-                }
+            }
+            Err(e) => {
+                let text = String::from_utf8_lossy(record);
+                let snippet: String = text.trim_end().chars().take(120).collect();
+                return Err(Error::BadRecord(format!(
+                    "{}:{line}: {} (record: {snippet})",
+                    chunk.file,
+                    clean_arrow_error(&e)
+                )));
             }
         }
-        ctx.add_bad_records(skipped);
-        Ok(arrow::compute::concat_batches(
-            &self.cfg.read_schema,
-            &good,
-        )?)
     }
+    ctx.add_bad_records(skipped);
+    Ok(arrow::compute::concat_batches(schema, &good)?)
 }

@@ -312,7 +312,7 @@ impl KafkaSource {
                         s.watermark = Some(s.watermark.map_or(wm, |old| old.max(wm)));
                     }
                 }
-                if !ctx.send_batch(batch.project(&self.cfg.output)?).await {
+                if !ctx.send_batch(batch.project(&self.cfg.output)?).await? {
                     return Ok(());
                 }
             }

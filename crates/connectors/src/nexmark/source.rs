@@ -9,6 +9,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use sluice_common::Result;
+use sluice_exec::pipeline::ChunkPipeline;
 use sluice_exec::source::{Source, SourceContext};
 use sluice_exec::watermark::WatermarkExpr;
 
@@ -197,9 +198,16 @@ impl Source for NexmarkSource {
     }
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
-        let o = self.cfg.options.clone();
+        let this = Arc::new(*self);
+        let o = this.cfg.options.clone();
         let end = o.events.map(|n| n as i64);
         let started = Instant::now();
+        let mut pipeline = ChunkPipeline::new(
+            &ctx,
+            1,
+            this.cfg.watermark.clone(),
+            Some(this.cfg.output.clone()),
+        );
         let mut next: i64 = 0;
         loop {
             let to = match end {
@@ -213,18 +221,15 @@ impl Source for NexmarkSource {
                     tokio::time::sleep(wait).await;
                 }
             }
-            let batch = self.chunk(next, to)?;
+            let from = next;
             next = to;
-            let sent = ctx
-                .send_with_watermark(batch, self.cfg.watermark.as_ref(), Some(&self.cfg.output))
-                .await?;
-            if !sent {
+            let source = Arc::clone(&this);
+            if !pipeline.submit(0, move || source.chunk(from, to)).await? {
                 return Ok(());
             }
             // Let other tasks run between chunks of an unbounded stream.
             tokio::task::yield_now().await;
         }
-        ctx.finish().await;
-        Ok(())
+        pipeline.finish().await
     }
 }

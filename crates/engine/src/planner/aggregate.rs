@@ -5,6 +5,7 @@ use std::sync::Arc;
 use datafusion::logical_expr::logical_plan::Aggregate;
 use datafusion::logical_expr::Expr;
 use sluice_common::{Error, Result};
+use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
 use sluice_exec::operators::window_aggregate::{
     AggregateCall, GroupKey, WindowAggConfig, WindowAggregateOperator, WindowRole,
@@ -39,6 +40,7 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         ));
     };
     let mut keys = Vec::with_capacity(agg.group_expr.len());
+    let mut hash_keys = Vec::new();
     let mut rowtime = Vec::with_capacity(agg.schema.fields().len());
     for e in &agg.group_expr {
         match window_of(e) {
@@ -47,7 +49,9 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
                 rowtime.push(w.role == WindowRole::Time);
             }
             None => {
-                keys.push(GroupKey::Expr(p.physical(e, &input.schema)?));
+                let key = p.physical(e, &input.schema)?;
+                hash_keys.push(Arc::clone(&key));
+                keys.push(GroupKey::Expr(key));
                 rowtime.push(false);
             }
         }
@@ -80,11 +84,29 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         aggregates,
         schema: Arc::clone(agg.schema.inner()),
     };
-    let op = WindowAggregateOperator::try_new(cfg, &input_schema)?;
+    // Rows are spread over instances by their non-window keys, so every
+    // window of a key is in one instance; windows alone (a global
+    // aggregate per window) are one instance.
+    let instances = if hash_keys.is_empty() {
+        1
+    } else {
+        p.parallelism
+    };
+    let ops = (0..instances)
+        .map(|_| {
+            WindowAggregateOperator::try_new(cfg.clone(), &input_schema)
+                .map(|op| Box::new(op) as Box<dyn sluice_exec::operator::Operator>)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let exchange = if instances > 1 {
+        Exchange::Hash(hash_keys)
+    } else {
+        Exchange::Forward
+    };
     let n = agg.schema.fields().len();
     let bounded = input.bounded;
     Ok(Planned {
-        node: StreamNode::operator(Box::new(op), vec![input.materialize()]),
+        node: StreamNode::parallel(ops, vec![input.materialize()], vec![exchange]),
         steps: vec![],
         schema: Arc::clone(&agg.schema),
         rowtime,

@@ -23,6 +23,7 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 use sluice_common::{Error, Result};
+use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
 use sluice_exec::operators::limit::LimitOperator;
 use sluice_exec::operators::stateless::{StatelessOperator, Step};
@@ -64,7 +65,7 @@ impl Planned {
         }
         let input_schema = self.node.schema();
         let op = StatelessOperator::new(self.steps, input_schema);
-        StreamNode::operator(Box::new(op), vec![self.node])
+        self.node.then(Arc::new(op))
     }
 
     fn arrow_schema(&self) -> SchemaRef {
@@ -77,14 +78,18 @@ pub struct StreamPlanner<'a> {
     state: &'a SessionState,
     /// HOP TVFs whose consumer aggregates panes (by node address).
     pane_tvfs: HashSet<usize>,
+    /// Instances of keyed operators.
+    pub(crate) parallelism: usize,
 }
 
 impl<'a> StreamPlanner<'a> {
-    /// A planner using `state` for expression planning.
-    pub fn new(state: &'a SessionState, plan: &LogicalPlan) -> Self {
+    /// A planner using `state` for expression planning; keyed operators
+    /// get `parallelism` instances.
+    pub fn new(state: &'a SessionState, plan: &LogicalPlan, parallelism: usize) -> Self {
         StreamPlanner {
             state,
             pane_tvfs: lineage::pane_candidates(plan),
+            parallelism: parallelism.max(1),
         }
     }
 
@@ -167,9 +172,24 @@ impl<'a> StreamPlanner<'a> {
                     .collect();
                 let bounded = inputs.iter().all(|p| p.bounded);
                 let schema = Arc::clone(u.schema.inner());
-                let nodes = inputs.into_iter().map(Planned::materialize).collect();
+                let nodes: Vec<StreamNode> = inputs.into_iter().map(Planned::materialize).collect();
+                // Instance i of every input feeds instance i of the union
+                // when they all have as many; otherwise one union gathers.
+                let p = nodes[0].parallelism();
+                let p = if nodes.iter().all(|n| n.parallelism() == p) {
+                    p
+                } else {
+                    1
+                };
+                let instances = (0..p)
+                    .map(|_| {
+                        Box::new(UnionOperator::new(Arc::clone(&schema)))
+                            as Box<dyn sluice_exec::operator::Operator>
+                    })
+                    .collect();
+                let exchanges = vec![Exchange::Forward; nodes.len()];
                 Ok(Planned {
-                    node: StreamNode::operator(Box::new(UnionOperator::new(schema)), nodes),
+                    node: StreamNode::parallel(instances, nodes, exchanges),
                     steps: vec![],
                     schema: Arc::clone(&u.schema),
                     rowtime,
@@ -267,7 +287,7 @@ impl<'a> StreamPlanner<'a> {
         let bounded = input.bounded;
         let op = WindowAssignOperator::new(assign_spec, tvf.time_index, Arc::clone(schema.inner()));
         Ok(Planned {
-            node: StreamNode::operator(Box::new(op), vec![input.materialize()]),
+            node: input.materialize().then(Arc::new(op)),
             steps: vec![],
             schema,
             rowtime,

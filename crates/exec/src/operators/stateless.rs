@@ -10,7 +10,7 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::{Error, Result};
 
-use crate::operator::{Operator, Output};
+use crate::row::RowFunction;
 
 /// One step of the chain.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ impl StatelessOperator {
     }
 
     /// Run the chain on one batch.
-    pub fn apply(&self, mut batch: RecordBatch) -> Result<RecordBatch> {
+    fn run(&self, mut batch: RecordBatch) -> Result<RecordBatch> {
         for step in &self.steps {
             if batch.num_rows() == 0 {
                 // Still produce the right schema.
@@ -89,7 +89,7 @@ impl StatelessOperator {
     }
 }
 
-impl Operator for StatelessOperator {
+impl RowFunction for StatelessOperator {
     fn name(&self) -> &'static str {
         "Stateless"
     }
@@ -117,9 +117,8 @@ impl Operator for StatelessOperator {
         Arc::clone(&self.schema)
     }
 
-    fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
-        out.push(self.apply(batch)?);
-        Ok(())
+    fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        self.run(batch)
     }
 }
 
@@ -139,14 +138,13 @@ mod tests {
         let pred = binary(Arc::clone(&a), Op::Gt, lit(2i64), &schema).expect("pred");
         let times10 = binary(a, Op::Multiply, lit(10i64), &schema).expect("expr");
         let out_schema = Arc::new(Schema::new(vec![Field::new("b", DataType::Int64, true)]));
-        let mut op = StatelessOperator::new(
+        let op = StatelessOperator::new(
             vec![Step::Filter(pred), Step::Project(vec![times10], out_schema)],
             schema,
         );
-        let mut out = Output::default();
-        op.on_batch(0, input, &mut out).expect("runs");
+        let out = op.apply(input).expect("runs");
         assert_eq!(
-            pretty(&out.take_batches()),
+            pretty(&[out]),
             "+----+\n| b  |\n+----+\n| 30 |\n| 40 |\n+----+"
         );
     }

@@ -42,6 +42,7 @@ impl Operator for UnionOperator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::Outbox;
     use crate::metrics::NodeMetrics;
     use crate::operators::test_util::batch_i64;
     use crate::runtime::run_operator;
@@ -74,8 +75,8 @@ mod tests {
         }
         run_operator(
             Box::new(UnionOperator::new(schema)),
-            vec![a_rx, b_rx],
-            out_tx,
+            vec![(0, a_rx), (1, b_rx)],
+            Outbox::single(out_tx),
             Arc::new(NodeMetrics::default()),
         )
         .await

@@ -533,6 +533,7 @@ mod tests {
     use super::*;
     use crate::operators::test_util::{batch_ts, pretty, windowed_schema};
     use crate::operators::window_assign::WindowAssignOperator;
+    use crate::row::RowFunction;
     use arrow::datatypes::{DataType, Field, TimeUnit};
     use datafusion::functions_aggregate::sum::sum_udaf;
     use datafusion::physical_expr::aggregate::AggregateExprBuilder;
@@ -552,7 +553,7 @@ mod tests {
         let input = batch_ts(&[1_000, 9_000, 12_000], &[1, 1, 2], &[5, 6, 7]);
         let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
         let windowed = windowed_schema(&input.schema());
-        let mut assign = WindowAssignOperator::new(spec, 0, Arc::clone(&windowed));
+        let assign = WindowAssignOperator::new(spec, 0, Arc::clone(&windowed));
         let sum = AggregateExprBuilder::new(sum_udaf(), vec![col("v", &windowed).expect("v")])
             .schema(Arc::clone(&windowed))
             .alias("s")
@@ -580,10 +581,8 @@ mod tests {
         };
         let mut agg = WindowAggregateOperator::try_new(cfg, &windowed).expect("builds");
         let mut out = Output::default();
-        assign.on_batch(0, input, &mut out).expect("assigns");
-        for b in out.take_batches() {
-            agg.on_batch(0, b, &mut out).expect("aggregates");
-        }
+        let assigned = assign.apply(input).expect("assigns");
+        agg.on_batch(0, assigned, &mut out).expect("aggregates");
         agg.on_watermark(Watermark(10_000), &mut out)
             .expect("fires");
         assert_eq!(
@@ -591,13 +590,10 @@ mod tests {
             "+---------------------+---+----+\n| window_start        | k | s  |\n+---------------------+---+----+\n| 1970-01-01T00:00:00 | 1 | 11 |\n+---------------------+---+----+"
         );
         // A row for the closed window is late.
-        let mut late_out = Output::default();
-        assign
-            .on_batch(0, batch_ts(&[2_000], &[1], &[100]), &mut late_out)
+        let late = assign
+            .apply(batch_ts(&[2_000], &[1], &[100]))
             .expect("assigns");
-        for b in late_out.take_batches() {
-            agg.on_batch(0, b, &mut out).expect("aggregates");
-        }
+        agg.on_batch(0, late, &mut out).expect("aggregates");
         assert_eq!(out.late_rows, 1);
         agg.on_watermark(Watermark::MAX, &mut out).expect("fires");
         let rows: usize = out.take_batches().iter().map(|b| b.num_rows()).sum();

@@ -13,7 +13,7 @@ use arrow::record_batch::RecordBatch;
 use sluice_common::Result;
 use sluice_sql::window::WindowSpec;
 
-use crate::operator::{Operator, Output};
+use crate::row::RowFunction;
 use crate::time::to_millis;
 
 /// Assigns windows to rows.
@@ -36,7 +36,7 @@ impl WindowAssignOperator {
     }
 }
 
-impl Operator for WindowAssignOperator {
+impl RowFunction for WindowAssignOperator {
     fn name(&self) -> &'static str {
         "WindowAssign"
     }
@@ -49,7 +49,7 @@ impl Operator for WindowAssignOperator {
         Arc::clone(&self.schema)
     }
 
-    fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
+    fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
         let ts = to_millis(batch.column(self.time_index))?;
         let mut rows = Vec::with_capacity(ts.len());
         let mut starts = Vec::with_capacity(ts.len());
@@ -77,8 +77,7 @@ impl Operator for WindowAssignOperator {
         cols.push(Arc::new(TimestampMillisecondArray::from_iter_values(
             starts.iter().map(|s| s + size - 1),
         )));
-        out.push(RecordBatch::try_new(Arc::clone(&self.schema), cols)?);
-        Ok(())
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), cols)?)
     }
 }
 
@@ -95,10 +94,8 @@ mod tests {
             slide,
             offset: 0,
         };
-        let mut op = WindowAssignOperator::new(spec, 0, windowed_schema(&input.schema()));
-        let mut out = Output::default();
-        op.on_batch(0, input, &mut out).expect("assigns");
-        pretty(&out.take_batches())
+        let op = WindowAssignOperator::new(spec, 0, windowed_schema(&input.schema()));
+        pretty(&[op.apply(input).expect("assigns")])
     }
 
     #[test]
