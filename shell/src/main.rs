@@ -44,6 +44,10 @@ struct Args {
     format: OutputFormat,
 }
 
+/// mimalloc reuses freed batch memory instead of returning it to the OS.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

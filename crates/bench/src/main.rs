@@ -220,6 +220,10 @@ fn measure(args: &Args, query: &str, source: &str, parallelism: usize) -> anyhow
     })
 }
 
+/// mimalloc reuses freed batch memory instead of returning it to the OS.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
