@@ -11,11 +11,15 @@ use arrow::array::AsArray;
 use arrow::datatypes::TimestampMillisecondType;
 use sluice_engine::{Session, StatementResult};
 
-/// Run for `seconds` of input and print p50, p99 and max latency.
-pub async fn run(seconds: u64) -> anyhow::Result<()> {
+/// Run for `seconds` of input at `parallelism` and print p50, p99 and max
+/// latency.
+pub async fn run(seconds: u64, parallelism: usize) -> anyhow::Result<()> {
     let base_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
     let events = seconds * 100_000;
     let session = Session::new();
+    session
+        .settings()
+        .set("parallelism", &parallelism.to_string())?;
     let ddl = format!(
         "CREATE TABLE bid (auction BIGINT, price BIGINT, dateTime TIMESTAMP(3), \
          WATERMARK FOR dateTime AS dateTime) WITH ('connector' = 'nexmark', \
@@ -51,8 +55,8 @@ pub async fn run(seconds: u64) -> anyhow::Result<()> {
     latencies_ms.sort_by(f64::total_cmp);
     let pick = |q: f64| latencies_ms[((latencies_ms.len() - 1) as f64 * q).round() as usize];
     println!(
-        "window-emit latency at 100000 events/s over {seconds} s ({} windows): \
-         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "window-emit latency at 100000 events/s, parallelism {parallelism}, over {seconds} s \
+         ({} windows): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         latencies_ms.len(),
         pick(0.5),
         pick(0.99),

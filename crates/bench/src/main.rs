@@ -233,7 +233,7 @@ fn main() -> anyhow::Result<()> {
         return runtime.block_on(run_one(&args, q, source));
     }
     if let Some(seconds) = args.latency {
-        return runtime.block_on(latency::run(seconds));
+        return runtime.block_on(latency::run(seconds, args.max_parallelism()));
     }
     if let Some(dir) = args.csv.parent() {
         std::fs::create_dir_all(dir)?;
