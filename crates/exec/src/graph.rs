@@ -9,9 +9,9 @@ use tokio::sync::mpsc::{channel, Receiver};
 use tokio::task::JoinSet;
 
 use crate::exchange::{Exchange, Outbox};
+use crate::gather::run_gather;
 use crate::metrics::NodeMetrics;
 use crate::operator::Operator;
-use crate::operators::union::UnionOperator;
 use crate::row::{Chain, RowFunction, RowOperator};
 use crate::runtime::{run_operator, run_sink, CHANNEL_CAPACITY};
 use crate::sink::Sink;
@@ -231,14 +231,16 @@ impl ExplainNode {
 /// Spawn every node of `graph` into `tasks`. Returns the receiver of the
 /// root's output when the graph has no sink.
 pub fn launch(graph: StreamGraph, tasks: &mut JoinSet<Result<()>>) -> Option<Receiver<Message>> {
-    let mut root = graph.root;
-    if root.parallelism() > 1 {
-        // One stream out: gather the instances (minimum of their watermarks).
-        let gather = UnionOperator::new(root.schema());
-        root = StreamNode::operator(Box::new(gather), vec![root]);
-    }
     let (tx, rx) = channel(CHANNEL_CAPACITY);
-    launch_node(root, vec![Outbox::single(tx)], graph.parallelism, tasks);
+    let root = graph.root;
+    let out = Outbox::single(tx);
+    if root.parallelism() > 1 {
+        // One stream out, in an order that does not depend on timing.
+        let senders = gather(root.parallelism(), out, Arc::default(), tasks);
+        launch_node(root, senders, graph.parallelism, tasks);
+    } else {
+        launch_node(root, vec![out], graph.parallelism, tasks);
+    }
     match graph.sink {
         Some((sink, metrics)) => {
             tasks.spawn(run_sink(sink, rx, metrics));
@@ -246,6 +248,18 @@ pub fn launch(graph: StreamGraph, tasks: &mut JoinSet<Result<()>>) -> Option<Rec
         }
         None => Some(rx),
     }
+}
+
+/// Spawn a gather of `n` instances into `out`; returns their outboxes.
+fn gather(
+    n: usize,
+    out: Outbox,
+    metrics: Arc<NodeMetrics>,
+    tasks: &mut JoinSet<Result<()>>,
+) -> Vec<Outbox> {
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..n).map(|_| channel(CHANNEL_CAPACITY)).unzip();
+    tasks.spawn(run_gather(receivers, out, metrics));
+    senders.into_iter().map(Outbox::single).collect()
 }
 
 /// Spawn `node`, whose instance `i` sends into `outboxes[i]`, and its inputs.
@@ -267,6 +281,14 @@ fn launch_node(
                 (0..p).map(|_| Vec::new()).collect();
             for (k, (input, exchange)) in node.inputs.into_iter().zip(node.exchanges).enumerate() {
                 let p_in = input.parallelism();
+                if p == 1 && p_in > 1 {
+                    // Many instances into one: through an ordered gather.
+                    let (tx, rx) = channel(CHANNEL_CAPACITY);
+                    receivers[0].push((k, rx));
+                    let outboxes = gather(p_in, Outbox::single(tx), Arc::default(), tasks);
+                    launch_node(input, outboxes, parallelism, tasks);
+                    continue;
+                }
                 let mut input_outboxes = Vec::with_capacity(p_in);
                 for i in 0..p_in {
                     let forward = p_in == p && matches!(exchange, Exchange::Forward);

@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod exchange;
+pub mod gather;
 pub mod graph;
 pub mod metrics;
 pub mod operator;
