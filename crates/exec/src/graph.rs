@@ -84,6 +84,11 @@ impl StreamNode {
         Self::parallel(instances, vec![self], vec![Exchange::Forward])
     }
 
+    /// Whether this is a source (which row functions are fused onto).
+    pub fn is_source(&self) -> bool {
+        matches!(self.kind, NodeKind::Source(..))
+    }
+
     /// Number of output streams: instances of an operator; a source is one
     /// stream however many threads make its chunks.
     pub fn parallelism(&self) -> usize {

@@ -7,8 +7,9 @@ use datafusion::logical_expr::Expr;
 use sluice_common::{Error, Result};
 use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
+use sluice_exec::operators::partial_aggregate::PartialAggregate;
 use sluice_exec::operators::window_aggregate::{
-    AggregateCall, GroupKey, WindowAggConfig, WindowAggregateOperator, WindowRole,
+    AggInput, AggregateCall, GroupKey, WindowAggConfig, WindowAggregateOperator, WindowRole,
 };
 
 use super::{Planned, StreamPlanner};
@@ -83,6 +84,27 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         keys,
         aggregates,
         schema: Arc::clone(agg.schema.inner()),
+        input: AggInput::Rows,
+    };
+    let bounded = input.bounded;
+    let mut node = input.materialize();
+    let (cfg, agg_input_schema, hash_keys) = if p.parallelism > 1 && node.is_source() {
+        // Two phases: each chunk is aggregated on the source's workers;
+        // the instances merge the partials, hashed by the partial keys.
+        let (first, second) = PartialAggregate::split(cfg, Arc::clone(&input_schema))?;
+        node = node.then(Arc::new(first));
+        let partial_schema = node.schema();
+        let keys = second
+            .keys
+            .iter()
+            .filter_map(|k| match k {
+                GroupKey::Expr(e) => Some(Arc::clone(e)),
+                GroupKey::Window(_) => None,
+            })
+            .collect();
+        (second, partial_schema, keys)
+    } else {
+        (cfg, input_schema, hash_keys)
     };
     // Rows are spread over instances by their non-window keys, so every
     // window of a key is in one instance; windows alone (a global
@@ -94,7 +116,7 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
     };
     let ops = (0..instances)
         .map(|_| {
-            WindowAggregateOperator::try_new(cfg.clone(), &input_schema)
+            WindowAggregateOperator::try_new(cfg.clone(), &agg_input_schema)
                 .map(|op| Box::new(op) as Box<dyn sluice_exec::operator::Operator>)
         })
         .collect::<Result<Vec<_>>>()?;
@@ -104,9 +126,8 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         Exchange::Forward
     };
     let n = agg.schema.fields().len();
-    let bounded = input.bounded;
     Ok(Planned {
-        node: StreamNode::parallel(ops, vec![input.materialize()], vec![exchange]),
+        node: StreamNode::parallel(ops, vec![node], vec![exchange]),
         steps: vec![],
         schema: Arc::clone(&agg.schema),
         rowtime,

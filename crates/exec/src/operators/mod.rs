@@ -1,6 +1,7 @@
 //! The operators, one per file.
 
 pub mod limit;
+pub mod partial_aggregate;
 pub mod sort;
 pub mod stateless;
 pub mod union;

@@ -42,9 +42,37 @@ impl StatelessOperator {
             .unwrap_or(input_schema);
         StatelessOperator { steps, schema }
     }
+}
 
-    /// Run the chain on one batch.
-    fn run(&self, mut batch: RecordBatch) -> Result<RecordBatch> {
+impl RowFunction for StatelessOperator {
+    fn name(&self) -> &'static str {
+        "Stateless"
+    }
+
+    fn describe(&self) -> String {
+        let steps: Vec<String> = self
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Filter(p) => format!("filter({p})"),
+                Step::Project(exprs, _) => format!(
+                    "project({})",
+                    exprs
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+            .collect();
+        format!("Stateless: {}", steps.join(" -> "))
+    }
+
+    fn output_schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn apply(&self, mut batch: RecordBatch) -> Result<RecordBatch> {
         for step in &self.steps {
             if batch.num_rows() == 0 {
                 // Still produce the right schema.
@@ -86,39 +114,6 @@ impl StatelessOperator {
             };
         }
         Ok(batch)
-    }
-}
-
-impl RowFunction for StatelessOperator {
-    fn name(&self) -> &'static str {
-        "Stateless"
-    }
-
-    fn describe(&self) -> String {
-        let steps: Vec<String> = self
-            .steps
-            .iter()
-            .map(|s| match s {
-                Step::Filter(p) => format!("filter({p})"),
-                Step::Project(exprs, _) => format!(
-                    "project({})",
-                    exprs
-                        .iter()
-                        .map(|e| e.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })
-            .collect();
-        format!("Stateless: {}", steps.join(" -> "))
-    }
-
-    fn output_schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
-    }
-
-    fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
-        self.run(batch)
     }
 }
 

@@ -90,12 +90,35 @@ pub struct WindowAggConfig {
     pub aggregates: Vec<AggregateCall>,
     /// Output schema: keys then aggregates.
     pub schema: SchemaRef,
+    /// Rows, or partial states to merge.
+    pub input: AggInput,
+}
+
+/// What a window aggregate's input rows are.
+#[derive(Debug, Clone, Default)]
+pub enum AggInput {
+    /// Rows to aggregate.
+    #[default]
+    Rows,
+    /// Partial states made by a `PartialAggregate` (see
+    /// [`super::partial_aggregate`]): the pane start in the window column,
+    /// the keys, each aggregate's state columns at `states[i]` and the
+    /// number of input rows each partial row stands for at `rows` (so late
+    /// rows are counted as rows).
+    Partials {
+        /// State columns of each aggregate.
+        states: Vec<std::ops::Range<usize>>,
+        /// The row-count column.
+        rows: usize,
+    },
 }
 
 struct PaneState {
     groups: Option<Box<dyn GroupValues>>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     num_groups: usize,
+    /// Input rows per group (kept only when making partials).
+    rows: Vec<u64>,
 }
 
 /// Partial states of a closed pane (pane mode).
@@ -103,6 +126,15 @@ struct ClosedPane {
     keys: Vec<ArrayRef>,
     states: Vec<Vec<ArrayRef>>,
     num_groups: usize,
+}
+
+/// One pane's partial aggregation, taken out to be sent downstream.
+pub(crate) struct PartialPane {
+    pub pane: i64,
+    pub keys: Vec<ArrayRef>,
+    pub states: Vec<Vec<ArrayRef>>,
+    pub rows: Vec<u64>,
+    pub num_groups: usize,
 }
 
 /// Keys, group count and accumulators of a pane taken out of the map.
@@ -119,6 +151,8 @@ pub struct WindowAggregateOperator {
     closed: BTreeMap<i64, ClosedPane>,
     watermark: i64,
     last_fired_end: i64,
+    /// Count input rows per group (to make partials).
+    count_rows: bool,
 }
 
 impl std::fmt::Debug for WindowAggregateOperator {
@@ -163,7 +197,37 @@ impl WindowAggregateOperator {
             closed: BTreeMap::new(),
             watermark: i64::MIN,
             last_fired_end: i64::MIN,
+            count_rows: false,
         })
+    }
+
+    /// An instance that counts rows per group, to make partials.
+    pub(crate) fn counting_rows(mut self) -> Self {
+        self.count_rows = true;
+        self
+    }
+
+    /// The open panes as partial rows (see [`AggInput::Partials`]),
+    /// leaving the operator empty.
+    pub(crate) fn take_partials(&mut self) -> Result<Vec<PartialPane>> {
+        let open = std::mem::take(&mut self.open);
+        let mut out = Vec::with_capacity(open.len());
+        for (pane, mut state) in open {
+            let rows = std::mem::take(&mut state.rows);
+            let (keys, num_groups, mut accs) = self.take_pane(state)?;
+            let states = accs
+                .iter_mut()
+                .map(|a| a.state(EmitTo::All))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            out.push(PartialPane {
+                pane,
+                keys,
+                states,
+                rows,
+                num_groups,
+            });
+        }
+        Ok(out)
     }
 
     /// Group-key interning for one pane or window (`None` without keys).
@@ -182,6 +246,7 @@ impl WindowAggregateOperator {
             groups: self.new_groups()?,
             accumulators: self.new_accumulators()?,
             num_groups: 0,
+            rows: vec![],
         })
     }
 
@@ -215,12 +280,21 @@ impl WindowAggregateOperator {
         }))
     }
 
-    fn update(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(crate) fn update(&mut self, batch: &RecordBatch) -> Result<()> {
         let n = batch.num_rows();
         let keys = eval_all(&self.key_exprs, batch)?;
         let mut args = Vec::with_capacity(self.cfg.aggregates.len());
         let mut filters = Vec::with_capacity(self.cfg.aggregates.len());
-        for a in &self.cfg.aggregates {
+        let merge = matches!(self.cfg.input, AggInput::Partials { .. });
+        for (i, a) in self.cfg.aggregates.iter().enumerate() {
+            if let AggInput::Partials { states, .. } = &self.cfg.input {
+                let range = states
+                    .get(i)
+                    .ok_or_else(|| Error::internal("missing partial state columns"))?;
+                args.push(batch.columns()[range.clone()].to_vec());
+                filters.push(None);
+                continue;
+            }
             args.push(eval_all(&a.expr.expressions(), batch)?);
             filters.push(match &a.filter {
                 Some(f) => Some(f.evaluate(batch)?.into_array(n)?),
@@ -273,13 +347,23 @@ impl WindowAggregateOperator {
                     state.num_groups = 1;
                 }
             }
+            if self.count_rows {
+                state.rows.resize(state.num_groups, 0);
+                for &g in &group_ids {
+                    state.rows[g] += 1;
+                }
+            }
             for (acc, (a, f)) in state
                 .accumulators
                 .iter_mut()
                 .zip(pane_args.iter().zip(&pane_filters))
             {
-                let f = f.as_ref().map(|f| f.as_boolean());
-                acc.update_batch(a, &group_ids, f, state.num_groups)?;
+                if merge {
+                    acc.merge_batch(a, &group_ids, state.num_groups)?;
+                } else {
+                    let f = f.as_ref().map(|f| f.as_boolean());
+                    acc.update_batch(a, &group_ids, f, state.num_groups)?;
+                }
             }
         }
         Ok(())
@@ -502,7 +586,22 @@ impl Operator for WindowAggregateOperator {
             .collect();
         let late = (batch.num_rows() - on_time.true_count()) as u64;
         if late > 0 {
-            out.add_late(late);
+            out.add_late(match &self.cfg.input {
+                AggInput::Rows => late,
+                // A partial row stands for as many rows as it counted.
+                AggInput::Partials { rows, .. } => {
+                    let counts = batch
+                        .column(*rows)
+                        .as_primitive_opt::<arrow::datatypes::UInt64Type>()
+                        .ok_or_else(|| Error::internal("partial row counts are not UInt64"))?;
+                    counts
+                        .iter()
+                        .zip(on_time.iter())
+                        .filter(|(_, ok)| *ok == Some(false))
+                        .map(|(c, _)| c.unwrap_or(0))
+                        .sum()
+                }
+            });
             let cols = batch
                 .columns()
                 .iter()
@@ -578,6 +677,7 @@ mod tests {
                 filter: None,
             }],
             schema: out_schema,
+            input: AggInput::Rows,
         };
         let mut agg = WindowAggregateOperator::try_new(cfg, &windowed).expect("builds");
         let mut out = Output::default();
