@@ -16,13 +16,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, TimestampMillisecondArray, UInt32Array,
-};
+use arrow::array::{ArrayRef, AsArray, BooleanArray, UInt32Array};
 use arrow::compute::{filter, take};
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::logical_expr::GroupsAccumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
@@ -32,6 +30,8 @@ use sluice_sql::window::WindowSpec;
 
 use crate::operator::{Operator, Output};
 use crate::time::to_millis;
+
+mod fire;
 
 /// Which window column a group key or the window input column is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,29 +207,6 @@ impl WindowAggregateOperator {
         self
     }
 
-    /// The open panes as partial rows (see [`AggInput::Partials`]),
-    /// leaving the operator empty.
-    pub(crate) fn take_partials(&mut self) -> Result<Vec<PartialPane>> {
-        let open = std::mem::take(&mut self.open);
-        let mut out = Vec::with_capacity(open.len());
-        for (pane, mut state) in open {
-            let rows = std::mem::take(&mut state.rows);
-            let (keys, num_groups, mut accs) = self.take_pane(state)?;
-            let states = accs
-                .iter_mut()
-                .map(|a| a.state(EmitTo::All))
-                .collect::<datafusion::error::Result<Vec<_>>>()?;
-            out.push(PartialPane {
-                pane,
-                keys,
-                states,
-                rows,
-                num_groups,
-            });
-        }
-        Ok(out)
-    }
-
     /// Group-key interning for one pane or window (`None` without keys).
     fn new_groups(&self) -> Result<Option<Box<dyn GroupValues>>> {
         if self.key_exprs.is_empty() {
@@ -368,164 +345,6 @@ impl WindowAggregateOperator {
         }
         Ok(())
     }
-
-    /// Output rows of one window from key arrays and aggregate values.
-    fn emit(
-        &self,
-        start: i64,
-        keys: Vec<ArrayRef>,
-        aggs: Vec<ArrayRef>,
-        num_groups: usize,
-        out: &mut Output,
-    ) -> Result<()> {
-        let end = start + self.cfg.spec.size;
-        let mut keys = keys.into_iter();
-        let mut cols = Vec::with_capacity(self.cfg.schema.fields().len());
-        for k in &self.cfg.keys {
-            cols.push(match k {
-                GroupKey::Window(role) => {
-                    let v = match role {
-                        WindowRole::Start => start,
-                        WindowRole::End => end,
-                        WindowRole::Time => end - 1,
-                    };
-                    Arc::new(TimestampMillisecondArray::from_value(v, num_groups)) as ArrayRef
-                }
-                GroupKey::Expr(_) => keys
-                    .next()
-                    .ok_or_else(|| Error::internal("missing key column"))?,
-            });
-        }
-        cols.extend(aggs);
-        // Cast to the planned output types where an accumulator differs only
-        // in metadata (e.g. nullability).
-        let cols = cols
-            .into_iter()
-            .zip(self.cfg.schema.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() {
-                    Ok(c)
-                } else {
-                    arrow::compute::cast(&c, f.data_type()).map_err(Error::from)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        out.push(RecordBatch::try_new(Arc::clone(&self.cfg.schema), cols)?);
-        Ok(())
-    }
-
-    fn take_pane(&self, mut state: PaneState) -> Result<TakenPane> {
-        let keys = match &mut state.groups {
-            Some(g) => g.emit(EmitTo::All)?,
-            None => vec![],
-        };
-        Ok((keys, state.num_groups, state.accumulators))
-    }
-
-    fn close_panes(&mut self, wm: i64, out: &mut Output) -> Result<()> {
-        let done: Vec<i64> = self
-            .open
-            .keys()
-            .copied()
-            .take_while(|p| p.saturating_add(self.unit) <= wm)
-            .collect();
-        for pane in done {
-            let Some(state) = self.open.remove(&pane) else {
-                continue;
-            };
-            let (keys, num_groups, mut accs) = self.take_pane(state)?;
-            if self.cfg.panes {
-                let states = accs
-                    .iter_mut()
-                    .map(|a| a.state(EmitTo::All))
-                    .collect::<datafusion::error::Result<Vec<_>>>()?;
-                self.closed.insert(
-                    pane,
-                    ClosedPane {
-                        keys,
-                        states,
-                        num_groups,
-                    },
-                );
-            } else {
-                let aggs = accs
-                    .iter_mut()
-                    .map(|a| a.evaluate(EmitTo::All))
-                    .collect::<datafusion::error::Result<Vec<_>>>()?;
-                self.emit(pane, keys, aggs, num_groups, out)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Pane mode: emit every window ending at or before `wm` that holds a
-    /// closed pane, then drop panes no open window needs.
-    fn fire_windows(&mut self, wm: i64, out: &mut Output) -> Result<()> {
-        let spec = self.cfg.spec;
-        let Some(&first) = self.closed.keys().next() else {
-            return Ok(());
-        };
-        let mut s = spec.last_start(first - spec.size) + spec.slide;
-        while s.saturating_add(spec.size) <= wm {
-            let end = s + spec.size;
-            if end <= self.last_fired_end {
-                s += spec.slide;
-                continue;
-            }
-            let panes: Vec<i64> = self.closed.range(s..end).map(|(k, _)| *k).collect();
-            if panes.is_empty() {
-                // Jump to the first window holding the next pane.
-                match self.closed.range(end..).next() {
-                    Some((&next, _)) => {
-                        s = (spec.last_start(next - spec.size) + spec.slide).max(s + spec.slide)
-                    }
-                    None => break,
-                }
-                continue;
-            }
-            self.merge_window(s, &panes, out)?;
-            self.last_fired_end = end;
-            s += spec.slide;
-        }
-        // A pane is needed until the last window holding it has fired.
-        self.closed
-            .retain(|&p, _| spec.last_start(p).saturating_add(spec.size) > wm);
-        Ok(())
-    }
-
-    fn merge_window(&self, start: i64, panes: &[i64], out: &mut Output) -> Result<()> {
-        let mut groups = self.new_groups()?;
-        let mut accs = self.new_accumulators()?;
-        let mut num_groups = 0;
-        for p in panes {
-            let Some(pane) = self.closed.get(p) else {
-                continue;
-            };
-            let mut ids = Vec::new();
-            match &mut groups {
-                Some(g) => {
-                    g.intern(&pane.keys, &mut ids)?;
-                    num_groups = g.len();
-                }
-                None => {
-                    ids = vec![0; pane.num_groups];
-                    num_groups = 1;
-                }
-            }
-            for (acc, states) in accs.iter_mut().zip(&pane.states) {
-                acc.merge_batch(states, &ids, num_groups)?;
-            }
-        }
-        let keys = match &mut groups {
-            Some(g) => g.emit(EmitTo::All)?,
-            None => vec![],
-        };
-        let aggs = accs
-            .iter_mut()
-            .map(|a| a.evaluate(EmitTo::All))
-            .collect::<datafusion::error::Result<Vec<_>>>()?;
-        self.emit(start, keys, aggs, num_groups, out)
-    }
 }
 
 fn eval_all(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
@@ -628,75 +447,4 @@ impl Operator for WindowAggregateOperator {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::operators::test_util::{batch_ts, pretty, windowed_schema};
-    use crate::operators::window_assign::WindowAssignOperator;
-    use crate::row::RowFunction;
-    use arrow::datatypes::{DataType, Field, TimeUnit};
-    use datafusion::functions_aggregate::sum::sum_udaf;
-    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
-    use datafusion::physical_expr::expressions::col;
-    use sluice_sql::window::WindowKind;
-
-    /// TUMBLE 10 s, SUM(v) per k: windows close on the watermark, late rows
-    /// are dropped and counted.
-    #[test]
-    fn tumble_emits_on_watermark_and_drops_late_rows() {
-        let spec = WindowSpec {
-            kind: WindowKind::Tumble,
-            size: 10_000,
-            slide: 10_000,
-            offset: 0,
-        };
-        let input = batch_ts(&[1_000, 9_000, 12_000], &[1, 1, 2], &[5, 6, 7]);
-        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
-        let windowed = windowed_schema(&input.schema());
-        let assign = WindowAssignOperator::new(spec, 0, Arc::clone(&windowed));
-        let sum = AggregateExprBuilder::new(sum_udaf(), vec![col("v", &windowed).expect("v")])
-            .schema(Arc::clone(&windowed))
-            .alias("s")
-            .build()
-            .expect("sum");
-        let out_schema = Arc::new(Schema::new(vec![
-            Field::new("window_start", ts, false),
-            Field::new("k", DataType::Int64, true),
-            Field::new("s", DataType::Int64, true),
-        ]));
-        let cfg = WindowAggConfig {
-            spec,
-            panes: false,
-            window_column: 3,
-            window_role: WindowRole::Start,
-            keys: vec![
-                GroupKey::Window(WindowRole::Start),
-                GroupKey::Expr(col("k", &windowed).expect("k")),
-            ],
-            aggregates: vec![AggregateCall {
-                expr: Arc::new(sum),
-                filter: None,
-            }],
-            schema: out_schema,
-            input: AggInput::Rows,
-        };
-        let mut agg = WindowAggregateOperator::try_new(cfg, &windowed).expect("builds");
-        let mut out = Output::default();
-        let assigned = assign.apply(input).expect("assigns");
-        agg.on_batch(0, assigned, &mut out).expect("aggregates");
-        agg.on_watermark(Watermark(10_000), &mut out)
-            .expect("fires");
-        assert_eq!(
-            pretty(&out.take_batches()),
-            "+---------------------+---+----+\n| window_start        | k | s  |\n+---------------------+---+----+\n| 1970-01-01T00:00:00 | 1 | 11 |\n+---------------------+---+----+"
-        );
-        // A row for the closed window is late.
-        let late = assign
-            .apply(batch_ts(&[2_000], &[1], &[100]))
-            .expect("assigns");
-        agg.on_batch(0, late, &mut out).expect("aggregates");
-        assert_eq!(out.late_rows, 1);
-        agg.on_watermark(Watermark::MAX, &mut out).expect("fires");
-        let rows: usize = out.take_batches().iter().map(|b| b.num_rows()).sum();
-        assert_eq!(rows, 1, "window [10, 20) with k = 2");
-    }
-}
+mod tests;

@@ -1,0 +1,196 @@
+//! Closing panes and emitting windows; taking partials out.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, TimestampMillisecondArray};
+use arrow::record_batch::RecordBatch;
+use datafusion::logical_expr::EmitTo;
+use sluice_common::{Error, Result};
+
+use super::{
+    ClosedPane, GroupKey, PaneState, PartialPane, TakenPane, WindowAggregateOperator, WindowRole,
+};
+use crate::operator::Output;
+
+impl WindowAggregateOperator {
+    /// The open panes as partial rows (see [`super::AggInput::Partials`]),
+    /// leaving the operator empty.
+    pub(crate) fn take_partials(&mut self) -> Result<Vec<PartialPane>> {
+        let open = std::mem::take(&mut self.open);
+        let mut out = Vec::with_capacity(open.len());
+        for (pane, mut state) in open {
+            let rows = std::mem::take(&mut state.rows);
+            let (keys, num_groups, mut accs) = self.take_pane(state)?;
+            let states = accs
+                .iter_mut()
+                .map(|a| a.state(EmitTo::All))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            out.push(PartialPane {
+                pane,
+                keys,
+                states,
+                rows,
+                num_groups,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Output rows of one window from key arrays and aggregate values.
+    fn emit(
+        &self,
+        start: i64,
+        keys: Vec<ArrayRef>,
+        aggs: Vec<ArrayRef>,
+        num_groups: usize,
+        out: &mut Output,
+    ) -> Result<()> {
+        let end = start + self.cfg.spec.size;
+        let mut keys = keys.into_iter();
+        let mut cols = Vec::with_capacity(self.cfg.schema.fields().len());
+        for k in &self.cfg.keys {
+            cols.push(match k {
+                GroupKey::Window(role) => {
+                    let v = match role {
+                        WindowRole::Start => start,
+                        WindowRole::End => end,
+                        WindowRole::Time => end - 1,
+                    };
+                    Arc::new(TimestampMillisecondArray::from_value(v, num_groups)) as ArrayRef
+                }
+                GroupKey::Expr(_) => keys
+                    .next()
+                    .ok_or_else(|| Error::internal("missing key column"))?,
+            });
+        }
+        cols.extend(aggs);
+        // Cast to the planned output types where an accumulator differs only
+        // in metadata (e.g. nullability).
+        let cols = cols
+            .into_iter()
+            .zip(self.cfg.schema.fields())
+            .map(|(c, f)| {
+                if c.data_type() == f.data_type() {
+                    Ok(c)
+                } else {
+                    arrow::compute::cast(&c, f.data_type()).map_err(Error::from)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.push(RecordBatch::try_new(Arc::clone(&self.cfg.schema), cols)?);
+        Ok(())
+    }
+
+    fn take_pane(&self, mut state: PaneState) -> Result<TakenPane> {
+        let keys = match &mut state.groups {
+            Some(g) => g.emit(EmitTo::All)?,
+            None => vec![],
+        };
+        Ok((keys, state.num_groups, state.accumulators))
+    }
+
+    pub(super) fn close_panes(&mut self, wm: i64, out: &mut Output) -> Result<()> {
+        let done: Vec<i64> = self
+            .open
+            .keys()
+            .copied()
+            .take_while(|p| p.saturating_add(self.unit) <= wm)
+            .collect();
+        for pane in done {
+            let Some(state) = self.open.remove(&pane) else {
+                continue;
+            };
+            let (keys, num_groups, mut accs) = self.take_pane(state)?;
+            if self.cfg.panes {
+                let states = accs
+                    .iter_mut()
+                    .map(|a| a.state(EmitTo::All))
+                    .collect::<datafusion::error::Result<Vec<_>>>()?;
+                self.closed.insert(
+                    pane,
+                    ClosedPane {
+                        keys,
+                        states,
+                        num_groups,
+                    },
+                );
+            } else {
+                let aggs = accs
+                    .iter_mut()
+                    .map(|a| a.evaluate(EmitTo::All))
+                    .collect::<datafusion::error::Result<Vec<_>>>()?;
+                self.emit(pane, keys, aggs, num_groups, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pane mode: emit every window ending at or before `wm` that holds a
+    /// closed pane, then drop panes no open window needs.
+    pub(super) fn fire_windows(&mut self, wm: i64, out: &mut Output) -> Result<()> {
+        let spec = self.cfg.spec;
+        let Some(&first) = self.closed.keys().next() else {
+            return Ok(());
+        };
+        let mut s = spec.last_start(first - spec.size) + spec.slide;
+        while s.saturating_add(spec.size) <= wm {
+            let end = s + spec.size;
+            if end <= self.last_fired_end {
+                s += spec.slide;
+                continue;
+            }
+            let panes: Vec<i64> = self.closed.range(s..end).map(|(k, _)| *k).collect();
+            if panes.is_empty() {
+                // Jump to the first window holding the next pane.
+                match self.closed.range(end..).next() {
+                    Some((&next, _)) => {
+                        s = (spec.last_start(next - spec.size) + spec.slide).max(s + spec.slide)
+                    }
+                    None => break,
+                }
+                continue;
+            }
+            self.merge_window(s, &panes, out)?;
+            self.last_fired_end = end;
+            s += spec.slide;
+        }
+        // A pane is needed until the last window holding it has fired.
+        self.closed
+            .retain(|&p, _| spec.last_start(p).saturating_add(spec.size) > wm);
+        Ok(())
+    }
+
+    fn merge_window(&self, start: i64, panes: &[i64], out: &mut Output) -> Result<()> {
+        let mut groups = self.new_groups()?;
+        let mut accs = self.new_accumulators()?;
+        let mut num_groups = 0;
+        for p in panes {
+            let Some(pane) = self.closed.get(p) else {
+                continue;
+            };
+            let mut ids = Vec::new();
+            match &mut groups {
+                Some(g) => {
+                    g.intern(&pane.keys, &mut ids)?;
+                    num_groups = g.len();
+                }
+                None => {
+                    ids = vec![0; pane.num_groups];
+                    num_groups = 1;
+                }
+            }
+            for (acc, states) in accs.iter_mut().zip(&pane.states) {
+                acc.merge_batch(states, &ids, num_groups)?;
+            }
+        }
+        let keys = match &mut groups {
+            Some(g) => g.emit(EmitTo::All)?,
+            None => vec![],
+        };
+        let aggs = accs
+            .iter_mut()
+            .map(|a| a.evaluate(EmitTo::All))
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        self.emit(start, keys, aggs, num_groups, out)
+    }
+}
