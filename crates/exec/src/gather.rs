@@ -18,10 +18,8 @@
 //! what it holds in instance order (bounded memory over strict order).
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::mem::take;
 use std::sync::Arc;
-use std::task::Poll;
 
 use arrow::record_batch::RecordBatch;
 use sluice_common::{Message, Result, Watermark};
@@ -29,6 +27,7 @@ use tokio::sync::mpsc::Receiver;
 
 use crate::exchange::Outbox;
 use crate::metrics::NodeMetrics;
+use crate::runtime::recv_any;
 
 /// Rows held back for ordering before the gather gives up strict order.
 pub const MAX_BUFFERED_ROWS: usize = 1 << 20;
@@ -70,7 +69,9 @@ pub async fn run_gather(
     let mut buffered = 0usize;
     let mut turn = 0;
     loop {
-        let Some((i, msg)) = next(&mut inst, &mut turn).await else {
+        let Some((i, msg)) =
+            recv_any(&mut inst, &mut turn, |x| (!x.ended).then_some(&mut x.rx)).await
+        else {
             return Ok(()); // a producer failed or was cancelled
         };
         match msg {
@@ -163,29 +164,6 @@ fn ready(inst: &[Instance], overflow: bool) -> Option<usize> {
             .position(|x| !x.closed.is_empty() || !x.open.is_empty());
     }
     None
-}
-
-/// Receive from any instance still running, round robin.
-async fn next(inst: &mut [Instance], turn: &mut usize) -> Option<(usize, Message)> {
-    let n = inst.len();
-    poll_fn(|cx| {
-        for k in 0..n {
-            let i = (*turn + k) % n;
-            if inst[i].ended {
-                continue;
-            }
-            match inst[i].rx.poll_recv(cx) {
-                Poll::Ready(Some(m)) => {
-                    *turn = (i + 1) % n;
-                    return Poll::Ready(Some((i, m)));
-                }
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => {}
-            }
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 #[cfg(test)]

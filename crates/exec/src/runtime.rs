@@ -157,22 +157,34 @@ async fn flush(output: &mut Output, out: &Outbox, metrics: &NodeMetrics) -> Resu
     Ok(true)
 }
 
-/// Receive from whichever open, unblocked input has a message, starting
-/// after the input read last time so a busy input cannot starve the others.
-/// `None` when an input closed without `EndOfStream`.
+/// Receive from whichever open, unblocked input has a message.
 async fn next_message(inputs: &mut [InputState], turn: &mut usize) -> Option<(usize, Message)> {
     if inputs.len() == 1 {
         return inputs[0].rx.recv().await.map(|m| (0, m));
     }
-    let n = inputs.len();
+    recv_any(inputs, turn, |i| {
+        (!i.ended && i.blocked_on.is_none()).then_some(&mut i.rx)
+    })
+    .await
+}
+
+/// Receive from whichever of `items` has a message (`rx` gives an item's
+/// channel, or `None` to skip it), starting after the item read last time
+/// so a busy one cannot starve the others. `None` when a channel closed
+/// without `EndOfStream`.
+pub(crate) async fn recv_any<T>(
+    items: &mut [T],
+    turn: &mut usize,
+    rx: impl Fn(&mut T) -> Option<&mut Receiver<Message>>,
+) -> Option<(usize, Message)> {
+    let n = items.len();
     poll_fn(|cx| {
         for k in 0..n {
             let i = (*turn + k) % n;
-            let input = &mut inputs[i];
-            if input.ended || input.blocked_on.is_some() {
+            let Some(r) = rx(&mut items[i]) else {
                 continue;
-            }
-            match input.rx.poll_recv(cx) {
+            };
+            match r.poll_recv(cx) {
                 Poll::Ready(Some(m)) => {
                     *turn = (i + 1) % n;
                     return Poll::Ready(Some((i, m)));

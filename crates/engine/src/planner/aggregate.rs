@@ -94,14 +94,7 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         let (first, second) = PartialAggregate::split(cfg, Arc::clone(&input_schema))?;
         node = node.then(Arc::new(first));
         let partial_schema = node.schema();
-        let keys = second
-            .keys
-            .iter()
-            .filter_map(|k| match k {
-                GroupKey::Expr(e) => Some(Arc::clone(e)),
-                GroupKey::Window(_) => None,
-            })
-            .collect();
+        let keys = second.key_exprs();
         (second, partial_schema, keys)
     } else {
         (cfg, input_schema, hash_keys)

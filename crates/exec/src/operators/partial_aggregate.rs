@@ -21,7 +21,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::{Error, Result};
 
 use super::window_aggregate::{
-    AggInput, GroupKey, WindowAggConfig, WindowAggregateOperator, WindowRole,
+    batch_of, AggInput, GroupKey, WindowAggConfig, WindowAggregateOperator, WindowRole,
 };
 use crate::row::RowFunction;
 
@@ -104,20 +104,11 @@ impl RowFunction for PartialAggregate {
     }
 
     fn describe(&self) -> String {
-        let keys: Vec<String> = self
-            .cfg
-            .keys
-            .iter()
-            .map(|k| match k {
-                GroupKey::Window(r) => r.to_string(),
-                GroupKey::Expr(e) => e.to_string(),
-            })
-            .collect();
         let aggs: Vec<&str> = self.cfg.aggregates.iter().map(|a| a.expr.name()).collect();
         format!(
             "PartialAggregate: {} per chunk keys=[{}] aggs=[{}]",
             self.cfg.spec,
-            keys.join(", "),
+            self.cfg.describe_keys(),
             aggs.join(", ")
         )
     }
@@ -143,7 +134,7 @@ impl RowFunction for PartialAggregate {
             let mut rows = p.rows;
             rows.resize(n, 0);
             cols.push(Arc::new(UInt64Array::from(rows)));
-            parts.push(self.with_schema(cols)?);
+            parts.push(batch_of(&self.schema, cols)?);
         }
         if no_pane > 0 {
             // Rows without event time: one row with no pane, counted late
@@ -154,7 +145,7 @@ impl RowFunction for PartialAggregate {
                 .map(|f| new_null_array(f.data_type(), 1))
                 .collect();
             cols.push(Arc::new(UInt64Array::from(vec![no_pane])));
-            parts.push(self.with_schema(cols)?);
+            parts.push(batch_of(&self.schema, cols)?);
         }
         match parts.len() {
             0 => Ok(RecordBatch::new_empty(Arc::clone(&self.schema))),
@@ -167,27 +158,8 @@ impl RowFunction for PartialAggregate {
                         concat(&arrays).map_err(Error::from)
                     })
                     .collect::<Result<Vec<_>>>()?;
-                self.with_schema(cols)
+                batch_of(&self.schema, cols)
             }
         }
-    }
-}
-
-impl PartialAggregate {
-    /// A batch of the partial schema; state arrays that differ only in
-    /// metadata are cast.
-    fn with_schema(&self, cols: Vec<ArrayRef>) -> Result<RecordBatch> {
-        let cols = cols
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() {
-                    Ok(c)
-                } else {
-                    arrow::compute::cast(&c, f.data_type()).map_err(Error::from)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(RecordBatch::try_new(Arc::clone(&self.schema), cols)?)
     }
 }

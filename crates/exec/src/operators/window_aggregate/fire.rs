@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, TimestampMillisecondArray};
-use arrow::record_batch::RecordBatch;
+use arrow::array::{ArrayRef, TimestampMillisecondArray};
 use datafusion::logical_expr::EmitTo;
 use sluice_common::{Error, Result};
 
 use super::{
-    ClosedPane, GroupKey, PaneState, PartialPane, TakenPane, WindowAggregateOperator, WindowRole,
+    batch_of, ClosedPane, GroupKey, PaneState, PartialPane, TakenPane, WindowAggregateOperator,
+    WindowRole,
 };
 use crate::operator::Output;
 
@@ -64,20 +64,7 @@ impl WindowAggregateOperator {
             });
         }
         cols.extend(aggs);
-        // Cast to the planned output types where an accumulator differs only
-        // in metadata (e.g. nullability).
-        let cols = cols
-            .into_iter()
-            .zip(self.cfg.schema.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() {
-                    Ok(c)
-                } else {
-                    arrow::compute::cast(&c, f.data_type()).map_err(Error::from)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        out.push(RecordBatch::try_new(Arc::clone(&self.cfg.schema), cols)?);
+        out.push(batch_of(&self.cfg.schema, cols)?);
         Ok(())
     }
 

@@ -113,6 +113,49 @@ pub enum AggInput {
     },
 }
 
+impl WindowAggConfig {
+    /// The keys that are not window columns (what instances are hashed by).
+    pub fn key_exprs(&self) -> Vec<Arc<dyn PhysicalExpr>> {
+        self.keys
+            .iter()
+            .filter_map(|k| match k {
+                GroupKey::Expr(e) => Some(Arc::clone(e)),
+                GroupKey::Window(_) => None,
+            })
+            .collect()
+    }
+
+    /// The keys as EXPLAIN shows them.
+    pub(crate) fn describe_keys(&self) -> String {
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| match k {
+                GroupKey::Window(r) => r.to_string(),
+                GroupKey::Expr(e) => e.to_string(),
+            })
+            .collect();
+        keys.join(", ")
+    }
+}
+
+/// A batch of `schema` from `cols`, casting columns that differ from the
+/// planned types only in metadata (e.g. an accumulator's nullability).
+pub(crate) fn batch_of(schema: &SchemaRef, cols: Vec<ArrayRef>) -> Result<RecordBatch> {
+    let cols = cols
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c)
+            } else {
+                arrow::compute::cast(&c, f.data_type()).map_err(Error::from)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), cols)?)
+}
+
 struct PaneState {
     groups: Option<Box<dyn GroupValues>>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
@@ -167,14 +210,7 @@ impl std::fmt::Debug for WindowAggregateOperator {
 impl WindowAggregateOperator {
     /// Build from a config; `input_schema` is the schema of input batches.
     pub fn try_new(cfg: WindowAggConfig, input_schema: &Schema) -> Result<Self> {
-        let key_exprs: Vec<Arc<dyn PhysicalExpr>> = cfg
-            .keys
-            .iter()
-            .filter_map(|k| match k {
-                GroupKey::Expr(e) => Some(Arc::clone(e)),
-                GroupKey::Window(_) => None,
-            })
-            .collect();
+        let key_exprs = cfg.key_exprs();
         let key_fields = key_exprs
             .iter()
             .enumerate()
@@ -360,15 +396,6 @@ impl Operator for WindowAggregateOperator {
     }
 
     fn describe(&self) -> String {
-        let keys: Vec<String> = self
-            .cfg
-            .keys
-            .iter()
-            .map(|k| match k {
-                GroupKey::Window(r) => r.to_string(),
-                GroupKey::Expr(e) => e.to_string(),
-            })
-            .collect();
         let aggs: Vec<String> = self
             .cfg
             .aggregates
@@ -383,7 +410,7 @@ impl Operator for WindowAggregateOperator {
             } else {
                 String::new()
             },
-            keys.join(", "),
+            self.cfg.describe_keys(),
             aggs.join(", ")
         )
     }
