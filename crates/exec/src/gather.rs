@@ -22,7 +22,7 @@ use std::mem::take;
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
-use sluice_common::{Message, Result, Watermark};
+use sluice_common::{Barrier, Message, Result, Watermark};
 use tokio::sync::mpsc::Receiver;
 
 use crate::exchange::Outbox;
@@ -68,6 +68,8 @@ pub async fn run_gather(
     let mut forwarded = Watermark::MIN;
     let mut buffered = 0usize;
     let mut turn = 0;
+    // Barriers and how many instances sent each, oldest first.
+    let mut barriers: VecDeque<(Barrier, usize)> = VecDeque::new();
     loop {
         let Some((i, msg)) =
             recv_any(&mut inst, &mut turn, |x| (!x.ended).then_some(&mut x.rx)).await
@@ -88,8 +90,10 @@ pub async fn run_gather(
                 });
                 inst[i].received = w;
             }
-            // No checkpoints yet: barriers pass once every instance sent one.
-            Message::Barrier(_) => {}
+            Message::Barrier(b) => match barriers.iter_mut().find(|(x, _)| *x == b) {
+                Some((_, seen)) => *seen += 1,
+                None => barriers.push_back((b, 1)),
+            },
             Message::EndOfStream => {
                 let batches = take(&mut inst[i].open);
                 inst[i].closed.push_back(Segment {
@@ -126,6 +130,18 @@ pub async fn run_gather(
             forwarded = wm;
             metrics.set_watermark(wm);
             if !out.broadcast(Message::Watermark(wm)).await {
+                return Ok(());
+            }
+        }
+        // A barrier passes once every running instance sent it. (Aligning
+        // the rows around it comes with checkpoints, which do not exist yet.)
+        let ended = inst.iter().filter(|x| x.ended).count();
+        while let Some(&(b, seen)) = barriers.front() {
+            if seen + ended < inst.len() {
+                break;
+            }
+            barriers.pop_front();
+            if !out.broadcast(Message::Barrier(b)).await {
                 return Ok(());
             }
         }
