@@ -68,8 +68,8 @@ pub async fn run_gather(
     let mut forwarded = Watermark::MIN;
     let mut buffered = 0usize;
     let mut turn = 0;
-    // Barriers and how many instances sent each, oldest first.
-    let mut barriers: VecDeque<(Barrier, usize)> = VecDeque::new();
+    // Barriers and which instances sent each, oldest first.
+    let mut barriers: VecDeque<(Barrier, Vec<bool>)> = VecDeque::new();
     loop {
         let Some((i, msg)) =
             recv_any(&mut inst, &mut turn, |x| (!x.ended).then_some(&mut x.rx)).await
@@ -91,8 +91,12 @@ pub async fn run_gather(
                 inst[i].received = w;
             }
             Message::Barrier(b) => match barriers.iter_mut().find(|(x, _)| *x == b) {
-                Some((_, seen)) => *seen += 1,
-                None => barriers.push_back((b, 1)),
+                Some((_, seen)) => seen[i] = true,
+                None => {
+                    let mut seen = vec![false; inst.len()];
+                    seen[i] = true;
+                    barriers.push_back((b, seen));
+                }
             },
             Message::EndOfStream => {
                 let batches = take(&mut inst[i].open);
@@ -135,9 +139,9 @@ pub async fn run_gather(
         }
         // A barrier passes once every running instance sent it. (Aligning
         // the rows around it comes with checkpoints, which do not exist yet.)
-        let ended = inst.iter().filter(|x| x.ended).count();
-        while let Some(&(b, seen)) = barriers.front() {
-            if seen + ended < inst.len() {
+        while let Some((b, seen)) = barriers.front() {
+            let b = *b;
+            if !inst.iter().zip(seen).all(|(x, &sent)| sent || x.ended) {
                 break;
             }
             barriers.pop_front();

@@ -78,9 +78,9 @@ impl NodeMetrics {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
-    /// Record the watermark last forwarded.
+    /// Record a watermark forwarded (the newest of the node's instances).
     pub fn set_watermark(&self, wm: Watermark) {
-        self.watermark.store(wm.0, Ordering::Relaxed);
+        self.watermark.fetch_max(wm.0, Ordering::Relaxed);
     }
     /// Rows received.
     pub fn rows_in(&self) -> u64 {

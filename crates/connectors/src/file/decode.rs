@@ -115,7 +115,10 @@ impl<R: BufRead> RecordReader<R> {
         // A quote left open means the cut fell inside a quoted field.
         if self.csv && buf.contains(&b'"') {
             let mut quotes = buf.iter().filter(|&&b| b == b'"').count();
-            while !quotes.is_multiple_of(2) {
+            // A stray quote would otherwise pull in the rest of the file:
+            // past four blocks, the decoder gets what there is and names
+            // the bad record.
+            while !quotes.is_multiple_of(2) && buf.len() < target.saturating_mul(4) {
                 let before = buf.len();
                 if self.inner.read_until(b'\n', buf)? == 0 {
                     break;
@@ -235,7 +238,7 @@ impl ChunkDecoder {
 
     /// Decode a chunk of complete records.
     pub fn decode(&self, bytes: &[u8], rows: usize) -> Result<RecordBatch, ArrowError> {
-        let batch = match self.format {
+        let batches = match self.format {
             Format::Csv { delimiter } => {
                 let mut d = arrow::csv::ReaderBuilder::new(Arc::clone(&self.file_schema))
                     .with_header(false)
@@ -243,16 +246,22 @@ impl ChunkDecoder {
                     .with_batch_size(rows.max(1))
                     .with_projection(self.projection.clone())
                     .build_decoder();
-                feed(bytes, |b| d.decode(b))?;
-                d.flush()?
+                feed(bytes, &mut d)?
             }
             Format::Json => {
                 let mut d = arrow::json::ReaderBuilder::new(Arc::clone(&self.file_schema))
                     .with_batch_size(rows.max(1))
                     .build_decoder()?;
-                feed(bytes, |b| d.decode(b))?;
-                d.flush()?
+                feed(bytes, &mut d)?
             }
+        };
+        let batch = match batches.len() {
+            0 => return Ok(RecordBatch::new_empty(Arc::clone(&self.out_schema))),
+            1 => batches.into_iter().next(),
+            _ => Some(arrow::compute::concat_batches(
+                &batches[0].schema(),
+                &batches,
+            )?),
         };
         let cols = match batch {
             Some(b) => b.columns().to_vec(),
@@ -260,6 +269,56 @@ impl ChunkDecoder {
         };
         RecordBatch::try_new(Arc::clone(&self.out_schema), cols)
     }
+}
+
+/// The push decoders of arrow-csv and arrow-json.
+trait PushDecoder {
+    fn push(&mut self, bytes: &[u8]) -> Result<usize, ArrowError>;
+    fn take(&mut self) -> Result<Option<RecordBatch>, ArrowError>;
+}
+
+impl PushDecoder for arrow::csv::reader::Decoder {
+    fn push(&mut self, bytes: &[u8]) -> Result<usize, ArrowError> {
+        self.decode(bytes)
+    }
+    fn take(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        self.flush()
+    }
+}
+
+impl PushDecoder for arrow::json::reader::Decoder {
+    fn push(&mut self, bytes: &[u8]) -> Result<usize, ArrowError> {
+        self.decode(bytes)
+    }
+    fn take(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        self.flush()
+    }
+}
+
+/// Feed all of `bytes`; a full batch is taken and decoding goes on, so a
+/// chunk holding more records than its size hint (CR line ends, several
+/// JSON objects on a line) loses nothing.
+fn feed(bytes: &[u8], d: &mut impl PushDecoder) -> Result<Vec<RecordBatch>, ArrowError> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while offset < bytes.len() {
+        let n = d.push(&bytes[offset..])?;
+        if n == 0 {
+            match d.take()? {
+                Some(b) => out.push(b),
+                None => {
+                    return Err(ArrowError::ParseError(format!(
+                        "could not decode {} bytes",
+                        bytes.len() - offset
+                    )))
+                }
+            }
+            continue;
+        }
+        offset += n;
+    }
+    out.extend(d.take()?);
+    Ok(out)
 }
 
 /// Flink's `json.ignore-parse-errors` for one record that failed: a JSON
@@ -294,21 +353,6 @@ pub fn decode_json_lenient(schema: &SchemaRef, record: &[u8]) -> Option<RecordBa
         });
     }
     RecordBatch::try_new(Arc::clone(schema), columns).ok()
-}
-
-fn feed(
-    bytes: &[u8],
-    mut decode: impl FnMut(&[u8]) -> Result<usize, ArrowError>,
-) -> Result<(), ArrowError> {
-    let mut offset = 0;
-    while offset < bytes.len() {
-        let n = decode(&bytes[offset..])?;
-        if n == 0 {
-            break;
-        }
-        offset += n;
-    }
-    Ok(())
 }
 
 /// Split a CSV header line into column names.
@@ -374,6 +418,10 @@ mod tests {
         );
         // A line longer than the target is one block.
         assert_eq!(blocks("long line\nx\n", 3)[0].0, "long line\n");
+        // A stray quote does not pull in the rest of the file.
+        let stray = format!("x,5\" tv\n{}", "a,1\n".repeat(100));
+        let first = &blocks(&stray, 8)[0].0;
+        assert!(first.len() <= 4 * 8 + 4, "{} bytes", first.len());
     }
 
     /// Record offsets skip blank lines and keep multi-line records whole.
@@ -384,5 +432,18 @@ mod tests {
             record_offsets(block, 10, true),
             vec![(10, 0), (12, 5), (14, 13)]
         );
+    }
+
+    /// More records than the size hint (CR line ends; two JSON objects on a
+    /// line) still all decode.
+    #[test]
+    fn more_records_than_lines_are_kept() {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+        let json = ChunkDecoder::json(Arc::clone(&schema));
+        let batch = json.decode(b"{\"a\":1} {\"a\":2}\n", 1).expect("decodes");
+        assert_eq!(batch.num_rows(), 2);
+        let csv = ChunkDecoder::csv(&["a".to_string()], schema, b',', "f.csv").expect("header");
+        let batch = csv.decode(b"1\r2\r3\n", 1).expect("decodes");
+        assert_eq!(batch.num_rows(), 3);
     }
 }
