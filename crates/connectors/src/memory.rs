@@ -8,8 +8,7 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use sluice_common::{Error, Result};
 use sluice_exec::sink::Sink;
-use sluice_exec::source::{Source, SourceContext};
-use sluice_exec::watermark::WatermarkExpr;
+use sluice_exec::source::{ScanColumns, Source, SourceContext};
 use sluice_sql::table::MemoryRows;
 
 /// A bounded source over batches. With a watermark expression, a watermark
@@ -19,32 +18,18 @@ use sluice_sql::table::MemoryRows;
 pub struct BatchSource {
     label: String,
     batches: Vec<RecordBatch>,
-    schema: SchemaRef,
-    watermark: Option<WatermarkExpr>,
-    projection: Option<Vec<usize>>,
+    scan: ScanColumns,
 }
 
 impl BatchSource {
-    /// A source emitting `batches` (of the table's full `schema`), projected
-    /// to `projection` after the watermark is computed.
-    pub fn new(
-        label: impl Into<String>,
-        batches: Vec<RecordBatch>,
-        schema: SchemaRef,
-        watermark: Option<WatermarkExpr>,
-        projection: Option<Vec<usize>>,
-    ) -> Result<Self> {
-        let schema = match &projection {
-            Some(p) => Arc::new(schema.project(p)?),
-            None => schema,
-        };
-        Ok(BatchSource {
+    /// A source emitting `batches` (of the columns `scan` makes) as `scan`
+    /// emits them.
+    pub fn new(label: impl Into<String>, batches: Vec<RecordBatch>, scan: ScanColumns) -> Self {
+        BatchSource {
             label: label.into(),
             batches,
-            schema,
-            watermark,
-            projection,
-        })
+            scan,
+        }
     }
 }
 
@@ -60,14 +45,12 @@ impl Source for BatchSource {
     }
 
     fn output_schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        self.scan.emitted()
     }
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
         for batch in self.batches {
-            let sent = ctx
-                .send_with_watermark(batch, self.watermark.as_ref(), self.projection.as_deref())
-                .await?;
+            let sent = ctx.send_with_watermark(batch, &self.scan).await?;
             if !sent {
                 return Ok(());
             }

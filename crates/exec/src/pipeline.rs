@@ -23,14 +23,13 @@ use tokio::sync::mpsc::{channel, Receiver, Sender};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use crate::source::SourceContext;
-use crate::watermark::{SplitWatermarks, WatermarkExpr};
+use crate::source::{ScanColumns, SourceContext};
+use crate::watermark::SplitWatermarks;
 
 /// What happens to a chunk's rows after they are made.
 struct Post {
     ctx: SourceContext,
-    watermark: Option<WatermarkExpr>,
-    output: Option<Vec<usize>>,
+    scan: ScanColumns,
 }
 
 /// A processed chunk: its rows by destination and its watermark.
@@ -41,14 +40,7 @@ struct Done {
 
 impl Post {
     fn process(&self, batch: RecordBatch) -> Result<Done> {
-        let watermark = match &self.watermark {
-            Some(w) => w.eval(&batch)?,
-            None => None,
-        };
-        let out = match &self.output {
-            Some(p) => batch.project(p)?,
-            None => batch,
-        };
+        let (out, watermark) = self.scan.split(batch)?;
         Ok(Done {
             parts: self.ctx.prepare(out)?,
             watermark,
@@ -79,19 +71,12 @@ pub struct ChunkPipeline {
 
 impl ChunkPipeline {
     /// A pipeline over `splits` splits. Each chunk is a batch of the
-    /// table's columns; `watermark` is evaluated on it, then it is projected
-    /// to `output` (all columns when `None`). Call inside the runtime (or
-    /// one of its blocking threads).
-    pub fn new(
-        ctx: &SourceContext,
-        splits: usize,
-        watermark: Option<WatermarkExpr>,
-        output: Option<Vec<usize>>,
-    ) -> Self {
+    /// columns `scan` makes, emitted as `scan` says. Call inside the runtime
+    /// (or one of its blocking threads).
+    pub fn new(ctx: &SourceContext, splits: usize, scan: ScanColumns) -> Self {
         let post = Arc::new(Post {
             ctx: ctx.clone(),
-            watermark,
-            output,
+            scan,
         });
         let n = ctx.parallelism();
         let mode = if n <= 1 {

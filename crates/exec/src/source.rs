@@ -13,6 +13,77 @@ use crate::metrics::NodeMetrics;
 use crate::row::Chain;
 use crate::watermark::WatermarkExpr;
 
+/// The columns a source makes, the ones it emits, and its watermark: the
+/// watermark is evaluated on every column made, then the batch is cut down
+/// to the emitted ones.
+#[derive(Debug, Clone)]
+pub struct ScanColumns {
+    made: SchemaRef,
+    output: Option<Vec<usize>>,
+    watermark: Option<WatermarkExpr>,
+    emitted: SchemaRef,
+}
+
+impl ScanColumns {
+    /// Batches of `made`, emitted as the columns `output` (all when
+    /// `None`), with `watermark` over `made`.
+    pub fn try_new(
+        made: SchemaRef,
+        output: Option<Vec<usize>>,
+        watermark: Option<WatermarkExpr>,
+    ) -> Result<Self> {
+        let emitted = match &output {
+            Some(p) => Arc::new(made.project(p)?),
+            None => Arc::clone(&made),
+        };
+        Ok(ScanColumns {
+            made,
+            output,
+            watermark,
+            emitted,
+        })
+    }
+
+    /// Schema of the batches the source makes.
+    pub fn made(&self) -> &SchemaRef {
+        &self.made
+    }
+
+    /// Schema of the batches it emits.
+    pub fn emitted(&self) -> SchemaRef {
+        Arc::clone(&self.emitted)
+    }
+
+    /// The emitted columns' names, for EXPLAIN: `a, b, c`.
+    pub fn emitted_names(&self) -> String {
+        let names: Vec<&str> = self
+            .emitted
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        names.join(", ")
+    }
+
+    /// Whether the table has a watermark.
+    pub fn has_watermark(&self) -> bool {
+        self.watermark.is_some()
+    }
+
+    /// A made batch as emitted, with the largest watermark it supports.
+    pub fn split(&self, batch: RecordBatch) -> Result<(RecordBatch, Option<i64>)> {
+        let wm = match &self.watermark {
+            Some(w) => w.eval(&batch)?,
+            None => None,
+        };
+        let out = match &self.output {
+            Some(p) => batch.project(p)?,
+            None => batch,
+        };
+        Ok((out, wm))
+    }
+}
+
 /// Where a source sends its output.
 ///
 /// Batches pass through the row functions fused onto the source
@@ -96,23 +167,14 @@ impl SourceContext {
         self.send_watermark(wm).await
     }
 
-    /// Send a batch of the table's columns, projected to `output` (all
-    /// columns when `None`), then the watermark `watermark` derives from the
-    /// whole batch if it advanced. `false` when nobody listens any more.
+    /// Send a made batch as `scan` emits it, then the watermark it supports
+    /// if that advanced. `false` when nobody listens any more.
     pub async fn send_with_watermark(
         &self,
         batch: RecordBatch,
-        watermark: Option<&WatermarkExpr>,
-        output: Option<&[usize]>,
+        scan: &ScanColumns,
     ) -> Result<bool> {
-        let wm = match watermark {
-            Some(w) => w.eval(&batch)?,
-            None => None,
-        };
-        let out = match output {
-            Some(p) => batch.project(p)?,
-            None => batch,
-        };
+        let (out, wm) = scan.split(batch)?;
         if !self.send_batch(out).await? {
             return Ok(false);
         }

@@ -6,8 +6,7 @@ use std::time::Duration;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use sluice_common::{Error, Result};
-use sluice_exec::source::{Source, SourceContext};
-use sluice_exec::watermark::WatermarkExpr;
+use sluice_exec::source::{ScanColumns, Source, SourceContext};
 use tokio::time::Instant;
 
 use super::generate::{now_millis, Generator, Rng};
@@ -25,14 +24,10 @@ const MAX_LATENCY: Duration = Duration::from_millis(200);
 pub struct DatagenSourceConfig {
     /// Table name (for messages).
     pub table: String,
-    /// Options, parsed against `schema`.
+    /// Options, parsed against the table's schema.
     pub options: DatagenOptions,
-    /// The table's full schema.
-    pub schema: SchemaRef,
-    /// Columns of `schema` to emit.
-    pub output: Vec<usize>,
-    /// Watermark over `schema`.
-    pub watermark: Option<WatermarkExpr>,
+    /// Makes every column of the table.
+    pub scan: ScanColumns,
 }
 
 /// Generates rows: bounded when `number-of-rows` is set or a column is a
@@ -40,13 +35,12 @@ pub struct DatagenSourceConfig {
 #[derive(Debug)]
 pub struct DatagenSource {
     cfg: DatagenSourceConfig,
-    schema: SchemaRef,
 }
 
 impl DatagenSource {
     /// A source for `cfg`.
     pub fn try_new(cfg: DatagenSourceConfig) -> Result<Self> {
-        let fields = cfg.schema.fields();
+        let fields = cfg.scan.made().fields();
         let matches = fields.len() == cfg.options.columns.len()
             && fields
                 .iter()
@@ -58,8 +52,7 @@ impl DatagenSource {
                 cfg.table
             )));
         }
-        let schema = Arc::new(cfg.schema.project(&cfg.output)?);
-        Ok(DatagenSource { cfg, schema })
+        Ok(DatagenSource { cfg })
     }
 }
 
@@ -86,22 +79,16 @@ impl Source for DatagenSource {
             Some(n) => n.to_string(),
             None => "unbounded".into(),
         };
-        let cols: Vec<&str> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
         format!(
             "DatagenSource: {} (rows-per-second={}, number-of-rows={rows}) columns=[{}]",
             self.cfg.table,
             self.cfg.options.rows_per_second,
-            cols.join(", ")
+            self.cfg.scan.emitted_names()
         )
     }
 
     fn output_schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        self.cfg.scan.emitted()
     }
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
@@ -109,7 +96,7 @@ impl Source for DatagenSource {
         let rate = cfg.options.rows_per_second.max(1);
         let limit = cfg.options.row_limit();
         let mut generator = Generator::new(
-            Arc::clone(&cfg.schema),
+            Arc::clone(cfg.scan.made()),
             cfg.options.columns.clone(),
             Rng::from_clock(),
         );
@@ -133,9 +120,7 @@ impl Source for DatagenSource {
                 let batch = generator.batch(n as usize, now_millis())?;
                 emitted += n;
                 last_emit = now;
-                let sent = ctx
-                    .send_with_watermark(batch, cfg.watermark.as_ref(), Some(&cfg.output))
-                    .await?;
+                let sent = ctx.send_with_watermark(batch, &cfg.scan).await?;
                 if !sent {
                     return Ok(());
                 }

@@ -11,7 +11,7 @@ use arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::expressions::{cast, col};
 use sluice_common::{Message, Watermark};
 use sluice_exec::metrics::NodeMetrics;
-use sluice_exec::source::{Source, SourceContext};
+use sluice_exec::source::{ScanColumns, Source, SourceContext};
 use sluice_exec::watermark::WatermarkExpr;
 
 use super::fields::parse_decimal;
@@ -55,9 +55,7 @@ async fn run(s: &SchemaRef, pairs: &[(&str, &str)], wm: Option<&str>) -> Vec<Mes
     let src = DatagenSource::try_new(DatagenSourceConfig {
         table: "t".into(),
         options,
-        schema: Arc::clone(s),
-        output: (0..s.fields().len()).collect(),
-        watermark,
+        scan: ScanColumns::try_new(Arc::clone(s), None, watermark).expect("columns"),
     })
     .expect("source");
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
@@ -326,9 +324,7 @@ async fn stops_when_output_closes() {
     let src = DatagenSource::try_new(DatagenSourceConfig {
         table: "t".into(),
         options,
-        schema: Arc::clone(&s),
-        output: vec![0],
-        watermark: None,
+        scan: ScanColumns::try_new(Arc::clone(&s), Some(vec![0]), None).expect("columns"),
     })
     .expect("source");
     assert!(src

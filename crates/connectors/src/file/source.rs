@@ -11,8 +11,7 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use sluice_common::{Error, Result};
 use sluice_exec::pipeline::ChunkPipeline;
-use sluice_exec::source::{Source, SourceContext};
-use sluice_exec::watermark::WatermarkExpr;
+use sluice_exec::source::{ScanColumns, Source, SourceContext};
 
 use super::decode::{
     clean_arrow_error, decode_json_lenient, record_offsets, split_header, ChunkDecoder,
@@ -30,26 +29,20 @@ pub struct FileSourceConfig {
     pub table: String,
     /// Options.
     pub options: FileOptions,
-    /// Columns to decode (table columns, in this order).
-    pub read_schema: SchemaRef,
-    /// Columns of `read_schema` to emit.
-    pub output: Vec<usize>,
-    /// Watermark over `read_schema`.
-    pub watermark: Option<WatermarkExpr>,
+    /// Makes the columns to decode (table columns, in this order).
+    pub scan: ScanColumns,
 }
 
 /// Reads the files of a path as a bounded stream.
 #[derive(Debug)]
 pub struct FileSource {
     cfg: FileSourceConfig,
-    schema: SchemaRef,
 }
 
 impl FileSource {
     /// A source for `cfg`.
-    pub fn try_new(cfg: FileSourceConfig) -> Result<Self> {
-        let schema = Arc::new(cfg.read_schema.project(&cfg.output)?);
-        Ok(FileSource { cfg, schema })
+    pub fn new(cfg: FileSourceConfig) -> Self {
+        FileSource { cfg }
     }
 }
 
@@ -71,22 +64,16 @@ impl Source for FileSource {
             Format::Csv { .. } => "csv",
             Format::Json => "json",
         };
-        let cols: Vec<&str> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
         format!(
             "FileSource: {} path={} format={fmt} columns=[{}]",
             self.cfg.table,
             self.cfg.options.path.display(),
-            cols.join(", ")
+            self.cfg.scan.emitted_names()
         )
     }
 
     fn output_schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        self.cfg.scan.emitted()
     }
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
@@ -127,12 +114,7 @@ impl FileSource {
                 done: false,
             })
             .collect();
-        let mut pipeline = ChunkPipeline::new(
-            ctx,
-            splits.len(),
-            self.cfg.watermark.clone(),
-            Some(self.cfg.output.clone()),
-        );
+        let mut pipeline = ChunkPipeline::new(ctx, splits.len(), self.cfg.scan.clone());
         while splits.iter().any(|s| !s.done) {
             for (i, split) in splits.iter_mut().enumerate() {
                 if split.done {
@@ -142,7 +124,7 @@ impl FileSource {
                     Some(chunk) => {
                         let lenient = self.cfg.options.ignore_parse_errors;
                         let json = matches!(self.cfg.options.format, Format::Json);
-                        let schema = Arc::clone(&self.cfg.read_schema);
+                        let schema = Arc::clone(self.cfg.scan.made());
                         let ctx = ctx.clone();
                         pipeline.blocking_submit(i, move || {
                             decode_chunk(&chunk, lenient, json, &schema, &ctx)
@@ -180,9 +162,9 @@ impl FileSource {
                     }
                     ctx.add_bytes_read(header.len() as u64);
                     let header = split_header(&header, delimiter);
-                    ChunkDecoder::csv(&header, Arc::clone(&self.cfg.read_schema), delimiter, &name)?
+                    ChunkDecoder::csv(&header, Arc::clone(self.cfg.scan.made()), delimiter, &name)?
                 }
-                Format::Json => ChunkDecoder::json(Arc::clone(&self.cfg.read_schema)),
+                Format::Json => ChunkDecoder::json(Arc::clone(self.cfg.scan.made())),
             };
             split.reader = Some(reader);
             split.decoder = Some(Arc::new(decoder));

@@ -13,8 +13,7 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_common::{Error, Result, Watermark};
-use sluice_exec::source::{Source, SourceContext};
-use sluice_exec::watermark::WatermarkExpr;
+use sluice_exec::source::{ScanColumns, Source, SourceContext};
 
 use super::client::{clean, client, kafka_error, partitions, PartitionInfo};
 use super::codec::{snippet, Record, RecordDecoder, Rejects};
@@ -33,29 +32,23 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
 pub struct KafkaSourceConfig {
     /// Options.
     pub options: KafkaOptions,
-    /// The table's columns.
-    pub schema: SchemaRef,
+    /// Makes the table's columns.
+    pub scan: ScanColumns,
     /// Metadata columns (index, key, virtual).
     pub metadata: Vec<(usize, String, bool)>,
-    /// Columns to emit.
-    pub output: Vec<usize>,
-    /// Watermark over the table's columns.
-    pub watermark: Option<WatermarkExpr>,
 }
 
 /// Reads a topic.
 #[derive(Debug)]
 pub struct KafkaSource {
     cfg: KafkaSourceConfig,
-    schema: SchemaRef,
 }
 
 impl KafkaSource {
     /// A source for `cfg` (checks the formats against the columns).
     pub fn try_new(cfg: KafkaSourceConfig) -> Result<Self> {
-        RecordDecoder::new(&cfg.options, Arc::clone(&cfg.schema), &cfg.metadata)?;
-        let schema = Arc::new(cfg.schema.project(&cfg.output)?);
-        Ok(KafkaSource { cfg, schema })
+        RecordDecoder::new(&cfg.options, Arc::clone(cfg.scan.made()), &cfg.metadata)?;
+        Ok(KafkaSource { cfg })
     }
 }
 
@@ -91,7 +84,7 @@ impl Source for KafkaSource {
     }
 
     fn output_schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        self.cfg.scan.emitted()
     }
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
@@ -205,7 +198,7 @@ impl KafkaSource {
                     .map_err(|e| Error::plan(clean(&e, o)))?;
             }
         }
-        let decoder = RecordDecoder::new(o, Arc::clone(&self.cfg.schema), &self.cfg.metadata)?;
+        let decoder = RecordDecoder::new(o, Arc::clone(self.cfg.scan.made()), &self.cfg.metadata)?;
         let dead_letters = match &o.dead_letter_topic {
             Some(_) => Some(client::<FutureProducer>(o)?),
             None => None,
@@ -307,16 +300,15 @@ impl KafkaSource {
                 if batch.num_rows() == 0 {
                     continue;
                 }
-                if let (Some(w), Some(s)) = (&self.cfg.watermark, state.get_mut(&p)) {
-                    if let Some(wm) = w.eval(&batch)? {
-                        s.watermark = Some(s.watermark.map_or(wm, |old| old.max(wm)));
-                    }
+                let (out, wm) = self.cfg.scan.split(batch)?;
+                if let (Some(wm), Some(s)) = (wm, state.get_mut(&p)) {
+                    s.watermark = Some(s.watermark.map_or(wm, |old| old.max(wm)));
                 }
-                if !ctx.send_batch(batch.project(&self.cfg.output)?).await? {
+                if !ctx.send_batch(out).await? {
                     return Ok(());
                 }
             }
-            if self.cfg.watermark.is_some() {
+            if self.cfg.scan.has_watermark() {
                 if let Some(wm) = combined_watermark(&state, o.idle_timeout) {
                     if !ctx.advance_watermark(Watermark(wm)).await {
                         return Ok(());

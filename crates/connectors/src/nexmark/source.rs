@@ -10,8 +10,7 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use sluice_common::Result;
 use sluice_exec::pipeline::ChunkPipeline;
-use sluice_exec::source::{Source, SourceContext};
-use sluice_exec::watermark::WatermarkExpr;
+use sluice_exec::source::{ScanColumns, Source, SourceContext};
 
 use super::generator::{self, EventRng, Kind};
 use super::{NexmarkOptions, NexmarkTable};
@@ -23,29 +22,23 @@ pub struct NexmarkSourceConfig {
     pub table: String,
     /// Options.
     pub options: NexmarkOptions,
-    /// The table's columns.
-    pub schema: SchemaRef,
+    /// Makes the table's columns.
+    pub scan: ScanColumns,
     /// Columns to generate (the rest are NULL): what the query and the
     /// watermark read.
     pub generate: Vec<usize>,
-    /// Columns to emit.
-    pub output: Vec<usize>,
-    /// Watermark over the table's columns.
-    pub watermark: Option<WatermarkExpr>,
 }
 
 /// Generates Nexmark events.
 #[derive(Debug)]
 pub struct NexmarkSource {
     cfg: NexmarkSourceConfig,
-    schema: SchemaRef,
 }
 
 impl NexmarkSource {
     /// A source for `cfg`.
-    pub fn try_new(cfg: NexmarkSourceConfig) -> Result<Self> {
-        let schema = Arc::new(cfg.schema.project(&cfg.output)?);
-        Ok(NexmarkSource { cfg, schema })
+    pub fn new(cfg: NexmarkSourceConfig) -> Self {
+        NexmarkSource { cfg }
     }
 
     /// Rows for events `[from, to)` of this table's kind.
@@ -59,7 +52,8 @@ impl NexmarkSource {
         let events: Vec<i64> = (from..to).filter(|n| generator::kind(*n) == want).collect();
         let names: Vec<String> = self
             .cfg
-            .schema
+            .scan
+            .made()
             .fields()
             .iter()
             .map(|f| f.name().to_ascii_lowercase())
@@ -162,7 +156,8 @@ impl NexmarkSource {
         let rows = events.len();
         let arrays = self
             .cfg
-            .schema
+            .scan
+            .made()
             .fields()
             .iter()
             .enumerate()
@@ -174,7 +169,10 @@ impl NexmarkSource {
                 }
             })
             .collect::<Result<Vec<ArrayRef>>>()?;
-        Ok(RecordBatch::try_new(Arc::clone(&self.cfg.schema), arrays)?)
+        Ok(RecordBatch::try_new(
+            Arc::clone(self.cfg.scan.made()),
+            arrays,
+        )?)
     }
 }
 
@@ -194,7 +192,7 @@ impl Source for NexmarkSource {
     }
 
     fn output_schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        self.cfg.scan.emitted()
     }
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
@@ -202,12 +200,7 @@ impl Source for NexmarkSource {
         let o = this.cfg.options.clone();
         let end = o.events.map(|n| n as i64);
         let started = Instant::now();
-        let mut pipeline = ChunkPipeline::new(
-            &ctx,
-            1,
-            this.cfg.watermark.clone(),
-            Some(this.cfg.output.clone()),
-        );
+        let mut pipeline = ChunkPipeline::new(&ctx, 1, this.cfg.scan.clone());
         let mut next: i64 = 0;
         loop {
             let to = match end {

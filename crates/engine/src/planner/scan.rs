@@ -16,6 +16,7 @@ use sluice_connectors::kafka::{KafkaOptions, KafkaSource, KafkaSourceConfig};
 use sluice_connectors::memory::BatchSource;
 use sluice_connectors::nexmark::{NexmarkOptions, NexmarkSource, NexmarkSourceConfig};
 use sluice_exec::graph::StreamNode;
+use sluice_exec::source::ScanColumns;
 use sluice_exec::watermark::WatermarkExpr;
 use sluice_sql::table::StreamTable;
 
@@ -35,14 +36,20 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
     let rowtime = projection.iter().map(|&i| Some(i) == wm_col).collect();
     let n = projection.len();
     let mut bounded = true;
-    let full_watermark = || -> Result<Option<WatermarkExpr>> {
-        match &table.watermark {
+    // Every column of the table made, the projection emitted.
+    let full_scan = || -> Result<ScanColumns> {
+        let watermark = match &table.watermark {
             Some(w) => {
                 let schema = DFSchema::try_from(table.schema.as_ref().clone())?;
-                Ok(Some(WatermarkExpr::new(p.physical(&w.expr, &schema)?)))
+                Some(WatermarkExpr::new(p.physical(&w.expr, &schema)?))
             }
-            None => Ok(None),
-        }
+            None => None,
+        };
+        ScanColumns::try_new(
+            Arc::clone(&table.schema),
+            Some(projection.clone()),
+            watermark,
+        )
     };
     let node = match table.connector() {
         "memory" => {
@@ -53,13 +60,7 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
                 .read()
                 .map_err(|_| Error::internal("memory table lock poisoned"))?
                 .clone();
-            let src = BatchSource::new(
-                table.name.clone(),
-                rows,
-                Arc::clone(&table.schema),
-                full_watermark()?,
-                Some(projection.clone()),
-            )?;
+            let src = BatchSource::new(table.name.clone(), rows, full_scan()?);
             StreamNode::source(Box::new(src))
         }
         "kafka" => {
@@ -67,10 +68,8 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
             bounded = options.is_bounded();
             let src = KafkaSource::try_new(KafkaSourceConfig {
                 options,
-                schema: Arc::clone(&table.schema),
+                scan: full_scan()?,
                 metadata: table.metadata_columns(),
-                output: projection.clone(),
-                watermark: full_watermark()?,
             })?;
             StreamNode::source(Box::new(src))
         }
@@ -78,14 +77,12 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
             let options = NexmarkOptions::parse(&table.name, &table.schema, &table.options)?;
             bounded = options.is_bounded();
             let generate = with_watermark_columns(table, &projection)?;
-            let src = NexmarkSource::try_new(NexmarkSourceConfig {
+            let src = NexmarkSource::new(NexmarkSourceConfig {
                 table: table.name.clone(),
                 options,
-                schema: Arc::clone(&table.schema),
+                scan: full_scan()?,
                 generate,
-                output: projection.clone(),
-                watermark: full_watermark()?,
-            })?;
+            });
             StreamNode::source(Box::new(src))
         }
         "datagen" => {
@@ -94,9 +91,7 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
             let src = DatagenSource::try_new(DatagenSourceConfig {
                 table: table.name.clone(),
                 options,
-                schema: Arc::clone(&table.schema),
-                output: projection.clone(),
-                watermark: full_watermark()?,
+                scan: full_scan()?,
             })?;
             StreamNode::source(Box::new(src))
         }
@@ -111,13 +106,11 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
                 }
                 None => None,
             };
-            let src = FileSource::try_new(FileSourceConfig {
+            let src = FileSource::new(FileSourceConfig {
                 table: table.name.clone(),
                 options,
-                read_schema,
-                output: (0..n).collect(),
-                watermark,
-            })?;
+                scan: ScanColumns::try_new(read_schema, Some((0..n).collect()), watermark)?,
+            });
             StreamNode::source(Box::new(src))
         }
         other => {
@@ -200,13 +193,8 @@ pub(crate) fn plan_empty(produce_one_row: bool, schema: &DFSchemaRef) -> Result<
 
 fn leaf(batch: RecordBatch, schema: &DFSchemaRef) -> Result<Planned> {
     let n = schema.fields().len();
-    let src = BatchSource::new(
-        "VALUES",
-        vec![batch],
-        Arc::clone(schema.inner()),
-        None,
-        None,
-    )?;
+    let scan = ScanColumns::try_new(Arc::clone(schema.inner()), None, None)?;
+    let src = BatchSource::new("VALUES", vec![batch], scan);
     Ok(Planned {
         node: StreamNode::source(Box::new(src)),
         steps: vec![],
