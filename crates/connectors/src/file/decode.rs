@@ -48,9 +48,8 @@ impl<R: BufRead> RecordReader<R> {
                     break;
                 }
                 self.next_line += 1;
-                // Most lines have no quote: a memchr scan says so cheaply.
-                if self.csv && buf[before..].contains(&b'"') {
-                    quotes += buf[before..].iter().filter(|&&b| b == b'"').count();
+                if self.csv {
+                    quotes += count_quotes(&buf[before..]);
                 }
                 if quotes.is_multiple_of(2) {
                     break;
@@ -63,9 +62,7 @@ impl<R: BufRead> RecordReader<R> {
                 buf.truncate(start);
                 continue;
             }
-            if buf.last() != Some(&b'\n') {
-                buf.push(b'\n');
-            }
+            end_line(buf);
             return Ok(Some(first));
         }
     }
@@ -88,33 +85,24 @@ impl<R: BufRead> RecordReader<R> {
                 break;
             }
             let room = target.saturating_sub(buf.len());
-            if avail.len() < room {
-                let n = avail.len();
-                buf.extend_from_slice(avail);
-                self.inner.consume(n);
-                continue;
-            }
-            // Enough: cut after the last newline within the target, or
+            // Reaching the target: cut after the last newline within it, or
             // (a line longer than that) after the next newline.
-            let cut = memchr::memrchr(b'\n', &avail[..room.max(1)])
-                .or_else(|| memchr::memchr(b'\n', avail));
-            match cut {
-                Some(pos) => {
-                    buf.extend_from_slice(&avail[..=pos]);
-                    self.inner.consume(pos + 1);
-                }
-                None => {
-                    let n = avail.len();
-                    buf.extend_from_slice(avail);
-                    self.inner.consume(n);
-                    continue;
-                }
+            let cut = if avail.len() < room {
+                None
+            } else {
+                memchr::memrchr(b'\n', &avail[..room.max(1)])
+                    .or_else(|| memchr::memchr(b'\n', avail))
+            };
+            let take = cut.map_or(avail.len(), |pos| pos + 1);
+            buf.extend_from_slice(&avail[..take]);
+            self.inner.consume(take);
+            if cut.is_some() {
+                break;
             }
-            break;
         }
         // A quote left open means the cut fell inside a quoted field.
-        if self.csv && buf.contains(&b'"') {
-            let mut quotes = buf.iter().filter(|&&b| b == b'"').count();
+        if self.csv {
+            let mut quotes = count_quotes(buf);
             // A stray quote would otherwise pull in the rest of the file:
             // past four blocks, the decoder gets what there is and names
             // the bad record.
@@ -123,15 +111,13 @@ impl<R: BufRead> RecordReader<R> {
                 if self.inner.read_until(b'\n', buf)? == 0 {
                     break;
                 }
-                quotes += buf[before..].iter().filter(|&&b| b == b'"').count();
+                quotes += count_quotes(&buf[before..]);
             }
         }
         if buf.is_empty() {
             return Ok(None);
         }
-        if buf.last() != Some(&b'\n') {
-            buf.push(b'\n');
-        }
+        end_line(buf);
         let lines = count_newlines(buf);
         self.next_line += lines as u64;
         Ok(Some((first, lines)))
@@ -163,6 +149,21 @@ pub fn record_offsets(block: &[u8], first_line: u64, csv: bool) -> Vec<(u64, usi
         copy.clear();
     }
     records
+}
+
+/// Quotes in `bytes`; most text has none, which a memchr scan says cheaply.
+fn count_quotes(bytes: &[u8]) -> usize {
+    if memchr::memchr(b'"', bytes).is_none() {
+        return 0;
+    }
+    bytes.iter().filter(|&&b| b == b'"').count()
+}
+
+/// End a record or block with a newline if the file did not.
+fn end_line(buf: &mut Vec<u8>) {
+    if buf.last() != Some(&b'\n') {
+        buf.push(b'\n');
+    }
 }
 
 /// Newlines in `bytes`, counted in runs of 255 so the sum stays in a byte
