@@ -4,8 +4,8 @@ use arrow::record_batch::RecordBatch;
 
 /// Event time, in milliseconds since the Unix epoch (UTC).
 ///
-/// A watermark `W` on an edge promises that no row with event time `< W`
-/// follows on that edge. Rows that do are *late*.
+/// A watermark `W` on an edge promises that no row with event time `<= W`
+/// follows on that edge (Flink's definition). Rows that do are *late*.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Watermark(pub i64);
 

@@ -229,7 +229,7 @@ fn rewrite_select(select: &mut datafusion::sql::sqlparser::ast::Select) -> Resul
     };
 
     // TUMBLE_START(...) -> window_start, and so on, wherever they appear.
-    let mut replace = |e: &mut Expr| {
+    let replace = |e: &mut Expr| {
         if let Expr::Function(f) = e {
             let col = match call_name(f).as_str() {
                 "TUMBLE_START" | "HOP_START" => Some(WINDOW_START),
@@ -243,8 +243,19 @@ fn rewrite_select(select: &mut datafusion::sql::sqlparser::ast::Select) -> Resul
         }
         ControlFlow::<()>::Continue(())
     };
+    let mut uses_rowtime = false;
+    let mut replace = |e: &mut Expr| {
+        uses_rowtime |= matches!(e, Expr::Function(f) if call_name(f).ends_with("_ROWTIME"));
+        replace(e)
+    };
     let _ = visit_expressions_mut(&mut select.projection, &mut replace);
     let _ = visit_expressions_mut(&mut select.having, &mut replace);
+    // TUMBLE_ROWTIME is window_time, a key like window_start and window_end.
+    if uses_rowtime {
+        if let GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
+            exprs.insert(pos + 2, ident(WINDOW_TIME));
+        }
+    }
     Ok(())
 }
 

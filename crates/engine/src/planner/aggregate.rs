@@ -12,7 +12,7 @@ use sluice_exec::operators::window_aggregate::{
     AggInput, AggregateCall, GroupKey, WindowAggConfig, WindowAggregateOperator, WindowRole,
 };
 
-use super::{Planned, StreamPlanner};
+use super::{Planned, StreamPlanner, WindowCol};
 
 pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Planned> {
     let input = p.plan(&agg.input)?;
@@ -43,13 +43,19 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
     let mut keys = Vec::with_capacity(agg.group_expr.len());
     let mut hash_keys = Vec::new();
     let mut rowtime = Vec::with_capacity(agg.schema.fields().len());
+    // Window keys stay window columns (one row per window now, not per
+    // pane), so a window aggregate can follow on them (Flink's cascading
+    // window aggregation).
+    let mut windows = Vec::with_capacity(agg.schema.fields().len());
     for e in &agg.group_expr {
         match window_of(e) {
             Some((_, w)) => {
                 keys.push(GroupKey::Window(w.role));
                 rowtime.push(w.role == WindowRole::Time);
+                windows.push(Some(WindowCol { panes: false, ..w }));
             }
             None => {
+                windows.push(None);
                 let key = p.physical(e, &input.schema)?;
                 hash_keys.push(Arc::clone(&key));
                 keys.push(GroupKey::Expr(key));
@@ -75,6 +81,7 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         }
         aggregates.push(AggregateCall { expr, filter });
         rowtime.push(false);
+        windows.push(None);
     }
     let cfg = WindowAggConfig {
         spec: window.spec,
@@ -118,13 +125,12 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
     } else {
         Exchange::Forward
     };
-    let n = agg.schema.fields().len();
     Ok(Planned {
         node: StreamNode::parallel(ops, vec![node], vec![exchange]),
         steps: vec![],
         schema: Arc::clone(&agg.schema),
         rowtime,
-        windows: vec![None; n],
+        windows,
         bounded,
     })
 }

@@ -7,8 +7,8 @@ use datafusion::logical_expr::EmitTo;
 use sluice_common::{Error, Result};
 
 use super::{
-    batch_of, ClosedPane, GroupKey, PaneState, PartialPane, TakenPane, WindowAggregateOperator,
-    WindowRole,
+    batch_of, fired, GroupKey, PanePart, PaneState, PartialPane, TakenPane,
+    WindowAggregateOperator, WindowRole,
 };
 use crate::operator::Output;
 
@@ -76,32 +76,36 @@ impl WindowAggregateOperator {
         Ok((keys, state.num_groups, state.accumulators))
     }
 
+    /// A pane's partial states, taken out of its accumulators.
+    pub(super) fn pane_part(&self, state: PaneState) -> Result<PanePart> {
+        let (keys, num_groups, mut accs) = self.take_pane(state)?;
+        let states = accs
+            .iter_mut()
+            .map(|a| a.state(EmitTo::All))
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        Ok(PanePart {
+            keys,
+            states,
+            num_groups,
+        })
+    }
+
     pub(super) fn close_panes(&mut self, wm: i64, out: &mut Output) -> Result<()> {
         let done: Vec<i64> = self
             .open
             .keys()
             .copied()
-            .take_while(|p| p.saturating_add(self.unit) <= wm)
+            .take_while(|p| fired(p.saturating_add(self.unit), wm))
             .collect();
         for pane in done {
             let Some(state) = self.open.remove(&pane) else {
                 continue;
             };
-            let (keys, num_groups, mut accs) = self.take_pane(state)?;
             if self.cfg.panes {
-                let states = accs
-                    .iter_mut()
-                    .map(|a| a.state(EmitTo::All))
-                    .collect::<datafusion::error::Result<Vec<_>>>()?;
-                self.closed.insert(
-                    pane,
-                    ClosedPane {
-                        keys,
-                        states,
-                        num_groups,
-                    },
-                );
+                let part = self.pane_part(state)?;
+                self.closed.entry(pane).or_default().push(part);
             } else {
+                let (keys, num_groups, mut accs) = self.take_pane(state)?;
                 let aggs = accs
                     .iter_mut()
                     .map(|a| a.evaluate(EmitTo::All))
@@ -112,15 +116,18 @@ impl WindowAggregateOperator {
         Ok(())
     }
 
-    /// Pane mode: emit every window ending at or before `wm` that holds a
-    /// closed pane, then drop panes no open window needs.
+    /// Pane mode: emit every window that fires at `wm` and holds a closed
+    /// pane, then drop panes no window still to fire needs. Windows fire
+    /// once, in order of their end; one that was empty when it fired stays
+    /// unemitted even if a late row later lands in one of its panes.
     pub(super) fn fire_windows(&mut self, wm: i64, out: &mut Output) -> Result<()> {
         let spec = self.cfg.spec;
         let Some(&first) = self.closed.keys().next() else {
+            self.mark_fired(wm);
             return Ok(());
         };
         let mut s = spec.last_start(first - spec.size) + spec.slide;
-        while s.saturating_add(spec.size) <= wm {
+        while fired(s.saturating_add(spec.size), wm) {
             let end = s + spec.size;
             if end <= self.last_fired_end {
                 s += spec.slide;
@@ -141,20 +148,30 @@ impl WindowAggregateOperator {
             self.last_fired_end = end;
             s += spec.slide;
         }
+        self.mark_fired(wm);
         // A pane is needed until the last window holding it has fired.
         self.closed
-            .retain(|&p, _| spec.last_start(p).saturating_add(spec.size) > wm);
+            .retain(|&p, _| !fired(spec.last_start(p).saturating_add(spec.size), wm));
         Ok(())
+    }
+
+    /// Every window ending by `wm + 1` has fired, with rows or without.
+    fn mark_fired(&mut self, wm: i64) {
+        let spec = self.cfg.spec;
+        if wm == i64::MIN || wm == i64::MAX {
+            self.last_fired_end = self.last_fired_end.max(wm);
+            return;
+        }
+        let last_start = spec.last_start(wm.saturating_add(1).saturating_sub(spec.size));
+        let last_end = last_start.saturating_add(spec.size);
+        self.last_fired_end = self.last_fired_end.max(last_end);
     }
 
     fn merge_window(&self, start: i64, panes: &[i64], out: &mut Output) -> Result<()> {
         let mut groups = self.new_groups()?;
         let mut accs = self.new_accumulators()?;
         let mut num_groups = 0;
-        for p in panes {
-            let Some(pane) = self.closed.get(p) else {
-                continue;
-            };
+        for pane in panes.iter().filter_map(|p| self.closed.get(p)).flatten() {
             let mut ids = Vec::new();
             match &mut groups {
                 Some(g) => {

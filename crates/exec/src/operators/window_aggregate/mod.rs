@@ -10,8 +10,13 @@
 //!   window closes the partials of its panes are merged. No row is copied
 //!   into several windows.
 //!
-//! A row whose pane has already closed (pane end <= watermark) is late: it is
-//! dropped and counted.
+//! Lateness is Flink's rule, per window: a window `[start, end)` fires when
+//! the watermark reaches `end - 1` (a watermark `W` says no row with event
+//! time `<= W` follows). A row is dropped (and counted as late) only when
+//! every window holding it has fired. In pane mode a row whose pane has
+//! closed while some window holding it has not fired yet is added to that
+//! closed pane, so the windows still to fire count it and those that fired
+//! do not (Flink's `SliceSharedWindowAggProcessor`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -164,11 +169,21 @@ struct PaneState {
     rows: Vec<u64>,
 }
 
-/// Partial states of a closed pane (pane mode).
-struct ClosedPane {
+/// Partial states of a closed pane (pane mode): the pane's rows when it
+/// closed, then one part per batch of late rows added afterwards.
+type ClosedPane = Vec<PanePart>;
+
+/// Partial states of some rows of one pane.
+struct PanePart {
     keys: Vec<ArrayRef>,
     states: Vec<Vec<ArrayRef>>,
     num_groups: usize,
+}
+
+/// Whether a window (or pane) ending at `end` has fired at watermark `wm`:
+/// Flink fires a window once the watermark reaches its last millisecond.
+pub(crate) fn fired(end: i64, wm: i64) -> bool {
+    end.saturating_sub(1) <= wm
 }
 
 /// One pane's partial aggregation, taken out to be sent downstream.
@@ -293,7 +308,20 @@ impl WindowAggregateOperator {
         }))
     }
 
+    /// Aggregate `batch` into the open panes.
     pub(crate) fn update(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut open = std::mem::take(&mut self.open);
+        let result = self.update_panes(&mut open, batch);
+        self.open = open;
+        result
+    }
+
+    /// Aggregate `batch` into the pane states of `target`, by pane.
+    fn update_panes(
+        &self,
+        target: &mut BTreeMap<i64, PaneState>,
+        batch: &RecordBatch,
+    ) -> Result<()> {
         let n = batch.num_rows();
         let keys = eval_all(&self.key_exprs, batch)?;
         let mut args = Vec::with_capacity(self.cfg.aggregates.len());
@@ -342,11 +370,11 @@ impl WindowAggregateOperator {
                     None => Ok(None),
                 })
                 .collect::<Result<Vec<_>>>()?;
-            if !self.open.contains_key(&pane) {
+            if !target.contains_key(&pane) {
                 let state = self.new_pane()?;
-                self.open.insert(pane, state);
+                target.insert(pane, state);
             }
-            let Some(state) = self.open.get_mut(&pane) else {
+            let Some(state) = target.get_mut(&pane) else {
                 return Err(Error::internal("pane vanished"));
             };
             let mut group_ids = Vec::new();
@@ -378,6 +406,80 @@ impl WindowAggregateOperator {
                     acc.update_batch(a, &group_ids, f, state.num_groups)?;
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+/// What happens to an input row, by Flink's lateness rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Its pane is open.
+    Open,
+    /// Its pane closed, but a window holding it has not fired (pane mode).
+    IntoClosedPane,
+    /// Every window holding it has fired (or its event time is NULL).
+    Dropped,
+}
+
+/// The rows of `batch` whose fate is `which`.
+fn pick_rows(batch: &RecordBatch, fate: &[Fate], which: Fate) -> Result<RecordBatch> {
+    let mask: BooleanArray = fate.iter().map(|f| Some(*f == which)).collect();
+    let cols = batch
+        .columns()
+        .iter()
+        .map(|c| filter(c, &mask))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(batch.schema(), cols)?)
+}
+
+impl WindowAggregateOperator {
+    /// Each row's fate at the current watermark.
+    fn row_fates(&self, batch: &RecordBatch) -> Result<Vec<Fate>> {
+        let panes = self.pane_starts(batch)?;
+        let (wm, unit, spec) = (self.watermark, self.unit, self.cfg.spec);
+        Ok(panes
+            .iter()
+            .map(|p| match p {
+                None => Fate::Dropped,
+                Some(p) if !fired(p.saturating_add(unit), wm) => Fate::Open,
+                Some(p)
+                    if self.cfg.panes
+                        && !fired(spec.last_start(p).saturating_add(spec.size), wm) =>
+                {
+                    Fate::IntoClosedPane
+                }
+                Some(_) => Fate::Dropped,
+            })
+            .collect())
+    }
+
+    /// How many input rows the rows of fate `which` stand for (a partial
+    /// row stands for as many rows as it counted).
+    fn rows_of(&self, batch: &RecordBatch, fate: &[Fate], which: Fate) -> Result<u64> {
+        let AggInput::Partials { rows, .. } = &self.cfg.input else {
+            return Ok(fate.iter().filter(|f| **f == which).count() as u64);
+        };
+        let counts = batch
+            .column(*rows)
+            .as_primitive_opt::<arrow::datatypes::UInt64Type>()
+            .ok_or_else(|| Error::internal("partial row counts are not UInt64"))?;
+        Ok(counts
+            .iter()
+            .zip(fate)
+            .filter(|(_, f)| **f == which)
+            .map(|(c, _)| c.unwrap_or(0))
+            .sum())
+    }
+
+    /// Late rows for windows still to fire: aggregated on their own and
+    /// kept as another part of their (closed) pane.
+    fn add_to_closed_panes(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut late = BTreeMap::new();
+        self.update_panes(&mut late, batch)?;
+        for (pane, state) in late {
+            let part = self.pane_part(state)?;
+            self.closed.entry(pane).or_default().push(part);
         }
         Ok(())
     }
@@ -423,42 +525,21 @@ impl Operator for WindowAggregateOperator {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let panes = self.pane_starts(&batch)?;
-        let wm = self.watermark;
-        let unit = self.unit;
-        let on_time: BooleanArray = panes
-            .iter()
-            .map(|p| Some(p.is_some_and(|p| p.saturating_add(unit) > wm)))
-            .collect();
-        let late = (batch.num_rows() - on_time.true_count()) as u64;
+        let fate = self.row_fates(&batch)?;
+        if fate.iter().all(|f| *f == Fate::Open) {
+            return self.update(&batch);
+        }
+        let late = self.rows_of(&batch, &fate, Fate::Dropped)?;
         if late > 0 {
-            out.add_late(match &self.cfg.input {
-                AggInput::Rows => late,
-                // A partial row stands for as many rows as it counted.
-                AggInput::Partials { rows, .. } => {
-                    let counts = batch
-                        .column(*rows)
-                        .as_primitive_opt::<arrow::datatypes::UInt64Type>()
-                        .ok_or_else(|| Error::internal("partial row counts are not UInt64"))?;
-                    counts
-                        .iter()
-                        .zip(on_time.iter())
-                        .filter(|(_, ok)| *ok == Some(false))
-                        .map(|(c, _)| c.unwrap_or(0))
-                        .sum()
-                }
-            });
-            let cols = batch
-                .columns()
-                .iter()
-                .map(|c| filter(c, &on_time))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            let kept = RecordBatch::try_new(batch.schema(), cols)?;
-            if kept.num_rows() > 0 {
-                self.update(&kept)?;
-            }
-        } else {
-            self.update(&batch)?;
+            out.add_late(late);
+        }
+        let open = pick_rows(&batch, &fate, Fate::Open)?;
+        if open.num_rows() > 0 {
+            self.update(&open)?;
+        }
+        let kept = pick_rows(&batch, &fate, Fate::IntoClosedPane)?;
+        if kept.num_rows() > 0 {
+            self.add_to_closed_panes(&kept)?;
         }
         Ok(())
     }

@@ -3,23 +3,39 @@ use crate::operators::test_util::{batch_ts, pretty, windowed_schema};
 use crate::operators::window_assign::WindowAssignOperator;
 use crate::row::RowFunction;
 use arrow::datatypes::{DataType, Field, TimeUnit};
+use arrow::util::display::array_value_to_string;
 use datafusion::functions_aggregate::sum::sum_udaf;
 use datafusion::physical_expr::aggregate::AggregateExprBuilder;
 use datafusion::physical_expr::expressions::col;
 use sluice_sql::window::WindowKind;
 
-/// TUMBLE 10 s, SUM(v) per k over `ts, k, v` rows: the window assignment,
-/// the aggregate's config and its input schema.
-fn tumble_sum() -> (WindowAssignOperator, WindowAggConfig, SchemaRef) {
-    let spec = WindowSpec {
-        kind: WindowKind::Tumble,
-        size: 10_000,
-        slide: 10_000,
-        offset: 0,
-    };
+const TUMBLE_10S: WindowSpec = WindowSpec {
+    kind: WindowKind::Tumble,
+    size: 10_000,
+    slide: 10_000,
+    offset: 0,
+};
+
+const HOP_5S_10S: WindowSpec = WindowSpec {
+    kind: WindowKind::Hop,
+    size: 10_000,
+    slide: 5_000,
+    offset: 0,
+};
+
+/// SUM(v) per window and k over `ts, k, v` rows: the window assignment
+/// (of panes, for HOP), the aggregate's config and its input schema.
+fn window_sum(spec: WindowSpec) -> (WindowAssignOperator, WindowAggConfig, SchemaRef) {
     let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
     let windowed = windowed_schema(&batch_ts(&[], &[], &[]).schema());
-    let assign = WindowAssignOperator::new(spec, 0, Arc::clone(&windowed));
+    let panes = spec.kind == WindowKind::Hop;
+    let assign_spec = WindowSpec {
+        kind: WindowKind::Tumble,
+        size: spec.pane(),
+        slide: spec.pane(),
+        offset: spec.offset,
+    };
+    let assign = WindowAssignOperator::new(assign_spec, 0, Arc::clone(&windowed));
     let sum = AggregateExprBuilder::new(sum_udaf(), vec![col("v", &windowed).expect("v")])
         .schema(Arc::clone(&windowed))
         .alias("s")
@@ -32,7 +48,7 @@ fn tumble_sum() -> (WindowAssignOperator, WindowAggConfig, SchemaRef) {
     ]));
     let cfg = WindowAggConfig {
         spec,
-        panes: false,
+        panes,
         window_column: 3,
         window_role: WindowRole::Start,
         keys: vec![
@@ -47,6 +63,94 @@ fn tumble_sum() -> (WindowAssignOperator, WindowAggConfig, SchemaRef) {
         input: AggInput::Rows,
     };
     (assign, cfg, windowed)
+}
+
+fn tumble_sum() -> (WindowAssignOperator, WindowAggConfig, SchemaRef) {
+    window_sum(TUMBLE_10S)
+}
+
+/// What one step of a message-stream test feeds the operator.
+enum Step {
+    Rows(&'static [i64], &'static [i64], &'static [i64]),
+    Watermark(i64),
+}
+
+/// Feed `steps` to a fresh operator; every output row (as a table) and the
+/// late-row count.
+fn run_steps(spec: WindowSpec, steps: &[Step]) -> (Vec<String>, u64) {
+    let (assign, cfg, windowed) = window_sum(spec);
+    let mut agg = WindowAggregateOperator::try_new(cfg, &windowed).expect("builds");
+    let mut out = Output::default();
+    for step in steps {
+        match step {
+            Step::Rows(ts, k, v) => {
+                let rows = assign.apply(batch_ts(ts, k, v)).expect("assigns");
+                agg.on_batch(0, rows, &mut out).expect("aggregates");
+            }
+            Step::Watermark(wm) => {
+                agg.on_watermark(Watermark(*wm), &mut out).expect("fires");
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for b in out.take_batches() {
+        for r in 0..b.num_rows() {
+            let cells: Vec<String> = b
+                .columns()
+                .iter()
+                .map(|c| array_value_to_string(c, r).expect("formats"))
+                .collect();
+            rows.push(cells.join(" "));
+        }
+    }
+    (rows, out.late_rows)
+}
+
+/// Flink's HOP rule: a row late for its first window is still counted by
+/// the windows holding it that have not fired; late for all, it is dropped.
+#[test]
+fn hop_late_row_counts_in_windows_still_open() {
+    let (rows, late) = run_steps(
+        HOP_5S_10S,
+        &[
+            Step::Rows(&[1_000, 8_000], &[1, 1], &[1, 2]),
+            // [-5 s, 5 s) fires; [0, 10 s) is open.
+            Step::Watermark(7_000),
+            // Late for [-5, 5), in time for [0, 10).
+            Step::Rows(&[4_000], &[1], &[100]),
+            // [0, 10) fires at its last millisecond.
+            Step::Watermark(9_999),
+            // Late for every window holding it: dropped.
+            Step::Rows(&[2_000], &[1], &[999]),
+            Step::Watermark(i64::MAX),
+        ],
+    );
+    assert_eq!(
+        rows,
+        [
+            "1969-12-31T23:59:55 1 1",
+            "1970-01-01T00:00:00 1 103",
+            "1970-01-01T00:00:05 1 2",
+        ]
+    );
+    assert_eq!(late, 1);
+}
+
+/// A window that fired empty stays unemitted when a late row lands in one
+/// of its panes; the later window holding the row counts it.
+#[test]
+fn hop_window_that_fired_empty_is_not_emitted_late() {
+    let (rows, late) = run_steps(
+        HOP_5S_10S,
+        &[
+            // [5 s, 15 s) fires with no rows; [10 s, 20 s) is open.
+            Step::Watermark(14_999),
+            Step::Rows(&[12_000], &[1], &[7]),
+            Step::Watermark(i64::MAX),
+        ],
+    );
+    assert_eq!(rows, ["1970-01-01T00:00:10 1 7"]);
+    assert_eq!(late, 0);
 }
 
 /// Windows close on the watermark, late rows are dropped and counted.
@@ -71,8 +175,29 @@ fn tumble_emits_on_watermark_and_drops_late_rows() {
     agg.on_batch(0, late, &mut out).expect("aggregates");
     assert_eq!(out.late_rows, 1);
     agg.on_watermark(Watermark::MAX, &mut out).expect("fires");
-    let rows: usize = out.take_batches().iter().map(|b| b.num_rows()).sum();
-    assert_eq!(rows, 1, "window [10, 20) with k = 2");
+    assert_eq!(
+        pretty(&out.take_batches()),
+        "+---------------------+---+---+\n| window_start        | k | s |\n+---------------------+---+---+\n| 1970-01-01T00:00:10 | 2 | 7 |\n+---------------------+---+---+"
+    );
+}
+
+/// A window fires when the watermark reaches its last millisecond (Flink),
+/// not one millisecond later.
+#[test]
+fn tumble_fires_at_end_minus_one() {
+    let (rows, late) = run_steps(
+        TUMBLE_10S,
+        &[
+            Step::Rows(&[9_999], &[1], &[5]),
+            Step::Watermark(9_998),
+            Step::Rows(&[9_999], &[1], &[6]),
+            Step::Watermark(9_999),
+            // Behind the watermark of 9.999 s: late.
+            Step::Rows(&[9_999], &[1], &[100]),
+        ],
+    );
+    assert_eq!(rows, ["1970-01-01T00:00:00 1 11"]);
+    assert_eq!(late, 1);
 }
 
 /// Per-chunk partials merged downstream give the rows, and the late-row
