@@ -20,6 +20,8 @@ use sluice_engine::Session;
 enum OutputFormat {
     /// A boxed table.
     Table,
+    /// One `+I[...]` line per row (Flink's changelog result mode).
+    Changelog,
     /// CSV with a header row.
     Csv,
     /// One JSON object per line.
@@ -34,7 +36,7 @@ struct Args {
     #[arg(short = 'f', long = "file")]
     file: Option<PathBuf>,
     /// Run these statements, then exit.
-    #[arg(short = 'c', long = "command")]
+    #[arg(short = 'c', long = "command", allow_hyphen_values = true)]
     command: Option<String>,
     /// Run this file first (then -f/-c or the prompt).
     #[arg(long)]
@@ -73,6 +75,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let session = Session::new();
     let format = match args.format {
         OutputFormat::Table => "table",
+        OutputFormat::Changelog => "changelog",
         OutputFormat::Csv => "csv",
         OutputFormat::Json => "json",
     };

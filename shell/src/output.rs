@@ -143,6 +143,12 @@ fn add_drops(note: &mut String, summary: &QuerySummary) {
     if summary.late_rows > 0 {
         note.push_str(&format!(", {} late row(s) dropped", summary.late_rows));
     }
+    if summary.nulled_records > 0 {
+        note.push_str(&format!(
+            ", {} record(s) kept with NULL in fields that did not decode",
+            summary.nulled_records
+        ));
+    }
     if summary.bad_records > 0 {
         note.push_str(&format!(", {} bad record(s) skipped", summary.bad_records));
     }

@@ -188,3 +188,27 @@ fn init_file_runs_before_the_command() {
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "a\n7\n");
 }
+
+/// Issue 10: a command that starts with `-` (a comment) is SQL, not a flag.
+#[test]
+fn command_starting_with_a_comment_runs() {
+    let out = sluice(
+        &["--format", "csv", "-c", "-- a comment\nSELECT 1 AS one;"],
+        None,
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "one\n1\n");
+    let out = sluice(&["-c", "-- only a comment"], None);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+}
+
+/// Issue 10: the changelog format is a command-line choice too.
+#[test]
+fn changelog_format_from_the_command_line() {
+    let out = sluice(
+        &["--format", "changelog", "-c", "SELECT 1 AS a, 'x' AS b;"],
+        None,
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "+I[1, x]\n");
+}

@@ -9,6 +9,9 @@ use sluice_exec::graph::{launch, ExplainNode, StreamGraph};
 use tokio::sync::mpsc::Receiver;
 use tokio::task::JoinSet;
 
+/// How long tasks may take to stop once the result has ended.
+const END_GRACE: Duration = Duration::from_secs(2);
+
 /// Counters of a query, for its summary line and the shell's status line.
 #[derive(Debug, Clone)]
 pub struct QuerySummary {
@@ -20,6 +23,9 @@ pub struct QuerySummary {
     pub late_rows: u64,
     /// Malformed records skipped.
     pub bad_records: u64,
+    /// Records kept with NULL in fields of the wrong type
+    /// (`*.ignore-parse-errors`).
+    pub nulled_records: u64,
     /// Bytes read by file sources so far.
     pub bytes_read: u64,
     /// Total bytes file sources will read (0 when unknown).
@@ -49,6 +55,7 @@ impl QueryProgress {
             rows_out: e.metrics.rows_out(),
             late_rows: e.total(&|m| m.late_rows()),
             bad_records: e.total(&|m| m.bad_records()),
+            nulled_records: e.total(&|m| m.nulled_records()),
             bytes_read: e.total(&|m| m.bytes_read()),
             bytes_total: e.total(&|m| m.bytes_total()),
             partition_lag: e.partition_lag(),
@@ -129,7 +136,7 @@ impl QueryHandle {
                 Some(Message::Watermark(_)) | Some(Message::Barrier(_)) => continue,
                 Some(Message::EndOfStream) => {
                     self.done = true;
-                    self.join().await?;
+                    self.join_after_end().await?;
                     return Ok(None);
                 }
                 None => {
@@ -155,6 +162,20 @@ impl QueryHandle {
     pub async fn wait(mut self) -> Result<QuerySummary> {
         while self.next_batch().await?.is_some() {}
         Ok(self.summary())
+    }
+
+    /// The result is complete: wait for the tasks to stop, and stop those
+    /// upstream that have not noticed within a grace period (a source
+    /// waiting on a quiet input below a satisfied LIMIT), so a finished
+    /// query never hangs.
+    async fn join_after_end(&mut self) -> Result<()> {
+        match tokio::time::timeout(END_GRACE, self.join()).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.tasks.abort_all();
+                Ok(())
+            }
+        }
     }
 
     /// Wait for every task; the first failure wins (the rest are aborted

@@ -379,10 +379,17 @@ impl Session {
             let explain = handle.explain().clone();
             let summary = handle.wait().await?;
             let mut lines = explain.render(true);
-            lines.push(format!(
+            let mut last = format!(
                 "-- rows in: {}, rows out: {}, late rows dropped: {}, bad records skipped: {}",
                 summary.rows_in, summary.rows_out, summary.late_rows, summary.bad_records
-            ));
+            );
+            if summary.nulled_records > 0 {
+                last.push_str(&format!(
+                    ", records kept with NULL fields: {}",
+                    summary.nulled_records
+                ));
+            }
+            lines.push(last);
             lines
         } else {
             graph.explain().render(false)

@@ -198,6 +198,9 @@ impl ExplainNode {
             if m.late_rows() > 0 {
                 let _ = write!(line, ", late_rows_dropped={}", m.late_rows());
             }
+            if m.nulled_records() > 0 {
+                let _ = write!(line, ", records_with_null_fields={}", m.nulled_records());
+            }
             if m.bad_records() > 0 {
                 let _ = write!(line, ", bad_records_skipped={}", m.bad_records());
             }

@@ -13,6 +13,7 @@ pub struct NodeMetrics {
     rows_out: AtomicU64,
     late_rows: AtomicU64,
     bad_records: AtomicU64,
+    nulled_records: AtomicU64,
     bytes_read: AtomicU64,
     bytes_total: AtomicU64,
     watermark: AtomicI64,
@@ -26,6 +27,7 @@ impl Default for NodeMetrics {
             rows_out: AtomicU64::new(0),
             late_rows: AtomicU64::new(0),
             bad_records: AtomicU64::new(0),
+            nulled_records: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
             bytes_total: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
@@ -50,6 +52,10 @@ impl NodeMetrics {
     /// Count malformed records skipped.
     pub fn add_bad(&self, n: u64) {
         self.bad_records.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Count records kept with the fields that did not decode set to NULL.
+    pub fn add_nulled(&self, n: u64) {
+        self.nulled_records.fetch_add(n, Ordering::Relaxed);
     }
     /// Count bytes read from files.
     pub fn add_bytes_read(&self, n: u64) {
@@ -97,6 +103,10 @@ impl NodeMetrics {
     /// Malformed records skipped.
     pub fn bad_records(&self) -> u64 {
         self.bad_records.load(Ordering::Relaxed)
+    }
+    /// Records kept with NULL in fields that did not decode.
+    pub fn nulled_records(&self) -> u64 {
+        self.nulled_records.load(Ordering::Relaxed)
     }
     /// The watermark last forwarded.
     pub fn watermark(&self) -> Watermark {

@@ -215,6 +215,11 @@ impl SourceContext {
     pub fn add_bad_records(&self, n: u64) {
         self.metrics.add_bad(n);
     }
+
+    /// Count records kept with NULL in the fields that did not decode.
+    pub fn add_nulled_records(&self, n: u64) {
+        self.metrics.add_nulled(n);
+    }
 }
 
 /// A producer of batches and watermarks.

@@ -1,8 +1,10 @@
 //! Runs every `.slt` file under `sql-tests/` (harness = false).
 //!
 //! `cargo test -p sluice-slt --test slt -- [FILTER]` runs the files whose
-//! path contains FILTER. Paths inside the files are relative to the
-//! repository root.
+//! path contains FILTER; `-- --complete [FILTER]` rewrites their expected
+//! results (and error messages) from what Sluice produces now, for review
+//! with `git diff`. Paths inside the files are relative to the repository
+//! root.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,10 +31,9 @@ fn main() -> ExitCode {
         eprintln!("cannot enter {}: {e}", root.display());
         return ExitCode::FAILURE;
     }
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let complete = args.iter().any(|a| a == "--complete");
+    let filters: Vec<String> = args.into_iter().filter(|a| !a.starts_with('-')).collect();
     let mut files = Vec::new();
     collect(Path::new("sql-tests"), &mut files);
     files.sort();
@@ -79,16 +80,36 @@ no Kafka broker (SLUICE_KAFKA_BOOTSTRAP is not set)",
                 runner.set_var("KAFKA".to_string(), b.clone());
             }
             runner.set_var("RUN".to_string(), run_id.clone());
-            runner.run_file_async(file).await
+            if complete {
+                runner
+                    .update_test_file(
+                        file,
+                        " ",
+                        sqllogictest::default_validator,
+                        sqllogictest::default_normalizer,
+                        sqllogictest::default_column_validator,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())
+            } else {
+                runner
+                    .run_file_async(file)
+                    .await
+                    .map_err(|e| e.display(true).to_string())
+            }
         });
         match result {
+            Ok(()) if complete => {
+                passed += 1;
+                println!("updated {}", file.display());
+            }
             Ok(()) => {
                 passed += 1;
                 println!("ok      {}", file.display());
             }
             Err(e) => {
                 failed += 1;
-                println!("FAILED  {}\n{}", file.display(), e.display(true));
+                println!("FAILED  {}\n{e}", file.display());
             }
         }
     }

@@ -62,16 +62,34 @@ impl Dialect for SluiceDialect {
     }
 
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
-        // `TABLE name` (not `TABLE(`): a table argument of a window TVF.
-        let [first, second] = parser.peek_tokens();
+        // `TABLE name` (not `TABLE(`) or `TABLE (SELECT ...)`: a table
+        // argument of a window TVF.
+        let [first, second, third] = parser.peek_tokens();
         let is_table_kw = matches!(&first, Token::Word(w) if w.keyword == Keyword::TABLE);
-        let is_name = matches!(&second, Token::Word(_) | Token::DoubleQuotedString(_));
-        if !(is_table_kw && is_name) {
+        if !is_table_kw {
             return None;
         }
-        parser.next_token();
-        Some(parser.parse_object_name(false).map(table_arg))
+        let is_name = matches!(&second, Token::Word(_) | Token::DoubleQuotedString(_));
+        let is_query = second == Token::LParen
+            && matches!(&third, Token::Word(w) if matches!(w.keyword, Keyword::SELECT | Keyword::WITH | Keyword::VALUES));
+        if is_name {
+            parser.next_token();
+            return Some(parser.parse_object_name(false).map(table_arg));
+        }
+        if is_query {
+            parser.next_token();
+            parser.next_token();
+            return Some(parse_subquery_arg(parser));
+        }
+        None
     }
+}
+
+/// `(SELECT ...)` after `TABLE (`: the subquery, up to its `)`.
+fn parse_subquery_arg(parser: &mut Parser) -> Result<Expr, ParserError> {
+    let query = parser.parse_query()?;
+    parser.expect_token(&Token::RParen)?;
+    Ok(Expr::Subquery(query))
 }
 
 /// Wrap a table name as the internal `TABLE(name)` call.
@@ -117,6 +135,17 @@ mod tests {
         let stmts = Parser::parse_sql(&SluiceDialect, sql).expect("parses");
         let text = stmts[0].to_string();
         assert!(text.contains("TUMBLE(TABLE(bid), DESCRIPTOR(ts)"), "{text}");
+    }
+
+    #[test]
+    fn parses_table_subquery_argument() {
+        let sql = "SELECT * FROM TABLE(TUMBLE(TABLE (SELECT * FROM bid WHERE x > 1), DESCRIPTOR(ts), INTERVAL '10' SECOND))";
+        let stmts = Parser::parse_sql(&SluiceDialect, sql).expect("parses");
+        let text = stmts[0].to_string();
+        assert!(
+            text.contains("TUMBLE((SELECT * FROM bid WHERE x > 1), DESCRIPTOR(ts)"),
+            "{text}"
+        );
     }
 
     #[test]

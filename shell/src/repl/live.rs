@@ -300,6 +300,7 @@ mod tests {
             rows_out: 3,
             late_rows: 2,
             bad_records: 0,
+            nulled_records: 0,
             bytes_read: 1024,
             bytes_total: 4096,
             partition_lag: vec![(0, 5), (1, 0)],

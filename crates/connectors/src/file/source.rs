@@ -204,7 +204,7 @@ fn decode_chunk(
     }
     let records = record_offsets(&chunk.bytes, chunk.first_line, !json);
     let mut good = Vec::with_capacity(records.len());
-    let mut skipped = 0;
+    let (mut skipped, mut nulled) = (0, 0);
     for (i, &(line, start)) in records.iter().enumerate() {
         let end = records
             .get(i + 1)
@@ -213,14 +213,13 @@ fn decode_chunk(
         let record = &chunk.bytes[start..end];
         match chunk.decoder.decode(record, 1) {
             Ok(b) => good.push(b),
-            Err(_) if lenient => {
-                skipped += 1;
-                if json {
-                    if let Some(b) = decode_json_lenient(schema, record) {
-                        good.push(b);
-                    }
+            Err(_) if lenient => match decode_json_lenient(schema, record).filter(|_| json) {
+                Some(b) => {
+                    nulled += 1;
+                    good.push(b);
                 }
-            }
+                None => skipped += 1,
+            },
             Err(e) => {
                 let text = String::from_utf8_lossy(record);
                 let snippet: String = text.trim_end().chars().take(120).collect();
@@ -233,5 +232,6 @@ fn decode_chunk(
         }
     }
     ctx.add_bad_records(skipped);
+    ctx.add_nulled_records(nulled);
     Ok(arrow::compute::concat_batches(schema, &good)?)
 }

@@ -165,6 +165,16 @@ pub(super) struct RecordDecoder {
 /// Records that did not decode: (record, reason).
 pub(super) type Rejects = Vec<(Record, String)>;
 
+/// What a group of records decoded to.
+pub(super) struct Decoded {
+    /// The rows.
+    pub batch: RecordBatch,
+    /// Records that did not decode, with the reason.
+    pub rejects: Rejects,
+    /// Records kept with NULL in the fields that did not decode.
+    pub nulled: u64,
+}
+
 impl RecordDecoder {
     /// A decoder for `schema` (all table columns), whose metadata columns
     /// are `meta` (index, key, virtual).
@@ -206,30 +216,38 @@ impl RecordDecoder {
     }
 
     /// Decode records (tombstones, records without a value, are skipped).
-    /// Records that do not decode are returned with the reason.
-    pub fn decode(&self, records: Vec<Record>) -> Result<(RecordBatch, Rejects)> {
+    /// Records that do not decode are returned with the reason; records
+    /// kept with NULL fields (`json.ignore-parse-errors`) are counted.
+    pub fn decode(&self, records: Vec<Record>) -> Result<Decoded> {
         let records: Vec<Record> = records.into_iter().filter(|r| r.value.is_some()).collect();
         match self.decode_all(&records) {
-            Ok(batch) => Ok((batch, vec![])),
+            Ok(batch) => Ok(Decoded {
+                batch,
+                rejects: vec![],
+                nulled: 0,
+            }),
             Err(_) => {
                 // Slow path: one record at a time to find the bad ones.
                 let mut good = Vec::new();
                 let mut rejects = Vec::new();
+                let mut nulled = 0;
                 for r in records {
                     match self.decode_all(std::slice::from_ref(&r)) {
                         Ok(b) => good.push(b),
-                        Err(e) => {
-                            if let Some(b) = self.lenient(&r) {
+                        Err(e) => match self.lenient(&r) {
+                            Some(b) => {
+                                nulled += 1;
                                 good.push(b);
                             }
-                            rejects.push((r, e));
-                        }
+                            None => rejects.push((r, e)),
+                        },
                     }
                 }
-                Ok((
-                    arrow::compute::concat_batches(&self.schema, &good)?,
+                Ok(Decoded {
+                    batch: arrow::compute::concat_batches(&self.schema, &good)?,
                     rejects,
-                ))
+                    nulled,
+                })
             }
         }
     }

@@ -16,7 +16,7 @@ use sluice_common::{Error, Result, Watermark};
 use sluice_exec::source::{ScanColumns, Source, SourceContext};
 
 use super::client::{clean, client, kafka_error, partitions, PartitionInfo};
-use super::codec::{snippet, Record, RecordDecoder, Rejects};
+use super::codec::{snippet, Decoded, Record, RecordDecoder, Rejects};
 use super::{Bounded, KafkaOptions, Startup};
 
 /// Records per batch at most.
@@ -216,6 +216,11 @@ impl KafkaSource {
             if state.values().all(|s| s.done) {
                 break;
             }
+            // A quiet topic sends nothing, so ask whether anyone still
+            // listens (a satisfied LIMIT, a cancelled query).
+            if !ctx.is_open() {
+                return Ok(());
+            }
             let mut records: Vec<Record> = Vec::new();
             let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
             let mut linger_end = deadline;
@@ -294,7 +299,12 @@ impl KafkaSource {
                 by_partition.entry(r.partition).or_default().push(r);
             }
             for (p, recs) in by_partition {
-                let (batch, rejects) = decoder.decode(recs)?;
+                let Decoded {
+                    batch,
+                    rejects,
+                    nulled,
+                } = decoder.decode(recs)?;
+                ctx.add_nulled_records(nulled);
                 self.handle_rejects(rejects, dead_letters.as_ref(), &ctx)
                     .await?;
                 if batch.num_rows() == 0 {
