@@ -8,7 +8,7 @@ CREATE TABLE traffic (
   send_packets BIGINT,
   ts TIMESTAMP(3),
   WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
-) WITH ('connector' = 'filesystem', 'path' = 'examples/data/traffic.csv', 'format' = 'csv');
+) WITH ('connector' = 'filesystem', 'path' = 'data/traffic.csv', 'format' = 'csv');
 
 SELECT window_start, window_end, device,
        SUM(receive_bytes) AS rx_bytes, SUM(send_bytes) AS tx_bytes,

@@ -4,16 +4,25 @@
 use std::path::Path;
 
 use anyhow::anyhow;
+use sluice_common::{Error, SourceLocation};
 use sluice_engine::{Session, StatementResult};
 
 use crate::errors;
 use crate::output::{self, Format, RowStream};
 
-/// Run a file's statements in order.
+/// Run a file's statements in order. Relative file paths in its
+/// `CREATE TABLE`s are relative to the file's own folder.
 pub async fn run_file(session: &Session, path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
-    run_text(session, &text, Some(&path.display().to_string())).await
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf);
+    let before = session.set_base_dir(folder);
+    let result = run_text(session, &text, Some(&path.display().to_string())).await;
+    session.set_base_dir(before);
+    result
 }
 
 /// Run statements in order; stop at the first error, which comes back
@@ -28,9 +37,20 @@ async fn run_statements(session: &Session, text: &str, file: Option<&str>) -> an
     let statements = session.parse(text, file)?;
     for stmt in &statements {
         let result = session.execute(stmt).await?;
-        print_result(session, result).await?;
+        // Errors while it runs (a bad record, a division by zero, a sink
+        // failing) are the statement's: they get its position.
+        print_result(session, result)
+            .await
+            .map_err(|e| at_statement(e, &stmt.location))?;
     }
     Ok(())
+}
+
+fn at_statement(e: anyhow::Error, location: &SourceLocation) -> anyhow::Error {
+    match e.downcast::<Error>() {
+        Ok(e) => e.at(location.clone()).into(),
+        Err(e) => e,
+    }
 }
 
 async fn print_result(session: &Session, result: StatementResult) -> anyhow::Result<()> {

@@ -49,15 +49,27 @@ pub enum Error {
     /// The query was cancelled by the user.
     #[error("query cancelled")]
     Cancelled,
-    /// An error raised while evaluating or planning through DataFusion.
-    #[error(transparent)]
+    /// An error raised while evaluating or planning through DataFusion
+    /// (shown in SQL terms: its root cause, SQL type names).
+    #[error("{}", datafusion_message(.0))]
     DataFusion(#[from] DataFusionError),
     /// An Arrow kernel failed.
-    #[error(transparent)]
+    #[error("{}", crate::sql_types::arrow_to_sql_names(&.0.to_string()))]
     Arrow(#[from] ArrowError),
     /// A bug in Sluice.
     #[error("internal error (bug): {0}")]
     Internal(String),
+    /// An error about something the statement names (a table, a column, a
+    /// function, or a keyword such as `JOIN`): the session finds the first
+    /// mention of `near` (words in order, the last one pointed at) in the
+    /// statement and attaches its position.
+    #[error("{source}")]
+    Near {
+        /// The words to look for, e.g. `["DESCRIPTOR", "ts"]`.
+        near: Vec<String>,
+        /// What.
+        source: Box<Error>,
+    },
     /// An error with the position in the SQL text it belongs to.
     #[error("{location}: {source}")]
     At {
@@ -91,12 +103,120 @@ impl Error {
     pub fn at(self, location: SourceLocation) -> Self {
         match self {
             e @ Error::At { .. } => e,
+            Error::Near { source, .. } => source.at(location),
             e => Error::At {
                 location,
                 source: Box::new(e),
             },
         }
     }
+
+    /// Point the error at the first mention of `word` in the statement
+    /// (see [`Error::Near`]), unless it already has a place.
+    pub fn near(self, word: impl Into<String>) -> Self {
+        self.near_words(vec![word.into()])
+    }
+
+    /// Point the error at the last of `words`, found in order in the
+    /// statement (`["DESCRIPTOR", "ts"]` finds the `ts` after `DESCRIPTOR`).
+    pub fn near_words(self, near: Vec<String>) -> Self {
+        match self {
+            e @ (Error::At { .. } | Error::Near { .. }) => e,
+            e => Error::Near {
+                near,
+                source: Box::new(e),
+            },
+        }
+    }
+
+    /// What is wrong, without the kind prefix (`plan error: `) or a
+    /// position: for wrapping into another message without doubling it.
+    pub fn message(&self) -> String {
+        match self.innermost() {
+            Error::Syntax(m) | Error::Plan(m) | Error::BadRecord(m) | Error::Internal(m) => {
+                m.clone()
+            }
+            Error::DataFusion(df) => datafusion_message(df),
+            e => e.to_string(),
+        }
+    }
+
+    /// The error without a position or place: what is wrong.
+    pub fn innermost(&self) -> &Error {
+        match self {
+            Error::At { source, .. } | Error::Near { source, .. } => source.innermost(),
+            e => e,
+        }
+    }
+}
+
+/// What a DataFusion error says, in SQL terms: its root cause, without
+/// DataFusion's kind prefixes ("Error during planning: ", "Arrow error: ",
+/// ...), backtraces, catalog names or Arrow type names.
+pub fn datafusion_message(e: &DataFusionError) -> String {
+    let root = e.find_root();
+    let mut msg = root.strip_backtrace();
+    const PREFIXES: [&str; 8] = [
+        "Error during planning: ",
+        "Schema error: ",
+        "SQL error: ",
+        "This feature is not implemented: ",
+        "Arrow error: ",
+        "Execution error: ",
+        "Optimizer rule ",
+        "Invalid argument error: ",
+    ];
+    while let Some(rest) = PREFIXES.iter().find_map(|p| msg.strip_prefix(p)) {
+        msg = rest.to_string();
+    }
+    // Users never see DataFusion's default catalog and schema names.
+    let msg = msg
+        .replace("'datafusion.public.", "'")
+        .replace("datafusion.public.", "");
+    let msg = without_debug_dump(&msg);
+    let msg = match msg.as_str() {
+        "Unsupported ast node in sqltorel" => "this expression is not supported".to_string(),
+        m if m.starts_with("Unsupported ast node") => "this FROM item is not supported".into(),
+        _ => msg,
+    };
+    crate::sql_types::arrow_to_sql_names(&msg)
+}
+
+/// Markers of a Rust `Debug` dump of parser or plan structures.
+const DUMP_MARKERS: [&str; 6] = [
+    "Ident {",
+    "quote_style",
+    "Span(Location",
+    "ValueWithSpan",
+    "{ expr:",
+    "{ name:",
+];
+
+/// `msg` up to where a `Debug` dump of internal structures starts (a
+/// CamelCase name followed by `{` or `(` that holds a dump marker).
+fn without_debug_dump(msg: &str) -> String {
+    let Some(first_marker) = DUMP_MARKERS.iter().filter_map(|m| msg.find(m)).min() else {
+        return msg.to_string();
+    };
+    let starts = msg.char_indices().filter(|&(i, c)| {
+        c.is_ascii_uppercase()
+            && (i == 0 || msg[..i].ends_with([' ', ':', '(']))
+            && i <= first_marker
+    });
+    for (i, _) in starts {
+        let word_len = msg[i..]
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(msg.len() - i);
+        let after = &msg[i + word_len..];
+        if after.starts_with(" {") || after.starts_with('(') {
+            return msg[..i]
+                .trim_end()
+                .trim_end_matches(':')
+                .trim_end()
+                .to_string();
+        }
+    }
+    msg[..first_marker].trim_end().to_string()
 }
 
 /// Result with [`Error`] as the default error type.
@@ -105,6 +225,21 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_dumps_are_cut() {
+        assert_eq!(
+            without_debug_dump(
+                "Substring without for/from is not valid Substring { expr: Identifier(Ident { value: \"k\" }) }"
+            ),
+            "Substring without for/from is not valid"
+        );
+        assert_eq!(
+            without_debug_dump("Unsupported ast node TableFunction { expr: Function(Function { name: x }) } in create_relation"),
+            "Unsupported ast node"
+        );
+        assert_eq!(without_debug_dump("No field named a"), "No field named a");
+    }
 
     #[test]
     fn location_is_attached_once() {

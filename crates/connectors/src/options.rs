@@ -1,6 +1,7 @@
 //! Typed access to a table's `WITH (...)` options.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use sluice_common::{Error, Result};
 
@@ -20,6 +21,25 @@ pub fn parse_duration_ms(v: &str) -> Option<u64> {
         _ => return None,
     };
     n.checked_mul(factor)
+}
+
+/// A size in bytes: a plain number (bytes) or a number with a unit (`b`,
+/// `kb`, `mb`, `gb`, `tb`, also `k`, `m`, `g`, `kib` ...; powers of 1024), as
+/// Flink's memory-size options.
+pub fn parse_bytes(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+    let n: u64 = v[..digits].parse().ok()?;
+    let unit = v[digits..].trim().to_ascii_lowercase();
+    let shift = match unit.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 0,
+        "k" | "kilo" | "kilobytes" => 10,
+        "m" | "mega" | "megabytes" => 20,
+        "g" | "giga" | "gigabytes" => 30,
+        "t" | "tera" | "terabytes" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1u64 << shift)
 }
 
 /// Options of one table, with a record of which keys were read so unknown
@@ -63,6 +83,34 @@ impl<'a> Options<'a> {
                     self.table
                 ))),
             },
+        }
+    }
+
+    /// A duration option (see [`parse_duration_ms`]).
+    pub fn duration(&mut self, key: &'a str, default: Duration) -> Result<Duration> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => parse_duration_ms(v)
+                .map(Duration::from_millis)
+                .ok_or_else(|| {
+                    Error::plan(format!(
+                    "table {}: option '{key}' = '{v}' is not a duration such as '30 s' or '10 min'",
+                    self.table
+                ))
+                }),
+        }
+    }
+
+    /// A size option (see [`parse_bytes`]).
+    pub fn bytes(&mut self, key: &'a str, default: u64) -> Result<u64> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => parse_bytes(v).ok_or_else(|| {
+                Error::plan(format!(
+                    "table {}: option '{key}' = '{v}' is not a size such as '128 MB'",
+                    self.table
+                ))
+            }),
         }
     }
 
@@ -114,5 +162,21 @@ impl<'a> Options<'a> {
                     .unwrap_or("memory")
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_bytes("128MB"), Some(128 << 20));
+        assert_eq!(parse_bytes("1 kb"), Some(1024));
+        assert_eq!(parse_bytes("2gib"), Some(2 << 30));
+        assert_eq!(parse_bytes("100"), Some(100));
+        assert_eq!(parse_bytes("1 parsec"), None);
+        assert_eq!(parse_duration_ms("30 min"), Some(1_800_000));
+        assert_eq!(parse_duration_ms("2s"), Some(2_000));
     }
 }

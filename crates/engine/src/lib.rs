@@ -12,6 +12,7 @@ mod commands;
 pub mod format;
 mod functions;
 pub mod jobs;
+mod locate;
 pub mod planner;
 mod query;
 mod session;

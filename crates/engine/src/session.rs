@@ -1,5 +1,6 @@
 //! A session: catalog plus statement execution.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow::datatypes::SchemaRef;
@@ -7,17 +8,17 @@ use arrow::record_batch::RecordBatch;
 use datafusion::catalog::default_table_source::source_as_provider;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::ViewTable;
-use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SessionConfig, SessionContext, SessionState};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::logical_plan::dml::InsertOp;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::optimizer::Optimizer;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Statement};
-use sluice_common::{Error, Result, SourceLocation};
+use sluice_common::{Error, Result};
 use sluice_connectors::blackhole::BlackholeSink;
 use sluice_connectors::datagen::DatagenOptions;
-use sluice_connectors::file::{FileOptions, FileSink};
+use sluice_connectors::file::{check_path, FileOptions, FileSink};
 use sluice_connectors::kafka::{describe_topic, KafkaOptions, KafkaSink};
 use sluice_connectors::memory::MemorySink;
 use sluice_connectors::nexmark::NexmarkOptions;
@@ -53,6 +54,9 @@ pub struct Session {
     ctx: SessionContext,
     settings: Mutex<Settings>,
     jobs: Jobs,
+    /// Relative `path` options are resolved against this folder (the
+    /// folder of the script being run); `None`: the working directory.
+    base_dir: Mutex<Option<PathBuf>>,
 }
 
 impl Default for Session {
@@ -86,7 +90,23 @@ impl Session {
             ctx,
             settings: Mutex::default(),
             jobs: Jobs::default(),
+            base_dir: Mutex::default(),
         }
+    }
+
+    /// Resolve relative file paths in `CREATE TABLE` against `dir` from now
+    /// on (`None`: the working directory); returns the folder used before.
+    /// Script runners set it to the script's own folder.
+    pub fn set_base_dir(&self, dir: Option<PathBuf>) -> Option<PathBuf> {
+        let mut base = self.base_dir.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::replace(&mut base, dir)
+    }
+
+    fn base_dir(&self) -> Option<PathBuf> {
+        self.base_dir
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Split and parse SQL text (`file` names it in error positions).
@@ -140,7 +160,7 @@ impl Session {
     pub async fn execute(&self, stmt: &ParsedStatement) -> Result<StatementResult> {
         self.execute_inner(stmt)
             .await
-            .map_err(|e| locate(e, &stmt.location))
+            .map_err(|e| crate::locate::locate(e, stmt))
     }
 
     async fn execute_inner(&self, stmt: &ParsedStatement) -> Result<StatementResult> {
@@ -196,7 +216,10 @@ impl Session {
                     Statement::Explain {
                         statement, analyze, ..
                     } => self.explain(*statement, analyze, &state).await,
-                    other => Err(Error::plan(format!("unsupported statement: {other}"))),
+                    other => Err(Error::plan(format!(
+                        "unsupported statement: {}",
+                        statement_kind(&other)
+                    ))),
                 }
             }
         }
@@ -215,14 +238,22 @@ impl Session {
                 def.name
             )));
         }
-        let table = StreamTable::try_new(def, state)?;
+        let def = resolve_paths(def, self.base_dir().as_deref());
+        let table = StreamTable::try_new(&def, state)?;
         validate_connector(&table)?;
+        let note = match table.connector() {
+            "filesystem" => {
+                let options = FileOptions::parse(&table.name, &table.options)?;
+                check_path(&table.name, &options.path, table.watermark.is_some())?
+            }
+            _ => None,
+        };
         self.ctx
             .register_table(def.name.as_str(), Arc::new(table))?;
-        Ok(StatementResult::Done(format!(
-            "Table '{}' created",
-            def.name
-        )))
+        Ok(StatementResult::Done(match note {
+            Some(note) => format!("Table '{}' created ({note})", def.name),
+            None => format!("Table '{}' created", def.name),
+        }))
     }
 
     async fn drop(
@@ -317,11 +348,12 @@ impl Session {
         let planner = StreamPlanner::new(state, &plan, parallelism);
         match &plan {
             LogicalPlan::Dml(dml)
-                if dml.op
-                    == WriteOp::Insert(
-                        datafusion::logical_expr::logical_plan::dml::InsertOp::Append,
-                    ) =>
+                if matches!(
+                    dml.op,
+                    WriteOp::Insert(InsertOp::Append | InsertOp::Overwrite)
+                ) =>
             {
+                let overwrite = dml.op == WriteOp::Insert(InsertOp::Overwrite);
                 let (root, bounded) = planner.plan_root(&dml.input)?;
                 let provider = source_as_provider(&dml.target)?;
                 let Some(table) = provider.downcast_ref::<StreamTable>() else {
@@ -330,7 +362,20 @@ impl Session {
                         dml.table_name
                     )));
                 };
-                let sink = make_sink(table)?;
+                if overwrite && !(bounded && table.connector() == "filesystem") {
+                    return Err(Error::plan(format!(
+                        "INSERT OVERWRITE works on filesystem tables with bounded input (as in \
+                         Flink's batch mode); {} is {}{}",
+                        dml.table_name,
+                        table.connector(),
+                        if bounded {
+                            ""
+                        } else {
+                            " and the query is unbounded"
+                        }
+                    )));
+                }
+                let sink = make_sink(table, overwrite)?;
                 let graph = StreamGraph {
                     root,
                     sink: Some((sink, Arc::default())),
@@ -398,6 +443,50 @@ impl Session {
     }
 }
 
+/// A filesystem table's relative `path` resolved against `base` (the
+/// script's folder); other tables as they are.
+fn resolve_paths(def: &CreateTableDef, base: Option<&Path>) -> CreateTableDef {
+    let mut def = def.clone();
+    let Some(base) = base else {
+        return def;
+    };
+    let is_file = def
+        .options
+        .iter()
+        .any(|(k, v)| k == "connector" && v.eq_ignore_ascii_case("filesystem"));
+    if !is_file {
+        return def;
+    }
+    for (k, v) in &mut def.options {
+        if k != "path" {
+            continue;
+        }
+        let (scheme, rest) = match v.strip_prefix("file://") {
+            Some(rest) => ("file://", rest.to_string()),
+            None => ("", v.clone()),
+        };
+        if Path::new(&rest).is_relative() {
+            *v = format!("{scheme}{}", base.join(rest).display());
+        }
+    }
+    def
+}
+
+/// The leading keywords of a statement (`CREATE INDEX`), for messages.
+fn statement_kind(stmt: &Statement) -> String {
+    let text = stmt.to_string();
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .take_while(|w| w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .take(3)
+        .collect();
+    if words.is_empty() {
+        text.chars().take(40).collect()
+    } else {
+        words.join(" ")
+    }
+}
+
 fn object_name(name: &ObjectName) -> String {
     name.0
         .iter()
@@ -459,12 +548,13 @@ async fn kafka_partitions(table: &StreamTable) -> Result<Vec<Vec<String>>> {
         .collect())
 }
 
-fn make_sink(table: &StreamTable) -> Result<Box<dyn Sink>> {
+fn make_sink(table: &StreamTable, overwrite: bool) -> Result<Box<dyn Sink>> {
     let schema = Arc::clone(&table.schema);
     Ok(match table.connector() {
         "filesystem" => Box::new(FileSink::try_new(
+            &table.name,
             &FileOptions::parse(&table.name, &table.options)?,
-            schema,
+            overwrite,
         )?),
         "blackhole" => Box::new(BlackholeSink),
         "kafka" => Box::new(KafkaSink::try_new(
@@ -485,46 +575,4 @@ fn make_sink(table: &StreamTable) -> Result<Box<dyn Sink>> {
             )))
         }
     })
-}
-
-/// Turn DataFusion errors into plan errors with a position.
-fn locate(e: Error, statement: &SourceLocation) -> Error {
-    match e {
-        Error::DataFusion(df) => {
-            let mut loc = statement.clone();
-            if let Some(span) = df.diagnostic().and_then(|d| d.span) {
-                if span.start.line > 0 {
-                    loc.line = span.start.line;
-                    loc.column = span.start.column;
-                }
-            }
-            let root = df.find_root();
-            let msg = clean_message(root);
-            let err = match root {
-                DataFusionError::Plan(_)
-                | DataFusionError::SchemaError(..)
-                | DataFusionError::SQL(..)
-                | DataFusionError::NotImplemented(_) => Error::Plan(msg),
-                _ => Error::DataFusion(df),
-            };
-            err.at(loc)
-        }
-        other => other.at(statement.clone()),
-    }
-}
-
-fn clean_message(e: &DataFusionError) -> String {
-    let msg = e.strip_backtrace();
-    let prefixes = [
-        "Error during planning: ",
-        "Schema error: ",
-        "SQL error: ",
-        "This feature is not implemented: ",
-    ];
-    let msg = prefixes
-        .iter()
-        .find_map(|p| msg.strip_prefix(p))
-        .unwrap_or(&msg);
-    // Users never see DataFusion's default catalog and schema names.
-    msg.replace("'datafusion.public.", "'")
 }

@@ -58,14 +58,14 @@ pub fn parse_sql(sql: &str, file: Option<&str>) -> Result<Vec<ParsedStatement>> 
             break;
         }
         let location = to_location(start.span.start, file);
-        let statement = parse_one(&mut parser).map_err(|e| syntax_error(e, &parser, file))?;
+        let statement = parse_one(&mut parser).map_err(|e| syntax_error(e, &parser, file, sql))?;
         let end = parser.peek_token();
         if !matches!(end.token, Token::SemiColon | Token::EOF) {
             let e = ParserError::ParserError(format!(
                 "expected ';' or end of input after the statement, found: {}",
                 end.token
             ));
-            return Err(syntax_error(e, &parser, file));
+            return Err(syntax_error(e, &parser, file, sql));
         }
         let text = slice_text(sql, start.span.start, end.span.start);
         out.push(ParsedStatement {
@@ -110,8 +110,9 @@ fn slice_text(sql: &str, start: Location, end: Location) -> String {
     sql.get(a..b.max(a)).unwrap_or("").trim().to_string()
 }
 
-/// A sqlparser error with the position of the token it stopped at.
-fn syntax_error(e: ParserError, parser: &Parser, file: Option<&str>) -> Error {
+/// A sqlparser error with the position of the token it stopped at (the
+/// end of the text when it stopped there).
+fn syntax_error(e: ParserError, parser: &Parser, file: Option<&str>, sql: &str) -> Error {
     let msg = match e {
         ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
         ParserError::RecursionLimitExceeded => "statement nested too deeply".to_string(),
@@ -128,11 +129,21 @@ fn syntax_error(e: ParserError, parser: &Parser, file: Option<&str>) -> Error {
         let t = parser.peek_token();
         (t.span.start.line, t.span.start.column)
     });
+    let loc = if loc.0 == 0 { end_of(sql) } else { loc };
     Error::Syntax(msg).at(SourceLocation {
         file: file.map(str::to_string),
         line: loc.0,
         column: loc.1,
     })
+}
+
+/// The line and column just after the last character of `sql` that is not
+/// whitespace (where an unfinished statement stopped).
+fn end_of(sql: &str) -> (u64, u64) {
+    let text = sql.trim_end();
+    let line = text.lines().count().max(1) as u64;
+    let last = text.lines().last().unwrap_or("");
+    (line, last.chars().count() as u64 + 1)
 }
 
 fn parse_line_col(s: &str) -> Option<(u64, u64)> {
@@ -200,6 +211,15 @@ mod tests {
         assert_eq!(stmts[1].location.line, 2);
         assert_eq!(stmts[1].location.column, 3);
         assert_eq!(stmts[1].text, "SELECT 2");
+    }
+
+    #[test]
+    fn unexpected_end_points_after_the_text() {
+        let err = parse_sql("SELECT 1;\nSELECT (1 +\n  2\n", Some("f.sql")).expect_err("fails");
+        assert!(
+            err.to_string().starts_with("f.sql:3:4: syntax error"),
+            "{err}"
+        );
     }
 
     #[test]

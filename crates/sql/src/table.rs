@@ -64,8 +64,9 @@ impl StreamTable {
                     c.name
                 )));
             }
-            let dt = sql_type_to_arrow(&c.data_type)
-                .map_err(|e| Error::plan(format!("column '{}': {e}", c.name)))?;
+            let dt = sql_type_to_arrow(&c.data_type).map_err(|e| {
+                Error::plan(format!("column '{}': {}", c.name, e.message())).near(&c.name)
+            })?;
             fields.push(Field::new(&c.name, dt, !c.not_null));
         }
         let schema = Arc::new(Schema::new(fields));
@@ -143,22 +144,29 @@ fn watermark_spec(
         Error::plan(format!(
             "WATERMARK FOR {column}: '{column}' is not a column of {table}"
         ))
+        .near_words(vec!["WATERMARK".into(), "FOR".into(), column.to_string()])
     })?;
     if !matches!(schema.field(idx).data_type(), DataType::Timestamp(_, _)) {
         return Err(Error::plan(format!(
             "WATERMARK FOR {column}: the event-time column must be a TIMESTAMP, not {}",
-            schema.field(idx).data_type()
-        )));
+            crate::types::sql_type_name(schema.field(idx).data_type())
+        ))
+        .near_words(vec!["WATERMARK".into(), "FOR".into(), column.to_string()]));
     }
     let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
-    let expr = state
-        .create_logical_expr(text, &df_schema)
-        .map_err(|e| Error::plan(format!("WATERMARK FOR {column} AS {text}: {e}")))?;
+    let expr =
+        state.create_logical_expr(text, &df_schema).map_err(|e| {
+            let e = Error::from(e);
+            Error::plan(format!("WATERMARK FOR {column} AS {text}: {}", e.message()))
+                .near_words(vec!["WATERMARK".into(), "FOR".into(), column.to_string()])
+        })?;
     let ty = expr.get_type(&df_schema)?;
     if !matches!(ty, DataType::Timestamp(_, _)) {
         return Err(Error::plan(format!(
-            "WATERMARK FOR {column} AS {text}: the expression must give a TIMESTAMP, not {ty}"
-        )));
+            "WATERMARK FOR {column} AS {text}: the expression must give a TIMESTAMP, not {}",
+            crate::types::sql_type_name(&ty)
+        ))
+        .near_words(vec!["WATERMARK".into(), "FOR".into(), column.to_string()]));
     }
     Ok(WatermarkSpec {
         column: idx,

@@ -249,6 +249,13 @@ impl RelationPlanner for WindowRelationPlanner {
                 };
                 (f.name, args, alias)
             }
+            TableFactor::TableFunction {
+                expr: SqlExpr::Function(f),
+                ..
+            } => return unknown_table_function(&f.name),
+            TableFactor::TableFunction { expr, .. } => {
+                return plan_err!("FROM TABLE(...) needs a table function call, found {expr}")
+            }
             other => return Ok(RelationPlanning::Original(Box::new(other))),
         };
         let Some(kind) = window_kind(&name) else {
@@ -259,6 +266,17 @@ impl RelationPlanner for WindowRelationPlanner {
             plan,
             alias,
         })))
+    }
+}
+
+/// A table function Sluice does not have, named in SQL terms.
+fn unknown_table_function(name: &ObjectName) -> Result<RelationPlanning> {
+    let upper = name.to_string().to_ascii_uppercase();
+    match upper.as_str() {
+        "CUMULATE" | "SESSION" => {
+            plan_err!("window table function '{name}' is not supported yet; use TUMBLE or HOP")
+        }
+        _ => plan_err!("unknown table function '{name}' (window table functions: TUMBLE, HOP)"),
     }
 }
 

@@ -42,7 +42,15 @@ pub(crate) async fn run(session: &Session, line: &str) -> Flow {
         "\\i" if arg.is_empty() => eprintln!("\\i needs a file name"),
         "\\i" => match std::fs::read_to_string(arg) {
             Ok(text) => {
-                return Box::pin(super::run_input(session, &text, Some(arg))).await;
+                // Relative paths in the file are relative to its folder.
+                let folder = std::path::Path::new(arg)
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(std::path::Path::to_path_buf);
+                let before = session.set_base_dir(folder);
+                let flow = Box::pin(super::run_input(session, &text, Some(arg))).await;
+                session.set_base_dir(before);
+                return flow;
             }
             Err(e) => eprintln!("cannot read {arg}: {e}"),
         },

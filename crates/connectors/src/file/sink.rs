@@ -1,62 +1,174 @@
-//! The filesystem sink: CSV with a header row, or JSON lines.
+//! The filesystem sink: part files of CSV (with a header row) or JSON lines
+//! in the table's directory, as Flink's filesystem connector writes them.
+//!
+//! Every job writes its own files, `part-<job>-<instance>-<n>.<ext>`, so two
+//! `INSERT`s into one table keep both results and nothing is truncated. A
+//! part file is written as a hidden `.part-...inprogress` file (readers skip
+//! hidden files) and renamed to its visible name when it is complete: when
+//! it reaches `sink.rolling-policy.file-size` or has been open
+//! `sink.rolling-policy.rollover-interval`, at the end of the input, and when
+//! the job is stopped (what was written is kept, never lost silently).
+//! `INSERT OVERWRITE` removes the visible files that were there before, once
+//! the new ones are complete.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use sluice_common::{Error, Result};
 use sluice_exec::sink::Sink;
 
-use super::{FileOptions, Format};
+use super::{list_splits, FileOptions, Format, RollingPolicy};
 
-enum Writer {
-    Csv(Box<arrow::csv::Writer<BufWriter<File>>>),
-    Json(arrow::json::LineDelimitedWriter<BufWriter<File>>),
+/// Counts the bytes written through it (for the rolling policy).
+struct Counting {
+    inner: BufWriter<File>,
+    bytes: Arc<AtomicU64>,
 }
 
-/// Writes rows to one file: `path` itself, or `part-0.<ext>` when `path` is
-/// a directory (or ends with `/`).
-pub struct FileSink {
-    path: PathBuf,
-    schema: SchemaRef,
-    writer: Option<Writer>,
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+enum Writer {
+    Csv(Box<arrow::csv::Writer<Counting>>),
+    Json(arrow::json::LineDelimitedWriter<Counting>),
+}
+
+/// The part file being written.
+struct Part {
+    hidden: PathBuf,
+    visible: PathBuf,
+    writer: Writer,
+    bytes: Arc<AtomicU64>,
+    opened: Instant,
     rows: u64,
+}
+
+impl Part {
+    fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Flush and give the file its visible name.
+    fn commit(self) -> Result<PathBuf> {
+        let name = self.hidden.display().to_string();
+        match self.writer {
+            Writer::Csv(w) => {
+                let mut out = (*w).into_inner();
+                out.flush().map_err(|e| Error::io(&name, e))?;
+            }
+            Writer::Json(mut w) => {
+                w.finish()?;
+                w.get_mut().flush().map_err(|e| Error::io(&name, e))?;
+            }
+        }
+        std::fs::rename(&self.hidden, &self.visible)
+            .map_err(|e| Error::io(self.visible.display().to_string(), e))?;
+        Ok(self.visible)
+    }
+}
+
+/// Writes a job's rows as part files into a table's directory.
+pub struct FileSink {
+    dir: PathBuf,
+    /// `part-<job>-<instance>-`.
+    prefix: String,
+    ext: &'static str,
+    format: Format,
+    rolling: RollingPolicy,
+    part: Option<Part>,
+    next_index: u64,
+    /// Visible files to remove once the job's own are complete
+    /// (`INSERT OVERWRITE`).
+    replaced: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for FileSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileSink")
-            .field("path", &self.path)
-            .finish()
+        f.debug_struct("FileSink").field("dir", &self.dir).finish()
     }
 }
 
+/// A name no other job of this or another process uses.
+fn job_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{nanos:x}{:05x}{n:x}", std::process::id())
+}
+
+/// The directory a filesystem table is written to, checked: it may not be
+/// an existing regular file.
+pub fn sink_dir(table: &str, options: &FileOptions) -> Result<PathBuf> {
+    let p = &options.path;
+    if p.is_file() {
+        return Err(Error::plan(format!(
+            "table {table}: path '{}' is a file, but a filesystem table written by INSERT is a \
+             directory of part files (as in Flink); give the table a directory path",
+            p.display()
+        )));
+    }
+    Ok(p.clone())
+}
+
 impl FileSink {
-    /// Create (truncate) the output file.
-    pub fn try_new(options: &FileOptions, schema: SchemaRef) -> Result<Self> {
+    /// A sink writing into `options.path` (created with the first file). With
+    /// `overwrite`, the files there now are removed once this job's files
+    /// are complete.
+    pub fn try_new(table: &str, options: &FileOptions, overwrite: bool) -> Result<Self> {
+        let dir = sink_dir(table, options)?;
+        let replaced = if overwrite && dir.is_dir() {
+            list_splits(&dir)?
+        } else {
+            vec![]
+        };
         let ext = match options.format {
             Format::Csv { .. } => "csv",
             Format::Json => "json",
         };
-        let p = &options.path;
-        let is_dir = p.is_dir() || p.to_string_lossy().ends_with('/');
-        let path = if is_dir {
-            p.join(format!("part-0.{ext}"))
-        } else {
-            p.clone()
+        Ok(FileSink {
+            dir,
+            prefix: format!("part-{}-0-", job_id()),
+            ext,
+            format: options.format,
+            rolling: options.rolling,
+            part: None,
+            next_index: 0,
+            replaced,
+        })
+    }
+
+    fn open_part(&mut self) -> Result<Part> {
+        let name = format!("{}{}.{}", self.prefix, self.next_index, self.ext);
+        self.next_index += 1;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::io(self.dir.display().to_string(), e))?;
+        let hidden = self.dir.join(format!(".{name}.inprogress"));
+        let visible = self.dir.join(name);
+        let file = File::create(&hidden).map_err(|e| Error::io(hidden.display().to_string(), e))?;
+        let bytes = Arc::new(AtomicU64::new(0));
+        let out = Counting {
+            inner: BufWriter::new(file),
+            bytes: Arc::clone(&bytes),
         };
-        if let Some(parent) = path.parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| Error::io(parent.display().to_string(), e))?;
-            }
-        }
-        let file = File::create(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
-        let out = BufWriter::new(file);
-        let writer = match options.format {
+        let writer = match self.format {
             Format::Csv { delimiter } => Writer::Csv(Box::new(
                 arrow::csv::WriterBuilder::new()
                     .with_header(true)
@@ -71,13 +183,39 @@ impl FileSink {
                     .build(out),
             ),
         };
-        Ok(FileSink {
-            path,
-            schema,
-            writer: Some(writer),
+        Ok(Part {
+            hidden,
+            visible,
+            writer,
+            bytes,
+            opened: Instant::now(),
             rows: 0,
         })
     }
+
+    /// Complete the current part file, if it holds rows.
+    fn roll(&mut self) -> Result<()> {
+        match self.part.take() {
+            Some(part) if part.rows > 0 => part.commit().map(|_| ()),
+            Some(part) => {
+                let _ = std::fs::remove_file(&part.hidden);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// Remove files replaced by `INSERT OVERWRITE`.
+fn remove_all(files: &[PathBuf]) -> Result<()> {
+    for f in files {
+        match std::fs::remove_file(f) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(f.display().to_string(), e)),
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -87,35 +225,142 @@ impl Sink for FileSink {
     }
 
     fn describe(&self) -> String {
-        format!("FileSink: {}", self.path.display())
+        format!(
+            "FileSink: {}/{}*.{}",
+            self.dir.display(),
+            self.prefix,
+            self.ext
+        )
     }
 
     async fn write(&mut self, batch: RecordBatch) -> Result<()> {
-        self.rows += batch.num_rows() as u64;
-        match &mut self.writer {
-            Some(Writer::Csv(w)) => w.write(&batch)?,
-            Some(Writer::Json(w)) => w.write(&batch)?,
-            None => return Err(Error::internal("write after finish")),
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let mut part = match self.part.take() {
+            Some(p) => p,
+            None => self.open_part()?,
+        };
+        part.rows += batch.num_rows() as u64;
+        let written = match &mut part.writer {
+            Writer::Csv(w) => w.write(&batch),
+            Writer::Json(w) => w.write(&batch),
+        };
+        let full = part.bytes() >= self.rolling.file_size
+            || part.opened.elapsed() >= self.rolling.rollover_interval;
+        self.part = Some(part);
+        written?;
+        if full {
+            self.roll()?;
         }
         Ok(())
     }
 
     async fn finish(&mut self) -> Result<()> {
-        let name = self.path.display().to_string();
-        match self.writer.take() {
-            Some(Writer::Csv(mut w)) => {
-                if self.rows == 0 {
-                    // The header row, even for an empty result.
-                    w.write(&RecordBatch::new_empty(self.schema.clone()))?;
-                }
-                (*w).into_inner().flush().map_err(|e| Error::io(&name, e))?;
-            }
-            Some(Writer::Json(mut w)) => {
-                w.finish()?;
-                w.get_mut().flush().map_err(|e| Error::io(&name, e))?;
-            }
-            None => {}
+        self.roll()?;
+        remove_all(&std::mem::take(&mut self.replaced))
+    }
+}
+
+impl Drop for FileSink {
+    /// A stopped job keeps what it wrote: the current part file is
+    /// completed (best effort; there is nobody to report an error to).
+    fn drop(&mut self) {
+        let _ = self.roll();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn options(dir: &Path, file_size: u64) -> FileOptions {
+        FileOptions {
+            path: dir.to_path_buf(),
+            format: Format::Csv { delimiter: b',' },
+            ignore_parse_errors: false,
+            rolling: RollingPolicy {
+                file_size,
+                rollover_interval: Duration::from_secs(3600),
+            },
         }
-        Ok(())
+    }
+
+    fn batch(values: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values.to_vec()))])
+            .expect("batch")
+    }
+
+    fn visible(dir: &Path) -> Vec<String> {
+        let mut texts: Vec<String> = list_splits(dir)
+            .expect("lists")
+            .iter()
+            .map(|f| std::fs::read_to_string(f).expect("reads"))
+            .collect();
+        texts.sort();
+        texts
+    }
+
+    fn run(dir: &Path, file_size: u64, overwrite: bool, batches: &[&[i64]]) {
+        let mut sink = FileSink::try_new("t", &options(dir, file_size), overwrite).expect("sink");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            for v in batches {
+                sink.write(batch(v)).await.expect("writes");
+            }
+            sink.finish().await.expect("finishes");
+        });
+    }
+
+    /// Two jobs into one directory keep both results; OVERWRITE replaces.
+    #[test]
+    fn jobs_append_part_files_and_overwrite_replaces() {
+        let dir = tempfile::tempdir().expect("dir");
+        run(dir.path(), 1 << 20, false, &[&[1, 2]]);
+        run(dir.path(), 1 << 20, false, &[&[3]]);
+        assert_eq!(visible(dir.path()), ["a\n1\n2\n", "a\n3\n"]);
+        run(dir.path(), 1 << 20, true, &[&[4]]);
+        assert_eq!(visible(dir.path()), ["a\n4\n"]);
+    }
+
+    /// Files roll at the size limit; nothing in progress stays behind.
+    #[test]
+    fn rolls_at_the_file_size() {
+        let dir = tempfile::tempdir().expect("dir");
+        run(dir.path(), 1, false, &[&[1], &[2], &[]]);
+        assert_eq!(visible(dir.path()), ["a\n1\n", "a\n2\n"]);
+        let all = std::fs::read_dir(dir.path()).expect("reads").count();
+        assert_eq!(all, 2, "no hidden in-progress file left");
+    }
+
+    /// A stopped job (the sink dropped without finish) keeps its rows.
+    #[test]
+    fn dropped_sink_keeps_what_it_wrote() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut sink = FileSink::try_new("t", &options(dir.path(), 1 << 20), false).expect("sink");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async { sink.write(batch(&[9])).await.expect("writes") });
+        drop(sink);
+        assert_eq!(visible(dir.path()), ["a\n9\n"]);
+    }
+
+    #[test]
+    fn an_existing_file_is_not_a_table_directory() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("out.csv");
+        std::fs::write(&file, "a\n1\n").expect("writes");
+        let err = sink_dir("t", &options(&file, 1)).expect_err("a file");
+        assert!(err.to_string().contains("is a file"), "{err}");
+        assert_eq!(std::fs::read_to_string(&file).expect("reads"), "a\n1\n");
     }
 }

@@ -21,9 +21,10 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         .iter()
         .any(|e| matches!(e, Expr::GroupingSet(_)))
     {
-        return Err(Error::plan(
-            "GROUPING SETS, CUBE and ROLLUP are not supported on streams",
-        ));
+        return Err(
+            Error::plan("GROUPING SETS, CUBE and ROLLUP are not supported on streams")
+                .near("GROUP"),
+        );
     }
     let window_of = |e: &Expr| match e {
         Expr::Column(c) => input
@@ -34,11 +35,20 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         _ => None,
     };
     let Some((window_column, window)) = agg.group_expr.iter().find_map(window_of) else {
+        if agg.aggr_expr.is_empty() && !agg.group_expr.is_empty() {
+            // SELECT DISTINCT becomes a GROUP BY without aggregates.
+            return Err(Error::plan(
+                "SELECT DISTINCT on a stream is an updating result, which is not supported yet; \
+                 group by a window (TUMBLE/HOP) instead",
+            )
+            .near("DISTINCT|GROUP"));
+        }
         return Err(Error::plan(
             "GROUP BY on a stream needs a window: group by window_start and window_end of a \
              TUMBLE or HOP table function (or use GROUP BY TUMBLE(ts, INTERVAL ...)). \
              Aggregation without a window gives an updating result, which is not supported yet",
-        ));
+        )
+        .near("GROUP"));
     };
     let mut keys = Vec::with_capacity(agg.group_expr.len());
     let mut hash_keys = Vec::new();
@@ -77,7 +87,8 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         if !order.is_empty() {
             return Err(Error::plan(format!(
                 "ORDER BY inside an aggregate ({e}) is not supported on streams"
-            )));
+            ))
+            .near("ORDER"));
         }
         aggregates.push(AggregateCall { expr, filter });
         rowtime.push(false);

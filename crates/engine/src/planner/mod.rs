@@ -202,13 +202,13 @@ impl<'a> StreamPlanner<'a> {
                 let skip = match limit.get_skip_type()? {
                     SkipType::Literal(n) => n,
                     SkipType::UnsupportedExpr => {
-                        return Err(Error::plan("OFFSET must be a constant"))
+                        return Err(Error::plan("OFFSET must be a constant").near("OFFSET"))
                     }
                 };
                 let fetch = match limit.get_fetch_type()? {
                     FetchType::Literal(n) => n,
                     FetchType::UnsupportedExpr => {
-                        return Err(Error::plan("LIMIT must be a constant"))
+                        return Err(Error::plan("LIMIT must be a constant").near("LIMIT"))
                     }
                 };
                 let op = LimitOperator::new(input.arrow_schema(), skip, fetch);
@@ -218,11 +218,13 @@ impl<'a> StreamPlanner<'a> {
             LogicalPlan::Distinct(_) => Err(Error::plan(
                 "SELECT DISTINCT on a stream is an updating result, which is not supported yet; \
                  group by a window (TUMBLE/HOP) instead",
-            )),
-            LogicalPlan::Join(_) => Err(Error::plan("joins are not supported yet")),
+            )
+            .near("DISTINCT")),
+            LogicalPlan::Join(_) => Err(Error::plan("joins are not supported yet").near("JOIN")),
             LogicalPlan::Window(_) => Err(Error::plan(
                 "OVER windows are not supported yet; use TUMBLE or HOP window aggregation",
-            )),
+            )
+            .near("OVER")),
             other => Err(Error::plan(format!(
                 "{} is not supported in a streaming query",
                 other.display()
@@ -258,7 +260,8 @@ impl<'a> StreamPlanner<'a> {
                  CREATE TABLE with `WATERMARK FOR {} AS {} - INTERVAL '5' SECOND` (or window on \
                  the window_time of an inner window)",
                 tvf.time_column.name, tvf.time_column.name, tvf.time_column.name
-            )));
+            ))
+            .near_words(vec!["DESCRIPTOR".into(), tvf.time_column.name.clone()]));
         }
         let panes = self
             .pane_tvfs

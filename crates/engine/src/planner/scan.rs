@@ -11,7 +11,7 @@ use datafusion::common::{DFSchema, DFSchemaRef, ScalarValue};
 use datafusion::logical_expr::logical_plan::{TableScan, Values};
 use sluice_common::{Error, Result};
 use sluice_connectors::datagen::{DatagenOptions, DatagenSource, DatagenSourceConfig};
-use sluice_connectors::file::{FileOptions, FileSource, FileSourceConfig};
+use sluice_connectors::file::{list_splits, FileOptions, FileSource, FileSourceConfig};
 use sluice_connectors::kafka::{KafkaOptions, KafkaSource, KafkaSourceConfig};
 use sluice_connectors::memory::BatchSource;
 use sluice_connectors::nexmark::{NexmarkOptions, NexmarkSource, NexmarkSourceConfig};
@@ -25,10 +25,10 @@ use super::{Planned, StreamPlanner};
 pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> {
     let provider = source_as_provider(&scan.source)?;
     let Some(table) = provider.downcast_ref::<StreamTable>() else {
-        return Err(Error::plan(format!(
-            "{} cannot be read as a stream",
-            scan.table_name
-        )));
+        return Err(
+            Error::plan(format!("{} cannot be read as a stream", scan.table_name))
+                .near(scan.table_name.table()),
+        );
     };
     let all: Vec<usize> = (0..table.schema.fields().len()).collect();
     let projection = scan.projection.clone().unwrap_or(all);
@@ -97,6 +97,10 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
         }
         "filesystem" => {
             let options = FileOptions::parse(&table.name, &table.options)?;
+            // A missing path fails here, before anything runs.
+            list_splits(&options.path).map_err(|e| {
+                Error::plan(format!("table {}: {}", table.name, e.message())).near(&table.name)
+            })?;
             let read = with_watermark_columns(table, &projection)?;
             let read_schema = Arc::new(table.schema.project(&read)?);
             let watermark = match &table.watermark {
@@ -117,7 +121,8 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
             return Err(Error::plan(format!(
                 "table {} uses connector '{other}', which can only be written to",
                 table.name
-            )))
+            ))
+            .near(&table.name))
         }
     };
     Ok(Planned {

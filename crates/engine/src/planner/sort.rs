@@ -12,7 +12,8 @@ pub(crate) fn plan_sort(p: &StreamPlanner, sort: &Sort) -> Result<Planned> {
     if !input.bounded {
         return Err(Error::plan(
             "ORDER BY on an unbounded stream is not supported: it would never emit a row",
-        ));
+        )
+        .near("ORDER"));
     }
     let keys = sort
         .expr

@@ -1,0 +1,99 @@
+//! Arrow type names in messages, as the SQL type names users write.
+
+/// Arrow's names (as `DataType` displays them) and the SQL name shown
+/// instead, longest first so `Utf8View` is not read as `Utf8`.
+const NAMES: &[(&str, &str)] = &[
+    ("Timestamp(Millisecond, Some(\"UTC\"))", "TIMESTAMP_LTZ(3)"),
+    ("Timestamp(Microsecond, Some(\"UTC\"))", "TIMESTAMP_LTZ(6)"),
+    ("Timestamp(Nanosecond, Some(\"UTC\"))", "TIMESTAMP_LTZ(9)"),
+    ("Timestamp(Second, Some(\"UTC\"))", "TIMESTAMP_LTZ(0)"),
+    ("Timestamp(Millisecond, None)", "TIMESTAMP(3)"),
+    ("Timestamp(Microsecond, None)", "TIMESTAMP(6)"),
+    ("Timestamp(Nanosecond, None)", "TIMESTAMP(9)"),
+    ("Timestamp(Second, None)", "TIMESTAMP(0)"),
+    ("Timestamp(ms, \"UTC\")", "TIMESTAMP_LTZ(3)"),
+    ("Timestamp(µs, \"UTC\")", "TIMESTAMP_LTZ(6)"),
+    ("Timestamp(ns, \"UTC\")", "TIMESTAMP_LTZ(9)"),
+    ("Timestamp(s, \"UTC\")", "TIMESTAMP_LTZ(0)"),
+    ("Timestamp(ms)", "TIMESTAMP(3)"),
+    ("Timestamp(µs)", "TIMESTAMP(6)"),
+    ("Timestamp(ns)", "TIMESTAMP(9)"),
+    ("Timestamp(s)", "TIMESTAMP(0)"),
+    ("Interval(MonthDayNano)", "INTERVAL"),
+    ("Interval(YearMonth)", "INTERVAL"),
+    ("Interval(DayTime)", "INTERVAL"),
+    ("Time64(µs)", "TIME"),
+    ("Time64(ns)", "TIME"),
+    ("Time32(ms)", "TIME"),
+    ("Time32(s)", "TIME"),
+    ("Decimal128(", "DECIMAL("),
+    ("Decimal256(", "DECIMAL("),
+    ("BinaryView", "BYTES"),
+    ("LargeBinary", "BYTES"),
+    ("Binary", "BYTES"),
+    ("Utf8View", "STRING"),
+    ("LargeUtf8", "STRING"),
+    ("Utf8", "STRING"),
+    ("Float16", "FLOAT"),
+    ("Float32", "FLOAT"),
+    ("Float64", "DOUBLE"),
+    ("Int8", "TINYINT"),
+    ("Int16", "SMALLINT"),
+    ("Int32", "INT"),
+    ("Int64", "BIGINT"),
+    ("Date32", "DATE"),
+    ("Date64", "DATE"),
+    ("Boolean", "BOOLEAN"),
+];
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// `msg` with every Arrow type name (a whole word) replaced by its SQL name:
+/// `Cannot cast Utf8 to Int32` reads `Cannot cast STRING to INT`.
+pub fn arrow_to_sql_names(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    let mut prev: Option<char> = None;
+    'outer: while let Some(c) = rest.chars().next() {
+        if !prev.is_some_and(is_word) {
+            for (arrow, sql) in NAMES {
+                if let Some(after) = rest.strip_prefix(arrow) {
+                    let ends_word = arrow.ends_with(['(', ')']) || !after.starts_with(is_word);
+                    if ends_word {
+                        out.push_str(sql);
+                        prev = arrow.chars().last();
+                        rest = after;
+                        continue 'outer;
+                    }
+                }
+            }
+        }
+        out.push(c);
+        prev = Some(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrow_names_become_sql_names() {
+        assert_eq!(
+            arrow_to_sql_names("Cannot cast Utf8 to Int32 or Timestamp(ms)"),
+            "Cannot cast STRING to INT or TIMESTAMP(3)"
+        );
+        assert_eq!(
+            arrow_to_sql_names("Decimal128(10, 2) + Utf8View, MyInt32x"),
+            "DECIMAL(10, 2) + STRING, MyInt32x"
+        );
+        assert_eq!(
+            arrow_to_sql_names("Timestamp(ms, \"UTC\")"),
+            "TIMESTAMP_LTZ(3)"
+        );
+    }
+}
