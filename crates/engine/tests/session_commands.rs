@@ -29,7 +29,7 @@ async fn show_create_table_prints_the_definition() {
         &session,
         "CREATE TABLE bids (id BIGINT NOT NULL, name VARCHAR(10), ts TIMESTAMP(3), \
          WATERMARK FOR ts AS ts - INTERVAL '5' SECOND, PRIMARY KEY (id) NOT ENFORCED) \
-         WITH ('connector' = 'filesystem', 'path' = 'x.csv', 'format' = 'csv')",
+         WITH ('connector' = 'filesystem', 'path' = '../../sql-tests/data/bids.csv', 'format' = 'csv')",
     )
     .await;
     let rows = cells(&session, "SHOW CREATE TABLE bids").await;
@@ -44,7 +44,7 @@ async fn show_create_table_prints_the_definition() {
               ) WITH (\n  \
               'connector' = 'filesystem',\n  \
               'format' = 'csv',\n  \
-              'path' = 'x.csv'\n\
+              'path' = '../../sql-tests/data/bids.csv'\n\
               )"
         .to_string()]]
     );
