@@ -11,6 +11,13 @@
 //! * `EXTRACT(DOW FROM x)` becomes `__flink_extract('DOW', x)` for Flink's
 //!   units (DataFusion counts DOW from 0 and MILLISECOND from the minute);
 //!   other units and INTERVAL values stay DataFusion's.
+//! * `TIMESTAMP '2024-01-01 00:00:01'` becomes
+//!   `CAST('2024-01-01 00:00:01' AS TIMESTAMP(3))`: as in Flink, a literal's
+//!   precision is that of its fraction (3, 6 or 9 digits in Sluice's units)
+//!   rather than DataFusion's nanoseconds, so `TIMESTAMPADD(SECOND, 1,
+//!   TIMESTAMP '...')` is a TIMESTAMP(3) and casts to `...01.000`.
+//! * A function name in backquotes (Flink quotes reserved words this way:
+//!   `` `LEFT`(s, 2) ``) is looked up like an unquoted one.
 //! * `IF(c, a, b)` becomes `CASE WHEN c THEN a ELSE b END` and
 //!   `IFNULL(a, b)` becomes `COALESCE(a, b)`: both evaluate lazily, so
 //!   `IF(x = 0, 0, 1 / x)` does not divide by zero.
@@ -21,9 +28,9 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, CaseWhen, CeilFloorKind, DateTimeField, Expr, Function, FunctionArg,
-    FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart,
-    Statement, Value,
+    visit_expressions_mut, CaseWhen, CastKind, CeilFloorKind, DataType, DateTimeField, Expr,
+    Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+    ObjectName, ObjectNamePart, Statement, TimezoneInfo, TypedString, Value,
 };
 use sluice_common::{Error, Result};
 
@@ -43,6 +50,11 @@ fn rewrite(e: &mut Expr) -> Result<()> {
     let is_floor = matches!(e, Expr::Floor { .. });
     match e {
         Expr::Function(f) => {
+            if let [ObjectNamePart::Identifier(id)] = f.name.0.as_mut_slice() {
+                if id.quote_style == Some('`') {
+                    id.quote_style = None;
+                }
+            }
             let name = e_name(f);
             if let Some(new) = rewrite_function(&name, f)? {
                 *e = new;
@@ -71,6 +83,31 @@ fn rewrite(e: &mut Expr) -> Result<()> {
                 let value = take(expr);
                 *e = call("__flink_extract", vec![string(&unit), value]);
             }
+            Ok(())
+        }
+        Expr::TypedString(TypedString {
+            data_type: DataType::Timestamp(None, TimezoneInfo::None),
+            value,
+            ..
+        }) => {
+            let Value::SingleQuotedString(text) = &value.value else {
+                return Ok(());
+            };
+            let digits = text.split_once('.').map_or(0, |(_, f)| {
+                f.trim().bytes().take_while(u8::is_ascii_digit).count()
+            });
+            let precision = match digits {
+                0..=3 => 3,
+                4..=6 => 6,
+                _ => 9,
+            };
+            *e = Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(Expr::Value(value.clone())),
+                data_type: DataType::Timestamp(Some(precision), TimezoneInfo::None),
+                array: false,
+                format: None,
+            };
             Ok(())
         }
         Expr::Substring {
@@ -254,8 +291,23 @@ mod tests {
             "SELECT __flink_extract('DOW', d), EXTRACT(DAY FROM INTERVAL '1' DAY) FROM t"
         );
         assert_eq!(
+            rewritten("SELECT `LEFT`(s, 2), \"Mixed\"(s) FROM t"),
+            "SELECT LEFT(s, 2), \"Mixed\"(s) FROM t"
+        );
+        assert_eq!(
             rewritten("SELECT IF(a > 1, IFNULL(b, 0), 2) FROM t"),
             "SELECT CASE WHEN a > 1 THEN coalesce(b, 0) ELSE 2 END FROM t"
+        );
+    }
+
+    #[test]
+    fn timestamp_literals_get_flink_precision() {
+        assert_eq!(
+            rewritten(
+                "SELECT TIMESTAMP '2024-01-01 00:00:01', TIMESTAMP '2024-01-01 00:00:01.1234'"
+            ),
+            "SELECT CAST('2024-01-01 00:00:01' AS TIMESTAMP(3)), \
+             CAST('2024-01-01 00:00:01.1234' AS TIMESTAMP(6))"
         );
     }
 

@@ -1,5 +1,6 @@
-//! TO_BASE64 / FROM_BASE64 (padded, as Java's `Base64`) and the SHA-2
-//! family as hex strings (DataFusion's `sha256` & co. return bytes).
+//! TO_BASE64 / FROM_BASE64 (padded, as Java's `Base64`), the SHA-2 family
+//! as hex strings (DataFusion's `sha256` & co. return bytes), HEX (of an
+//! integer or of a string's UTF-8 bytes, upper case) and BIN.
 
 use std::sync::Arc;
 
@@ -21,6 +22,8 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
         Udf::new("sha384", coerce_bytes, ret_bytes, sha384).build(),
         Udf::new("sha512", coerce_bytes, ret_bytes, sha512).build(),
         Udf::new("sha2", coerce_sha2, ret_sha2, sha2).build(),
+        Udf::new("hex", coerce_hex, ret_hex, hex_fn).build(),
+        Udf::new("bin", coerce_hex, ret_hex, bin).build(),
     ]
 }
 
@@ -42,6 +45,67 @@ fn ret_bytes(t: &[DataType], _s: &[Option<&ScalarValue>]) -> Result<DataType> {
             sluice_sql::types::sql_type_name(other)
         ),
     }
+}
+
+fn coerce_hex(t: &[DataType]) -> Vec<DataType> {
+    t.iter()
+        .map(|t| {
+            if t.is_integer() {
+                DataType::Int64
+            } else {
+                coerce_bytes(&[t.clone()])[0].clone()
+            }
+        })
+        .collect()
+}
+
+fn ret_hex(t: &[DataType], s: &[Option<&ScalarValue>]) -> Result<DataType> {
+    arity("hex", t, 1, 1)?;
+    if t[0] == DataType::Int64 {
+        Ok(DataType::Utf8)
+    } else {
+        ret_bytes(t, s)
+    }
+}
+
+/// HEX / BIN of each row: integers as Java's `Long.toHexString` /
+/// `toBinaryString` (two's complement), strings and bytes byte by byte.
+fn radix(args: &ScalarFunctionArgs, binary: bool) -> Result<ColumnarValue> {
+    let a = arrays(args)?;
+    if *a[0].data_type() != DataType::Int64 {
+        return map_bytes(args, |b, out| {
+            for byte in b {
+                if binary {
+                    out.push_str(&format!("{byte:b}"));
+                } else {
+                    out.push_str(&format!("{byte:02X}"));
+                }
+            }
+            Ok(())
+        });
+    }
+    let v = i64_arg("hex", &a, 0)?;
+    let out: arrow::array::StringArray = v
+        .iter()
+        .map(|x| {
+            x.map(|x| {
+                if binary {
+                    format!("{:b}", x as u64)
+                } else {
+                    format!("{:X}", x as u64)
+                }
+            })
+        })
+        .collect();
+    finish(args, Arc::new(out))
+}
+
+fn hex_fn(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    radix(args, false)
+}
+
+fn bin(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    radix(args, true)
 }
 
 fn coerce_sha2(t: &[DataType]) -> Vec<DataType> {

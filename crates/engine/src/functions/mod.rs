@@ -9,9 +9,11 @@
 //!   TIMESTAMPDIFF, FLOOR/CEIL(x TO unit). [`extract`]: YEAR .. SECOND.
 //!   [`clock`]: NOW, CURRENT_TIMESTAMP, LOCALTIMESTAMP, LOCALTIME,
 //!   CURRENT_DATE.
-//! * [`strings`], [`regex`], [`encoding`], [`math`]: string, regex,
-//!   base64/SHA-2 and numeric functions. [`listagg`]: the LISTAGG
+//! * [`strings`], [`regex`], [`encoding`], [`math`], [`predicates`]:
+//!   string, regex, base64/SHA-2/HEX, numeric and IS_ALPHA/IS_DIGIT/
+//!   IS_DECIMAL functions. [`listagg`]: the LISTAGG
 //!   aggregate.
+//! * [`control`]: GREATEST and LEAST (NULL if any argument is NULL).
 //! * [`cast`]: the analyzer rule giving CAST(x AS STRING) Flink's format.
 //!
 //! IF and IFNULL are rewritten on the AST (into CASE and COALESCE, which
@@ -29,6 +31,7 @@ use datafusion::optimizer::AnalyzerRule;
 mod calendar;
 mod cast;
 mod clock;
+mod control;
 mod datetime;
 mod encoding;
 mod epoch;
@@ -38,6 +41,7 @@ mod java_parse;
 mod java_time;
 mod listagg;
 mod math;
+mod predicates;
 mod regex;
 mod strings;
 mod timeadd;
@@ -61,10 +65,12 @@ pub(crate) fn register(ctx: &SessionContext) {
         timeadd::functions(),
         extract::functions(),
         clock::functions(),
+        control::functions(),
         strings::functions(),
         regex::functions(),
         encoding::functions(),
         math::functions(),
+        predicates::functions(),
     ];
     for udf in groups.into_iter().flatten() {
         ctx.register_udf(udf);
