@@ -27,13 +27,15 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
     ]
 }
 
+fn bytes_type(t: &DataType) -> DataType {
+    match t {
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => DataType::Binary,
+        t => to_utf8(t),
+    }
+}
+
 fn coerce_bytes(t: &[DataType]) -> Vec<DataType> {
-    t.iter()
-        .map(|t| match t {
-            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => DataType::Binary,
-            t => to_utf8(t),
-        })
-        .collect()
+    t.iter().map(bytes_type).collect()
 }
 
 fn ret_bytes(t: &[DataType], _s: &[Option<&ScalarValue>]) -> Result<DataType> {
@@ -53,7 +55,7 @@ fn coerce_hex(t: &[DataType]) -> Vec<DataType> {
             if t.is_integer() {
                 DataType::Int64
             } else {
-                coerce_bytes(&[t.clone()])[0].clone()
+                bytes_type(t)
             }
         })
         .collect()

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, Int64Builder};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
 use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, Volatility};
 
@@ -41,7 +41,8 @@ fn coerce_ltz(t: &[DataType]) -> Vec<DataType> {
     match t.first() {
         Some(first) if first.is_numeric() => {
             let mut out = vec![match first {
-                DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => DataType::Float64,
+                DataType::Decimal128(_, _) => first.clone(),
+                DataType::Decimal256(_, _) => DataType::Float64,
                 t if t.is_integer() => DataType::Int64,
                 _ => DataType::Float64,
             }];
@@ -55,7 +56,7 @@ fn coerce_ltz(t: &[DataType]) -> Vec<DataType> {
 fn ret_ltz(t: &[DataType], s: &[Option<&ScalarValue>]) -> Result<DataType> {
     let name = "to_timestamp_ltz";
     match t.first() {
-        Some(DataType::Int64 | DataType::Float64) => {
+        Some(DataType::Int64 | DataType::Float64 | DataType::Decimal128(_, _)) => {
             arity(name, t, 1, 2)?;
             if t.len() == 2 {
                 expect(name, t, 1, &DataType::Int64)?;
@@ -117,6 +118,17 @@ fn to_timestamp_ltz(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
                         } else {
                             Some(v)
                         }
+                    } else if let DataType::Decimal128(_, scale) = t {
+                        // Flink: the decimal truncated to an integer first.
+                        let v = a[0].as_primitive::<Decimal128Type>().value(i);
+                        let whole = v / 10_i128.pow(u32::from(scale.unsigned_abs()));
+                        i64::try_from(whole).ok().and_then(|w| {
+                            if p == 0 {
+                                w.checked_mul(1000)
+                            } else {
+                                Some(w)
+                            }
+                        })
                     } else {
                         let v = a[0].as_primitive::<Float64Type>().value(i);
                         // Java's (long) cast: toward zero, saturating, NaN = 0.

@@ -158,11 +158,10 @@ fn epoch(x: &ArrayRef) -> Result<ArrayRef> {
 
 fn extract(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
     let a = arrays(args)?;
-    let units = a[0].as_string::<i32>();
-    if units.is_empty() || units.is_null(0) {
-        return exec_err!("EXTRACT: missing unit");
+    match a[0].as_string_opt::<i32>() {
+        Some(u) if !u.is_empty() && u.is_valid(0) => finish(args, unit_of(&a[1], u.value(0))?),
+        _ => exec_err!("EXTRACT: missing unit"),
     }
-    finish(args, unit_of(&a[1], units.value(0))?)
 }
 
 fn part(args: &ScalarFunctionArgs, unit: &str) -> Result<ColumnarValue> {

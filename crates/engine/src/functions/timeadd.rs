@@ -49,11 +49,11 @@ fn unit(name: &str, s: &[Option<&ScalarValue>], allowed: &[Unit]) -> Result<Unit
 
 /// Argument 0 at run time (the planner checked it is a known literal).
 fn unit_arg(name: &str, a: &[ArrayRef]) -> Result<Unit> {
-    let s = a[0].as_string::<i32>();
-    match (s.len() > 0 && s.is_valid(0))
-        .then(|| Unit::parse(s.value(0)))
-        .flatten()
-    {
+    let unit = a[0]
+        .as_string_opt::<i32>()
+        .filter(|s| !s.is_empty() && s.is_valid(0))
+        .and_then(|s| Unit::parse(s.value(0)));
+    match unit {
         Some(u) => Ok(u),
         None => exec_err!("{}: bad time unit", upper(name)),
     }
