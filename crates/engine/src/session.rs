@@ -83,6 +83,7 @@ impl Session {
             .with_default_features()
             .with_optimizer_rules(rules)
             .with_relation_planners(vec![Arc::new(WindowRelationPlanner)])
+            .with_analyzer_rule(crate::functions::cast_rule())
             .build();
         let ctx = SessionContext::new_with_state(state);
         crate::functions::register(&ctx);
@@ -171,6 +172,7 @@ impl Session {
             SluiceStatement::Sql(sql) => {
                 let mut sql = sql.as_ref().clone();
                 rewrite_group_windows(&mut sql)?;
+                sluice_sql::flink_calls::rewrite_flink_calls(&mut sql)?;
                 match sql {
                     Statement::Query(_) => {
                         Ok(StatementResult::Query(self.start(sql, &state).await?))

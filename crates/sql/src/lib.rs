@@ -9,6 +9,9 @@
 //!   node; [`legacy`] rewrites `GROUP BY TUMBLE(ts, ...)` into that form.
 //! * [`table`] is the catalog entry of a `CREATE TABLE`; [`show_create`]
 //!   prints it back with secrets masked.
+//! * [`flink_calls`] rewrites Flink call forms DataFusion reads otherwise
+//!   (`TIMESTAMPADD(SECOND, ...)`, `FLOOR(ts TO DAY)`, `IF`, `IFNULL`,
+//!   `SUBSTRING(s FROM a FOR b)`).
 //! * [`commands`] parses session commands: `SET`, `RESET`, `SHOW JOBS`,
 //!   `STOP JOB`, `SHOW CREATE TABLE`.
 //!
@@ -19,6 +22,7 @@
 pub mod commands;
 mod create_table;
 pub mod dialect;
+pub mod flink_calls;
 pub mod legacy;
 pub mod parser;
 pub mod show_create;
