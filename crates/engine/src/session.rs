@@ -32,6 +32,7 @@ use sluice_sql::window::WindowRelationPlanner;
 
 use crate::jobs::Jobs;
 use crate::planner::StreamPlanner;
+use crate::planner_thread::{on_planner_thread, plan_async};
 use crate::query::QueryHandle;
 use crate::settings::Settings;
 use crate::show;
@@ -170,9 +171,12 @@ impl Session {
             SluiceStatement::CreateTable(def) => self.create_table(def, &state),
             SluiceStatement::Command(cmd) => self.run_command(cmd).await,
             SluiceStatement::Sql(sql) => {
-                let mut sql = sql.as_ref().clone();
-                rewrite_group_windows(&mut sql)?;
-                sluice_sql::flink_calls::rewrite_flink_calls(&mut sql)?;
+                let sql = on_planner_thread(|| {
+                    let mut sql = sql.as_ref().clone();
+                    rewrite_group_windows(&mut sql)?;
+                    sluice_sql::flink_calls::rewrite_flink_calls(&mut sql)?;
+                    Ok(sql)
+                })?;
                 match sql {
                     Statement::Query(_) => {
                         Ok(StatementResult::Query(self.start(sql, &state).await?))
@@ -189,11 +193,13 @@ impl Session {
                                 "a table or view named {name} already exists"
                             )));
                         }
-                        let plan = self
-                            .logical_plan(Statement::Query(cv.query.clone()), &state)
-                            .await?;
-                        // Check now that it can run as a stream.
-                        StreamPlanner::new(&state, &plan, 1).plan_root(&plan)?;
+                        let query = Statement::Query(cv.query.clone());
+                        let plan = plan_async(async {
+                            let plan = self.logical_plan(query, &state).await?;
+                            // Check now that it can run as a stream.
+                            StreamPlanner::new(&state, &plan, 1).plan_root(&plan)?;
+                            Ok(plan)
+                        })?;
                         let view = ViewTable::new(plan, Some(stmt.text.clone()));
                         self.ctx.deregister_table(name.as_str())?;
                         self.ctx.register_table(name.as_str(), Arc::new(view))?;
@@ -337,14 +343,36 @@ impl Session {
     }
 
     async fn logical_plan(&self, stmt: Statement, state: &SessionState) -> Result<LogicalPlan> {
-        let plan = state
+        // Flink's names for unnamed result columns: in the statement when
+        // it has no `*`, else on top of the plan.
+        let (stmt, star_query) = match stmt {
+            Statement::Query(mut q) => {
+                let done = crate::names::alias_in_statement(&mut q);
+                let star_query = (!done).then(|| q.clone());
+                (Statement::Query(q), star_query)
+            }
+            other => (other, None),
+        };
+        let mut plan = state
             .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
             .await?;
+        if let Some(mut q) = star_query {
+            plan = crate::names::flink_names(&mut q, plan)?;
+        }
         Ok(state.optimize(&plan)?)
     }
 
-    /// Plan a query or insert into a dataflow; also says whether it is bounded.
+    /// Plan a query or insert into a dataflow, on the planning thread; also
+    /// says whether it is bounded.
     async fn graph(&self, stmt: Statement, state: &SessionState) -> Result<(StreamGraph, bool)> {
+        plan_async(self.graph_here(stmt, state))
+    }
+
+    async fn graph_here(
+        &self,
+        stmt: Statement,
+        state: &SessionState,
+    ) -> Result<(StreamGraph, bool)> {
         let plan = self.logical_plan(stmt, state).await?;
         let parallelism = self.settings().parallelism();
         let planner = StreamPlanner::new(state, &plan, parallelism);

@@ -12,6 +12,8 @@
 //! * [`flink_calls`] rewrites Flink call forms DataFusion reads otherwise
 //!   (`TIMESTAMPADD(SECOND, ...)`, `FLOOR(ts TO DAY)`, `IF`, `IFNULL`,
 //!   `SUBSTRING(s FROM a FOR b)`).
+//! * [`nesting`] bounds how deeply a statement may nest (checked on its
+//!   tokens before parsing), so parsing and planning stay bounded.
 //! * [`commands`] parses session commands: `SET`, `RESET`, `SHOW JOBS`,
 //!   `STOP JOB`, `SHOW CREATE TABLE`.
 //!
@@ -24,6 +26,7 @@ mod create_table;
 pub mod dialect;
 pub mod flink_calls;
 pub mod legacy;
+pub mod nesting;
 pub mod parser;
 pub mod show_create;
 pub mod table;

@@ -10,6 +10,7 @@ use sluice_common::{Error, Result, SourceLocation};
 use crate::commands::{is_command, parse_command, SessionCommand};
 use crate::create_table::{is_create_table, parse_create_table};
 use crate::dialect::SluiceDialect;
+use crate::nesting::{check_nesting, PARSER_RECURSION_LIMIT};
 
 /// One parsed statement and where it starts in the text.
 #[derive(Debug, Clone)]
@@ -49,7 +50,16 @@ pub fn parse_sql(sql: &str, file: Option<&str>) -> Result<Vec<ParsedStatement>> 
             };
             Error::Syntax(e.message).at(location)
         })?;
-    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    if let Err(deep) = check_nesting(&tokens) {
+        let start = tokens
+            .get(deep.token)
+            .map(|t| t.span.start)
+            .unwrap_or(Location { line: 1, column: 1 });
+        return Err(Error::Syntax(deep.message).at(to_location(start, file)));
+    }
+    let mut parser = Parser::new(&dialect)
+        .with_recursion_limit(PARSER_RECURSION_LIMIT)
+        .with_tokens_with_locations(tokens);
     let mut out = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -115,7 +125,7 @@ fn slice_text(sql: &str, start: Location, end: Location) -> String {
 fn syntax_error(e: ParserError, parser: &Parser, file: Option<&str>, sql: &str) -> Error {
     let msg = match e {
         ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
-        ParserError::RecursionLimitExceeded => "statement nested too deeply".to_string(),
+        ParserError::RecursionLimitExceeded => "expression nested too deeply".to_string(),
     };
     // sqlparser appends " at Line: l, Column: c"; we report the position ourselves.
     let (msg, pos) = match msg.rfind(" at Line: ") {

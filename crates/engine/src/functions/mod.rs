@@ -15,6 +15,7 @@
 //!   aggregate.
 //! * [`control`]: GREATEST and LEAST (NULL if any argument is NULL).
 //! * [`cast`]: the analyzer rule giving CAST(x AS STRING) Flink's format.
+//! * [`watermark`]: CURRENT_WATERMARK (typed here, planned by the planner).
 //!
 //! IF and IFNULL are rewritten on the AST (into CASE and COALESCE, which
 //! evaluate lazily), as are the keyword arguments of TIMESTAMPADD & co.: see
@@ -46,6 +47,9 @@ mod regex;
 mod strings;
 mod timeadd;
 mod util;
+mod watermark;
+
+pub(crate) use watermark::CURRENT_WATERMARK;
 
 pub use cast::FlinkCastRule;
 
@@ -71,6 +75,7 @@ pub(crate) fn register(ctx: &SessionContext) {
         encoding::functions(),
         math::functions(),
         predicates::functions(),
+        watermark::functions(),
     ];
     for udf in groups.into_iter().flatten() {
         ctx.register_udf(udf);

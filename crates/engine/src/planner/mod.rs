@@ -11,6 +11,9 @@
 mod aggregate;
 mod lineage;
 mod scan;
+mod watermark;
+
+use watermark::WatermarkStep;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -116,11 +119,6 @@ impl<'a> StreamPlanner<'a> {
             LogicalPlan::EmptyRelation(e) => scan::plan_empty(e.produce_one_row, &e.schema),
             LogicalPlan::Projection(p) => {
                 let mut input = self.plan(&p.input)?;
-                let exprs = p
-                    .expr
-                    .iter()
-                    .map(|e| self.physical(e, &input.schema))
-                    .collect::<Result<Vec<_>>>()?;
                 let mut rowtime = Vec::with_capacity(p.expr.len());
                 let mut windows = Vec::with_capacity(p.expr.len());
                 for e in &p.expr {
@@ -131,9 +129,19 @@ impl<'a> StreamPlanner<'a> {
                     rowtime.push(src.is_some_and(|i| input.rowtime[i]));
                     windows.push(src.and_then(|i| input.windows[i]));
                 }
-                input
-                    .steps
-                    .push(Step::Project(exprs, Arc::clone(p.schema.inner())));
+                if watermark::calls_current_watermark(&p.expr) {
+                    let step = WatermarkStep::Project(&p.expr, Arc::clone(p.schema.inner()));
+                    input = watermark::plan_step(self, input, step)?;
+                } else {
+                    let exprs = p
+                        .expr
+                        .iter()
+                        .map(|e| self.physical(e, &input.schema))
+                        .collect::<Result<Vec<_>>>()?;
+                    input
+                        .steps
+                        .push(Step::Project(exprs, Arc::clone(p.schema.inner())));
+                }
                 input.schema = Arc::clone(&p.schema);
                 input.rowtime = rowtime;
                 input.windows = windows;
@@ -141,6 +149,9 @@ impl<'a> StreamPlanner<'a> {
             }
             LogicalPlan::Filter(f) => {
                 let mut input = self.plan(&f.input)?;
+                if watermark::calls_current_watermark([&f.predicate]) {
+                    return watermark::plan_step(self, input, WatermarkStep::Filter(&f.predicate));
+                }
                 let pred = self.physical(&f.predicate, &input.schema)?;
                 input.steps.push(Step::Filter(pred));
                 Ok(input)

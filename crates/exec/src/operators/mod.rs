@@ -1,5 +1,6 @@
 //! The operators, one per file.
 
+pub mod current_watermark;
 pub mod limit;
 pub mod partial_aggregate;
 pub mod sort;
