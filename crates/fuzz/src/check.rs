@@ -94,7 +94,8 @@ pub fn error_kind(e: &Error) -> &'static str {
 
 /// Whether an error message is a failure, and why.
 pub fn check_message(msg: &str) -> Option<Symptom> {
-    if msg.contains("a query task panicked") || msg.contains("panicked at") {
+    // "a query task panicked", "chunk worker panicked", "panicked at".
+    if msg.contains("panicked") {
         return Some(Symptom::Panic);
     }
     if msg.contains("internal error (bug)")

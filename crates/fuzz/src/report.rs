@@ -27,6 +27,8 @@ pub struct Failure {
     pub text: String,
     /// Where the full statement was written, if it was.
     pub file: Option<String>,
+    /// A command that runs the statement again.
+    pub reproduce: String,
 }
 
 impl Failure {
@@ -185,11 +187,7 @@ impl Report {
                     f.step,
                     f.symptom.name()
                 );
-                let _ = writeln!(
-                    out,
-                    "    reproduce: cargo run -p sluice-fuzz -- --seed {} --only {}",
-                    f.seed, f.step
-                );
+                let _ = writeln!(out, "    reproduce: {}", f.reproduce);
                 let mut msg: String = f.message.chars().take(SHOW_CHARS).collect();
                 if f.message.chars().count() > SHOW_CHARS {
                     msg += " ...";

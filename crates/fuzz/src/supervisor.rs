@@ -253,6 +253,14 @@ fn failure(
         .and_then(|_| std::fs::write(&path, body))
         .ok()
         .map(|_| path.display().to_string());
+    let flags = if cfg.skip_deep { " --skip-deep" } else { "" };
+    let reproduce = match &cfg.sql {
+        Some(_) => "the same --sql".to_string(),
+        None => format!(
+            "cargo run -p sluice-fuzz -- --seed {}{flags} --only {step}",
+            cfg.seed
+        ),
+    };
     Failure {
         seed: cfg.seed,
         step,
@@ -260,6 +268,7 @@ fn failure(
         message,
         text,
         file,
+        reproduce,
     }
 }
 

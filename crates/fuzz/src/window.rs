@@ -27,9 +27,8 @@ impl QueryGen<'_> {
         time: &str,
     ) -> (String, Option<(String, String)>) {
         let hop = self.r.chance(35);
-        // HOP stays within 60 windows per row, except for the odd pair of
-        // random intervals (an absurd ratio must be rejected or bounded by
-        // the engine; a day of 1 s slides is merely a lot of work).
+        // HOP stays within 60 windows per row, except for the odd invalid
+        // or absurd pair (a day of 1 s slides would merely be a lot of work).
         let (size, slide) = if !hop {
             (self.size(), String::new())
         } else if self.r.chance(92) {
@@ -48,10 +47,21 @@ impl QueryGen<'_> {
                 self.r.pick(&slides).to_string(),
             )
         } else {
-            (
-                self.r.pick(INTERVALS).to_string(),
-                self.r.pick(INTERVALS).to_string(),
-            )
+            // (size, slide): invalid, or absurd ratios (a trillion windows
+            // per row) that the engine must reject rather than run.
+            let pairs = [
+                ("'999999999' DAY", "'1' SECOND"),
+                ("'1' SECOND", "'2' SECOND"),
+                ("'0' SECOND", "'0' SECOND"),
+                ("'1' SECOND", "'-5' SECOND"),
+                ("'1' MONTH", "'1' DAY"),
+                ("'1-2' YEAR TO MONTH", "'1' SECOND"),
+                ("'banana' SECOND", "'1' SECOND"),
+                ("'3' MILLISECOND", "'1' MILLISECOND"),
+                ("'10' SECOND", "'3' SECOND"),
+            ];
+            let (size, slide) = self.r.pick(&pairs);
+            (format!("INTERVAL {size}"), format!("INTERVAL {slide}"))
         };
         let offset = if self.r.chance(8) {
             format!(", {}", self.r.pick(INTERVALS))
