@@ -31,7 +31,7 @@ fn select_items(projection: &[SelectItem]) -> Vec<Option<bool>> {
         .iter()
         .map(|item| match item {
             SelectItem::UnnamedExpr(e) => Some(!is_column(e)),
-            SelectItem::ExprWithAlias { .. } => Some(false),
+            SelectItem::ExprWithAlias { .. } | SelectItem::ExprWithAliases { .. } => Some(false),
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => None,
         })
         .collect()

@@ -76,7 +76,7 @@ impl Symptom {
 /// The kind of an ordinary error, for the summary.
 pub fn error_kind(e: &Error) -> &'static str {
     match e {
-        Error::At { source, .. } => error_kind(source),
+        Error::At { source, .. } | Error::Near { source, .. } => error_kind(source),
         Error::Syntax(_) => "syntax",
         Error::Plan(_) => "plan",
         Error::BadRecord(_) | Error::Io { .. } | Error::Arrow(_) => "runtime",
