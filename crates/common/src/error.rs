@@ -169,6 +169,11 @@ pub fn datafusion_message(e: &DataFusionError) -> String {
     while let Some(rest) = PREFIXES.iter().find_map(|p| msg.strip_prefix(p)) {
         msg = rest.to_string();
     }
+    if is_user_internal_error(&msg) {
+        if let Some(rest) = msg.strip_prefix("Internal error: ") {
+            msg = rest.to_string();
+        }
+    }
     // Users never see DataFusion's default catalog and schema names.
     let msg = msg
         .replace("'datafusion.public.", "'")
@@ -177,9 +182,79 @@ pub fn datafusion_message(e: &DataFusionError) -> String {
     let msg = match msg.as_str() {
         "Unsupported ast node in sqltorel" => "this expression is not supported".to_string(),
         m if m.starts_with("Unsupported ast node") => "this FROM item is not supported".into(),
+        m if m.starts_with("Unsupported Interval Expression with last_field") => {
+            "INTERVAL '...' <unit> TO <unit> ranges are not supported; write one unit \
+             (INTERVAL '14' MONTH) or a string (INTERVAL '1 year 2 months')"
+                .into()
+        }
         _ => msg,
     };
-    crate::sql_types::arrow_to_sql_names(&msg)
+    let msg = no_matching_signature(&msg).unwrap_or(msg);
+    let msg = msg.replace(DATAFUSION_BUG_NOTE, "");
+    let msg = crate::sql_types::arrow_to_sql_names(msg.trim());
+    shorten(&msg, MAX_MESSAGE)
+}
+
+/// DataFusion's note on internal errors, which are not always its bugs (a
+/// call no signature accepts is reported as one).
+const DATAFUSION_BUG_NOTE: &str = "This issue was likely caused by a bug in DataFusion's code. \
+     Please help us to resolve this by filing a bug report in our issue tracker: \
+     https://github.com/apache/datafusion/issues";
+
+/// Longest message shown; longer ones (echoed values, signature lists) are
+/// cut.
+const MAX_MESSAGE: usize = 400;
+
+/// "No function matches ... 'f(T)'", the candidates on one line.
+fn no_matching_signature(msg: &str) -> Option<String> {
+    let start = msg.find("No function matches the given name and argument types")?;
+    let rest = &msg[start..];
+    let (head, candidates) = rest
+        .split_once("Candidate functions:")
+        .unwrap_or((rest, ""));
+    let head = head
+        .replace(
+            "No function matches the given name and argument types",
+            "no function matches",
+        )
+        .replace(
+            " You might need to add explicit type casts.",
+            "; add explicit CASTs",
+        );
+    let candidates: Vec<&str> = candidates
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if candidates.is_empty() {
+        return Some(head.trim().to_string());
+    }
+    Some(format!(
+        "{} (it takes {})",
+        head.trim(),
+        candidates.join(", ")
+    ))
+}
+
+/// `msg` cut to `max` characters.
+fn shorten(msg: &str, max: usize) -> String {
+    if msg.chars().count() <= max {
+        return msg.to_string();
+    }
+    let cut: String = msg.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+/// Whether a DataFusion internal error is the user's (a call no signature
+/// accepts, types that do not coerce), not a bug.
+pub fn is_user_internal_error(msg: &str) -> bool {
+    [
+        "failed to match any signature",
+        "No function matches",
+        "Failed to coerce",
+    ]
+    .iter()
+    .any(|m| msg.contains(m))
 }
 
 /// Markers of a Rust `Debug` dump of parser or plan structures.

@@ -14,6 +14,6 @@ mod error;
 mod message;
 mod sql_types;
 
-pub use error::{datafusion_message, Error, Result, SourceLocation};
+pub use error::{datafusion_message, is_user_internal_error, Error, Result, SourceLocation};
 pub use message::{Barrier, Message, Watermark};
 pub use sql_types::arrow_to_sql_names;

@@ -5,7 +5,7 @@
 
 use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
-use sluice_common::{datafusion_message, Error, SourceLocation};
+use sluice_common::{datafusion_message, is_user_internal_error, Error, SourceLocation};
 use sluice_sql::dialect::SluiceDialect;
 use sluice_sql::parser::ParsedStatement;
 
@@ -56,6 +56,7 @@ fn clean(e: Error) -> Error {
                 | DataFusionError::NotImplemented(_)
                 | DataFusionError::ArrowError(..)
                 | DataFusionError::Execution(_) => Error::Plan(msg),
+                DataFusionError::Internal(m) if is_user_internal_error(m) => Error::Plan(msg),
                 _ => Error::DataFusion(df),
             }
         }

@@ -131,10 +131,7 @@ mod tests {
     #[test]
     fn one_star_takes_the_remaining_columns() {
         let items = [None, Some(true)];
-        assert_eq!(
-            generated(&items, 4),
-            Some(vec![false, false, false, true])
-        );
+        assert_eq!(generated(&items, 4), Some(vec![false, false, false, true]));
         assert_eq!(
             generated(&[Some(false), Some(true)], 2),
             Some(vec![false, true])

@@ -50,7 +50,10 @@ mod tests {
     #[test]
     fn a_panic_is_an_error() {
         let e = on_planner_thread::<()>(|| panic!("boom")).expect_err("panicked");
-        assert_eq!(e.to_string(), "internal error (bug): the planner panicked: boom");
+        assert_eq!(
+            e.to_string(),
+            "internal error (bug): the planner panicked: boom"
+        );
     }
 
     #[test]
@@ -63,6 +66,9 @@ mod tests {
                 1 + depth(n - 1) + pad[0] % 1
             }
         }
-        assert_eq!(on_planner_thread(|| Ok(depth(200_000))).expect("fits"), 200_000);
+        assert_eq!(
+            on_planner_thread(|| Ok(depth(200_000))).expect("fits"),
+            200_000
+        );
     }
 }

@@ -173,6 +173,7 @@ impl Session {
             SluiceStatement::Sql(sql) => {
                 let sql = on_planner_thread(|| {
                     let mut sql = sql.as_ref().clone();
+                    sluice_sql::subqueries::reject_expression_subqueries(&sql)?;
                     rewrite_group_windows(&mut sql)?;
                     sluice_sql::flink_calls::rewrite_flink_calls(&mut sql)?;
                     Ok(sql)

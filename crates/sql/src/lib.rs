@@ -14,6 +14,8 @@
 //!   `SUBSTRING(s FROM a FOR b)`).
 //! * [`nesting`] bounds how deeply a statement may nest (checked on its
 //!   tokens before parsing), so parsing and planning stay bounded.
+//! * [`subqueries`] refuses subqueries used as expressions (joins, not yet
+//!   supported on streams).
 //! * [`commands`] parses session commands: `SET`, `RESET`, `SHOW JOBS`,
 //!   `STOP JOB`, `SHOW CREATE TABLE`.
 //!
@@ -29,6 +31,7 @@ pub mod legacy;
 pub mod nesting;
 pub mod parser;
 pub mod show_create;
+pub mod subqueries;
 pub mod table;
 pub mod types;
 pub mod window;

@@ -161,8 +161,16 @@ mod tests {
     fn deep_parentheses_and_long_chains_are_refused() {
         let deep = format!("SELECT {}1{}", "(".repeat(101), ")".repeat(101));
         let e = check(&deep).expect_err("too deep");
-        assert!(e.message.contains("100 levels of parentheses"), "{}", e.message);
-        assert_eq!(e.token, 2 + 100, "the 101st parenthesis (after SELECT and a space)");
+        assert!(
+            e.message.contains("100 levels of parentheses"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            e.token,
+            2 + 100,
+            "the 101st parenthesis (after SELECT and a space)"
+        );
         let chain = format!("SELECT {}", vec!["1"; 600].join(" + "));
         let e = check(&chain).expect_err("too long");
         assert!(e.message.contains("500 levels"), "{}", e.message);

@@ -31,6 +31,10 @@ pub const WINDOW_END: &str = "window_end";
 /// See [`WINDOW_START`].
 pub const WINDOW_TIME: &str = "window_time";
 
+/// Most windows a HOP may put a row in (and panes a window may merge):
+/// a day of windows sliding by the second fits.
+pub const MAX_WINDOWS_PER_ROW: i64 = 100_000;
+
 /// Which window function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
 pub enum WindowKind {
@@ -368,6 +372,18 @@ fn plan_window(
             "HOP slide ({}) is larger than its size ({}): rows between windows would be lost",
             fmt_ms(slide),
             fmt_ms(size)
+        );
+    }
+    let panes = size / gcd(size, slide);
+    if size / slide > MAX_WINDOWS_PER_ROW || panes > MAX_WINDOWS_PER_ROW {
+        return plan_err!(
+            "HOP size {} with slide {} puts each row in {} windows of {} panes; at most {} \
+             are supported: use a larger slide",
+            fmt_ms(size),
+            fmt_ms(slide),
+            size / slide,
+            panes,
+            MAX_WINDOWS_PER_ROW
         );
     }
     let input = ctx.plan(data_relation(data)?)?;

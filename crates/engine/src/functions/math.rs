@@ -155,6 +155,10 @@ pub(crate) fn scale_f64(x: f64, r: i64, half_up: bool) -> f64 {
     if !x.is_finite() || r > 300 {
         return x;
     }
+    // Past every digit a double can have: nothing is kept.
+    if r < -400 {
+        return 0.0;
+    }
     // Shortest round-trip digits, as Java's Double.toString.
     let e = format!("{x:e}");
     let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
@@ -166,13 +170,13 @@ pub(crate) fn scale_f64(x: f64, r: i64, half_up: bool) -> f64 {
         .map(|b| b - b'0')
         .collect();
     // value = 0.d1d2d3... * 10^(exp + 1); keep `exp + 1 + r` digits.
-    let keep = exp + 1 + r;
+    let keep = exp.saturating_add(1).saturating_add(r);
     if keep >= digits.len() as i64 {
         return x;
     }
     let mut kept: i128 = 0;
     for d in digits.iter().take(keep.max(0) as usize) {
-        kept = kept * 10 + i128::from(*d);
+        kept = kept.saturating_mul(10).saturating_add(i128::from(*d));
     }
     let next = if keep >= 0 { digits[keep as usize] } else { 0 };
     if half_up && next >= 5 {
@@ -282,6 +286,8 @@ mod tests {
         assert_eq!(scale_f64(0.46, 1, false), 0.4);
         assert!(scale_f64(-0.123, 0, false).is_sign_positive());
         assert_eq!(scale_f64(42.324, -1, false), 40.0);
+        assert_eq!(scale_f64(5.0, i64::MIN, true), 0.0);
+        assert_eq!(scale_f64(5.0, i64::MAX, true), 5.0);
         assert_eq!(scale_f64(1e-20, 2, true), 0.0);
         assert_eq!(scale_int(123, -2, true), 100);
         assert_eq!(scale_int(150, -2, true), 200);

@@ -63,8 +63,10 @@ pub(crate) fn plan_step(
     let node = input.materialize();
     let instances = (0..node.parallelism())
         .map(|_| {
-            Box::new(CurrentWatermarkOperator::new(vec![step.clone()], &arrow_schema))
-                as Box<dyn Operator>
+            Box::new(CurrentWatermarkOperator::new(
+                vec![step.clone()],
+                &arrow_schema,
+            )) as Box<dyn Operator>
         })
         .collect();
     Ok(Planned {

@@ -136,6 +136,10 @@ mod tests {
             })
             .collect();
         assert_eq!(kept, [2, 3]);
-        assert_eq!(op.output_schema().fields().len(), 3, "the column is dropped");
+        assert_eq!(
+            op.output_schema().fields().len(),
+            3,
+            "the column is dropped"
+        );
     }
 }
