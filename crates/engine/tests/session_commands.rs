@@ -184,8 +184,5 @@ async fn waiting_on_a_job_returns_when_it_is_stopped() {
         JobState::Stopped
     );
     let err = jobs.wait(99).await.expect_err("no job 99");
-    assert!(
-        err.to_string().contains("there is no job 99"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("there is no job 99"), "{err}");
 }
