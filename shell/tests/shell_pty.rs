@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use rexpect::reader::Options;
 use rexpect::session::{spawn_with_options, PtySession};
@@ -50,8 +51,9 @@ fn press(p: &mut PtySession, keys: &str) {
     p.flush().expect("flush keys");
 }
 
-fn prompt(p: &mut PtySession) {
-    p.exp_string("sluice> ").expect("a prompt");
+/// Wait for the prompt; what was printed before it.
+fn prompt(p: &mut PtySession) -> String {
+    p.exp_string("sluice> ").expect("a prompt")
 }
 
 /// Leave with Ctrl-D and check the process ends cleanly.
@@ -213,24 +215,40 @@ fn background_jobs_are_listed_stopped_and_reported() {
     prompt(&mut p);
     type_line(&mut p, "INSERT INTO kept VALUES (1), (2), (3);");
     p.exp_string("Job 2 started.").expect("job started");
-    prompt(&mut p);
-    // Ask until job 2 has finished (it writes three rows, so quickly).
-    let mut finished = false;
-    for _ in 0..100 {
+    // Everything the shell prints from here until job 2 is seen finished.
+    let mut printed = prompt(&mut p);
+    // Ask until job 2 has finished (it writes three rows, so at once).
+    // Each question waits for its answer; only the generous deadline can
+    // fail the test, never a fixed pause.
+    let deadline = Instant::now() + Duration::from_millis(TIMEOUT_MS);
+    loop {
         type_line(&mut p, "SHOW JOBS;");
-        p.exp_regex(r"\| 1 +\| STOPPED")
+        let (before, _) = p
+            .exp_regex(r"\| 1 +\| STOPPED")
             .expect("job 1 stays stopped");
-        let (_, state) = p
+        printed.push_str(&before);
+        let (before, state) = p
             .exp_regex(r"\| 2 +\| (FINISHED|RUNNING)")
             .expect("job 2 listed");
-        prompt(&mut p);
+        printed.push_str(&before);
+        printed.push_str(&prompt(&mut p));
         if state.contains("FINISHED") {
-            finished = true;
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(
+            Instant::now() < deadline,
+            "job 2 did not end by itself within {TIMEOUT_MS} ms"
+        );
     }
-    assert!(finished, "job 2 ended by itself");
+    // The shell said so before a prompt once the job had ended (at the
+    // latest before the prompt after the listing that shows it FINISHED),
+    // and only once.
+    assert_eq!(
+        printed.matches("Job 2 finished in ").count(),
+        1,
+        "{printed}"
+    );
+    assert!(printed.contains("s: 3 row(s) written"), "{printed}");
     type_line(&mut p, "SELECT region FROM kept;");
     p.exp_string("3 row(s) in").expect("the job wrote its rows");
     prompt(&mut p);
