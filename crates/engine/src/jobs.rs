@@ -170,8 +170,9 @@ impl Jobs {
                 .ok_or_else(|| Error::plan(format!("there is no job {id} (see SHOW JOBS)")))?;
             job.ended.clone()
         };
-        // An error means the sender is gone: the task was aborted
-        // (`STOP JOB`), which sets the state before aborting.
+        // An error means the sender is gone: the task was aborted by
+        // `stop`, which sets the state before it releases the jobs lock
+        // taken below, so the state read here is final either way.
         let _ = ended.wait_for(|ended| *ended).await;
         let inner = lock(&self.inner);
         let job = inner
