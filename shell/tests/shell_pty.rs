@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use rexpect::reader::Options;
 use rexpect::session::{spawn_with_options, PtySession};
@@ -50,8 +51,16 @@ fn press(p: &mut PtySession, keys: &str) {
     p.flush().expect("flush keys");
 }
 
-fn prompt(p: &mut PtySession) {
-    p.exp_string("sluice> ").expect("a prompt");
+/// Wait for the prompt; what was printed before it.
+fn prompt(p: &mut PtySession) -> String {
+    p.exp_string("sluice> ").expect("a prompt")
+}
+
+/// Wait for the summary of a query that gave exactly `n` rows (not a
+/// count merely ending in `n`).
+fn rows_summary(p: &mut PtySession, n: usize) {
+    p.exp_regex(&format!(r"\b{n} row\(s\) in "))
+        .unwrap_or_else(|e| panic!("a summary of {n} row(s): {e}"));
 }
 
 /// Leave with Ctrl-D and check the process ends cleanly.
@@ -99,7 +108,7 @@ fn a_tumble_query_over_a_bounded_source_shows_its_rows() {
     ] {
         p.exp_regex(row).expect("a result row");
     }
-    p.exp_string("4 row(s) in").expect("summary");
+    rows_summary(&mut p, 4);
     prompt(&mut p);
     exit(p);
 }
@@ -124,7 +133,7 @@ fn ctrl_c_cancels_a_running_query_and_the_shell_lives_on() {
     type_line(&mut p, "SELECT 'still here' AS alive;");
     p.exp_string("| still here |")
         .expect("the shell still runs queries");
-    p.exp_string("1 row(s)").expect("summary");
+    rows_summary(&mut p, 1);
     prompt(&mut p);
     exit(p);
 }
@@ -163,7 +172,7 @@ fn tab_completes_a_table_name() {
     p.exp_string("clicks_by_region").expect("completed");
     press(&mut p, ";\r");
     // The completed name is a real table: the query runs (and is empty).
-    p.exp_string("0 row(s) in").expect("query ran");
+    rows_summary(&mut p, 0);
     prompt(&mut p);
     exit(p);
 }
@@ -180,7 +189,7 @@ fn a_syntax_error_shows_a_caret_and_the_shell_goes_on() {
     p.exp_regex(r"\n {29}\^").expect("a caret under the ';'");
     prompt(&mut p);
     type_line(&mut p, "SELECT 1 AS one;");
-    p.exp_string("1 row(s)").expect("still alive");
+    rows_summary(&mut p, 1);
     prompt(&mut p);
     exit(p);
 }
@@ -213,26 +222,42 @@ fn background_jobs_are_listed_stopped_and_reported() {
     prompt(&mut p);
     type_line(&mut p, "INSERT INTO kept VALUES (1), (2), (3);");
     p.exp_string("Job 2 started.").expect("job started");
-    prompt(&mut p);
-    // Ask until job 2 has finished (it writes three rows, so quickly).
-    let mut finished = false;
-    for _ in 0..100 {
+    // Everything the shell prints from here until job 2 is seen finished.
+    let mut printed = prompt(&mut p);
+    // Ask until job 2 has finished (it writes three rows, so at once).
+    // Each question waits for its answer; only the generous deadline can
+    // fail the test, never a fixed pause.
+    let deadline = Instant::now() + Duration::from_millis(TIMEOUT_MS);
+    loop {
         type_line(&mut p, "SHOW JOBS;");
-        p.exp_regex(r"\| 1 +\| STOPPED")
+        let (before, _) = p
+            .exp_regex(r"\| 1 +\| STOPPED")
             .expect("job 1 stays stopped");
-        let (_, state) = p
+        printed.push_str(&before);
+        let (before, state) = p
             .exp_regex(r"\| 2 +\| (FINISHED|RUNNING)")
             .expect("job 2 listed");
-        prompt(&mut p);
+        printed.push_str(&before);
+        printed.push_str(&prompt(&mut p));
         if state.contains("FINISHED") {
-            finished = true;
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(
+            Instant::now() < deadline,
+            "job 2 did not end by itself within {TIMEOUT_MS} ms"
+        );
     }
-    assert!(finished, "job 2 ended by itself");
+    // The shell said so before a prompt once the job had ended (at the
+    // latest before the prompt after the listing that shows it FINISHED),
+    // and only once.
+    assert_eq!(
+        printed.matches("Job 2 finished in ").count(),
+        1,
+        "{printed}"
+    );
+    assert!(printed.contains("s: 3 row(s) written"), "{printed}");
     type_line(&mut p, "SELECT region FROM kept;");
-    p.exp_string("3 row(s) in").expect("the job wrote its rows");
+    rows_summary(&mut p, 3);
     prompt(&mut p);
     exit(p);
 }
@@ -262,7 +287,7 @@ fn shell_commands_help_describe_and_timing() {
     prompt(&mut p);
     type_line(&mut p, "SELECT auction, price FROM bids WHERE price > 15;");
     p.exp_string("+I[2, 20.0]").expect("changelog rows");
-    p.exp_string("1 row(s) in").expect("summary");
+    rows_summary(&mut p, 1);
     prompt(&mut p);
     type_line(&mut p, "RESET format;");
     prompt(&mut p);

@@ -1,8 +1,10 @@
 //! `sluice-bench`: runs the Nexmark queries of `benches/nexmark/` over the
 //! Nexmark generator and over a CSV file of the same bids, each in its own
-//! process, and prints events, seconds, events/s, events per CPU-second,
-//! peak RSS and the ratio to DataFusion computing the same result in batch
-//! over the same bids in memory.
+//! process, and prints events, result rows, seconds, events/s, events per
+//! CPU-second, peak RSS and the ratio to DataFusion computing the same
+//! result in batch over the same bids in memory. A streaming run whose
+//! result has another number of rows than the batch reference fails the
+//! harness.
 //!
 //! Each streaming query runs at every parallelism given (default: 1 and the
 //! number of cores), so the table shows scaling; the batch reference uses
@@ -102,20 +104,25 @@ fn bid_ddl(source: &str, events: u64, csv: &Path) -> String {
     }
 }
 
-async fn execute_all(session: &Session, sql: &str) -> anyhow::Result<u64> {
-    let mut rows_in = 0;
+/// Run every statement of `sql`; rows read by the sources and rows
+/// produced (written by INSERTs, returned by queries).
+async fn execute_all(session: &Session, sql: &str) -> anyhow::Result<(u64, u64)> {
+    let (mut rows_in, mut rows_out) = (0, 0);
     for stmt in session.parse(sql, None)? {
-        match session.execute(&stmt).await? {
-            StatementResult::Insert(h) => rows_in += h.wait().await?.rows_in,
-            StatementResult::Query(h) => rows_in += h.collect().await?.1.rows_in,
-            _ => {}
-        }
+        let summary = match session.execute(&stmt).await? {
+            StatementResult::Insert(h) => h.wait().await?,
+            StatementResult::Query(h) => h.collect().await?.1,
+            _ => continue,
+        };
+        rows_in += summary.rows_in;
+        rows_out += summary.rows_out;
     }
-    Ok(rows_in)
+    Ok((rows_in, rows_out))
 }
 
 /// Child process: one streaming query, or the batch reference
-/// (`source` = `batch`). Prints one line: `events cpu_s wall_s rss_mib`.
+/// (`source` = `batch`). Prints one line: `events rows cpu_s wall_s
+/// rss_mib` (`rows`: rows of the query's result).
 async fn run_one(args: &Args, query: &str, source: &str) -> anyhow::Result<()> {
     let session = Session::new();
     let parallelism = args.max_parallelism();
@@ -134,8 +141,8 @@ async fn run_one(args: &Args, query: &str, source: &str) -> anyhow::Result<()> {
         };
         let (bids, _) = h.collect().await?;
         let events: usize = bids.iter().map(|b| b.num_rows()).sum();
-        let (_, cpu, wall) = batch::run(bids, sql, parallelism).await?;
-        println!("{events} {cpu} {wall} {}", peak_rss_mib());
+        let (rows, cpu, wall) = batch::run(bids, sql, parallelism).await?;
+        println!("{events} {rows} {cpu} {wall} {}", peak_rss_mib());
         return Ok(());
     }
     let text = std::fs::read_to_string(repo_root().join(format!("benches/nexmark/{query}.sql")))
@@ -143,9 +150,9 @@ async fn run_one(args: &Args, query: &str, source: &str) -> anyhow::Result<()> {
     execute_all(&session, &bid_ddl(source, args.events, &args.csv)).await?;
     let cpu = cpu_seconds();
     let started = Instant::now();
-    let events = execute_all(&session, &text).await?;
+    let (events, rows) = execute_all(&session, &text).await?;
     println!(
-        "{events} {} {} {}",
+        "{events} {rows} {} {} {}",
         cpu_seconds() - cpu,
         started.elapsed().as_secs_f64(),
         peak_rss_mib()
@@ -181,6 +188,8 @@ async fn make_csv(args: &Args) -> anyhow::Result<()> {
 #[derive(Clone, Copy)]
 struct Measured {
     events: f64,
+    /// Rows of the query's result.
+    rows: u64,
     cpu: f64,
     wall: f64,
     rss: f64,
@@ -205,19 +214,18 @@ fn measure(args: &Args, query: &str, source: &str, parallelism: usize) -> anyhow
         );
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let v: Vec<f64> = text
-        .split_whitespace()
-        .map(|x| x.parse::<f64>().unwrap_or(0.0))
-        .collect();
-    let [events, cpu, wall, rss] = v[..] else {
-        bail!("unexpected output from {query} over {source}: {text}");
+    let parse = || -> Option<Measured> {
+        let mut it = text.split_whitespace();
+        let measured = Measured {
+            events: it.next()?.parse().ok()?,
+            rows: it.next()?.parse().ok()?,
+            cpu: it.next()?.parse().ok()?,
+            wall: it.next()?.parse().ok()?,
+            rss: it.next()?.parse().ok()?,
+        };
+        it.next().is_none().then_some(measured)
     };
-    Ok(Measured {
-        events,
-        cpu,
-        wall,
-        rss,
-    })
+    parse().ok_or_else(|| anyhow!("unexpected output from {query} over {source}: {text}"))
 }
 
 /// mimalloc reuses freed batch memory instead of returning it to the OS.
@@ -240,11 +248,12 @@ fn main() -> anyhow::Result<()> {
     }
     runtime.block_on(make_csv(&args))?;
     println!(
-        "{:<7} {:<9} {:>3} {:>11} {:>8} {:>12} {:>14} {:>9} {:>9} {:>9}",
+        "{:<7} {:<9} {:>3} {:>11} {:>9} {:>8} {:>12} {:>14} {:>9} {:>9} {:>9}",
         "query",
         "source",
         "p",
         "events",
+        "rows",
         "seconds",
         "events/s",
         "events/cpu-s",
@@ -254,6 +263,7 @@ fn main() -> anyhow::Result<()> {
     );
     let per_cpu = |m: &Measured| m.events / m.cpu.max(0.01);
     let per_s = |m: &Measured| m.events / m.wall.max(0.001);
+    let mut differ = Vec::new();
     for q in &args.queries {
         let reference = measure(&args, q, "batch", args.max_parallelism())?;
         for source in ["gen", "csv", "batch"] {
@@ -267,9 +277,16 @@ fn main() -> anyhow::Result<()> {
             };
             let first = runs[0].1;
             for (p, m) in &runs {
+                if m.rows != reference.rows {
+                    differ.push(format!(
+                        "{q} over {source} at p={p}: {} rows, batch {}",
+                        m.rows, reference.rows
+                    ));
+                }
                 println!(
-                    "{q:<7} {source:<9} {p:>3} {:>11.0} {:>8.2} {:>12.0} {:>14.0} {:>9.0} {:>8.2}x {:>8.2}x",
+                    "{q:<7} {source:<9} {p:>3} {:>11.0} {:>9} {:>8.2} {:>12.0} {:>14.0} {:>9.0} {:>8.2}x {:>8.2}x",
                     m.events,
+                    m.rows,
                     m.wall,
                     per_s(m),
                     per_cpu(m),
@@ -279,6 +296,12 @@ fn main() -> anyhow::Result<()> {
                 );
             }
         }
+    }
+    if !differ.is_empty() {
+        bail!(
+            "results differ from the batch reference:\n{}",
+            differ.join("\n")
+        );
     }
     Ok(())
 }

@@ -19,21 +19,129 @@ fn bench(args: &[&str]) -> String {
     text
 }
 
+/// The harness's columns, in order (`crates/bench/src/main.rs`).
+const HEADER: [&str; 11] = [
+    "query",
+    "source",
+    "p",
+    "events",
+    "rows",
+    "seconds",
+    "events/s",
+    "events/cpu-s",
+    "rss MiB",
+    "vs batch",
+    "vs p=1",
+];
+
+/// One line of the table.
+#[derive(Debug)]
+struct Run {
+    query: String,
+    source: String,
+    p: u32,
+    events: u64,
+    rows: u64,
+    /// vs batch, vs p=1: ratios printed as `1.23x`.
+    ratios: [f64; 2],
+}
+
+fn number(field: &str, line: &str) -> f64 {
+    let v: f64 = field
+        .parse()
+        .unwrap_or_else(|_| panic!("{field:?} is not a number in {line:?}"));
+    assert!(v.is_finite() && v >= 0.0, "{field:?} in {line:?}");
+    v
+}
+
+/// The table, checked column by column: the header names the columns,
+/// every other line has a value of the right kind in each (the timing
+/// columns, seconds to rss MiB, are plain numbers).
+fn parse_table(text: &str) -> Vec<Run> {
+    let mut lines = text.lines();
+    let header = lines.next().expect("a header");
+    // Names are right-aligned in fixed widths; two hold a space.
+    let names: Vec<&str> = header
+        .split("  ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(names, HEADER, "{header}");
+    lines
+        .map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(f.len(), HEADER.len(), "{line}");
+            for timing in &f[5..=8] {
+                number(timing, line);
+            }
+            let int = |i: usize| -> u64 {
+                f[i].parse()
+                    .unwrap_or_else(|_| panic!("{} is not a count in {line:?}", HEADER[i]))
+            };
+            let ratio = |i: usize| {
+                let v = f[i]
+                    .strip_suffix('x')
+                    .unwrap_or_else(|| panic!("{} is not a ratio in {line:?}", HEADER[i]));
+                number(v, line)
+            };
+            Run {
+                query: f[0].to_string(),
+                source: f[1].to_string(),
+                p: int(2) as u32,
+                events: int(3),
+                rows: int(4),
+                ratios: [ratio(9), ratio(10)],
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn harness_runs_every_query() {
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("bids.csv");
     let csv = csv.display().to_string();
     let text = bench(&["--events", "20000", "--csv", &csv, "--parallelism", "1,2"]);
-    for q in ["q0", "q1", "q2", "q5", "q7", "tumble", "hop"] {
-        let runs = [("gen", 1), ("gen", 2), ("csv", 1), ("csv", 2), ("batch", 2)];
-        for (source, p) in runs {
-            let line = text
-                .lines()
-                .find(|l| l.starts_with(&format!("{q:<7} {source:<9} {p:>3} ")))
-                .unwrap_or_else(|| panic!("no {q} {source} p={p} line in:\n{text}"));
-            // 20,000 events hold 18,400 bids; every source sees all of them.
-            assert!(line.contains(" 18400 "), "{line}");
+    let table = parse_table(&text);
+    // Result rows of each query over these bids, as DataFusion computes
+    // them in batch: the streaming runs must give as many.
+    let queries = [
+        ("q0", 18400),
+        ("q1", 18400),
+        ("q2", 1),
+        ("q5", 805),
+        ("q7", 1),
+        ("tumble", 161),
+        ("hop", 805),
+    ];
+    let runs = [("gen", 1), ("gen", 2), ("csv", 1), ("csv", 2), ("batch", 2)];
+    let got: Vec<(&str, &str, u32)> = table
+        .iter()
+        .map(|r| (r.query.as_str(), r.source.as_str(), r.p))
+        .collect();
+    let want: Vec<(&str, &str, u32)> = queries
+        .iter()
+        .flat_map(|(q, _)| runs.iter().map(move |(s, p)| (*q, *s, *p)))
+        .collect();
+    assert_eq!(
+        got, want,
+        "one line per query, source and parallelism:\n{text}"
+    );
+    for run in &table {
+        let (_, rows) = queries
+            .iter()
+            .find(|(q, _)| *q == run.query)
+            .expect("a known query");
+        // 20,000 events hold 18,400 bids; every source sees all of them.
+        assert_eq!(run.events, 18400, "{run:?}");
+        assert_eq!(run.rows, *rows, "{run:?}");
+        // Timings are free, but the batch line compares with itself and
+        // p=1 with itself.
+        if run.source == "batch" {
+            assert_eq!(run.ratios, [1.0, 1.0], "{run:?}");
+        }
+        if run.p == 1 {
+            assert_eq!(run.ratios[1], 1.0, "{run:?}");
         }
     }
 }
@@ -41,8 +149,30 @@ fn harness_runs_every_query() {
 #[test]
 fn latency_mode_reports_percentiles() {
     let text = bench(&["--latency", "3"]);
+    let line = text.trim();
+    let rest = line
+        .strip_prefix("window-emit latency at 100000 events/s, parallelism ")
+        .unwrap_or_else(|| panic!("{text}"));
+    // `..., over 3 s (N windows): p50 A ms, p99 B ms, max C ms`
+    let (_, rest) = rest.split_once(", over 3 s (").expect(&text);
+    let (windows, rest) = rest.split_once(" windows): ").expect(&text);
+    let windows: u32 = windows.parse().expect("a window count");
+    // 3 s of events close the windows ending inside them: two or three,
+    // as the start falls on a second or not.
+    assert!((2..=3).contains(&windows), "{text}");
+    let figures: Vec<(&str, f64)> = rest
+        .split(", ")
+        .map(|part| {
+            let (name, value) = part.split_once(' ').expect(&text);
+            let value = value.strip_suffix(" ms").expect(&text);
+            (name, value.parse::<f64>().expect("a latency"))
+        })
+        .collect();
+    let names: Vec<&str> = figures.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["p50", "p99", "max"], "{text}");
+    let [p50, p99, max] = [figures[0].1, figures[1].1, figures[2].1];
     assert!(
-        text.contains("window-emit latency at 100000 events/s") && text.contains("p99"),
-        "{text}"
+        p50.is_finite() && p50 <= p99 && p99 <= max,
+        "percentiles in order: {text}"
     );
 }

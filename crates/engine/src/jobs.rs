@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use sluice_common::{Error, Result};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::query::{QueryHandle, QueryProgress, QuerySummary};
@@ -51,6 +52,9 @@ struct Job {
     progress: QueryProgress,
     status: Arc<Mutex<Status>>,
     task: JoinHandle<()>,
+    /// Becomes `true` when the task has recorded its end; closed (the
+    /// sender dropped) when the task was aborted.
+    ended: watch::Receiver<bool>,
 }
 
 /// What `SHOW JOBS` shows of a job.
@@ -93,17 +97,22 @@ impl Jobs {
         let bounded = handle.is_bounded();
         let task_status = Arc::clone(&status);
         let task_progress = progress.clone();
+        let (ended_tx, ended) = watch::channel(false);
         let task = tokio::spawn(async move {
             let result = handle.wait().await;
-            let mut s = lock(&task_status);
-            if s.state == JobState::Running {
-                s.state = match result {
-                    Ok(_) => JobState::Finished,
-                    Err(e) => JobState::Failed(e.to_string()),
-                };
-                s.ran_for = Some(task_progress.summary().elapsed);
-                s.unreported = true;
+            {
+                let mut s = lock(&task_status);
+                if s.state == JobState::Running {
+                    s.state = match result {
+                        Ok(_) => JobState::Finished,
+                        Err(e) => JobState::Failed(e.to_string()),
+                    };
+                    s.ran_for = Some(task_progress.summary().elapsed);
+                    s.unreported = true;
+                }
             }
+            // No receiver left (the jobs are gone) is fine.
+            let _ = ended_tx.send(true);
         });
         let mut inner = lock(&self.inner);
         inner.0 += 1;
@@ -116,6 +125,7 @@ impl Jobs {
                 progress,
                 status,
                 task,
+                ended,
             },
         );
         id
@@ -145,6 +155,31 @@ impl Jobs {
         s.state = JobState::Stopped;
         s.ran_for = Some(job.progress.summary().elapsed);
         Ok(())
+    }
+
+    /// Wait until job `id` has ended (finished, failed or stopped) and
+    /// return what `SHOW JOBS` shows of it then. Does not count as
+    /// reporting the end: [`Jobs::take_ended`] still returns a job that
+    /// ended by itself. Fails if there is no job `id`.
+    pub async fn wait(&self, id: u64) -> Result<JobInfo> {
+        let mut ended = {
+            let inner = lock(&self.inner);
+            let job = inner
+                .1
+                .get(&id)
+                .ok_or_else(|| Error::plan(format!("there is no job {id} (see SHOW JOBS)")))?;
+            job.ended.clone()
+        };
+        // An error means the sender is gone: the task was aborted by
+        // `stop`, which sets the state before it releases the jobs lock
+        // taken below, so the state read here is final either way.
+        let _ = ended.wait_for(|ended| *ended).await;
+        let inner = lock(&self.inner);
+        let job = inner
+            .1
+            .get(&id)
+            .ok_or_else(|| Error::internal(format!("job {id} vanished while awaited")))?;
+        Ok(info(id, job))
     }
 
     /// Jobs that ended by themselves (finished or failed) since the last

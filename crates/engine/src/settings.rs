@@ -203,7 +203,9 @@ mod tests {
         assert_eq!(s.parallelism(), 2);
         assert!(s.set("parallelism", "0").is_err());
         s.reset(None).expect("reset all");
-        assert!(s.parallelism() >= 1);
+        // Reset means the default again: the number of cores.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(s.parallelism(), cores);
         assert_eq!(s.get("max-rows").expect("known"), "auto");
     }
 }

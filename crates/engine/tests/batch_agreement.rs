@@ -1,7 +1,18 @@
 //! Streaming window aggregates must agree with a batch GROUP BY over the same
-//! rows. The input is generated: disordered inside the watermark bound, NULL
-//! keys and values, many groups, crossing midnight. The reference is plain
-//! DataFusion over the same CSV file with the window computed by arithmetic.
+//! rows. The input is generated: disordered, NULL keys and values, many
+//! groups, crossing midnight. The reference is plain DataFusion with the
+//! window computed by arithmetic.
+//!
+//! Inside the watermark bound (CSV files) nothing is late and the reference
+//! is a GROUP BY over the file. With late rows (`late_rows.rs`: memory
+//! tables fed one INSERT per batch, and files read in chunks), the
+//! reference first applies Flink's rule (`rule.rs`) to the same arrivals,
+//! so results and the count of dropped rows must agree exactly.
+
+#[path = "batch_agreement/late_rows.rs"]
+mod late_rows;
+#[path = "batch_agreement/rule.rs"]
+mod rule;
 
 use std::fmt::Write as _;
 
@@ -186,48 +197,4 @@ async fn hop_agrees_with_batch_group_by() {
     .await;
     assert!(streaming.len() > 500, "many groups: {}", streaming.len());
     assert_eq!(streaming, batch);
-}
-
-/// Rows far behind the watermark are late; which ones does not depend on
-/// parallelism (chunks are emitted in file order and every instance sees
-/// the same watermarks), so results and the count of dropped rows are those
-/// of parallelism 1. Two files, read side by side, and chunks of 8192 rows
-/// spanning ~14 minutes; every 97th row is 20 minutes old.
-#[tokio::test]
-async fn late_rows_are_the_same_at_any_parallelism() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for (f, offset) in [("a.csv", 0), ("b.csv", 50)] {
-        let mut rng = Lcg(7 + offset as u64);
-        let mut out = String::from("auction,price,ts\n");
-        for i in 0..40_000i64 {
-            let mut ts = START_MS + i * 100 + offset;
-            if i % 97 == 0 {
-                ts -= 1_200_000;
-            }
-            let _ = writeln!(
-                out,
-                "{},{},{}",
-                rng.below(30),
-                rng.below(1000),
-                format_ms(ts)
-            );
-        }
-        std::fs::write(dir.path().join(f), out).expect("write data");
-    }
-    let ddl = format!(
-        "CREATE TABLE bids (auction BIGINT, price BIGINT, ts TIMESTAMP(3), \
-         WATERMARK FOR ts AS ts) \
-         WITH (connector = 'filesystem', path = '{}', format = 'csv');",
-        dir.path().display()
-    );
-    let query = "SELECT auction, window_start, COUNT(*), SUM(price) \
-         FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '6' SECOND)) \
-         GROUP BY auction, window_start";
-    let (rows, late) = run_streaming(&ddl, query, 1).await;
-    assert!(late > 100, "old rows are late: {late}");
-    for parallelism in [2, 4] {
-        let (got, got_late) = run_streaming(&ddl, query, parallelism).await;
-        assert_eq!(got_late, late, "late rows at parallelism {parallelism}");
-        assert_eq!(got, rows, "rows at parallelism {parallelism}");
-    }
 }

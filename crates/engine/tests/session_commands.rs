@@ -1,7 +1,5 @@
 //! SHOW CREATE TABLE and background jobs through the engine API.
 
-use std::time::Duration;
-
 use sluice_engine::jobs::JobState;
 use sluice_engine::{format, Session, StatementResult};
 
@@ -65,14 +63,14 @@ async fn a_background_job_runs_to_its_end_and_is_listed() {
     };
     let id = session.jobs().submit(text.to_string(), handle);
     assert_eq!(id, 1);
-    let mut ended = vec![];
-    for _ in 0..200 {
-        ended = session.jobs().take_ended();
-        if !ended.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Wait for the job's task to end (an event, not a poll).
+    let waited = session.jobs().wait(id).await.expect("job 1 exists");
+    assert_eq!(waited.state, JobState::Finished);
+    assert_eq!(waited.summary.rows_in, 3);
+    assert_eq!(waited.summary.rows_out, 3);
+    assert_eq!(waited.statement, text);
+    // Waiting is not reporting: the shell's notice still comes, once.
+    let ended = session.jobs().take_ended();
     assert_eq!(ended.len(), 1, "the job ended and is reported once");
     assert_eq!(ended[0].state, JobState::Finished);
     assert_eq!(ended[0].summary.rows_out, 3);
@@ -147,4 +145,44 @@ async fn kafka_secrets_never_show() {
     let msg = err.to_string();
     assert!(msg.contains("cannot reach Kafka at 127.0.0.1:1"), "{msg}");
     assert!(!msg.contains("hunter2"), "{msg}");
+}
+
+#[tokio::test]
+async fn waiting_on_a_job_returns_when_it_is_stopped() {
+    let session = Session::new();
+    run(
+        &session,
+        "CREATE TABLE g (a INT) WITH ('connector' = 'datagen', 'rows-per-second' = '10')",
+    )
+    .await;
+    run(
+        &session,
+        "CREATE TABLE sink (a INT) WITH ('connector' = 'blackhole')",
+    )
+    .await;
+    let text = "INSERT INTO sink SELECT a FROM g";
+    let StatementResult::Insert(handle) = run(&session, text).await else {
+        panic!("an insert");
+    };
+    let id = session.jobs().submit(text.to_string(), handle);
+    let jobs = session.jobs();
+    // The unbounded job never ends by itself: the wait returns because
+    // the job is stopped while it waits.
+    let (waited, ()) = tokio::join!(jobs.wait(id), async {
+        jobs.stop(id).expect("the job is running");
+    });
+    let waited = waited.expect("job exists");
+    assert_eq!(waited.state, JobState::Stopped);
+    assert!(!waited.bounded);
+    assert!(
+        jobs.take_ended().is_empty(),
+        "a stopped job is not reported as ended by itself"
+    );
+    // Waiting again on an ended job returns at once.
+    assert_eq!(
+        jobs.wait(id).await.expect("job exists").state,
+        JobState::Stopped
+    );
+    let err = jobs.wait(99).await.expect_err("no job 99");
+    assert!(err.to_string().contains("there is no job 99"), "{err}");
 }

@@ -68,6 +68,71 @@ fn due_at(rate: u64, rows: u64) -> Duration {
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
+/// What the source does next, at a time since its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// Generate and send this many rows now.
+    Emit(u64),
+    /// Sleep until this time since the start.
+    SleepUntil(Duration),
+    /// Every row was sent.
+    Done,
+}
+
+/// The pacing of [`DatagenSource`], apart from the clock so it can be
+/// tested: rows go out at `rate` per second in batches of up to
+/// `batch_rows`, a batch leaving when full or when its rows have waited
+/// [`MAX_LATENCY`] since the last batch.
+#[derive(Debug, Clone)]
+pub(super) struct Pacer {
+    rate: u64,
+    limit: Option<u64>,
+    batch_rows: u64,
+    emitted: u64,
+    last_emit: Duration,
+}
+
+impl Pacer {
+    pub(super) fn new(rate: u64, limit: Option<u64>, batch_rows: u64) -> Self {
+        Pacer {
+            rate: rate.max(1),
+            limit,
+            batch_rows: batch_rows.max(1),
+            emitted: 0,
+            last_emit: Duration::ZERO,
+        }
+    }
+
+    /// The next step at `now` (time since the start); an `Emit` counts
+    /// its rows as sent.
+    pub(super) fn step(&mut self, now: Duration) -> Step {
+        let remaining = self
+            .limit
+            .map_or(u64::MAX, |l| l.saturating_sub(self.emitted));
+        if remaining == 0 {
+            return Step::Done;
+        }
+        let due = rows_due(self.rate, now)
+            .saturating_sub(self.emitted)
+            .min(remaining);
+        let full = self.batch_rows.min(remaining);
+        if due >= full || (due > 0 && now.saturating_sub(self.last_emit) >= MAX_LATENCY) {
+            let n = due.min(self.batch_rows);
+            self.emitted += n;
+            self.last_emit = now;
+            return Step::Emit(n);
+        }
+        // Wait for a full batch, but not past the latency cap, and not
+        // before the next row is due.
+        let mut wake = due_at(self.rate, self.emitted.saturating_add(full))
+            .min(MAX_LATENCY.saturating_add(self.last_emit));
+        if due == 0 {
+            wake = wake.max(due_at(self.rate, self.emitted + 1));
+        }
+        Step::SleepUntil(wake.max(now.saturating_add(MIN_SLEEP)))
+    }
+}
+
 #[async_trait]
 impl Source for DatagenSource {
     fn name(&self) -> &'static str {
@@ -93,50 +158,36 @@ impl Source for DatagenSource {
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
         let cfg = self.cfg;
-        let rate = cfg.options.rows_per_second.max(1);
-        let limit = cfg.options.row_limit();
         let mut generator = Generator::new(
             Arc::clone(cfg.scan.made()),
             cfg.options.columns.clone(),
             Rng::from_clock(),
         );
-        let batch_rows = generator.batch_rows(BATCH_ROWS) as u64;
+        let mut pacer = Pacer::new(
+            cfg.options.rows_per_second,
+            cfg.options.row_limit(),
+            generator.batch_rows(BATCH_ROWS) as u64,
+        );
         let start = Instant::now();
-        let mut last_emit = start;
-        let mut emitted: u64 = 0;
         loop {
-            let remaining = limit.map_or(u64::MAX, |l| l.saturating_sub(emitted));
-            if remaining == 0 {
-                ctx.finish().await;
-                return Ok(());
-            }
             let now = Instant::now();
-            let due = rows_due(rate, now - start)
-                .saturating_sub(emitted)
-                .min(remaining);
-            let full = batch_rows.min(remaining);
-            if due >= full || (due > 0 && now - last_emit >= MAX_LATENCY) {
-                let n = due.min(batch_rows);
-                let batch = generator.batch(n as usize, now_millis())?;
-                emitted += n;
-                last_emit = now;
-                let sent = ctx.send_with_watermark(batch, &cfg.scan).await?;
-                if !sent {
+            let wake = match pacer.step(now - start) {
+                Step::Done => {
+                    ctx.finish().await;
                     return Ok(());
                 }
-                continue;
-            }
-            // Wait for a full batch, but not past the latency cap, and not
-            // before the next row is due.
-            let mut wake =
-                due_at(rate, emitted.saturating_add(full)).min(MAX_LATENCY + (last_emit - start));
-            if due == 0 {
-                wake = wake.max(due_at(rate, emitted + 1));
-            }
+                Step::Emit(n) => {
+                    let batch = generator.batch(n as usize, now_millis())?;
+                    if !ctx.send_with_watermark(batch, &cfg.scan).await? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Step::SleepUntil(wake) => wake,
+            };
             let wake = start
                 .checked_add(wake)
-                .unwrap_or(now + Duration::from_secs(3600))
-                .max(now + MIN_SLEEP);
+                .unwrap_or(now + Duration::from_secs(3600));
             tokio::time::sleep_until(wake).await;
         }
     }

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{
@@ -16,6 +16,7 @@ use sluice_exec::watermark::WatermarkExpr;
 
 use super::fields::parse_decimal;
 use super::generate::now_millis;
+use super::source::{Pacer, Step};
 use super::{DatagenOptions, DatagenSource, DatagenSourceConfig};
 use crate::options::parse_duration_ms;
 
@@ -170,7 +171,10 @@ async fn bounded_sequence_in_order() {
     )
     .await;
     let bs = batches(&msgs);
-    assert!(bs.len() >= 3, "{} batches", bs.len());
+    // Full batches of 8192 (a batch is full before it may leave at this
+    // rate, whatever the clock does), then the rest.
+    let sizes: Vec<usize> = bs.iter().map(|b| b.num_rows()).collect();
+    assert_eq!(sizes, vec![8192, 8192, 3616]);
     let ids: Vec<i64> = bs
         .iter()
         .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
@@ -295,25 +299,123 @@ async fn timestamps_within_max_past() {
             assert!(d <= today && d >= today - 4, "{d}");
         }
     }
-    assert!(msgs
-        .iter()
-        .any(|m| matches!(m, Message::Watermark(w) if w.0 != i64::MAX && w.0 >= before - 5000)));
+    // After each batch the watermark is the newest timestamp so far (the
+    // expression is the column itself), sent only when it advances.
+    let mut newest = i64::MIN;
+    let mut watermarks = 0;
+    for m in &msgs {
+        match m {
+            Message::Batch(b) => {
+                let ts = b.column(0).as_primitive::<TimestampMillisecondType>();
+                newest = ts.values().iter().copied().fold(newest, i64::max);
+            }
+            Message::Watermark(w) if *w != Watermark::MAX => {
+                assert_eq!(w.0, newest, "watermark is the newest timestamp");
+                watermarks += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(watermarks >= 1, "a watermark follows the rows");
+}
+
+/// Runs `pacer` on a simulated clock that jumps to each wake-up time,
+/// `late` after it (tokio never wakes early): when each batch leaves and
+/// its rows, until the pacer is done or would sleep past `horizon`.
+fn schedule(mut pacer: Pacer, late: Duration, horizon: Duration) -> Vec<(Duration, u64)> {
+    let mut now = Duration::ZERO;
+    let mut out = Vec::new();
+    loop {
+        match pacer.step(now) {
+            Step::Emit(n) => out.push((now, n)),
+            Step::SleepUntil(t) => {
+                assert!(t > now, "sleeps forward: {t:?} at {now:?}");
+                if t > horizon {
+                    return out;
+                }
+                now = t + late;
+            }
+            Step::Done => return out,
+        }
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Rows sent by each batch's time never exceed the rows due at the rate.
+fn assert_never_ahead(rate: u64, batches: &[(Duration, u64)]) {
+    let mut sent = 0u64;
+    for (at, n) in batches {
+        sent += n;
+        let due = (at.as_nanos() * u128::from(rate) / 1_000_000_000) as u64;
+        assert!(sent <= due, "{sent} rows sent by {at:?}, {due} due");
+    }
+}
+
+#[test]
+fn paced_to_rows_per_second() {
+    // 100 rows/s: a batch waits at most 200 ms for more rows, so 50 rows
+    // leave as 20 at 200 ms, 20 at 400 ms and the last 10 when due.
+    let got = schedule(Pacer::new(100, Some(50), 8192), Duration::ZERO, ms(10_000));
+    assert_eq!(got, vec![(ms(200), 20), (ms(400), 20), (ms(500), 10)]);
+    // 20 rows are all due at 200 ms: one batch.
+    let got = schedule(Pacer::new(100, Some(20), 8192), Duration::ZERO, ms(10_000));
+    assert_eq!(got, vec![(ms(200), 20)]);
+    // A clock waking 30 ms late sends what is due by then, never more.
+    let got = schedule(Pacer::new(100, Some(50), 8192), ms(30), ms(10_000));
+    assert_eq!(got, vec![(ms(230), 23), (ms(460), 23), (ms(530), 4)]);
+    assert_never_ahead(100, &got);
+}
+
+#[test]
+fn fast_rates_send_full_batches_at_least_min_sleep_apart() {
+    // 100,000 rows/s: a full batch of 8192 is due every 81.92 ms.
+    let got = schedule(Pacer::new(100_000, None, 8192), Duration::ZERO, ms(1000));
+    let want: Vec<(Duration, u64)> = (1..=12)
+        .map(|k| (Duration::from_micros(81_920 * k), 8192))
+        .collect();
+    assert_eq!(got, want);
+    // 1,000,000 rows/s: a batch is full after 8.192 ms, but the source
+    // sleeps at least 10 ms; it catches up with back-to-back batches.
+    let got = schedule(Pacer::new(1_000_000, None, 8192), Duration::ZERO, ms(2000));
+    assert_eq!(
+        got[..6],
+        [
+            (ms(10), 8192),
+            (ms(20), 8192),
+            (ms(30), 8192),
+            (ms(40), 8192),
+            (ms(50), 8192),
+            (ms(50), 8192),
+        ]
+    );
+    assert!(got.iter().all(|(_, n)| *n == 8192), "only full batches");
+    assert_never_ahead(1_000_000, &got);
+    let sent: u64 = got.iter().map(|(_, n)| n).sum();
+    let last = got.last().expect("batches").0;
+    let due = last.as_micros() as u64;
+    assert!(
+        due - sent < 8192,
+        "keeps up: {sent} sent by {last:?}, {due} due"
+    );
 }
 
 #[tokio::test]
-async fn paced_to_rows_per_second() {
+async fn a_paced_bounded_run_sends_its_rows_in_the_scheduled_batch() {
+    // The real clock: 20 rows at 100/s are all due at 200 ms, before
+    // which nothing may leave (the schedule above), so one batch.
     let s = schema(&[("x", DataType::Int32)]);
-    let start = Instant::now();
     let msgs = run(
         &s,
         &[("rows-per-second", "100"), ("number-of-rows", "20")],
         None,
     )
     .await;
-    let elapsed = start.elapsed();
-    let rows: usize = batches(&msgs).iter().map(|b| b.num_rows()).sum();
-    assert_eq!(rows, 20);
-    assert!(elapsed.as_millis() >= 150, "took {elapsed:?}");
+    let sizes: Vec<usize> = batches(&msgs).iter().map(|b| b.num_rows()).collect();
+    assert_eq!(sizes, vec![20]);
+    assert!(matches!(msgs.last(), Some(Message::EndOfStream)));
 }
 
 #[tokio::test]

@@ -370,12 +370,9 @@ impl WindowAggregateOperator {
                     None => Ok(None),
                 })
                 .collect::<Result<Vec<_>>>()?;
-            if !target.contains_key(&pane) {
-                let state = self.new_pane()?;
-                target.insert(pane, state);
-            }
-            let Some(state) = target.get_mut(&pane) else {
-                return Err(Error::internal("pane vanished"));
+            let state = match target.entry(pane) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(self.new_pane()?),
             };
             let mut group_ids = Vec::new();
             match &mut state.groups {
