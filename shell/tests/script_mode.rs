@@ -215,3 +215,64 @@ fn changelog_format_from_the_command_line() {
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "+I[1, x]\n");
 }
+
+/// Issue 10: unnamed result columns are named as Flink names them, EXPR$i
+/// by position (after `*`), not `Int64(1)` or `count(*)`; two equal
+/// expressions are two columns.
+#[test]
+fn unnamed_columns_are_named_as_in_flink() {
+    let sql = format!(
+        "{BIDS}\n\
+         SELECT 1, auction, COUNT(*), COUNT(*), MAX(price) AS top \
+         FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
+         GROUP BY auction, window_start, window_end ORDER BY auction LIMIT 1;\n\
+         SELECT *, price * 2 FROM bids LIMIT 1;"
+    );
+    let out = sluice(&["--format", "csv", "-c", &sql], None);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "EXPR$0,auction,EXPR$2,EXPR$3,top\n1,1,2,2,10.5\n\
+         auction,bidder,price,ts,EXPR$4\n1,100,10.5,2024-01-01 00:00:01,21.0\n"
+    );
+}
+
+/// Issue 10: the examples run from any folder: their paths are relative to
+/// the script's own folder.
+#[test]
+fn examples_run_from_another_folder() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for example in ["traffic_per_minute", "sliding_average", "error_logs"] {
+        let path = repo_root().join("examples").join(format!("{example}.sql"));
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["--format", "csv", "-f"])
+            .arg(&path)
+            .current_dir(dir.path())
+            .output()
+            .expect("sluice runs");
+        assert!(out.status.success(), "{example}: {}", text(&out.stderr));
+        let rows = text(&out.stdout).lines().count();
+        assert!(rows > 1, "{example} printed rows: {}", text(&out.stdout));
+    }
+}
+
+/// Issue 10: an error while a statement runs (here a division by zero)
+/// names the file, line and column of the statement.
+#[test]
+fn runtime_errors_carry_the_statement_position() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("job.sql");
+    std::fs::write(
+        &file,
+        "CREATE TABLE t (a INT);\nINSERT INTO t VALUES (1), (0);\n  SELECT 10 / a FROM t;\n",
+    )
+    .expect("write script");
+    let path = file.to_string_lossy().into_owned();
+    let out = sluice(&["-f", &path], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("{path}:3:3: Divide by zero error")),
+        "{err}"
+    );
+}

@@ -29,6 +29,10 @@ fn shell_with(home: &Path, args: &[&str]) -> PtySession {
         .current_dir(repo_root())
         .env("HOME", home)
         .env_remove("SLUICE_HISTORY")
+        .env_remove("SLUICE_PAGER")
+        // Long results go through the pager; `cat` pages without waiting
+        // for keys.
+        .env("PAGER", "cat")
         .env("TERM", "xterm");
     let options = Options::new()
         .timeout_ms(Some(TIMEOUT_MS))
@@ -109,6 +113,41 @@ fn a_tumble_query_over_a_bounded_source_shows_its_rows() {
         p.exp_regex(row).expect("a result row");
     }
     rows_summary(&mut p, 4);
+    prompt(&mut p);
+    exit(p);
+}
+
+/// Issue 10: a bounded result taller than the terminal ends with the whole
+/// result (through the pager), not only the rows that fit.
+#[test]
+fn a_bounded_result_taller_than_the_screen_is_printed_whole() {
+    let home = tempfile::tempdir().expect("home");
+    let mut p = shell(home.path());
+    type_line(
+        &mut p,
+        "CREATE TABLE seq (k INT) WITH ('connector' = 'datagen', 'number-of-rows' = '90', \
+         'fields.k.kind' = 'sequence', 'fields.k.start' = '1', 'fields.k.end' = '90');",
+    );
+    prompt(&mut p);
+    for pager in ["auto", "off"] {
+        type_line(&mut p, &format!("SET pager = {pager};"));
+        prompt(&mut p);
+        type_line(&mut p, "SELECT k FROM seq;");
+        // Every row, in order, from the first.
+        for k in 1..=90 {
+            p.exp_regex(&format!(r"\| {k} +\|"))
+                .unwrap_or_else(|e| panic!("row {k} with pager {pager}: {e}"));
+        }
+        rows_summary(&mut p, 90);
+        prompt(&mut p);
+    }
+    // max-rows caps it, and says so.
+    type_line(&mut p, "SET max-rows = 5;");
+    prompt(&mut p);
+    type_line(&mut p, "SELECT k FROM seq;");
+    p.exp_regex(r"\| 86 +\|").expect("the newest five");
+    p.exp_string("showing the newest 5 of 90 rows")
+        .expect("the cap is reported");
     prompt(&mut p);
     exit(p);
 }

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use sluice_common::{Error, Message, Result, Watermark};
+use sluice_common::{Error, Message, Result, SourceLocation, Watermark};
 use sluice_exec::graph::{launch, ExplainNode, StreamGraph};
 use tokio::sync::mpsc::Receiver;
 use tokio::task::JoinSet;
@@ -69,6 +69,8 @@ impl QueryProgress {
 /// or wait with [`QueryHandle::wait`] (INSERT). Dropping it cancels the query.
 pub struct QueryHandle {
     tasks: JoinSet<Result<()>>,
+    /// Where the statement is, for errors raised while it runs.
+    location: Option<SourceLocation>,
     output: Option<Receiver<Message>>,
     progress: QueryProgress,
     schema: SchemaRef,
@@ -84,6 +86,7 @@ impl QueryHandle {
         let output = launch(graph, &mut tasks);
         QueryHandle {
             tasks,
+            location: None,
             output,
             progress: QueryProgress {
                 explain,
@@ -92,6 +95,20 @@ impl QueryHandle {
             schema,
             bounded,
             done: false,
+        }
+    }
+
+    /// Errors raised while the query runs point at `location` (its
+    /// statement).
+    pub(crate) fn located(mut self, location: SourceLocation) -> Self {
+        self.location = Some(location);
+        self
+    }
+
+    fn locate(&self, e: Error) -> Error {
+        match &self.location {
+            Some(l) => e.at(l.clone()),
+            None => e,
         }
     }
 
@@ -120,8 +137,16 @@ impl QueryHandle {
         self.progress.summary()
     }
 
-    /// The next batch of results; `Ok(None)` once the query ended.
+    /// The next batch of results; `Ok(None)` once the query ended. An error
+    /// carries the statement's position.
     pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        match self.next_batch_here().await {
+            Ok(b) => Ok(b),
+            Err(e) => Err(self.locate(e)),
+        }
+    }
+
+    async fn next_batch_here(&mut self) -> Result<Option<RecordBatch>> {
         if self.done {
             return Ok(None);
         }

@@ -160,9 +160,15 @@ impl Session {
     /// Run one statement. Errors carry the statement's position (or the
     /// exact position DataFusion reported).
     pub async fn execute(&self, stmt: &ParsedStatement) -> Result<StatementResult> {
-        self.execute_inner(stmt)
+        let result = self
+            .execute_inner(stmt)
             .await
-            .map_err(|e| crate::locate::locate(e, stmt))
+            .map_err(|e| crate::locate::locate(e, stmt))?;
+        Ok(match result {
+            StatementResult::Query(h) => StatementResult::Query(h.located(stmt.location.clone())),
+            StatementResult::Insert(h) => StatementResult::Insert(h.located(stmt.location.clone())),
+            other => other,
+        })
     }
 
     async fn execute_inner(&self, stmt: &ParsedStatement) -> Result<StatementResult> {

@@ -28,8 +28,17 @@ const SPECS: &[Spec] = &[
         key: "max-rows",
         aliases: &["sql-client.execution.max-table-result.rows"],
         default: "auto",
-        help: "rows kept on screen by a live table: a number, or auto (fit the terminal)",
+        help: "rows a table shows: a number (the newest), or auto (a running stream: what \
+               fits the terminal; a bounded result: all of it)",
         check: check_max_rows,
+    },
+    Spec {
+        key: "pager",
+        aliases: &[],
+        default: "auto",
+        help: "page a bounded result taller than the terminal through $PAGER (or less): \
+               auto | off",
+        check: check_pager,
     },
     Spec {
         key: "timing",
@@ -61,6 +70,14 @@ fn check_parallelism(v: &str) -> std::result::Result<String, String> {
     match v.parse::<usize>() {
         Ok(n) if (1..=MAX_PARALLELISM).contains(&n) => Ok(n.to_string()),
         _ => Err(format!("a number from 1 to {MAX_PARALLELISM}, or auto")),
+    }
+}
+
+fn check_pager(v: &str) -> std::result::Result<String, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "auto" | "on" => Ok("auto".into()),
+        "off" => Ok("off".into()),
+        _ => Err("auto or off".into()),
     }
 }
 

@@ -29,6 +29,12 @@ pub trait RowFunction: Send + Sync + 'static {
 
     /// Transform one batch.
     fn apply(&self, batch: RecordBatch) -> Result<RecordBatch>;
+
+    /// Transform one batch; also how many of its rows were dropped as late
+    /// (a window TVF drops rows without event time).
+    fn apply_counting_late(&self, batch: RecordBatch) -> Result<(RecordBatch, u64)> {
+        Ok((self.apply(batch)?, 0))
+    }
 }
 
 /// A [`RowFunction`] run as an operator.
@@ -48,7 +54,11 @@ impl Operator for RowOperator {
     }
 
     fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
-        out.push(self.0.apply(batch)?);
+        let (batch, late) = self.0.apply_counting_late(batch)?;
+        if late > 0 {
+            out.add_late(late);
+        }
+        out.push(batch);
         Ok(())
     }
 }
@@ -85,7 +95,11 @@ impl Chain {
     pub fn apply(&self, mut batch: RecordBatch) -> Result<RecordBatch> {
         for (f, m) in &self.steps {
             m.add_in(batch.num_rows());
-            batch = f.apply(batch)?;
+            let (out, late) = f.apply_counting_late(batch)?;
+            batch = out;
+            if late > 0 {
+                m.add_late(late);
+            }
             m.add_out(batch.num_rows());
         }
         Ok(batch)

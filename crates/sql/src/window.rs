@@ -61,7 +61,7 @@ pub struct WindowSpec {
 impl WindowSpec {
     /// Start of the latest window that contains `t`.
     pub fn last_start(&self, t: i64) -> i64 {
-        t - (t - self.offset).rem_euclid(self.slide)
+        t.saturating_sub(t.wrapping_sub(self.offset).rem_euclid(self.slide))
     }
 
     /// The pane length: the largest length that divides both size and slide.

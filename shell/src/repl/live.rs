@@ -2,6 +2,10 @@
 //! are redrawn in place as a table with a status line under it (elapsed
 //! time, rows in and out, input rate, watermark, late rows, file progress);
 //! other formats print rows as they arrive. Ctrl-C cancels the query.
+//!
+//! A bounded query ends by printing its whole result (as psql does), paged
+//! through `$PAGER` (or `less`) when it is taller than the terminal; only an
+//! unbounded one keeps just the newest rows on screen. `max-rows` caps both.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -34,6 +38,7 @@ pub async fn show(session: &Session, handle: QueryHandle) -> anyhow::Result<()> 
     let format = Format::of(session);
     let schema = handle.schema();
     let progress = handle.progress();
+    let handle_bounded = handle.is_bounded();
     let (tx, mut rx) = mpsc::channel(4);
     // The query is read by its own task so that the render loop can wait on
     // rows, the clock and Ctrl-C at once; aborting the task drops the
@@ -47,7 +52,7 @@ pub async fn show(session: &Session, handle: QueryHandle) -> anyhow::Result<()> 
         }
         Ok::<_, sluice_common::Error>(())
     });
-    let mut view = View::new(session, format, schema);
+    let mut view = View::new(session, format, schema, handle_bounded);
     // The first frame waits one period so quick queries draw only once.
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + FRAME, FRAME);
     let ctrl_c = tokio::signal::ctrl_c();
@@ -75,11 +80,20 @@ pub async fn show(session: &Session, handle: QueryHandle) -> anyhow::Result<()> 
     }
 }
 
+/// Most rows of a bounded result kept for its final table (the newest).
+const MAX_KEPT: usize = 100_000;
+
 /// The rows kept for display and what was last drawn.
 struct View {
     format: Format,
     schema: SchemaRef,
+    /// Rows on screen while the query runs.
     max_rows: usize,
+    /// Rows kept (for a bounded result: its whole final table).
+    keep: usize,
+    /// The query ends by itself (its result is printed whole).
+    bounded: bool,
+    pager: bool,
     rows: VecDeque<Vec<String>>,
     total: u64,
     drawn_lines: usize,
@@ -90,17 +104,30 @@ struct View {
 }
 
 impl View {
-    fn new(session: &Session, format: Format, schema: SchemaRef) -> Self {
+    fn new(session: &Session, format: Format, schema: SchemaRef, bounded: bool) -> Self {
         let (_, height) = terminal_size();
-        let max_rows = match session.settings().get("max-rows").ok().as_deref() {
-            Some("auto") | None => usize::from(height).saturating_sub(8).max(5),
-            Some(n) => n.parse().unwrap_or(20),
+        let fit = usize::from(height).saturating_sub(8).max(5);
+        let settings = session.settings();
+        let cap = match settings.get("max-rows").ok().as_deref() {
+            Some("auto") | None => None,
+            Some(n) => n.parse().ok(),
         };
+        let max_rows = cap.unwrap_or(fit).min(fit);
+        let keep = match (bounded, cap) {
+            (_, Some(n)) => n,
+            (true, None) => MAX_KEPT,
+            (false, None) => fit,
+        };
+        let pager = settings.get("pager").ok().as_deref() != Some("off");
+        drop(settings);
         View {
             format,
             stream: RowStream::new(format, Arc::clone(&schema)),
             schema,
             max_rows,
+            keep,
+            bounded,
+            pager,
             rows: VecDeque::new(),
             total: 0,
             drawn_lines: 0,
@@ -116,7 +143,7 @@ impl View {
         }
         for row in format::rows_as_strings(std::slice::from_ref(batch))? {
             self.rows.push_back(row);
-            if self.rows.len() > self.max_rows {
+            if self.rows.len() > self.keep {
                 self.rows.pop_front();
             }
         }
@@ -136,10 +163,15 @@ impl View {
 
     fn finish(&mut self, summary: &QuerySummary, end: &End) -> anyhow::Result<()> {
         if self.format == Format::Table {
-            self.redraw(None)?;
+            self.print_whole()?;
             if self.total > self.rows.len() as u64 {
+                let how = if self.bounded {
+                    "SET max-rows = n to keep more, or use --format csv"
+                } else {
+                    "SET max-rows = n to keep more"
+                };
                 eprintln!(
-                    "(showing the newest {} of {} rows; SET max-rows = n to keep more)",
+                    "(showing the newest {} of {} rows; {how})",
                     self.rows.len(),
                     self.total
                 );
@@ -156,11 +188,41 @@ impl View {
         Ok(())
     }
 
-    /// Replace the previous frame with the current rows (and a status line
+    /// Replace the last frame with every kept row, paged when taller than
+    /// the terminal.
+    fn print_whole(&mut self) -> anyhow::Result<()> {
+        let (width, height) = terminal_size();
+        let rows: Vec<&Vec<String>> = self.rows.iter().collect();
+        let mut text = render_table(&self.schema, &rows, width);
+        text.push('\n');
+        self.clear_frame()?;
+        let tall = text.lines().count() + 2 > usize::from(height);
+        if self.live && self.pager && tall && tokio::task::block_in_place(|| page(&text)) {
+            return Ok(());
+        }
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Erase the last live frame.
+    fn clear_frame(&mut self) -> anyhow::Result<()> {
+        if self.live && self.drawn_lines > 0 {
+            let mut out = std::io::stdout().lock();
+            write!(out, "\x1b[{}F\x1b[J", self.drawn_lines)?;
+            out.flush()?;
+        }
+        self.drawn_lines = 0;
+        Ok(())
+    }
+
+    /// Replace the previous frame with the newest rows (and a status line
     /// while the query runs).
     fn redraw(&mut self, status: Option<&str>) -> anyhow::Result<()> {
         let (width, height) = terminal_size();
-        let mut rows: Vec<&Vec<String>> = self.rows.iter().collect();
+        let skip = self.rows.len().saturating_sub(self.max_rows);
+        let mut rows: Vec<&Vec<String>> = self.rows.iter().skip(skip).collect();
         let mut text = render_table(&self.schema, &rows, width);
         // Keep the frame within the screen so it can be redrawn in place.
         while self.live && status.is_some() && !rows.is_empty() {
@@ -190,6 +252,30 @@ impl View {
         self.drawn_lines = text.lines().count();
         Ok(())
     }
+}
+
+/// Show `text` through the user's pager (`$SLUICE_PAGER`, `$PAGER`, else
+/// `less -FRX`); false if none could be started, to print it instead.
+fn page(text: &str) -> bool {
+    let cmd = std::env::var("SLUICE_PAGER")
+        .or_else(|_| std::env::var("PAGER"))
+        .unwrap_or_else(|_| "less -FRX".to_string());
+    if cmd.trim().is_empty() {
+        return false;
+    }
+    let child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&cmd)
+        .stdin(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        return false;
+    };
+    if let Some(mut input) = child.stdin.take() {
+        // A pager quit early closes its input: not an error.
+        let _ = input.write_all(text.as_bytes());
+    }
+    child.wait().is_ok()
 }
 
 fn render_table(schema: &SchemaRef, rows: &[&Vec<String>], width: u16) -> String {

@@ -367,20 +367,47 @@ pub fn split_header(line: &[u8], delimiter: u8) -> Vec<String> {
         .collect()
 }
 
-/// arrow's message without its own (chunk-relative) line number.
+/// arrow's message without its own (chunk-relative) line numbers, which
+/// would contradict the record's real line, and without its kind prefix.
 pub fn clean_arrow_error(e: &ArrowError) -> String {
     let msg = e.to_string();
-    let msg = msg
-        .strip_prefix("Parser error: ")
+    let mut msg = ["Parser error: ", "Csv error: ", "Json error: "]
+        .iter()
+        .find_map(|p| msg.strip_prefix(p))
         .unwrap_or(&msg)
         .to_string();
-    match msg.find(" at line ") {
-        Some(i) => {
-            let rest = &msg[i + 9..];
+    for marker in [" at line ", " for line "] {
+        while let Some(i) = msg.find(marker) {
+            let rest = &msg[i + marker.len()..];
             let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
-            format!("{}{}", &msg[..i], &rest[digits..])
+            if digits == 0 {
+                break;
+            }
+            msg = format!("{}{}", &msg[..i], &rest[digits..]);
         }
-        None => msg,
+    }
+    sluice_common::arrow_to_sql_names(&msg)
+}
+
+impl ChunkDecoder {
+    /// A decode error in SQL terms: arrow's (0-based) CSV column number as
+    /// the column's name.
+    pub fn explain(&self, e: &ArrowError) -> String {
+        let msg = clean_arrow_error(e);
+        let Some(i) = msg.find("for column ") else {
+            return msg;
+        };
+        let rest = &msg[i + 11..];
+        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let name = digits
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| self.file_schema.fields().get(n))
+            .map(|f| f.name().clone());
+        match name {
+            Some(name) => format!("{}for column '{name}'{}", &msg[..i], &rest[digits.len()..]),
+            None => msg,
+        }
     }
 }
 

@@ -14,8 +14,7 @@ use sluice_exec::pipeline::ChunkPipeline;
 use sluice_exec::source::{ScanColumns, Source, SourceContext};
 
 use super::decode::{
-    clean_arrow_error, decode_json_lenient, record_offsets, split_header, ChunkDecoder,
-    RecordReader,
+    decode_json_lenient, record_offsets, split_header, ChunkDecoder, RecordReader,
 };
 use super::{list_splits, FileOptions, Format};
 
@@ -226,7 +225,7 @@ fn decode_chunk(
                 return Err(Error::BadRecord(format!(
                     "{}:{line}: {} (record: {snippet})",
                     chunk.file,
-                    clean_arrow_error(&e)
+                    chunk.decoder.explain(&e)
                 )));
             }
         }

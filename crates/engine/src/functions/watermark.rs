@@ -30,8 +30,8 @@ fn ret(t: &[DataType], _s: &[Option<&ScalarValue>]) -> Result<DataType> {
     match &t[0] {
         DataType::Timestamp(_, tz) => Ok(DataType::Timestamp(TimeUnit::Millisecond, tz.clone())),
         other => plan_err!(
-            "CURRENT_WATERMARK takes the table's event-time column (a TIMESTAMP with a \
-             WATERMARK), not a {}",
+            "'CURRENT_WATERMARK' takes the table's event-time column (a TIMESTAMP with a \
+             WATERMARK), not {}",
             sluice_common::arrow_to_sql_names(&other.to_string())
         ),
     }

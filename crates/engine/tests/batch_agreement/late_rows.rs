@@ -132,14 +132,9 @@ async fn agrees_with_the_rule(win: Win) -> rule::Kept {
     for parallelism in [1, 3] {
         let (rows, late) = windowed(&session, win, AGGREGATES, parallelism).await;
         assert_eq!(rows, want, "{win:?} rows at parallelism {parallelism}");
-        // ENGINE BUG: rows with a NULL event time are dropped by the window
-        // TVF before the aggregate and not counted as late, although
-        // docs/architecture.md says they are (see the ignored
-        // `null_event_times_are_dropped_and_counted_as_late`). Once fixed,
-        // compare with `kept.late` itself.
+        // Rows with a NULL event time count as late too.
         assert_eq!(
-            late,
-            kept.late - kept.null_time,
+            late, kept.late,
             "{win:?} late rows at parallelism {parallelism}"
         );
     }
@@ -191,11 +186,8 @@ async fn the_rule_on_a_hand_made_example() {
 }
 
 /// docs/architecture.md: "Rows whose event time is NULL are dropped and
-/// counted." They are dropped, but the window TVF (WindowAssign) removes
-/// them before the aggregate, which counts late rows, so the count misses
-/// them.
+/// counted." The window TVF (WindowAssign) drops them and counts them.
 #[tokio::test]
-#[ignore = "engine bug: NULL event times are dropped without being counted as late"]
 async fn null_event_times_are_dropped_and_counted_as_late() {
     let row = |ts: Option<i64>| Row {
         auction: Some(1),

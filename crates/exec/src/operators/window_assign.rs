@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, TimestampMillisecondArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, TimestampMillisecondArray, UInt32Array};
 use arrow::compute::take;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -50,14 +50,20 @@ impl RowFunction for WindowAssignOperator {
     }
 
     fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        self.apply_counting_late(batch).map(|(b, _)| b)
+    }
+
+    /// Rows without event time belong to no window: dropped, counted late.
+    fn apply_counting_late(&self, batch: RecordBatch) -> Result<(RecordBatch, u64)> {
         let ts = to_millis(batch.column(self.time_index))?;
+        let late = ts.null_count() as u64;
         let mut rows = Vec::with_capacity(ts.len());
         let mut starts = Vec::with_capacity(ts.len());
         for (i, t) in ts.iter().enumerate() {
             // Rows without event time belong to no window.
             let Some(t) = t else { continue };
             let mut s = self.spec.last_start(t);
-            while s > t - self.spec.size {
+            while s > t.saturating_sub(self.spec.size) {
                 rows.push(i as u32);
                 starts.push(s);
                 s -= self.spec.slide;
@@ -77,7 +83,7 @@ impl RowFunction for WindowAssignOperator {
         cols.push(Arc::new(TimestampMillisecondArray::from_iter_values(
             starts.iter().map(|s| s + size - 1),
         )));
-        Ok(RecordBatch::try_new(Arc::clone(&self.schema), cols)?)
+        Ok((RecordBatch::try_new(Arc::clone(&self.schema), cols)?, late))
     }
 }
 
