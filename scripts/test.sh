@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit tests, the shell's pseudo-terminal tests,
-# every sql-tests/**/*.slt file and the Kafka tests.
+# Runs the whole test suite: formatting and lints (cargo fmt --check,
+# cargo clippy -D warnings), unit tests, the shell's pseudo-terminal tests,
+# every sql-tests/**/*.slt file, the SQL fuzzer and the Kafka tests.
 #
 # Kafka tests need a Kafka-protocol broker. With SLUICE_KAFKA_BOOTSTRAP set
 # (host:port of your own broker) that one is used. Otherwise this script
@@ -67,4 +68,14 @@ if [[ -z "${SLUICE_KAFKA_BOOTSTRAP:-}" ]]; then
 fi
 export SLUICE_REQUIRE_KAFKA=1
 
-cargo test --workspace --no-fail-fast "$@"
+# Every check runs; the script fails if any failed.
+failed=()
+echo "test.sh: cargo fmt --all --check" >&2
+cargo fmt --all --check || failed+=("cargo fmt --check")
+echo "test.sh: cargo clippy --workspace --all-targets -- -D warnings" >&2
+cargo clippy --workspace --all-targets -- -D warnings || failed+=("cargo clippy")
+cargo test --workspace --no-fail-fast "$@" || failed+=("cargo test")
+if (( ${#failed[@]} > 0 )); then
+    echo "test.sh: FAILED: ${failed[*]}" >&2
+    exit 1
+fi

@@ -44,19 +44,15 @@ pub fn check_nesting(tokens: &[TokenWithSpan]) -> Result<(), TooDeep> {
     for (i, t) in tokens.iter().enumerate() {
         match &t.token {
             Token::LParen | Token::LBracket => stack.push((Some(Group::Paren), 0)),
-            Token::RParen | Token::RBracket => {
-                if stack.len() > 1 {
-                    stack.pop();
-                }
+            Token::RParen | Token::RBracket if stack.len() > 1 => {
+                stack.pop();
             }
             Token::SemiColon => stack.truncate(1),
             Token::Comma => reset(&mut stack),
             Token::Word(w) => match w.keyword {
                 Keyword::CASE => stack.push((Some(Group::Case), 0)),
-                Keyword::END => {
-                    if stack.last().is_some_and(|g| g.0 == Some(Group::Case)) {
-                        stack.pop();
-                    }
+                Keyword::END if stack.last().is_some_and(|g| g.0 == Some(Group::Case)) => {
+                    stack.pop();
                 }
                 Keyword::AND | Keyword::OR => count_operator(&mut stack),
                 // A new clause or CASE branch starts a new operand chain.
