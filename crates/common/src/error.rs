@@ -156,7 +156,8 @@ impl Error {
 pub fn datafusion_message(e: &DataFusionError) -> String {
     let root = e.find_root();
     let mut msg = root.strip_backtrace();
-    const PREFIXES: [&str; 8] = [
+    const PREFIXES: [&str; 9] = [
+        "Compute error: ",
         "Error during planning: ",
         "Schema error: ",
         "SQL error: ",

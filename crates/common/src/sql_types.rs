@@ -59,7 +59,13 @@ pub fn arrow_to_sql_names(msg: &str) -> String {
     'outer: while let Some(c) = rest.chars().next() {
         if !prev.is_some_and(is_word) {
             for (arrow, sql) in NAMES {
-                if let Some(after) = rest.strip_prefix(arrow) {
+                if let Some(mut after) = rest.strip_prefix(arrow) {
+                    // `Int32Array` is the array of an `Int32`.
+                    if let Some(a) = after.strip_prefix("Array") {
+                        if !a.starts_with(is_word) {
+                            after = a;
+                        }
+                    }
                     let ends_word = arrow.ends_with(['(', ')']) || !after.starts_with(is_word);
                     if ends_word {
                         out.push_str(sql);
@@ -94,6 +100,10 @@ mod tests {
         assert_eq!(
             arrow_to_sql_names("Timestamp(ms, \"UTC\")"),
             "TIMESTAMP_LTZ(3)"
+        );
+        assert_eq!(
+            arrow_to_sql_names("Int32Array overflow on abs(-2147483648)"),
+            "INT overflow on abs(-2147483648)"
         );
     }
 }

@@ -106,6 +106,21 @@ pub fn check_message(msg: &str) -> Option<Symptom> {
     if RAW_MARKERS.iter().any(|m| msg.contains(m)) {
         return Some(Symptom::RawInternals);
     }
+    // A kind said twice (`plan error: column 'b': plan error: ...`), or an
+    // Arrow type name where SQL says INT or STRING.
+    let kinds = [
+        "plan error: ",
+        "syntax error: ",
+        "bad record: ",
+        "io error: ",
+    ];
+    if kinds.iter().any(|k| msg.matches(k).count() > 1)
+        || ["Int32", "Int64", "Utf8", "Float64"]
+            .iter()
+            .any(|t| msg.contains(&format!(" {t}")) || msg.contains(&format!("({t}")))
+    {
+        return Some(Symptom::RawInternals);
+    }
     if msg.chars().count() > MAX_MESSAGE {
         return Some(Symptom::TooLong);
     }
@@ -136,6 +151,14 @@ mod tests {
         let raw = "unsupported argument TableFunction { expr: Function(Function { name: ObjectName([Identifier(Ident { value: \"x\" })]) }) }";
         assert_eq!(check_message(raw), Some(Symptom::RawInternals));
         assert_eq!(check_message(&"x".repeat(601)), Some(Symptom::TooLong));
+        assert_eq!(
+            check_message("plan error: column 'b': plan error: bad"),
+            Some(Symptom::RawInternals)
+        );
+        assert_eq!(
+            check_message("plan error: cannot cast Utf8 to Int32"),
+            Some(Symptom::RawInternals)
+        );
         for s in [Symptom::Panic, Symptom::Crash, Symptom::Timeout] {
             assert_eq!(Symptom::from_name(s.name()), Some(s));
         }

@@ -8,6 +8,8 @@
 //! * `WATERMARK FOR ts AS ...` in `CREATE TABLE` is parsed by
 //!   [`crate::parser`], which drives the sqlparser `Parser` itself.
 
+use std::cell::Cell;
+
 use datafusion::sql::sqlparser::ast::{
     Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
     ObjectName, ObjectNamePart,
@@ -19,6 +21,43 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 
 /// Name of the internal function that carries a `TABLE t` argument.
 pub const TABLE_ARG_FUNCTION: &str = "TABLE";
+
+thread_local! {
+    /// Prefix expressions the parser may still start on this thread (see
+    /// [`with_parse_budget`]); unlimited outside it.
+    static PREFIX_BUDGET: Cell<Option<usize>> = const { Cell::new(None) };
+    /// Whether the budget ran out (the parser gave up).
+    static BUDGET_SPENT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run `f` (a parse) allowing at most `budget` prefix expressions: sqlparser
+/// backtracks, and on an error deep inside a nested expression it retries
+/// alternatives at every level, which takes exponential time. Past the
+/// budget every prefix fails at once with the recursion-limit error, which
+/// the parser never retries. Returns `f`'s result and whether the budget
+/// ran out.
+pub fn with_parse_budget<T>(budget: usize, f: impl FnOnce() -> T) -> (T, bool) {
+    PREFIX_BUDGET.with(|b| b.set(Some(budget)));
+    BUDGET_SPENT.with(|s| s.set(false));
+    let out = f();
+    PREFIX_BUDGET.with(|b| b.set(None));
+    (out, BUDGET_SPENT.with(Cell::get))
+}
+
+/// Take one prefix from the budget; false when none is left.
+fn spend_prefix() -> bool {
+    PREFIX_BUDGET.with(|b| match b.get() {
+        None => true,
+        Some(0) => {
+            BUDGET_SPENT.with(|s| s.set(true));
+            false
+        }
+        Some(n) => {
+            b.set(Some(n - 1));
+            true
+        }
+    })
+}
 
 /// Sluice's dialect. Identifiers may be quoted with `"` or `` ` `` (Flink).
 #[derive(Debug, Default, Clone, Copy)]
@@ -62,6 +101,9 @@ impl Dialect for SluiceDialect {
     }
 
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+        if !spend_prefix() {
+            return Some(Err(ParserError::RecursionLimitExceeded));
+        }
         // `TABLE name` (not `TABLE(`) or `TABLE (SELECT ...)`: a table
         // argument of a window TVF.
         let [first, second, third] = parser.peek_tokens();

@@ -40,17 +40,20 @@ enum Group {
 pub fn check_nesting(tokens: &[TokenWithSpan]) -> Result<(), TooDeep> {
     // Per open group: its kind and the operators of the current operand
     // chain inside it.
-    let mut stack: Vec<(Option<Group>, usize)> = vec![(None, 0)];
+    let mut stack: Vec<(Option<Group>, usize, usize)> = vec![(None, 0, 0)];
     for (i, t) in tokens.iter().enumerate() {
         match &t.token {
-            Token::LParen | Token::LBracket => stack.push((Some(Group::Paren), 0)),
+            Token::LParen | Token::LBracket => stack.push((Some(Group::Paren), 0, i)),
             Token::RParen | Token::RBracket if stack.len() > 1 => {
                 stack.pop();
             }
-            Token::SemiColon => stack.truncate(1),
+            Token::SemiColon => {
+                unclosed(&stack)?;
+                stack.truncate(1);
+            }
             Token::Comma => reset(&mut stack),
             Token::Word(w) => match w.keyword {
-                Keyword::CASE => stack.push((Some(Group::Case), 0)),
+                Keyword::CASE => stack.push((Some(Group::Case), 0, i)),
                 Keyword::END if stack.last().is_some_and(|g| g.0 == Some(Group::Case)) => {
                     stack.pop();
                 }
@@ -83,7 +86,7 @@ pub fn check_nesting(tokens: &[TokenWithSpan]) -> Result<(), TooDeep> {
                 token: i,
             });
         }
-        let depth: usize = stack.iter().map(|(_, ops)| ops + 1).sum();
+        let depth: usize = stack.iter().map(|(_, ops, _)| ops + 1).sum();
         if depth > MAX_EXPRESSION_DEPTH {
             return Err(TooDeep {
                 message: format!(
@@ -95,16 +98,33 @@ pub fn check_nesting(tokens: &[TokenWithSpan]) -> Result<(), TooDeep> {
             });
         }
     }
-    Ok(())
+    unclosed(&stack)
 }
 
-fn reset(stack: &mut [(Option<Group>, usize)]) {
+/// A group still open where a statement ends: an unclosed `(` or a `CASE`
+/// without `END` (found here, the parser would retry alternatives at every
+/// level before giving up).
+fn unclosed(stack: &[(Option<Group>, usize, usize)]) -> Result<(), TooDeep> {
+    match stack.get(1) {
+        Some((Some(Group::Paren), _, at)) => Err(TooDeep {
+            message: "this parenthesis is never closed".into(),
+            token: *at,
+        }),
+        Some((Some(Group::Case), _, at)) => Err(TooDeep {
+            message: "this CASE has no END".into(),
+            token: *at,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn reset(stack: &mut [(Option<Group>, usize, usize)]) {
     if let Some(top) = stack.last_mut() {
         top.1 = 0;
     }
 }
 
-fn count_operator(stack: &mut [(Option<Group>, usize)]) {
+fn count_operator(stack: &mut [(Option<Group>, usize, usize)]) {
     if let Some(top) = stack.last_mut() {
         top.1 += 1;
     }
@@ -172,5 +192,17 @@ mod tests {
         assert!(e.message.contains("500 levels"), "{}", e.message);
         let ok = format!("SELECT {}", vec!["1"; 400].join(" + "));
         check(&ok).expect("400 terms are fine");
+    }
+
+    #[test]
+    fn unclosed_groups_are_found_where_they_open() {
+        let e = check("SELECT (1 + (2)").expect_err("unclosed");
+        assert_eq!(
+            (e.message.as_str(), e.token),
+            ("this parenthesis is never closed", 2)
+        );
+        let e = check("SELECT CASE WHEN a THEN 1; SELECT 1").expect_err("no END");
+        assert_eq!(e.message, "this CASE has no END");
+        check("SELECT CASE WHEN a THEN (1) END; SELECT 2").expect("balanced");
     }
 }

@@ -9,7 +9,7 @@ use sluice_common::{Error, Result, SourceLocation};
 
 use crate::commands::{is_command, parse_command, SessionCommand};
 use crate::create_table::{is_create_table, parse_create_table};
-use crate::dialect::SluiceDialect;
+use crate::dialect::{with_parse_budget, SluiceDialect};
 use crate::nesting::{check_nesting, PARSER_RECURSION_LIMIT};
 
 /// One parsed statement and where it starts in the text.
@@ -36,6 +36,10 @@ pub enum SluiceStatement {
 
 pub use crate::create_table::{ColumnDef, CreateTableDef, MetadataDef, WatermarkDef};
 
+/// The message when the parser's budget ran out.
+const TOO_COMPLEX: &str = "statement too complex to parse: a deeply nested expression with a \
+     syntax error inside? (the position is where the parser gave up)";
+
 /// Parse SQL text into statements. `file` is used in error positions.
 pub fn parse_sql(sql: &str, file: Option<&str>) -> Result<Vec<ParsedStatement>> {
     let dialect = SluiceDialect;
@@ -57,6 +61,9 @@ pub fn parse_sql(sql: &str, file: Option<&str>) -> Result<Vec<ParsedStatement>> 
             .unwrap_or(Location { line: 1, column: 1 });
         return Err(Error::Syntax(deep.message).at(to_location(start, file)));
     }
+    // Generous for any statement that parses; small next to the
+    // exponential retries of a deep one that does not.
+    let budget = 32 * tokens.len() + 10_000;
     let mut parser = Parser::new(&dialect)
         .with_recursion_limit(PARSER_RECURSION_LIMIT)
         .with_tokens_with_locations(tokens);
@@ -68,7 +75,16 @@ pub fn parse_sql(sql: &str, file: Option<&str>) -> Result<Vec<ParsedStatement>> 
             break;
         }
         let location = to_location(start.span.start, file);
-        let statement = parse_one(&mut parser).map_err(|e| syntax_error(e, &parser, file, sql))?;
+        let (statement, gave_up) = with_parse_budget(budget, || parse_one(&mut parser));
+        let statement = statement.map_err(|e| {
+            let e = match e {
+                ParserError::RecursionLimitExceeded if gave_up => {
+                    ParserError::ParserError(TOO_COMPLEX.to_string())
+                }
+                e => e,
+            };
+            syntax_error(e, &parser, file, sql)
+        })?;
         let end = parser.peek_token();
         if !matches!(end.token, Token::SemiColon | Token::EOF) {
             let e = ParserError::ParserError(format!(
@@ -225,10 +241,15 @@ mod tests {
 
     #[test]
     fn unexpected_end_points_after_the_text() {
-        let err = parse_sql("SELECT 1;\nSELECT (1 +\n  2\n", Some("f.sql")).expect_err("fails");
+        let err = parse_sql("SELECT 1;\nSELECT 1 +\n  2 +\n", Some("f.sql")).expect_err("fails");
         assert!(
-            err.to_string().starts_with("f.sql:3:4: syntax error"),
+            err.to_string().starts_with("f.sql:3:6: syntax error"),
             "{err}"
+        );
+        let err = parse_sql("SELECT (1 +\n  2\n", Some("f.sql")).expect_err("fails");
+        assert_eq!(
+            err.to_string(),
+            "f.sql:1:8: syntax error: this parenthesis is never closed"
         );
     }
 
