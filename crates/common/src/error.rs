@@ -60,12 +60,13 @@ pub enum Error {
     #[error("internal error (bug): {0}")]
     Internal(String),
     /// An error about something the statement names (a table, a column, a
-    /// function, or a keyword such as `JOIN`): the session finds the first
-    /// mention of `near` (words in order, the last one pointed at) in the
-    /// statement and attaches its position.
+    /// function, or a keyword such as `JOIN`): the session points at the
+    /// first of the `near` alternatives the statement has (an alternative
+    /// of several words, `DESCRIPTOR ts`, is found in order and the last
+    /// word pointed at).
     #[error("{source}")]
     Near {
-        /// The words to look for, e.g. `["DESCRIPTOR", "ts"]`.
+        /// The alternatives, in order of preference.
         near: Vec<String>,
         /// What.
         source: Box<Error>,
@@ -111,15 +112,15 @@ impl Error {
         }
     }
 
-    /// Point the error at the first mention of `word` in the statement
-    /// (see [`Error::Near`]), unless it already has a place.
-    pub fn near(self, word: impl Into<String>) -> Self {
-        self.near_words(vec![word.into()])
+    /// Point the error at the first mention of `words` in the statement
+    /// (`"GROUP"`, or `"DESCRIPTOR ts"`: the `ts` after `DESCRIPTOR`; see
+    /// [`Error::Near`]), unless it already has a place.
+    pub fn near(self, words: impl Into<String>) -> Self {
+        self.near_any(vec![words.into()])
     }
 
-    /// Point the error at the last of `words`, found in order in the
-    /// statement (`["DESCRIPTOR", "ts"]` finds the `ts` after `DESCRIPTOR`).
-    pub fn near_words(self, near: Vec<String>) -> Self {
+    /// Point the error at the first of the alternatives the statement has.
+    pub fn near_any(self, near: Vec<String>) -> Self {
         match self {
             e @ (Error::At { .. } | Error::Near { .. }) => e,
             e => Error::Near {
@@ -191,6 +192,10 @@ pub fn datafusion_message(e: &DataFusionError) -> String {
         _ => msg,
     };
     let msg = no_matching_signature(&msg).unwrap_or(msg);
+    // DataFusion's names for what the user wrote.
+    let msg = msg
+        .replace("count(Int64(1))", "COUNT(*)")
+        .replace("While expanding wildcard, column", "column");
     let msg = msg.replace(DATAFUSION_BUG_NOTE, "");
     let msg = crate::sql_types::arrow_to_sql_names(msg.trim());
     shorten(&msg, MAX_MESSAGE)
@@ -219,13 +224,32 @@ fn no_matching_signature(msg: &str) -> Option<String> {
             "no function matches",
         )
         .replace(
+            ". You might need to add explicit type casts.",
+            "; add explicit CASTs",
+        )
+        .replace(
             " You might need to add explicit type casts.",
             "; add explicit CASTs",
         );
-    let candidates: Vec<&str> = candidates
+    // Signatures name type classes (`String`, `Decimal`): in SQL terms.
+    let candidates: Vec<String> = candidates
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
+        .map(|l| {
+            l.replace("(String", "(STRING")
+                .replace(", String", ", STRING")
+                .replace("Decimal", "DECIMAL")
+                .replace("Interval", "INTERVAL")
+                .replace("Duration", "INTERVAL")
+                .replace("(Timestamp", "(TIMESTAMP")
+                .replace(", Timestamp", ", TIMESTAMP")
+                .replace("(Time)", "(TIME)")
+                .replace(", Time)", ", TIME)")
+                .replace("(Date", "(DATE")
+                .replace("UInt64", "BIGINT UNSIGNED")
+                .replace("Numeric", "NUMERIC")
+        })
         .collect();
     if candidates.is_empty() {
         return Some(head.trim().to_string());

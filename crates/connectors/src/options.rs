@@ -67,8 +67,9 @@ impl<'a> Options<'a> {
 
     /// A required string option.
     pub fn required(&mut self, key: &'a str) -> Result<&'a str> {
-        self.get(key)
-            .ok_or_else(|| Error::plan(format!("table {}: option '{key}' is required", self.table)))
+        self.get(key).ok_or_else(|| {
+            Error::plan(format!("table {}: option '{key}' is required", self.table)).near("WITH")
+        })
     }
 
     /// A boolean option (`true`/`false`).
@@ -155,7 +156,11 @@ impl<'a> Options<'a> {
             Err(Error::plan(format!(
                 "table {}: unknown option(s) {} for connector '{}'",
                 self.table,
-                unknown.join(", "),
+                unknown
+                    .iter()
+                    .map(|k| format!("'{k}'"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 self.map
                     .get("connector")
                     .map(String::as_str)

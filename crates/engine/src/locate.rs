@@ -14,9 +14,12 @@ pub(crate) fn locate(e: Error, stmt: &ParsedStatement) -> Error {
     match e {
         e @ Error::At { .. } => e,
         Error::Near { near, source } => {
-            // The words in order, else the last one alone.
-            let loc = find_words(stmt, &near)
-                .or_else(|| find_words(stmt, &near[near.len().saturating_sub(1)..]))
+            let loc = near
+                .iter()
+                .find_map(|alt| {
+                    let words: Vec<String> = alt.split_whitespace().map(str::to_string).collect();
+                    find_words(stmt, &words)
+                })
                 .unwrap_or_else(|| stmt.location.clone());
             clean(*source).at(loc)
         }
@@ -31,6 +34,10 @@ pub(crate) fn locate(e: Error, stmt: &ParsedStatement) -> Error {
                     column: s.start.column,
                 });
             let err = clean(Error::DataFusion(df));
+            // A span on the statement's first token says no more than the
+            // statement's position: a name the message gives is better.
+            let span =
+                span.filter(|s| (s.line, s.column) != (stmt.location.line, stmt.location.column));
             let loc = span
                 .or_else(|| find_quoted(stmt, &err.message()))
                 .unwrap_or_else(|| stmt.location.clone());
@@ -64,8 +71,28 @@ fn clean(e: Error) -> Error {
     }
 }
 
-/// Names a message points at: quoted ones (`'x'`, `"x"`), and the word
-/// after "named" (`No field named x.`).
+/// Keywords a message may be about, found in the statement when the
+/// message names nothing else: (what the message says, the keyword).
+const KEYWORDS: &[(&str, &str)] = &[
+    ("LIMIT", "LIMIT"),
+    ("OFFSET", "OFFSET"),
+    ("UNION", "UNION"),
+    ("INTERSECT", "INTERSECT"),
+    ("EXCEPT", "EXCEPT"),
+    ("HAVING", "HAVING"),
+    ("ORDER BY", "ORDER"),
+    ("GROUP BY", "GROUP"),
+    ("WHERE", "WHERE"),
+    ("JOIN", "JOIN"),
+    ("VALUES", "VALUES"),
+    ("insert", "INSERT"),
+    ("INSERT", "INSERT"),
+    ("WITH", "WITH"),
+];
+
+/// Names a message points at: quoted ones (`'x'`, `"x"`; `'f(INT)'` names
+/// `f`), the word after "named" (`No field named x.`), a leading
+/// `FUNCTION:`, then keywords it mentions.
 fn quoted_names(msg: &str) -> Vec<String> {
     let mut names = Vec::new();
     for quote in ['\'', '"', '`'] {
@@ -74,6 +101,12 @@ fn quoted_names(msg: &str) -> Vec<String> {
         while let (Some(inside), Some(_)) = (parts.next(), parts.next()) {
             if !inside.is_empty() && inside.len() <= 128 {
                 names.push(inside.to_string());
+                // `'upper(INT)'`: the function.
+                if let Some((f, _)) = inside.split_once('(') {
+                    if !f.is_empty() {
+                        names.push(f.to_string());
+                    }
+                }
             }
         }
         // The last quoted part has no text after it when the message ends
@@ -87,6 +120,17 @@ fn quoted_names(msg: &str) -> Vec<String> {
         let word = word.trim_end_matches('.');
         if !word.is_empty() {
             names.insert(0, word.to_string());
+        }
+    }
+    // "DATE_FORMAT: argument 1 must be ...".
+    if let Some((head, _)) = msg.split_once(':') {
+        if !head.is_empty() && head.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+            names.push(head.to_string());
+        }
+    }
+    for (said, keyword) in KEYWORDS {
+        if msg.contains(said) {
+            names.push(keyword.to_string());
         }
     }
     names
@@ -188,7 +232,7 @@ mod tests {
     #[test]
     fn near_words_point_at_the_last_word() {
         let s = stmt("SELECT ts FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND))");
-        let e = Error::plan("x").near_words(vec!["DESCRIPTOR".into(), "ts".into()]);
+        let e = Error::plan("x").near("DESCRIPTOR ts");
         assert_eq!(position(locate(e, &s)), (1, 49));
     }
 

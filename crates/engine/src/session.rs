@@ -297,7 +297,7 @@ impl Session {
             }
             if existing.is_none() && !if_exists {
                 return Err(Error::plan(format!(
-                    "{} {name} does not exist",
+                    "{} '{name}' does not exist",
                     what.to_lowercase()
                 )));
             }

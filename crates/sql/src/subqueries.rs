@@ -59,10 +59,10 @@ impl Visitor for Find {
         if self.in_table_function > 0 {
             return ControlFlow::Continue(());
         }
-        let near: &[&str] = match e {
-            Expr::Subquery(_) => &["SELECT", "SELECT"],
-            Expr::InSubquery { .. } => &["IN", "SELECT"],
-            Expr::Exists { .. } => &["EXISTS"],
+        let near = match e {
+            Expr::Subquery(_) => "SELECT SELECT",
+            Expr::InSubquery { .. } => "IN SELECT",
+            Expr::Exists { .. } => "EXISTS",
             _ => return ControlFlow::Continue(()),
         };
         self.found = Some(
@@ -70,7 +70,7 @@ impl Visitor for Find {
                 "subqueries in expressions (scalar subqueries, IN (SELECT ...), EXISTS) are not \
                  supported on streams yet; use a subquery in FROM",
             )
-            .near_words(near.iter().map(|w| w.to_string()).collect()),
+            .near(near),
         );
         ControlFlow::Break(())
     }

@@ -144,29 +144,28 @@ fn watermark_spec(
         Error::plan(format!(
             "WATERMARK FOR {column}: '{column}' is not a column of {table}"
         ))
-        .near_words(vec!["WATERMARK".into(), "FOR".into(), column.to_string()])
+        .near(format!("WATERMARK FOR {column}"))
     })?;
     if !matches!(schema.field(idx).data_type(), DataType::Timestamp(_, _)) {
         return Err(Error::plan(format!(
             "WATERMARK FOR {column}: the event-time column must be a TIMESTAMP, not {}",
             crate::types::sql_type_name(schema.field(idx).data_type())
         ))
-        .near_words(vec!["WATERMARK".into(), "FOR".into(), column.to_string()]));
+        .near(format!("WATERMARK FOR {column}")));
     }
     let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
-    let expr =
-        state.create_logical_expr(text, &df_schema).map_err(|e| {
-            let e = Error::from(e);
-            Error::plan(format!("WATERMARK FOR {column} AS {text}: {}", e.message()))
-                .near_words(vec!["WATERMARK".into(), "FOR".into(), column.to_string()])
-        })?;
+    let expr = state.create_logical_expr(text, &df_schema).map_err(|e| {
+        let e = Error::from(e);
+        Error::plan(format!("WATERMARK FOR {column} AS {text}: {}", e.message()))
+            .near(format!("WATERMARK FOR {column}"))
+    })?;
     let ty = expr.get_type(&df_schema)?;
     if !matches!(ty, DataType::Timestamp(_, _)) {
         return Err(Error::plan(format!(
             "WATERMARK FOR {column} AS {text}: the expression must give a TIMESTAMP, not {}",
             crate::types::sql_type_name(&ty)
         ))
-        .near_words(vec!["WATERMARK".into(), "FOR".into(), column.to_string()]));
+        .near(format!("WATERMARK FOR {column}")));
     }
     Ok(WatermarkSpec {
         column: idx,

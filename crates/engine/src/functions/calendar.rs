@@ -55,6 +55,19 @@ pub(crate) fn weekday_sun0(days: i64) -> u32 {
     (days + 4).rem_euclid(7) as u32
 }
 
+/// Most months arithmetic may move a date (a million years): past it the
+/// result is out of every range (`checked_add_months` gives None).
+const MAX_MONTHS: i64 = 12_000_000;
+
+/// [`add_months`] when the result is a date (none past a million years).
+pub(crate) fn checked_add_months(days: i64, n: i64) -> Option<i64> {
+    let within = |x: i64| (-MAX_MONTHS * 31..=MAX_MONTHS * 31).contains(&x);
+    if n.abs() > MAX_MONTHS || !within(days) {
+        return None;
+    }
+    Some(add_months(days, n))
+}
+
 /// Add `n` months to a date; a day past the new month's end becomes its
 /// last day (2016-01-31 + 1 month = 2016-02-29).
 pub(crate) fn add_months(days: i64, n: i64) -> i64 {
@@ -254,6 +267,8 @@ mod tests {
         assert_eq!(add_months(d(2016, 1, 31), 5), d(2016, 6, 30));
         assert_eq!(add_months(d(2016, 3, 31), -1), d(2016, 2, 29));
         assert_eq!(add_months(d(2017, 11, 29), 3), d(2018, 2, 28));
+        assert_eq!(checked_add_months(d(2016, 5, 31), i64::MAX), None);
+        assert_eq!(checked_add_months(d(2016, 5, 31), 1), Some(d(2016, 6, 30)));
     }
 
     #[test]

@@ -10,7 +10,9 @@ use arrow::datatypes::{DataType, Date32Type, Int64Type, TimeUnit};
 use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 
-use super::calendar::{add_months, date_floor, per_second, subtract_months, Unit, MILLIS_PER_DAY};
+use super::calendar::{
+    checked_add_months, date_floor, per_second, subtract_months, Unit, MILLIS_PER_DAY,
+};
 use super::datetime::{millis_of, timestamp_values};
 use super::util::{arrays, finish, i64_arg, literal_str, to_i64, to_utf8, upper, Udf};
 
@@ -124,7 +126,7 @@ fn add_ticks(v: i64, n: i64, u: Unit, per_day: i64) -> Option<i64> {
         (Some(ms), _) => v.checked_add(n.checked_mul(ticks_of(ms, per_day))?),
         (None, Some(m)) => {
             let (day, rem) = (v.div_euclid(per_day), v.rem_euclid(per_day));
-            add_months(day, n.checked_mul(m)?)
+            checked_add_months(day, n.checked_mul(m)?)?
                 .checked_mul(per_day)?
                 .checked_add(rem)
         }

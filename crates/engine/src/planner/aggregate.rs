@@ -14,6 +14,15 @@ use sluice_exec::operators::window_aggregate::{
 
 use super::{Planned, StreamPlanner, WindowCol};
 
+/// Where a GROUP BY error points: GROUP, else the first aggregate call.
+fn first_aggregate_or_group(agg: &Aggregate) -> Vec<String> {
+    let mut near = vec!["GROUP".to_string()];
+    if let Some(Expr::AggregateFunction(f)) = agg.aggr_expr.first().map(|e| e.clone().unalias()) {
+        near.push(f.func.name().to_string());
+    }
+    near
+}
+
 pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Planned> {
     let input = p.plan(&agg.input)?;
     if agg
@@ -48,7 +57,7 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
              TUMBLE or HOP table function (or use GROUP BY TUMBLE(ts, INTERVAL ...)). \
              Aggregation without a window gives an updating result, which is not supported yet",
         )
-        .near("GROUP"));
+        .near_any(first_aggregate_or_group(agg)));
     };
     let mut keys = Vec::with_capacity(agg.group_expr.len());
     let mut hash_keys = Vec::new();

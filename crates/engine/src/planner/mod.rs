@@ -272,7 +272,10 @@ impl<'a> StreamPlanner<'a> {
                  the window_time of an inner window)",
                 tvf.time_column.name, tvf.time_column.name, tvf.time_column.name
             ))
-            .near_words(vec!["DESCRIPTOR".into(), tvf.time_column.name.clone()]));
+            .near_any(vec![
+                format!("DESCRIPTOR {}", tvf.time_column.name),
+                tvf.time_column.name.clone(),
+            ]));
         }
         let panes = self
             .pane_tvfs
