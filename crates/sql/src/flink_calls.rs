@@ -29,10 +29,12 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, CaseWhen, CastKind, CeilFloorKind, DataType, DateTimeField, Expr,
-    Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
-    ObjectName, ObjectNamePart, Statement, TimezoneInfo, TypedString, Value,
+    Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Statement,
+    TimezoneInfo, TypedString, Value,
 };
 use sluice_common::{Error, Result};
+
+use crate::ast::call;
 
 /// Rewrite the Flink call forms in `stmt` (see the module docs).
 pub fn rewrite_flink_calls(stmt: &mut Statement) -> Result<()> {
@@ -129,7 +131,7 @@ fn rewrite(e: &mut Expr) -> Result<()> {
 }
 
 /// EXTRACT units with Flink's meaning (see the engine's `extract` module).
-const EXTRACT_UNITS: [&str; 19] = [
+pub const EXTRACT_UNITS: [&str; 19] = [
     "YEAR",
     "QUARTER",
     "MONTH",
@@ -236,26 +238,6 @@ fn string(s: &str) -> Expr {
 
 fn number(n: &str) -> Expr {
     Expr::Value(Value::Number(n.to_string(), false).with_empty_span())
-}
-
-fn call(name: &str, args: Vec<Expr>) -> Expr {
-    Expr::Function(Function {
-        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args
-                .into_iter()
-                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
-                .collect(),
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    })
 }
 
 #[cfg(test)]

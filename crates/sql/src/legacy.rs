@@ -10,11 +10,13 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, GroupByExpr, Ident, ObjectName, ObjectNamePart, Query, SetExpr, Statement,
-    TableAlias, TableFactor, VisitMut, VisitorMut,
+    visit_expressions_mut, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
+    GroupByExpr, Ident, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableAlias,
+    TableFactor, VisitMut, VisitorMut,
 };
 use sluice_common::{Error, Result};
+
+use crate::ast::call;
 
 use datafusion::sql::sqlparser::parser::Parser;
 
@@ -274,26 +276,6 @@ fn object_expr(name: ObjectName) -> Expr {
     } else {
         Expr::CompoundIdentifier(idents)
     }
-}
-
-fn call(name: &str, args: Vec<Expr>) -> Expr {
-    Expr::Function(Function {
-        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args
-                .into_iter()
-                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
-                .collect(),
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    })
 }
 
 fn placeholder() -> TableFactor {

@@ -23,6 +23,7 @@
 //! optimisation — is DataFusion's.
 #![deny(missing_docs)]
 
+mod ast;
 pub mod commands;
 mod create_table;
 pub mod dialect;

@@ -86,7 +86,7 @@ fn option_errors() {
         ("ts", DataType::Timestamp(TimeUnit::Millisecond, None)),
     ]);
     let e = parse_err(&s, &[("rows-per-sec", "5")]);
-    assert!(e.contains("unknown option(s) rows-per-sec"), "{e}");
+    assert!(e.contains("unknown option(s) 'rows-per-sec'"), "{e}");
     let e = parse_err(&s, &[("fields.nope.kind", "random")]);
     assert!(e.contains("'fields.nope.kind' names no column"), "{e}");
     let e = parse_err(

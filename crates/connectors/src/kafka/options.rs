@@ -367,7 +367,7 @@ mod tests {
         assert!(e(&[("scan.startup.mode", "sometime")]).contains("is not one of"));
         assert!(e(&[("scan.startup.mode", "timestamp")]).contains("scan.startup.timestamp-millis"));
         assert!(e(&[("key.fields", "a")]).contains("needs 'key.format'"));
-        assert!(e(&[("colour", "red")]).contains("unknown option(s) colour"));
+        assert!(e(&[("colour", "red")]).contains("unknown option(s) 'colour'"));
         assert!(e(&[
             ("scan.startup.mode", "specific-offsets"),
             ("scan.startup.specific-offsets", "p0=1")

@@ -14,27 +14,8 @@ use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 use super::datetime::{millis_of, timestamp_values};
 use super::util::{arity, arrays, finish, literal_str, to_utf8, Udf};
 
-const UNITS: [&str; 19] = [
-    "YEAR",
-    "QUARTER",
-    "MONTH",
-    "WEEK",
-    "DAY",
-    "DOY",
-    "DOW",
-    "ISODOW",
-    "ISOYEAR",
-    "HOUR",
-    "MINUTE",
-    "SECOND",
-    "MILLISECOND",
-    "MICROSECOND",
-    "NANOSECOND",
-    "EPOCH",
-    "DECADE",
-    "CENTURY",
-    "MILLENNIUM",
-];
+/// Flink's EXTRACT units (the rewrite of `EXTRACT(unit FROM x)` knows them too).
+use sluice_sql::flink_calls::EXTRACT_UNITS as UNITS;
 
 pub(crate) fn functions() -> Vec<ScalarUDF> {
     vec![
