@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod commands;
+mod ddl;
 pub mod format;
 mod functions;
 pub mod jobs;
@@ -20,6 +21,7 @@ mod query;
 mod session;
 pub mod settings;
 mod show;
+mod tables;
 
 pub use query::{QueryHandle, QueryProgress, QuerySummary};
 pub use session::{Session, StatementResult};

@@ -1,6 +1,6 @@
 //! A session: catalog plus statement execution.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow::datatypes::SchemaRef;
@@ -14,19 +14,11 @@ use datafusion::logical_expr::logical_plan::dml::InsertOp;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::optimizer::Optimizer;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Statement};
+use datafusion::sql::sqlparser::ast::{ObjectName, Statement};
 use sluice_common::{Error, Result};
-use sluice_connectors::blackhole::BlackholeSink;
-use sluice_connectors::datagen::DatagenOptions;
-use sluice_connectors::file::{check_path, FileOptions, FileSink};
-use sluice_connectors::kafka::{describe_topic, KafkaOptions, KafkaSink};
-use sluice_connectors::memory::MemorySink;
-use sluice_connectors::nexmark::NexmarkOptions;
-use sluice_connectors::options::Options;
 use sluice_exec::graph::StreamGraph;
-use sluice_exec::sink::Sink;
 use sluice_sql::legacy::rewrite_group_windows;
-use sluice_sql::parser::{ident_name, parse_sql, CreateTableDef, ParsedStatement, SluiceStatement};
+use sluice_sql::parser::{ident_name, parse_sql, ParsedStatement, SluiceStatement};
 use sluice_sql::table::StreamTable;
 use sluice_sql::window::WindowRelationPlanner;
 
@@ -36,6 +28,7 @@ use crate::planner_thread::{on_planner_thread, plan_async};
 use crate::query::QueryHandle;
 use crate::settings::Settings;
 use crate::show;
+use crate::tables::{kafka_partitions, make_sink};
 
 /// What a statement produced.
 pub enum StatementResult {
@@ -52,7 +45,7 @@ pub enum StatementResult {
 /// Catalog, settings, background jobs and statement execution. Cheap to
 /// share behind `&`.
 pub struct Session {
-    ctx: SessionContext,
+    pub(crate) ctx: SessionContext,
     settings: Mutex<Settings>,
     jobs: Jobs,
     /// Relative `path` options are resolved against this folder (the
@@ -104,7 +97,7 @@ impl Session {
         std::mem::replace(&mut base, dir)
     }
 
-    fn base_dir(&self) -> Option<PathBuf> {
+    pub(crate) fn base_dir(&self) -> Option<PathBuf> {
         self.base_dir
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -238,108 +231,6 @@ impl Session {
                 }
             }
         }
-    }
-
-    fn create_table(&self, def: &CreateTableDef, state: &SessionState) -> Result<StatementResult> {
-        if self.ctx.table_exist(def.name.as_str())? {
-            if def.if_not_exists {
-                return Ok(StatementResult::Done(format!(
-                    "Table '{}' already exists",
-                    def.name
-                )));
-            }
-            return Err(Error::plan(format!(
-                "a table or view named {} already exists",
-                def.name
-            )));
-        }
-        let def = resolve_paths(def, self.base_dir().as_deref());
-        let table = StreamTable::try_new(&def, state)?;
-        validate_connector(&table)?;
-        let note = match table.connector() {
-            "filesystem" => {
-                let options = FileOptions::parse(&table.name, &table.options)?;
-                check_path(&table.name, &options.path, table.watermark.is_some())?
-            }
-            _ => None,
-        };
-        self.ctx
-            .register_table(def.name.as_str(), Arc::new(table))?;
-        Ok(StatementResult::Done(match note {
-            Some(note) => format!("Table '{}' created ({note})", def.name),
-            None => format!("Table '{}' created", def.name),
-        }))
-    }
-
-    async fn drop(
-        &self,
-        kind: ObjectType,
-        if_exists: bool,
-        names: &[ObjectName],
-    ) -> Result<StatementResult> {
-        let what = match kind {
-            ObjectType::Table => "Table",
-            ObjectType::View => "View",
-            other => return Err(Error::plan(format!("DROP {other} is not supported"))),
-        };
-        for n in names {
-            let name = object_name(n);
-            let existing = self.ctx.table_provider(name.as_str()).await.ok();
-            let matches = match &existing {
-                Some(p) => (kind == ObjectType::View) == p.is::<ViewTable>(),
-                None => false,
-            };
-            if existing.is_some() && !matches {
-                return Err(Error::plan(format!(
-                    "{name} is not a {}",
-                    what.to_lowercase()
-                )));
-            }
-            if existing.is_none() && !if_exists {
-                return Err(Error::plan(format!(
-                    "{} '{name}' does not exist",
-                    what.to_lowercase()
-                )));
-            }
-            self.ctx.deregister_table(name.as_str())?;
-        }
-        Ok(StatementResult::Done(format!("{what} dropped")))
-    }
-
-    /// `INSERT INTO t SELECT ...` without a column list writes the columns a
-    /// sink stores: virtual metadata columns (read-only, such as a Kafka
-    /// offset) are left out, as in Flink.
-    async fn skip_virtual_columns(&self, insert: &mut datafusion::sql::sqlparser::ast::Insert) {
-        use datafusion::sql::sqlparser::ast::{Ident, TableObject};
-        let TableObject::TableName(name) = &insert.table else {
-            return;
-        };
-        if !insert.columns.is_empty() {
-            return;
-        }
-        let Ok(provider) = self.provider(&object_name(name)).await else {
-            return;
-        };
-        let Some(table) = provider.downcast_ref::<StreamTable>() else {
-            return;
-        };
-        let virtual_cols: Vec<usize> = table
-            .metadata_columns()
-            .into_iter()
-            .filter(|(_, _, is_virtual)| *is_virtual)
-            .map(|(i, _, _)| i)
-            .collect();
-        if virtual_cols.is_empty() {
-            return;
-        }
-        insert.columns = table
-            .schema
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !virtual_cols.contains(i))
-            .map(|(_, f)| ObjectName::from(vec![Ident::with_quote('"', f.name())]))
-            .collect();
     }
 
     pub(crate) async fn provider(&self, name: &str) -> Result<Arc<dyn TableProvider>> {
@@ -480,35 +371,6 @@ impl Session {
     }
 }
 
-/// A filesystem table's relative `path` resolved against `base` (the
-/// script's folder); other tables as they are.
-fn resolve_paths(def: &CreateTableDef, base: Option<&Path>) -> CreateTableDef {
-    let mut def = def.clone();
-    let Some(base) = base else {
-        return def;
-    };
-    let is_file = def
-        .options
-        .iter()
-        .any(|(k, v)| k == "connector" && v.eq_ignore_ascii_case("filesystem"));
-    if !is_file {
-        return def;
-    }
-    for (k, v) in &mut def.options {
-        if k != "path" {
-            continue;
-        }
-        let (scheme, rest) = match v.strip_prefix("file://") {
-            Some(rest) => ("file://", rest.to_string()),
-            None => ("", v.clone()),
-        };
-        if Path::new(&rest).is_relative() {
-            *v = format!("{scheme}{}", base.join(rest).display());
-        }
-    }
-    def
-}
-
 /// The leading keywords of a statement (`CREATE INDEX`), for messages.
 fn statement_kind(stmt: &Statement) -> String {
     let text = stmt.to_string();
@@ -524,7 +386,7 @@ fn statement_kind(stmt: &Statement) -> String {
     }
 }
 
-fn object_name(name: &ObjectName) -> String {
+pub(crate) fn object_name(name: &ObjectName) -> String {
     name.0
         .iter()
         .map(|p| match p.as_ident() {
@@ -533,83 +395,4 @@ fn object_name(name: &ObjectName) -> String {
         })
         .collect::<Vec<_>>()
         .join(".")
-}
-
-fn validate_connector(table: &StreamTable) -> Result<()> {
-    let metadata = table.metadata_columns();
-    if let Some((i, key, _)) = metadata.first() {
-        if table.connector() != "kafka" {
-            return Err(Error::plan(format!(
-                "table {}: column {} reads metadata '{key}', but connector '{}' has no metadata columns",
-                table.name,
-                table.schema.field(*i).name(),
-                table.connector()
-            )));
-        }
-    }
-    match table.connector() {
-        "filesystem" => FileOptions::parse(&table.name, &table.options).map(|_| ()),
-        "datagen" => DatagenOptions::parse(&table.name, &table.schema, &table.options).map(|_| ()),
-        "nexmark" => {
-            NexmarkOptions::parse(&table.name, &table.schema, &table.options).map(|_| ())
-        }
-        "kafka" => {
-            let options = KafkaOptions::parse(&table.name, &table.options)?;
-            KafkaSink::try_new(options, &table.schema, &metadata).map(|_| ())
-        }
-        "memory" | "blackhole" => Options::new(&table.name, &table.options).finish(),
-        other => Err(Error::plan(format!(
-            "table {}: unknown connector '{other}' (available: datagen, filesystem, kafka, nexmark, memory, blackhole)",
-            table.name
-        ))),
-    }
-}
-
-/// DESCRIBE rows for a Kafka table: one per partition with its offsets.
-async fn kafka_partitions(table: &StreamTable) -> Result<Vec<Vec<String>>> {
-    let options = KafkaOptions::parse(&table.name, &table.options)?;
-    let parts = tokio::task::spawn_blocking(move || describe_topic(&options))
-        .await
-        .map_err(|e| Error::internal(format!("Kafka metadata task failed: {e}")))??;
-    Ok(parts
-        .into_iter()
-        .map(|p| {
-            vec![
-                format!("partition {}", p.id),
-                format!("offsets {}..{}", p.low, p.high),
-                String::new(),
-                String::new(),
-                String::new(),
-            ]
-        })
-        .collect())
-}
-
-fn make_sink(table: &StreamTable, overwrite: bool) -> Result<Box<dyn Sink>> {
-    let schema = Arc::clone(&table.schema);
-    Ok(match table.connector() {
-        "filesystem" => Box::new(FileSink::try_new(
-            &table.name,
-            &FileOptions::parse(&table.name, &table.options)?,
-            overwrite,
-        )?),
-        "blackhole" => Box::new(BlackholeSink),
-        "kafka" => Box::new(KafkaSink::try_new(
-            KafkaOptions::parse(&table.name, &table.options)?,
-            &schema,
-            &table.metadata_columns(),
-        )?),
-        "memory" => {
-            let rows = table
-                .memory
-                .clone()
-                .ok_or_else(|| Error::internal("memory table without storage"))?;
-            Box::new(MemorySink::new(table.name.clone(), rows, schema))
-        }
-        other => {
-            return Err(Error::plan(format!(
-                "connector '{other}' cannot be written to"
-            )))
-        }
-    })
 }

@@ -21,8 +21,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, BooleanArray, UInt32Array};
-use arrow::compute::{filter, take};
+use arrow::array::{ArrayRef, AsArray, UInt32Array};
+use arrow::compute::take;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::GroupsAccumulator;
@@ -37,6 +37,10 @@ use crate::operator::{Operator, Output};
 use crate::time::to_millis;
 
 mod fire;
+mod late;
+
+pub(crate) use late::fired;
+use late::{pick_rows, Fate};
 
 /// Which window column a group key or the window input column is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,12 +182,6 @@ struct PanePart {
     keys: Vec<ArrayRef>,
     states: Vec<Vec<ArrayRef>>,
     num_groups: usize,
-}
-
-/// Whether a window (or pane) ending at `end` has fired at watermark `wm`:
-/// Flink fires a window once the watermark reaches its last millisecond.
-pub(crate) fn fired(end: i64, wm: i64) -> bool {
-    end.saturating_sub(1) <= wm
 }
 
 /// One pane's partial aggregation, taken out to be sent downstream.
@@ -403,80 +401,6 @@ impl WindowAggregateOperator {
                     acc.update_batch(a, &group_ids, f, state.num_groups)?;
                 }
             }
-        }
-        Ok(())
-    }
-}
-
-/// What happens to an input row, by Flink's lateness rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fate {
-    /// Its pane is open.
-    Open,
-    /// Its pane closed, but a window holding it has not fired (pane mode).
-    IntoClosedPane,
-    /// Every window holding it has fired (or its event time is NULL).
-    Dropped,
-}
-
-/// The rows of `batch` whose fate is `which`.
-fn pick_rows(batch: &RecordBatch, fate: &[Fate], which: Fate) -> Result<RecordBatch> {
-    let mask: BooleanArray = fate.iter().map(|f| Some(*f == which)).collect();
-    let cols = batch
-        .columns()
-        .iter()
-        .map(|c| filter(c, &mask))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(batch.schema(), cols)?)
-}
-
-impl WindowAggregateOperator {
-    /// Each row's fate at the current watermark.
-    fn row_fates(&self, batch: &RecordBatch) -> Result<Vec<Fate>> {
-        let panes = self.pane_starts(batch)?;
-        let (wm, unit, spec) = (self.watermark, self.unit, self.cfg.spec);
-        Ok(panes
-            .iter()
-            .map(|p| match p {
-                None => Fate::Dropped,
-                Some(p) if !fired(p.saturating_add(unit), wm) => Fate::Open,
-                Some(p)
-                    if self.cfg.panes
-                        && !fired(spec.last_start(p).saturating_add(spec.size), wm) =>
-                {
-                    Fate::IntoClosedPane
-                }
-                Some(_) => Fate::Dropped,
-            })
-            .collect())
-    }
-
-    /// How many input rows the rows of fate `which` stand for (a partial
-    /// row stands for as many rows as it counted).
-    fn rows_of(&self, batch: &RecordBatch, fate: &[Fate], which: Fate) -> Result<u64> {
-        let AggInput::Partials { rows, .. } = &self.cfg.input else {
-            return Ok(fate.iter().filter(|f| **f == which).count() as u64);
-        };
-        let counts = batch
-            .column(*rows)
-            .as_primitive_opt::<arrow::datatypes::UInt64Type>()
-            .ok_or_else(|| Error::internal("partial row counts are not UInt64"))?;
-        Ok(counts
-            .iter()
-            .zip(fate)
-            .filter(|(_, f)| **f == which)
-            .map(|(c, _)| c.unwrap_or(0))
-            .sum())
-    }
-
-    /// Late rows for windows still to fire: aggregated on their own and
-    /// kept as another part of their (closed) pane.
-    fn add_to_closed_panes(&mut self, batch: &RecordBatch) -> Result<()> {
-        let mut late = BTreeMap::new();
-        self.update_panes(&mut late, batch)?;
-        for (pane, state) in late {
-            let part = self.pane_part(state)?;
-            self.closed.entry(pane).or_default().push(part);
         }
         Ok(())
     }
