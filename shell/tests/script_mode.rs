@@ -30,6 +30,16 @@ fn sluice(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("sluice runs")
 }
 
+/// Write `sql` as `job.sql` in a new temporary folder; the folder (kept
+/// alive by the caller) and the file's path.
+fn script(sql: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("job.sql");
+    std::fs::write(&file, sql).expect("write script");
+    let path = file.to_string_lossy().into_owned();
+    (dir, path)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -120,17 +130,12 @@ fn json_writes_nulls_explicitly() {
 
 #[test]
 fn error_in_file_gives_position_exit_code_and_stops() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("job.sql");
-    std::fs::write(
-        &file,
+    let (_dir, path) = script(
         "CREATE TABLE t (a INT);\n\
          INSERT INTO t VALUES (1);\n\
          SELECT a,\n       nope FROM t;\n\
          SELECT 'after the error';\n",
-    )
-    .expect("write script");
-    let path = file.to_string_lossy().into_owned();
+    );
     let out = sluice(&["-f", &path], None);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
@@ -260,14 +265,9 @@ fn examples_run_from_another_folder() {
 /// names the file, line and column of the statement.
 #[test]
 fn runtime_errors_carry_the_statement_position() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("job.sql");
-    std::fs::write(
-        &file,
+    let (_dir, path) = script(
         "CREATE TABLE t (a INT);\nINSERT INTO t VALUES (1), (0);\n  SELECT 10 / a FROM t;\n",
-    )
-    .expect("write script");
-    let path = file.to_string_lossy().into_owned();
+    );
     let out = sluice(&["-f", &path], None);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);

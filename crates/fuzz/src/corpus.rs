@@ -20,10 +20,7 @@ pub fn sql_tests_dir() -> PathBuf {
 /// Every `.slt` file under `dir` except the Kafka ones (they need a broker
 /// and `$KAFKA` substitution), sorted by path so seeds stay stable.
 pub fn load(dir: &Path) -> Vec<SltFile> {
-    let mut paths = Vec::new();
-    collect(dir, &mut paths);
-    paths.sort();
-    paths
+    sluice_slt::slt_files(dir)
         .into_iter()
         .filter(|p| !p.components().any(|c| c.as_os_str() == "kafka"))
         .filter_map(|p| {
@@ -33,20 +30,6 @@ pub fn load(dir: &Path) -> Vec<SltFile> {
             (!statements.is_empty()).then_some(SltFile { name, statements })
         })
         .collect()
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect(&path, out);
-        } else if path.extension().is_some_and(|e| e == "slt") {
-            out.push(path);
-        }
-    }
 }
 
 /// The statement texts of one `.slt` file.

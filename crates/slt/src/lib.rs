@@ -9,6 +9,8 @@
 
 pub mod kafka;
 
+use std::path::{Path, PathBuf};
+
 use arrow::datatypes::DataType;
 use async_trait::async_trait;
 use sluice_engine::{format, Session, StatementResult};
@@ -99,4 +101,25 @@ impl AsyncDB for SluiceDb {
     fn engine_name(&self) -> &str {
         "sluice"
     }
+}
+
+/// Every `.slt` file under `dir`, in path order.
+pub fn slt_files(dir: &Path) -> Vec<PathBuf> {
+    fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                collect(&path, out);
+            } else if path.extension().is_some_and(|e| e == "slt") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    collect(dir, &mut files);
+    files.sort();
+    files
 }

@@ -6,24 +6,10 @@
 //! with `git diff`. Paths inside the files are relative to the repository
 //! root.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use sluice_slt::{kafka, SluiceDb};
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect(&path, out);
-        } else if path.extension().is_some_and(|e| e == "slt") {
-            out.push(path);
-        }
-    }
-}
 
 fn main() -> ExitCode {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -34,9 +20,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let complete = args.iter().any(|a| a == "--complete");
     let filters: Vec<String> = args.into_iter().filter(|a| !a.starts_with('-')).collect();
-    let mut files = Vec::new();
-    collect(Path::new("sql-tests"), &mut files);
-    files.sort();
+    let mut files = sluice_slt::slt_files(Path::new("sql-tests"));
     files.retain(|f| {
         filters.is_empty()
             || filters
