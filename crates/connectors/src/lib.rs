@@ -1,8 +1,9 @@
 //! `sluice-connectors`: where rows come from and go to.
 //!
-//! * [`file`] — `connector = 'filesystem'`: a file or a directory of files in
-//!   CSV (with a header row) or JSON lines. Each file is a split with its own
-//!   watermark; splits are read side by side.
+//! * [`file`](mod@file) — `connector = 'filesystem'`: a file or a directory
+//!   of files in CSV (with a header row) or JSON lines. Each file is a split
+//!   with its own watermark; splits are read side by side. Written as part
+//!   files into the table's directory, one set per job.
 //! * [`datagen`] — `connector = 'datagen'`: generated rows (random values or
 //!   sequences per column) paced to `rows-per-second`, after Flink's datagen
 //!   connector; bounded by `number-of-rows` or a sequence column.
