@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use anyhow::anyhow;
-use sluice_common::{Error, SourceLocation};
 use sluice_engine::{Session, StatementResult};
 
 use crate::errors;
@@ -37,20 +36,10 @@ async fn run_statements(session: &Session, text: &str, file: Option<&str>) -> an
     let statements = session.parse(text, file)?;
     for stmt in &statements {
         let result = session.execute(stmt).await?;
-        // Errors while it runs (a bad record, a division by zero, a sink
-        // failing) are the statement's: they get its position.
-        print_result(session, result)
-            .await
-            .map_err(|e| at_statement(e, &stmt.location))?;
+        // Errors while it runs carry its position (the query handle adds it).
+        print_result(session, result).await?;
     }
     Ok(())
-}
-
-fn at_statement(e: anyhow::Error, location: &SourceLocation) -> anyhow::Error {
-    match e.downcast::<Error>() {
-        Ok(e) => e.at(location.clone()).into(),
-        Err(e) => e,
-    }
 }
 
 async fn print_result(session: &Session, result: StatementResult) -> anyhow::Result<()> {

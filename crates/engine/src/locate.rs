@@ -9,16 +9,28 @@ use sluice_common::{datafusion_message, is_user_internal_error, Error, SourceLoc
 use sluice_sql::dialect::SluiceDialect;
 use sluice_sql::parser::ParsedStatement;
 
+/// A statement and its tokens, to find names in.
+struct Statement<'a> {
+    stmt: &'a ParsedStatement,
+    tokens: Vec<TokenWithSpan>,
+}
+
 /// Give `e` a position in `stmt` and a message in SQL terms.
 pub(crate) fn locate(e: Error, stmt: &ParsedStatement) -> Error {
+    if matches!(e, Error::At { .. }) {
+        return e;
+    }
+    let tokens = Tokenizer::new(&SluiceDialect, &stmt.text)
+        .tokenize_with_location()
+        .unwrap_or_default();
+    let s = Statement { stmt, tokens };
     match e {
-        e @ Error::At { .. } => e,
         Error::Near { near, source } => {
             let loc = near
                 .iter()
                 .find_map(|alt| {
-                    let words: Vec<String> = alt.split_whitespace().map(str::to_string).collect();
-                    find_words(stmt, &words)
+                    let words: Vec<&str> = alt.split_whitespace().collect();
+                    s.find_words(&words)
                 })
                 .unwrap_or_else(|| stmt.location.clone());
             clean(*source).at(loc)
@@ -39,12 +51,14 @@ pub(crate) fn locate(e: Error, stmt: &ParsedStatement) -> Error {
             let span =
                 span.filter(|s| (s.line, s.column) != (stmt.location.line, stmt.location.column));
             let loc = span
-                .or_else(|| find_quoted(stmt, &err.message()))
+                .or_else(|| s.find_quoted(&err.message()))
                 .unwrap_or_else(|| stmt.location.clone());
             err.at(loc)
         }
         e => {
-            let loc = find_quoted(stmt, &e.message()).unwrap_or_else(|| stmt.location.clone());
+            let loc = s
+                .find_quoted(&e.message())
+                .unwrap_or_else(|| stmt.location.clone());
             clean(e).at(loc)
         }
     }
@@ -109,8 +123,6 @@ fn quoted_names(msg: &str) -> Vec<String> {
                 }
             }
         }
-        // The last quoted part has no text after it when the message ends
-        // with the quote.
     }
     if let Some(i) = msg.find("named ") {
         let word: String = msg[i + 6..]
@@ -136,53 +148,38 @@ fn quoted_names(msg: &str) -> Vec<String> {
     names
 }
 
-/// The position of the first name `msg` quotes that the statement has.
-fn find_quoted(stmt: &ParsedStatement, msg: &str) -> Option<SourceLocation> {
-    quoted_names(msg).iter().find_map(|name| {
-        // `t.col` is found as the words `t`, `col`, or as `col` alone.
-        let is_ident = |w: &str| {
-            !w.is_empty()
-                && w.chars()
-                    .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
-        };
-        let words: Vec<String> = name.split('.').map(str::to_string).collect();
-        if words.len() == 1 || !words.iter().all(|w| is_ident(w)) {
-            return find_words(stmt, std::slice::from_ref(name));
-        }
-        find_words(stmt, &words).or_else(|| {
-            let last = words.last()?;
-            find_words(stmt, std::slice::from_ref(last))
+impl Statement<'_> {
+    /// The position of the first name `msg` quotes that the statement has.
+    fn find_quoted(&self, msg: &str) -> Option<SourceLocation> {
+        quoted_names(msg).iter().find_map(|name| {
+            // `t.col` is found as the words `t`, `col`, or as `col` alone.
+            let is_ident = |w: &str| {
+                !w.is_empty()
+                    && w.chars()
+                        .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+            };
+            let words: Vec<&str> = name.split('.').collect();
+            if words.len() == 1 || !words.iter().all(|w| is_ident(w)) {
+                return self.find_words(&[name]);
+            }
+            self.find_words(&words)
+                .or_else(|| self.find_words(&words[words.len() - 1..]))
         })
-    })
-}
+    }
 
-/// Find `words` in order among the statement's tokens; the position of
-/// the last one.
-fn find_words(stmt: &ParsedStatement, words: &[String]) -> Option<SourceLocation> {
-    let tokens = Tokenizer::new(&SluiceDialect, &stmt.text)
-        .tokenize_with_location()
-        .ok()?;
-    let mut want = words.iter();
-    let mut next = want.next()?;
-    let mut found = None;
-    for t in &tokens {
-        if matches_word(t, next) {
-            found = Some(t);
-            match want.next() {
-                Some(w) => next = w,
-                None => break,
+    /// Find `words` in order among the tokens; the position of the last.
+    fn find_words(&self, words: &[&str]) -> Option<SourceLocation> {
+        let mut found = 0;
+        let mut last = None;
+        for t in &self.tokens {
+            if found < words.len() && matches_word(t, words[found]) {
+                last = Some(t);
+                found += 1;
             }
         }
+        let t = last.filter(|_| found == words.len() && found > 0)?;
+        Some(absolute(self.stmt, t))
     }
-    // Every word must have been seen.
-    if want.next().is_some() {
-        return None;
-    }
-    let t = found?;
-    if words.len() > 1 && !matches_word(t, &words[words.len() - 1]) {
-        return None;
-    }
-    Some(absolute(stmt, t))
 }
 
 /// `word` may list alternatives: `DISTINCT|GROUP`.

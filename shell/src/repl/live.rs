@@ -208,12 +208,18 @@ impl View {
 
     /// Erase the last live frame.
     fn clear_frame(&mut self) -> anyhow::Result<()> {
-        if self.live && self.drawn_lines > 0 {
-            let mut out = std::io::stdout().lock();
-            write!(out, "\x1b[{}F\x1b[J", self.drawn_lines)?;
-            out.flush()?;
-        }
+        let mut out = std::io::stdout().lock();
+        self.erase_frame(&mut out)?;
+        out.flush()?;
         self.drawn_lines = 0;
+        Ok(())
+    }
+
+    /// Move up to the first line of the last frame and clear to the end.
+    fn erase_frame(&self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.live && self.drawn_lines > 0 {
+            write!(out, "\x1b[{}F\x1b[J", self.drawn_lines)?;
+        }
         Ok(())
     }
 
@@ -243,10 +249,7 @@ impl View {
             text.push('\n');
         }
         let mut out = std::io::stdout().lock();
-        if self.live && self.drawn_lines > 0 {
-            // Up to the first line of the previous frame, clear to the end.
-            write!(out, "\x1b[{}F\x1b[J", self.drawn_lines)?;
-        }
+        self.erase_frame(&mut out)?;
         out.write_all(text.as_bytes())?;
         out.flush()?;
         self.drawn_lines = text.lines().count();

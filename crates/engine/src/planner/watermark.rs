@@ -12,7 +12,9 @@ use sluice_common::{Error, Result};
 use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
 use sluice_exec::operator::Operator;
-use sluice_exec::operators::current_watermark::{CurrentWatermarkOperator, WATERMARK_COLUMN};
+use sluice_exec::operators::current_watermark::{
+    watermark_field, CurrentWatermarkOperator, WATERMARK_COLUMN,
+};
 use sluice_exec::operators::stateless::Step;
 
 use super::{Planned, StreamPlanner};
@@ -81,15 +83,7 @@ pub(crate) fn plan_step(
 
 /// The input's schema plus the watermark column.
 fn extended_schema(schema: &DFSchema) -> Result<DFSchema> {
-    let wm = DFSchema::from_unqualified_fields(
-        vec![arrow::datatypes::Field::new(
-            WATERMARK_COLUMN,
-            arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
-            true,
-        )]
-        .into(),
-        Default::default(),
-    )?;
+    let wm = DFSchema::from_unqualified_fields(vec![watermark_field()].into(), Default::default())?;
     let mut out = schema.clone();
     out.merge(&wm);
     Ok(out)

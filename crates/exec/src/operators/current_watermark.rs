@@ -18,6 +18,16 @@ use crate::row::RowFunction;
 /// Name of the column the operator adds for the steps to read.
 pub const WATERMARK_COLUMN: &str = "__sluice_current_watermark";
 
+/// The column the operator adds: the watermark in milliseconds, NULL
+/// before the first.
+pub fn watermark_field() -> Field {
+    Field::new(
+        WATERMARK_COLUMN,
+        DataType::Timestamp(TimeUnit::Millisecond, None),
+        true,
+    )
+}
+
 /// `input_schema` plus the watermark column the steps read.
 pub fn with_watermark_column(input_schema: &Schema) -> SchemaRef {
     let mut fields: Vec<Field> = input_schema
@@ -25,11 +35,7 @@ pub fn with_watermark_column(input_schema: &Schema) -> SchemaRef {
         .iter()
         .map(|f| f.as_ref().clone())
         .collect();
-    fields.push(Field::new(
-        WATERMARK_COLUMN,
-        DataType::Timestamp(TimeUnit::Millisecond, None),
-        true,
-    ));
+    fields.push(watermark_field());
     Arc::new(Schema::new(fields))
 }
 
