@@ -4,8 +4,11 @@
 
 use std::io::Write;
 
-use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use sluice_common::changelog::{self, RowKind};
 use sluice_engine::{format, QuerySummary, Session};
 
 /// How results are printed.
@@ -37,6 +40,54 @@ impl Format {
     }
 }
 
+/// Changelog rows with their kind as a first `op` column (`+I`, `-U`,
+/// ...), for the formats that print columns; append-only rows unchanged.
+fn with_op_column(schema: &SchemaRef, batches: &[RecordBatch]) -> (SchemaRef, Vec<RecordBatch>) {
+    if !batches.iter().any(|b| changelog::ops(b).is_some()) {
+        return (schema.clone(), batches.to_vec());
+    }
+    let mut fields = vec![Field::new("op", DataType::Utf8, false)];
+    fields.extend(schema.fields().iter().map(|f| f.as_ref().clone()));
+    let out_schema: SchemaRef = Arc::new(Schema::new(fields));
+    let batches = batches
+        .iter()
+        .filter_map(|b| {
+            let mut cols: Vec<ArrayRef> = vec![Arc::new(kinds(b))];
+            cols.extend(changelog::data(b).columns().iter().cloned());
+            RecordBatch::try_new(out_schema.clone(), cols).ok()
+        })
+        .collect();
+    (out_schema, batches)
+}
+
+/// Each row's kind as `+I`/`-U`/`+U`/`-D`.
+fn kinds(batch: &RecordBatch) -> StringArray {
+    match changelog::ops(batch) {
+        Some(ops) => ops
+            .values()
+            .iter()
+            .map(|&c| Some(RowKind::from_code(c).map_or("?", RowKind::short)))
+            .collect(),
+        None => (0..batch.num_rows()).map(|_| Some("+I")).collect(),
+    }
+}
+
+/// One `+I[v1, v2]` line per row, with the row's kind.
+fn changelog_lines(batches: &[RecordBatch]) -> anyhow::Result<String> {
+    let mut out = String::new();
+    for b in batches {
+        let kinds = kinds(b);
+        let data = changelog::data(b);
+        for (i, row) in format::rows_as_strings(&[data])?.into_iter().enumerate() {
+            out.push_str(kinds.value(i));
+            out.push('[');
+            out.push_str(&row.join(", "));
+            out.push_str("]\n");
+        }
+    }
+    Ok(out)
+}
+
 /// Text for a complete result (`header` = print the CSV header).
 pub fn render(
     format: Format,
@@ -44,6 +95,9 @@ pub fn render(
     batches: &[RecordBatch],
     header: bool,
 ) -> anyhow::Result<String> {
+    let raw = batches;
+    let (schema, batches) = with_op_column(schema, batches);
+    let (schema, batches) = (&schema, &batches[..]);
     Ok(match format {
         Format::Table => format::table(schema, batches)? + "\n",
         Format::Csv => {
@@ -57,15 +111,7 @@ pub fn render(
             }
         }
         Format::Json => format::json(batches)?,
-        Format::Changelog => {
-            let mut out = String::new();
-            for row in format::rows_as_strings(batches)? {
-                out.push_str("+I[");
-                out.push_str(&row.join(", "));
-                out.push_str("]\n");
-            }
-            out
-        }
+        Format::Changelog => changelog_lines(raw)?,
     })
 }
 

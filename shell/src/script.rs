@@ -53,7 +53,8 @@ async fn print_result(session: &Session, result: StatementResult) -> anyhow::Res
             let schema = handle.schema();
             if format == Format::Table {
                 // A table needs every row to size its columns.
-                let (batches, summary) = handle.collect().await?;
+                // An updating result prints as its final table.
+                let (batches, summary) = handle.collect_table().await?;
                 output::print(&output::render(format, &schema, &batches, true)?)?;
                 let rows = sluice_engine::format::row_count(&batches) as u64;
                 eprintln!("{}", output::query_note(rows, &summary));

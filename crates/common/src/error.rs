@@ -35,6 +35,18 @@ pub enum Error {
     /// over a column without a watermark, unsupported streaming SQL, ...).
     #[error("plan error: {0}")]
     Plan(String),
+    /// A running query failed (a value that cannot be computed, a
+    /// changelog a sink cannot apply, ...).
+    #[error("execution error: {0}")]
+    Execution(String),
+    /// An external system (Kafka, a database) refused or failed a request.
+    #[error("{system} error: {message}")]
+    External {
+        /// Which system (`kafka`, `postgresql`).
+        system: &'static str,
+        /// What it said, secrets masked.
+        message: String,
+    },
     /// A record in a source could not be decoded.
     #[error("bad record: {0}")]
     BadRecord(String),
@@ -87,6 +99,19 @@ impl Error {
         Error::Plan(msg.into())
     }
 
+    /// Shorthand for [`Error::Execution`].
+    pub fn execution(msg: impl Into<String>) -> Self {
+        Error::Execution(msg.into())
+    }
+
+    /// Shorthand for [`Error::External`].
+    pub fn external(system: &'static str, message: impl Into<String>) -> Self {
+        Error::External {
+            system,
+            message: message.into(),
+        }
+    }
+
     /// Shorthand for [`Error::Internal`].
     pub fn internal(msg: impl Into<String>) -> Self {
         Error::Internal(msg.into())
@@ -134,9 +159,12 @@ impl Error {
     /// position: for wrapping into another message without doubling it.
     pub fn message(&self) -> String {
         match self.innermost() {
-            Error::Syntax(m) | Error::Plan(m) | Error::BadRecord(m) | Error::Internal(m) => {
-                m.clone()
-            }
+            Error::Syntax(m)
+            | Error::Plan(m)
+            | Error::Execution(m)
+            | Error::BadRecord(m)
+            | Error::Internal(m) => m.clone(),
+            Error::External { message, .. } => message.clone(),
             Error::DataFusion(df) => datafusion_message(df),
             e => e.to_string(),
         }

@@ -1,5 +1,7 @@
 //! Arrow type names in messages, as the SQL type names users write.
 
+use arrow::datatypes::{DataType, TimeUnit};
+
 /// Arrow's names (as `DataType` displays them) and the SQL name shown
 /// instead, longest first so `Utf8View` is not read as `Utf8`.
 const NAMES: &[(&str, &str)] = &[
@@ -81,6 +83,37 @@ pub fn arrow_to_sql_names(msg: &str) -> String {
         rest = &rest[c.len_utf8()..];
     }
     out
+}
+
+/// Flink's name for an Arrow type.
+pub fn sql_type_name(t: &DataType) -> String {
+    match t {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int8 => "TINYINT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INT".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Float32 => "FLOAT".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "STRING".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "BYTES".into(),
+        DataType::Date32 => "DATE".into(),
+        DataType::Timestamp(unit, tz) => {
+            let p = match unit {
+                TimeUnit::Second => 0,
+                TimeUnit::Millisecond => 3,
+                TimeUnit::Microsecond => 6,
+                TimeUnit::Nanosecond => 9,
+            };
+            if tz.is_some() {
+                format!("TIMESTAMP_LTZ({p})")
+            } else {
+                format!("TIMESTAMP({p})")
+            }
+        }
+        other => other.to_string().to_uppercase(),
+    }
 }
 
 #[cfg(test)]

@@ -6,10 +6,13 @@ use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use sluice_common::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+
+use sluice_common::changelog;
+use sluice_common::{Error, Fold, Result};
 use sluice_exec::sink::Sink;
 use sluice_exec::source::{ScanColumns, Source, SourceContext};
-use sluice_sql::table::MemoryRows;
 
 /// A bounded source over batches. With a watermark expression, a watermark
 /// follows each batch (so each `INSERT` into a memory table is one step of
@@ -60,22 +63,131 @@ impl Source for BatchSource {
     }
 }
 
-/// Appends results to a memory table.
+/// The rows of a `memory` table. Without a primary key, appended rows are
+/// kept as the batches they came in (each a step of event time when read
+/// back) until a changelog is written, which is applied as a multiset (a
+/// `-U`/`-D` removes one equal row). With a primary key every write is an
+/// upsert by that key (`-D` removes the key's row).
+#[derive(Debug)]
+pub struct MemoryTable {
+    name: String,
+    schema: SchemaRef,
+    key: Option<Vec<usize>>,
+    stored: Mutex<Stored>,
+}
+
+enum Stored {
+    Batches(Vec<RecordBatch>),
+    Folded(Fold),
+}
+
+impl std::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stored::Batches(b) => write!(f, "{} batches", b.len()),
+            Stored::Folded(t) => write!(f, "{} rows", t.len()),
+        }
+    }
+}
+
+impl MemoryTable {
+    /// An empty table; `key` are the primary key's column indices.
+    pub fn try_new(name: &str, schema: SchemaRef, key: Option<Vec<usize>>) -> Result<Self> {
+        let stored = match &key {
+            Some(k) => Stored::Folded(Fold::try_new(Arc::clone(&schema), Some(k.clone()))?),
+            None => Stored::Batches(Vec::new()),
+        };
+        Ok(MemoryTable {
+            name: name.to_string(),
+            schema,
+            key,
+            stored: Mutex::new(stored),
+        })
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Stored>> {
+        self.stored
+            .lock()
+            .map_err(|_| Error::internal("memory table lock poisoned"))
+    }
+
+    /// The current rows.
+    pub fn snapshot(&self) -> Result<Vec<RecordBatch>> {
+        Ok(match &*self.lock()? {
+            Stored::Batches(b) => b.clone(),
+            Stored::Folded(f) if f.is_empty() => vec![],
+            Stored::Folded(f) => vec![f.table()?],
+        })
+    }
+
+    /// Append rows, or apply a changelog batch (of this table's columns
+    /// plus the row kind).
+    pub fn write(&self, batch: RecordBatch) -> Result<()> {
+        let mut stored = self.lock()?;
+        let changelog = changelog::ops(&batch).is_some();
+        if let (Stored::Batches(batches), true) = (&mut *stored, changelog) {
+            let mut fold = Fold::try_new(Arc::clone(&self.schema), self.key.clone())?;
+            for b in batches.iter() {
+                fold.apply(b)?;
+            }
+            *stored = Stored::Folded(fold);
+        }
+        match &mut *stored {
+            Stored::Batches(b) => b.push(batch),
+            Stored::Folded(f) => f.apply(&batch)?,
+        }
+        Ok(())
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Every memory table of a session, by name (runtime data, kept out of the
+/// catalog, which holds only definitions).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore(Arc<RwLock<HashMap<String, Arc<MemoryTable>>>>);
+
+impl MemoryStore {
+    /// Add (or replace) a table.
+    pub fn insert(&self, table: MemoryTable) -> Result<()> {
+        self.0
+            .write()
+            .map_err(|_| Error::internal("memory store lock poisoned"))?
+            .insert(table.name.clone(), Arc::new(table));
+        Ok(())
+    }
+
+    /// The table named `name`.
+    pub fn get(&self, name: &str) -> Result<Arc<MemoryTable>> {
+        self.0
+            .read()
+            .map_err(|_| Error::internal("memory store lock poisoned"))?
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::internal(format!("memory table {name} has no storage")))
+    }
+
+    /// Forget a table.
+    pub fn remove(&self, name: &str) {
+        if let Ok(mut m) = self.0.write() {
+            m.remove(name);
+        }
+    }
+}
+
+/// Writes results into a memory table: appends, or applies a changelog.
 #[derive(Debug)]
 pub struct MemorySink {
-    table: String,
-    rows: MemoryRows,
-    schema: SchemaRef,
+    table: Arc<MemoryTable>,
 }
 
 impl MemorySink {
-    /// A sink into `rows` of a table with `schema`.
-    pub fn new(table: impl Into<String>, rows: MemoryRows, schema: SchemaRef) -> Self {
-        MemorySink {
-            table: table.into(),
-            rows,
-            schema,
-        }
+    /// A sink into `table`.
+    pub fn new(table: Arc<MemoryTable>) -> Self {
+        MemorySink { table }
     }
 }
 
@@ -86,23 +198,45 @@ impl Sink for MemorySink {
     }
 
     fn describe(&self) -> String {
-        format!("MemorySink: {}", self.table)
+        match &self.table.key {
+            Some(k) => {
+                let names: Vec<&str> = k
+                    .iter()
+                    .map(|&i| self.table.schema.field(i).name().as_str())
+                    .collect();
+                format!(
+                    "MemorySink: {} (upsert on [{}])",
+                    self.table.name,
+                    names.join(", ")
+                )
+            }
+            None => format!("MemorySink: {}", self.table.name),
+        }
     }
 
     async fn write(&mut self, batch: RecordBatch) -> Result<()> {
-        let cols = batch
+        let ops = changelog::ops(&batch).cloned();
+        let data = changelog::data(&batch);
+        let cols = data
             .columns()
             .iter()
-            .zip(self.schema.fields())
+            .zip(self.table.schema.fields())
             .map(|(c, f)| cast(c, f.data_type()))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let batch = RecordBatch::try_new(Arc::clone(&self.schema), cols)
-            .map_err(|e| Error::plan(format!("INSERT INTO {}: {e}", self.table)))?;
-        self.rows
-            .write()
-            .map_err(|_| Error::internal("memory table lock poisoned"))?
-            .push(batch);
-        Ok(())
+        let table = &self.table;
+        let err = |e: arrow::error::ArrowError| {
+            Error::execution(format!("INSERT INTO {}: {e}", table.name))
+        };
+        let batch = match ops {
+            Some(ops) => {
+                let schema = changelog::with_op_field(&table.schema);
+                let mut cols = cols;
+                cols.push(Arc::new(ops));
+                RecordBatch::try_new(schema, cols).map_err(err)?
+            }
+            None => RecordBatch::try_new(Arc::clone(&table.schema), cols).map_err(err)?,
+        };
+        table.write(batch)
     }
 
     async fn finish(&mut self) -> Result<()> {

@@ -13,7 +13,7 @@ use sluice_sql::parser::CreateTableDef;
 use sluice_sql::table::StreamTable;
 
 use crate::session::{object_name, Session, StatementResult};
-use crate::tables::{resolve_paths, validate_connector};
+use crate::tables::{create_memory, memory_store, resolve_paths, validate_connector};
 
 impl Session {
     pub(crate) fn create_table(
@@ -40,6 +40,10 @@ impl Session {
             "filesystem" => {
                 let options = FileOptions::parse(&table.name, &table.options)?;
                 check_path(&table.name, &options.path, table.watermark.is_some())?
+            }
+            "memory" => {
+                create_memory(state, &table)?;
+                None
             }
             _ => None,
         };
@@ -82,6 +86,9 @@ impl Session {
                 )));
             }
             self.ctx.deregister_table(name.as_str())?;
+            if let Ok(store) = memory_store(&self.ctx.state()) {
+                store.remove(name.as_str());
+            }
         }
         Ok(StatementResult::Done(format!("{what} dropped")))
     }

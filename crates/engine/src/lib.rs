@@ -23,5 +23,5 @@ pub mod settings;
 mod show;
 mod tables;
 
-pub use query::{QueryHandle, QueryProgress, QuerySummary};
+pub use query::{QueryHandle, QueryProgress, QuerySummary, ResultShape};
 pub use session::{Session, StatementResult};

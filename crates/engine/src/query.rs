@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use sluice_common::{Error, Message, Result, SourceLocation, Watermark};
+use sluice_common::changelog::{self, ChangelogMode};
+use sluice_common::{Error, Fold, Message, Result, SourceLocation, Watermark};
 use sluice_exec::graph::{launch, ExplainNode, StreamGraph};
 use tokio::sync::mpsc::Receiver;
 use tokio::task::JoinSet;
@@ -65,6 +66,27 @@ impl QueryProgress {
     }
 }
 
+/// What a query's result is: bounded or not, append-only or updating.
+#[derive(Debug, Clone)]
+pub struct ResultShape {
+    /// Every input is bounded (the query ends by itself).
+    pub bounded: bool,
+    /// Append-only, or updating with its upsert key.
+    pub changelog: ChangelogMode,
+    /// Names of the upsert key's columns.
+    pub key_names: Option<Vec<String>>,
+}
+
+impl ResultShape {
+    pub(crate) fn of(plan: &crate::planner::RootPlan) -> Self {
+        ResultShape {
+            bounded: plan.bounded,
+            changelog: plan.changelog.clone(),
+            key_names: plan.key_names.clone(),
+        }
+    }
+}
+
 /// A started query. Read results with [`QueryHandle::next_batch`] (SELECT)
 /// or wait with [`QueryHandle::wait`] (INSERT). Dropping it cancels the query.
 pub struct QueryHandle {
@@ -74,14 +96,14 @@ pub struct QueryHandle {
     output: Option<Receiver<Message>>,
     progress: QueryProgress,
     schema: SchemaRef,
-    bounded: bool,
+    shape: ResultShape,
     done: bool,
 }
 
 impl QueryHandle {
-    pub(crate) fn start(graph: StreamGraph, bounded: bool) -> Self {
+    pub(crate) fn start(graph: StreamGraph, shape: ResultShape) -> Self {
         let explain = graph.explain();
-        let schema = graph.root.schema();
+        let schema = changelog::data_schema(&graph.root.schema());
         let mut tasks = JoinSet::new();
         let output = launch(graph, &mut tasks);
         QueryHandle {
@@ -93,7 +115,7 @@ impl QueryHandle {
                 started: Instant::now(),
             },
             schema,
-            bounded,
+            shape,
             done: false,
         }
     }
@@ -114,7 +136,19 @@ impl QueryHandle {
 
     /// Whether every input is bounded (the query ends by itself).
     pub fn is_bounded(&self) -> bool {
-        self.bounded
+        self.shape.bounded
+    }
+
+    /// Append-only, or updating: then every batch [`Self::next_batch`]
+    /// returns ends with the row-kind column
+    /// ([`sluice_common::changelog`]).
+    pub fn changelog(&self) -> &ChangelogMode {
+        &self.shape.changelog
+    }
+
+    /// Names of the result's upsert key columns, when updating by a key.
+    pub fn upsert_key_names(&self) -> Option<&[String]> {
+        self.shape.key_names.as_deref()
     }
 
     /// A view of the counters that can be kept after the handle is gone.
@@ -122,7 +156,7 @@ impl QueryHandle {
         self.progress.clone()
     }
 
-    /// Schema of the result rows.
+    /// Schema of the result rows (data columns, without the row kind).
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -181,6 +215,21 @@ impl QueryHandle {
         }
         let summary = self.summary();
         Ok((out, summary))
+    }
+
+    /// Run to the end and fold the changelog into the final table (the
+    /// rows themselves for an append-only result).
+    pub async fn collect_table(self) -> Result<(Vec<RecordBatch>, QuerySummary)> {
+        if !self.shape.changelog.is_updating() {
+            return self.collect().await;
+        }
+        let key = self.shape.changelog.upsert_key().map(<[usize]>::to_vec);
+        let mut fold = Fold::try_new(self.schema(), key)?;
+        let (batches, summary) = self.collect().await?;
+        for b in &batches {
+            fold.apply(b)?;
+        }
+        Ok((vec![fold.table()?], summary))
     }
 
     /// Run to the end, discarding results (INSERT).

@@ -16,6 +16,7 @@ use datafusion::optimizer::Optimizer;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{ObjectName, Statement};
 use sluice_common::{Error, Result};
+use sluice_connectors::memory::MemoryStore;
 use sluice_exec::graph::StreamGraph;
 use sluice_sql::legacy::rewrite_group_windows;
 use sluice_sql::parser::{ident_name, parse_sql, ParsedStatement, SluiceStatement};
@@ -25,10 +26,10 @@ use sluice_sql::window::WindowRelationPlanner;
 use crate::jobs::Jobs;
 use crate::planner::StreamPlanner;
 use crate::planner_thread::{on_planner_thread, plan_async};
-use crate::query::QueryHandle;
+use crate::query::{QueryHandle, ResultShape};
 use crate::settings::Settings;
 use crate::show;
-use crate::tables::{kafka_partitions, make_sink};
+use crate::tables::{check_sink_accepts, kafka_partitions, make_sink};
 
 /// What a statement produced.
 pub enum StatementResult {
@@ -72,6 +73,8 @@ impl Session {
         // Spans let plan errors point at the offending identifier.
         let mut config = SessionConfig::new();
         config.options_mut().sql_parser.collect_spans = true;
+        // Memory tables' rows, where the planner and sinks find them.
+        let config = config.with_extension(Arc::new(MemoryStore::default()));
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
@@ -262,7 +265,11 @@ impl Session {
 
     /// Plan a query or insert into a dataflow, on the planning thread; also
     /// says whether it is bounded.
-    async fn graph(&self, stmt: Statement, state: &SessionState) -> Result<(StreamGraph, bool)> {
+    async fn graph(
+        &self,
+        stmt: Statement,
+        state: &SessionState,
+    ) -> Result<(StreamGraph, ResultShape)> {
         plan_async(self.graph_here(stmt, state))
     }
 
@@ -270,7 +277,7 @@ impl Session {
         &self,
         stmt: Statement,
         state: &SessionState,
-    ) -> Result<(StreamGraph, bool)> {
+    ) -> Result<(StreamGraph, ResultShape)> {
         let plan = self.logical_plan(stmt, state).await?;
         let parallelism = self.settings().parallelism();
         let planner = StreamPlanner::new(state, &plan, parallelism);
@@ -282,7 +289,8 @@ impl Session {
                 ) =>
             {
                 let overwrite = dml.op == WriteOp::Insert(InsertOp::Overwrite);
-                let (root, bounded) = planner.plan_root(&dml.input)?;
+                let plan = planner.plan_root(&dml.input)?;
+                let bounded = plan.bounded;
                 let provider = source_as_provider(&dml.target)?;
                 let Some(table) = provider.downcast_ref::<StreamTable>() else {
                     return Err(Error::plan(format!(
@@ -303,33 +311,36 @@ impl Session {
                         }
                     )));
                 }
-                let sink = make_sink(table, overwrite)?;
+                check_sink_accepts(table, &plan.changelog, plan.key_names.as_deref())?;
+                let sink = make_sink(state, table, overwrite)?;
+                let shape = ResultShape::of(&plan);
                 let graph = StreamGraph {
-                    root,
+                    root: plan.node,
                     sink: Some((sink, Arc::default())),
                     parallelism,
                 };
-                Ok((graph, bounded))
+                Ok((graph, shape))
             }
             LogicalPlan::Dml(dml) => Err(Error::plan(format!(
                 "{} is not supported on streams",
                 dml.op
             ))),
             _ => {
-                let (root, bounded) = planner.plan_root(&plan)?;
+                let plan = planner.plan_root(&plan)?;
+                let shape = ResultShape::of(&plan);
                 let graph = StreamGraph {
-                    root,
+                    root: plan.node,
                     sink: None,
                     parallelism,
                 };
-                Ok((graph, bounded))
+                Ok((graph, shape))
             }
         }
     }
 
     async fn start(&self, stmt: Statement, state: &SessionState) -> Result<QueryHandle> {
-        let (graph, bounded) = self.graph(stmt, state).await?;
-        Ok(QueryHandle::start(graph, bounded))
+        let (graph, shape) = self.graph(stmt, state).await?;
+        Ok(QueryHandle::start(graph, shape))
     }
 
     async fn explain(
@@ -341,14 +352,14 @@ impl Session {
         if !matches!(stmt, Statement::Query(_) | Statement::Insert(_)) {
             return Err(Error::plan("EXPLAIN works on SELECT and INSERT statements"));
         }
-        let (graph, bounded) = self.graph(stmt, state).await?;
+        let (graph, shape) = self.graph(stmt, state).await?;
         let lines = if analyze {
-            if !bounded {
+            if !shape.bounded {
                 return Err(Error::plan(
                     "EXPLAIN ANALYZE runs the query to its end, so it needs bounded inputs",
                 ));
             }
-            let handle = QueryHandle::start(graph, bounded);
+            let handle = QueryHandle::start(graph, shape);
             let explain = handle.explain().clone();
             let summary = handle.wait().await?;
             let mut lines = explain.render(true);

@@ -5,12 +5,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use datafusion::execution::context::SessionState;
+use sluice_common::changelog::ChangelogMode;
 use sluice_common::{Error, Result};
 use sluice_connectors::blackhole::BlackholeSink;
 use sluice_connectors::datagen::DatagenOptions;
 use sluice_connectors::file::{FileOptions, FileSink};
 use sluice_connectors::kafka::{describe_topic, KafkaOptions, KafkaSink};
-use sluice_connectors::memory::MemorySink;
+use sluice_connectors::memory::{MemorySink, MemoryStore, MemoryTable};
 use sluice_connectors::nexmark::NexmarkOptions;
 use sluice_connectors::options::Options;
 use sluice_exec::sink::Sink;
@@ -96,7 +98,63 @@ pub(crate) async fn kafka_partitions(table: &StreamTable) -> Result<Vec<Vec<Stri
         .collect())
 }
 
-pub(crate) fn make_sink(table: &StreamTable, overwrite: bool) -> Result<Box<dyn Sink>> {
+/// The session's memory tables (kept in its configuration, beside the
+/// catalog).
+pub(crate) fn memory_store(state: &SessionState) -> Result<Arc<MemoryStore>> {
+    state
+        .config()
+        .get_extension::<MemoryStore>()
+        .ok_or_else(|| Error::internal("session without a memory store"))
+}
+
+/// Storage for a new memory table (upserted by its primary key, if any).
+pub(crate) fn create_memory(state: &SessionState, table: &StreamTable) -> Result<()> {
+    let key = if table.primary_key.is_empty() {
+        None
+    } else {
+        Some(
+            table
+                .primary_key
+                .iter()
+                .map(|k| {
+                    table.schema.index_of(k).map_err(|_| {
+                        Error::plan(format!("PRIMARY KEY column '{k}' is not a column")).near(k)
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        )
+    };
+    let t = MemoryTable::try_new(&table.name, Arc::clone(&table.schema), key)?;
+    memory_store(state)?.insert(t)
+}
+
+/// Refuse an updating result into a sink that only takes inserts.
+pub(crate) fn check_sink_accepts(
+    table: &StreamTable,
+    mode: &ChangelogMode,
+    key_names: Option<&[String]>,
+) -> Result<()> {
+    if !mode.is_updating() || matches!(table.connector(), "memory" | "blackhole") {
+        return Ok(());
+    }
+    let key = match key_names {
+        Some(k) => format!("updates on key [{}]", k.join(", ")),
+        None => "updates (retractions)".to_string(),
+    };
+    Err(Error::plan(format!(
+        "sink `{}` only accepts inserts, but the query produces {key}; use an upsert sink \
+         (a memory table, or one with a PRIMARY KEY once upsert connectors exist) or a \
+         changelog format",
+        table.name
+    ))
+    .near("INSERT"))
+}
+
+pub(crate) fn make_sink(
+    state: &SessionState,
+    table: &StreamTable,
+    overwrite: bool,
+) -> Result<Box<dyn Sink>> {
     let schema = Arc::clone(&table.schema);
     Ok(match table.connector() {
         "filesystem" => Box::new(FileSink::try_new(
@@ -110,13 +168,7 @@ pub(crate) fn make_sink(table: &StreamTable, overwrite: bool) -> Result<Box<dyn 
             &schema,
             &table.metadata_columns(),
         )?),
-        "memory" => {
-            let rows = table
-                .memory
-                .clone()
-                .ok_or_else(|| Error::internal("memory table without storage"))?;
-            Box::new(MemorySink::new(table.name.clone(), rows, schema))
-        }
+        "memory" => Box::new(MemorySink::new(memory_store(state)?.get(&table.name)?)),
         other => {
             return Err(Error::plan(format!(
                 "connector '{other}' cannot be written to"

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+use sluice_common::changelog;
 use sluice_common::{Message, Result};
 use tokio::sync::mpsc::{channel, Receiver};
 use tokio::task::JoinSet;
@@ -35,6 +36,8 @@ pub struct StreamNode {
     pub exchanges: Vec<Exchange>,
     /// Its counters (shared by its instances).
     pub metrics: Arc<NodeMetrics>,
+    /// Names of the upsert key columns of an updating output, for EXPLAIN.
+    pub upsert_key: Option<Vec<String>>,
 }
 
 impl StreamNode {
@@ -45,6 +48,7 @@ impl StreamNode {
             inputs: vec![],
             exchanges: vec![],
             metrics: Arc::default(),
+            upsert_key: None,
         }
     }
 
@@ -68,6 +72,7 @@ impl StreamNode {
             inputs,
             exchanges,
             metrics: Arc::default(),
+            upsert_key: None,
         }
     }
 
@@ -82,6 +87,23 @@ impl StreamNode {
             .map(|_| Box::new(RowOperator(Arc::clone(&f))) as Box<dyn Operator>)
             .collect();
         Self::parallel(instances, vec![self], vec![Exchange::Forward])
+    }
+
+    /// Name the upsert key of this node's updating output (EXPLAIN).
+    pub fn with_upsert_key(mut self, key: Option<Vec<String>>) -> Self {
+        self.upsert_key = key;
+        self
+    }
+
+    /// EXPLAIN's note on an updating output: `[updating, upsert key [k]]`.
+    fn mode_note(&self) -> String {
+        if !changelog::is_changelog(&self.schema()) {
+            return String::new();
+        }
+        match &self.upsert_key {
+            Some(k) => format!(" [updating, upsert key [{}]]", k.join(", ")),
+            None => " [updating]".to_string(),
+        }
     }
 
     /// Whether this is a source (which row functions are fused onto).
@@ -136,6 +158,7 @@ impl StreamNode {
                     }
                     line.push(')');
                 }
+                line.push_str(&self.mode_note());
                 ExplainNode {
                     line,
                     metrics: Arc::clone(&self.metrics),

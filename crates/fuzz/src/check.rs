@@ -79,7 +79,11 @@ pub fn error_kind(e: &Error) -> &'static str {
         Error::At { source, .. } | Error::Near { source, .. } => error_kind(source),
         Error::Syntax(_) => "syntax",
         Error::Plan(_) => "plan",
-        Error::BadRecord(_) | Error::Io { .. } | Error::Arrow(_) => "runtime",
+        Error::BadRecord(_)
+        | Error::Io { .. }
+        | Error::Arrow(_)
+        | Error::Execution(_)
+        | Error::External { .. } => "runtime",
         Error::DataFusion(df) => match df.find_root() {
             DataFusionError::Plan(_)
             | DataFusionError::SchemaError(..)

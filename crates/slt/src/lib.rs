@@ -3,6 +3,9 @@
 //!
 //! `SELECT` results are read to the end (bounded inputs end by themselves);
 //! `INSERT` statements are waited for, so a file's statements run in order.
+//! An updating result is compared as its final table (the changelog
+//! folded by its upsert key), or with `SET format = changelog` as the
+//! changelog itself.
 //! Cells are formatted as the shell prints them (`NULL`, timestamps as
 //! `YYYY-MM-DD HH:MM:SS[.fff]`).
 #![deny(missing_docs)]
@@ -69,6 +72,46 @@ fn column_type(t: &DataType) -> DefaultColumnType {
     }
 }
 
+impl SluiceDb {
+    /// `SET format = changelog`: results are the changelog itself, each
+    /// row led by its kind (`+I`, `-U`, `+U`, `-D`); otherwise an updating
+    /// result is its final table.
+    fn changelog_format(&self) -> bool {
+        self.session
+            .settings()
+            .get("format")
+            .is_ok_and(|f| f == "changelog")
+    }
+}
+
+/// Rows led by their kind.
+fn changelog_output(
+    schema: &arrow::datatypes::SchemaRef,
+    batches: &[arrow::record_batch::RecordBatch],
+) -> Result<DBOutput<DefaultColumnType>, sluice_common::Error> {
+    use sluice_common::changelog::{self, RowKind};
+    let mut rows = Vec::new();
+    for b in batches {
+        let data = changelog::data(b);
+        let kinds: Vec<&str> = match changelog::ops(b) {
+            Some(ops) => ops
+                .values()
+                .iter()
+                .map(|&c| RowKind::from_code(c).map_or("?", RowKind::short))
+                .collect(),
+            None => vec!["+I"; b.num_rows()],
+        };
+        for (row, kind) in cells(&[data])?.into_iter().zip(kinds) {
+            let mut r = vec![kind.to_string()];
+            r.extend(row);
+            rows.push(r);
+        }
+    }
+    let mut types = vec![DefaultColumnType::Text];
+    types.extend(schema.fields().iter().map(|f| column_type(f.data_type())));
+    Ok(DBOutput::Rows { types, rows })
+}
+
 #[async_trait]
 impl AsyncDB for SluiceDb {
     type Error = sluice_common::Error;
@@ -84,8 +127,13 @@ impl AsyncDB for SluiceDb {
                 StatementResult::Rows(schema, batches) => rows_output(&schema, &batches)?,
                 StatementResult::Query(h) => {
                     let schema = h.schema();
-                    let (batches, _) = h.collect().await?;
-                    rows_output(&schema, &batches)?
+                    if self.changelog_format() {
+                        let (batches, _) = h.collect().await?;
+                        changelog_output(&schema, &batches)?
+                    } else {
+                        let (batches, _) = h.collect_table().await?;
+                        rows_output(&schema, &batches)?
+                    }
                 }
             };
         }

@@ -5,25 +5,7 @@ use std::fmt::Write as _;
 
 use crate::table::StreamTable;
 
-/// What a masked option value reads as.
-pub const MASK: &str = "******";
-
-/// Whether an option's value is a secret (passwords, keys, JAAS configs,
-/// tokens). Such values never appear in output, logs or errors.
-pub fn is_secret_option(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    [
-        "password",
-        "secret",
-        "sasl.jaas.config",
-        "ssl.key.",
-        "token",
-        "credential",
-        "private",
-    ]
-    .iter()
-    .any(|s| k.contains(s))
-}
+pub use sluice_common::{is_secret_option, MASK};
 
 /// Options with secret values replaced by [`MASK`].
 pub fn masked_options(options: &BTreeMap<String, String>) -> Vec<(String, String)> {

@@ -3,10 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::DFSchema;
@@ -19,9 +18,6 @@ use sluice_common::{Error, Result};
 
 use crate::parser::CreateTableDef;
 use crate::types::sql_type_to_arrow;
-
-/// Rows of a `memory` table, shared by its readers and writers.
-pub type MemoryRows = Arc<RwLock<Vec<RecordBatch>>>;
 
 /// Event time of a table: `WATERMARK FOR column AS expr`.
 #[derive(Debug, Clone)]
@@ -47,8 +43,6 @@ pub struct StreamTable {
     pub options: BTreeMap<String, String>,
     /// Primary key columns (informational, `NOT ENFORCED`).
     pub primary_key: Vec<String>,
-    /// Storage of a `memory` table.
-    pub memory: Option<MemoryRows>,
     /// The definition as parsed (for `SHOW CREATE TABLE`).
     pub definition: CreateTableDef,
 }
@@ -80,7 +74,6 @@ impl StreamTable {
             .entry("connector".to_string())
             .or_insert_with(|| "memory".to_string());
         *connector = connector.to_ascii_lowercase();
-        let memory = (connector == "memory").then(MemoryRows::default);
         let watermark = match &def.watermark {
             None => None,
             Some(wm) => Some(watermark_spec(
@@ -105,7 +98,6 @@ impl StreamTable {
             watermark,
             options,
             primary_key: def.primary_key.clone(),
-            memory,
             definition: def.clone(),
         })
     }

@@ -23,6 +23,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use crate::dialect::TABLE_ARG_FUNCTION;
+pub use sluice_common::window::{fmt_ms, gcd, WindowKind, WindowSpec};
 
 /// Names of the columns a window TVF adds.
 pub const WINDOW_START: &str = "window_start";
@@ -34,76 +35,6 @@ pub const WINDOW_TIME: &str = "window_time";
 /// Most windows a HOP may put a row in (and panes a window may merge):
 /// a day of windows sliding by the second fits.
 pub const MAX_WINDOWS_PER_ROW: i64 = 100_000;
-
-/// Which window function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
-pub enum WindowKind {
-    /// Fixed-size, non-overlapping windows.
-    Tumble,
-    /// Fixed-size windows that start every `slide`.
-    Hop,
-}
-
-/// A window's shape, in milliseconds. Windows are `[start, start + size)`
-/// with `start = offset + k * slide`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
-pub struct WindowSpec {
-    /// TUMBLE or HOP.
-    pub kind: WindowKind,
-    /// Window length.
-    pub size: i64,
-    /// Distance between window starts (`size` for TUMBLE).
-    pub slide: i64,
-    /// Alignment offset from the epoch.
-    pub offset: i64,
-}
-
-impl WindowSpec {
-    /// Start of the latest window that contains `t`.
-    pub fn last_start(&self, t: i64) -> i64 {
-        t.saturating_sub(t.wrapping_sub(self.offset).rem_euclid(self.slide))
-    }
-
-    /// The pane length: the largest length that divides both size and slide.
-    pub fn pane(&self) -> i64 {
-        gcd(self.size, self.slide)
-    }
-}
-
-fn gcd(a: i64, b: i64) -> i64 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
-}
-
-impl fmt::Display for WindowSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            WindowKind::Tumble => write!(f, "TUMBLE(size={})", fmt_ms(self.size))?,
-            WindowKind::Hop => write!(
-                f,
-                "HOP(slide={}, size={})",
-                fmt_ms(self.slide),
-                fmt_ms(self.size)
-            )?,
-        }
-        if self.offset != 0 {
-            write!(f, " offset={}", fmt_ms(self.offset))?;
-        }
-        Ok(())
-    }
-}
-
-/// `1500` -> `1.5s`, `60000` -> `60s`.
-pub fn fmt_ms(ms: i64) -> String {
-    if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
-}
 
 /// The logical node of a window TVF.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

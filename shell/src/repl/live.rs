@@ -17,6 +17,7 @@ use comfy_table::{ContentArrangement, Table};
 use sluice_engine::{format, QueryHandle, QueryProgress, QuerySummary, Session};
 use tokio::sync::mpsc;
 
+use super::updating::UpdatingRows;
 use crate::output::{self, Format, RowStream};
 
 /// comfy-table style drawn like the script-mode tables: `+---+` rules
@@ -39,6 +40,10 @@ pub async fn show(session: &Session, handle: QueryHandle) -> anyhow::Result<()> 
     let schema = handle.schema();
     let progress = handle.progress();
     let handle_bounded = handle.is_bounded();
+    let updating = handle
+        .changelog()
+        .is_updating()
+        .then(|| UpdatingRows::new(handle.changelog().upsert_key().map(<[usize]>::to_vec)));
     let (tx, mut rx) = mpsc::channel(4);
     // The query is read by its own task so that the render loop can wait on
     // rows, the clock and Ctrl-C at once; aborting the task drops the
@@ -53,6 +58,7 @@ pub async fn show(session: &Session, handle: QueryHandle) -> anyhow::Result<()> 
         Ok::<_, sluice_common::Error>(())
     });
     let mut view = View::new(session, format, schema, handle_bounded);
+    view.updating = updating;
     // The first frame waits one period so quick queries draw only once.
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + FRAME, FRAME);
     let ctrl_c = tokio::signal::ctrl_c();
@@ -101,6 +107,8 @@ struct View {
     live: bool,
     /// Rows in the line formats (changelog, csv, json) print as they come.
     stream: RowStream,
+    /// An updating result in table format: its current rows, in place.
+    updating: Option<UpdatingRows>,
 }
 
 impl View {
@@ -133,13 +141,47 @@ impl View {
             drawn_lines: 0,
             rate: Rate::default(),
             live: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            updating: None,
         }
+    }
+
+    /// The rows to show (with a change mark for an updating result).
+    fn shown(&self) -> Vec<Vec<String>> {
+        match &self.updating {
+            Some(u) => u
+                .rows()
+                .map(|(r, changed)| {
+                    let mut row = vec![if changed { "*" } else { "" }.to_string()];
+                    row.extend(r.iter().cloned());
+                    row
+                })
+                .collect(),
+            None => self.rows.iter().cloned().collect(),
+        }
+    }
+
+    /// The header: an updating result's first column marks changed rows.
+    fn header(&self) -> Vec<String> {
+        let mut h: Vec<String> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        if self.updating.is_some() {
+            h.insert(0, String::new());
+        }
+        h
     }
 
     fn add(&mut self, batch: &arrow_array::RecordBatch) -> anyhow::Result<()> {
         if self.format != Format::Table {
             self.total += batch.num_rows() as u64;
             return self.stream.push(batch);
+        }
+        if let Some(u) = &mut self.updating {
+            self.total += batch.num_rows() as u64;
+            return u.apply(batch);
         }
         for row in format::rows_as_strings(std::slice::from_ref(batch))? {
             self.rows.push_back(row);
@@ -163,8 +205,11 @@ impl View {
 
     fn finish(&mut self, summary: &QuerySummary, end: &End) -> anyhow::Result<()> {
         if self.format == Format::Table {
+            if let Some(u) = &mut self.updating {
+                u.seen();
+            }
             self.print_whole()?;
-            if self.total > self.rows.len() as u64 {
+            if self.updating.is_none() && self.total > self.rows.len() as u64 {
                 let how = if self.bounded {
                     "SET max-rows = n to keep more, or use --format csv"
                 } else {
@@ -192,8 +237,9 @@ impl View {
     /// the terminal.
     fn print_whole(&mut self) -> anyhow::Result<()> {
         let (width, height) = terminal_size();
-        let rows: Vec<&Vec<String>> = self.rows.iter().collect();
-        let mut text = render_table(&self.schema, &rows, width);
+        let shown = self.shown();
+        let rows: Vec<&Vec<String>> = shown.iter().collect();
+        let mut text = render_table(&self.header(), &rows, width);
         text.push('\n');
         self.clear_frame()?;
         let tall = text.lines().count() + 2 > usize::from(height);
@@ -227,9 +273,11 @@ impl View {
     /// while the query runs).
     fn redraw(&mut self, status: Option<&str>) -> anyhow::Result<()> {
         let (width, height) = terminal_size();
-        let skip = self.rows.len().saturating_sub(self.max_rows);
-        let mut rows: Vec<&Vec<String>> = self.rows.iter().skip(skip).collect();
-        let mut text = render_table(&self.schema, &rows, width);
+        let shown = self.shown();
+        let header = self.header();
+        let skip = shown.len().saturating_sub(self.max_rows);
+        let mut rows: Vec<&Vec<String>> = shown.iter().skip(skip).collect();
+        let mut text = render_table(&header, &rows, width);
         // Keep the frame within the screen so it can be redrawn in place.
         while self.live && status.is_some() && !rows.is_empty() {
             let lines = text.lines().count() + 2;
@@ -237,7 +285,7 @@ impl View {
                 break;
             }
             rows.remove(0);
-            text = render_table(&self.schema, &rows, width);
+            text = render_table(&header, &rows, width);
         }
         text.push('\n');
         if let Some(s) = status {
@@ -253,6 +301,9 @@ impl View {
         out.write_all(text.as_bytes())?;
         out.flush()?;
         self.drawn_lines = text.lines().count();
+        if let Some(u) = &mut self.updating {
+            u.seen();
+        }
         Ok(())
     }
 }
@@ -281,13 +332,13 @@ fn page(text: &str) -> bool {
     child.wait().is_ok()
 }
 
-fn render_table(schema: &SchemaRef, rows: &[&Vec<String>], width: u16) -> String {
+fn render_table(header: &[String], rows: &[&Vec<String>], width: u16) -> String {
     let mut table = Table::new();
     table
         .load_preset(TABLE_STYLE)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(width)
-        .set_header(schema.fields().iter().map(|f| f.name().clone()));
+        .set_header(header.iter().cloned());
     for r in rows {
         table.add_row(r.iter().cloned());
     }

@@ -5,6 +5,7 @@ mod commands;
 mod helper;
 mod input;
 mod live;
+mod updating;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use arrow::datatypes::{DataType, Field};
+use sluice_common::sql_type_name;
 use sluice_common::{Error, Result};
-use sluice_sql::types::sql_type_name;
 
 use crate::options::parse_duration_ms;
 

@@ -7,8 +7,8 @@ use rdkafka::config::FromClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::ClientConfig;
+use sluice_common::is_secret_option;
 use sluice_common::{Error, Result};
-use sluice_sql::show_create::is_secret_option;
 
 use super::KafkaOptions;
 
@@ -35,9 +35,12 @@ pub(super) fn client<C: FromClientConfig>(options: &KafkaOptions) -> Result<C> {
         .map_err(|e| kafka_error(&e, options))
 }
 
-/// A Kafka error as a plan error naming the table (secrets removed).
+/// A Kafka client error naming the table (secrets removed).
 pub(super) fn kafka_error(e: &KafkaError, options: &KafkaOptions) -> Error {
-    Error::plan(format!("table {}: {}", options.table, clean(e, options)))
+    Error::external(
+        "kafka",
+        format!("table {}: {}", options.table, clean(e, options)),
+    )
 }
 
 /// librdkafka settings: the table's `properties.*`, plus what the engine
@@ -61,7 +64,7 @@ pub(super) fn clean(e: &KafkaError, options: &KafkaOptions) -> String {
     let mut text = e.to_string();
     for (k, v) in &options.properties {
         if is_secret_option(k) && !v.is_empty() {
-            text = text.replace(v.as_str(), sluice_sql::show_create::MASK);
+            text = text.replace(v.as_str(), sluice_common::MASK);
         }
     }
     text
@@ -109,12 +112,15 @@ pub(super) fn partitions(
         let (low, high) = consumer
             .fetch_watermarks(topic, p.id(), METADATA_TIMEOUT)
             .map_err(|e| {
-                Error::plan(format!(
-                    "table {}: cannot read the offsets of {topic}/{}: {}",
-                    options.table,
-                    p.id(),
-                    clean(&e, options)
-                ))
+                Error::external(
+                    "kafka",
+                    format!(
+                        "table {}: cannot read the offsets of {topic}/{}: {}",
+                        options.table,
+                        p.id(),
+                        clean(&e, options)
+                    ),
+                )
             })?;
         out.push(PartitionInfo {
             id: p.id(),
@@ -148,7 +154,7 @@ pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Resu
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
-        .map_err(|e| Error::plan(format!("Kafka admin client for {bootstrap}: {e}")))?;
+        .map_err(|e| Error::external("kafka", format!("admin client for {bootstrap}: {e}")))?;
     let topics = [NewTopic::new(topic, partitions, TopicReplication::Fixed(1))];
     let results = admin
         .create_topics(
@@ -156,12 +162,15 @@ pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Resu
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
         )
         .await
-        .map_err(|e| Error::plan(format!("create topic {topic} on {bootstrap}: {e}")))?;
+        .map_err(|e| {
+            Error::external("kafka", format!("create topic {topic} on {bootstrap}: {e}"))
+        })?;
     for r in results {
         if let Err((name, code)) = r {
-            return Err(Error::plan(format!(
-                "create topic {name} on {bootstrap}: {code}"
-            )));
+            return Err(Error::external(
+                "kafka",
+                format!("create topic {name} on {bootstrap}: {code}"),
+            ));
         }
     }
     Ok(())

@@ -104,16 +104,15 @@ fn start_positions(o: &KafkaOptions) -> Result<Vec<(PartitionInfo, i64, Option<i
         let mut tpl = TopicPartitionList::new();
         for p in &parts {
             tpl.add_partition_offset(&o.topic, p.id, Offset::Offset(ts))
-                .map_err(|e| Error::plan(clean(&e, o)))?;
+                .map_err(|e| Error::external("kafka", clean(&e, o)))?;
         }
         let found = consumer
             .offsets_for_times(tpl, Duration::from_secs(10))
             .map_err(|e| {
-                Error::plan(format!(
-                    "table {}: offsets for time {ts}: {}",
-                    o.table,
-                    clean(&e, o)
-                ))
+                Error::external(
+                    "kafka",
+                    format!("table {}: offsets for time {ts}: {}", o.table, clean(&e, o)),
+                )
             })?;
         Ok(found
             .elements()
@@ -195,7 +194,7 @@ impl KafkaSource {
             );
             if !done {
                 tpl.add_partition_offset(&o.topic, p.id, Offset::Offset(*start))
-                    .map_err(|e| Error::plan(clean(&e, o)))?;
+                    .map_err(|e| Error::external("kafka", clean(&e, o)))?;
             }
         }
         let decoder = RecordDecoder::new(o, Arc::clone(self.cfg.scan.made()), &self.cfg.metadata)?;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use datafusion::logical_expr::logical_plan::Aggregate;
 use datafusion::logical_expr::Expr;
+use sluice_common::changelog::ChangelogMode;
 use sluice_common::{Error, Result};
 use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
@@ -15,12 +16,40 @@ use sluice_exec::operators::window_aggregate::{
 use super::{Planned, StreamPlanner, WindowCol};
 
 /// Where a GROUP BY error points: GROUP, else the first aggregate call.
-fn first_aggregate_or_group(agg: &Aggregate) -> Vec<String> {
+pub(crate) fn first_aggregate_or_group(agg: &Aggregate) -> Vec<String> {
     let mut near = vec!["GROUP".to_string()];
     if let Some(Expr::AggregateFunction(f)) = agg.aggr_expr.first().map(|e| e.clone().unalias()) {
         near.push(f.func.name().to_string());
     }
     near
+}
+
+/// The physical aggregate calls of `agg` over `input`.
+pub(crate) fn aggregate_calls(
+    p: &StreamPlanner,
+    agg: &Aggregate,
+    input: &Planned,
+) -> Result<Vec<AggregateCall>> {
+    let input_schema = Arc::clone(input.schema.inner());
+    let mut aggregates = Vec::with_capacity(agg.aggr_expr.len());
+    for e in &agg.aggr_expr {
+        #[allow(deprecated)]
+        let (expr, filter, order) =
+            datafusion::physical_planner::create_aggregate_expr_and_maybe_filter(
+                e,
+                &input.schema,
+                &input_schema,
+                p.state.execution_props(),
+            )?;
+        if !order.is_empty() {
+            return Err(Error::plan(format!(
+                "ORDER BY inside an aggregate ({e}) is not supported on streams"
+            ))
+            .near("ORDER"));
+        }
+        aggregates.push(AggregateCall { expr, filter });
+    }
+    Ok(aggregates)
 }
 
 pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Planned> {
@@ -44,21 +73,15 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         _ => None,
     };
     let Some((window_column, window)) = agg.group_expr.iter().find_map(window_of) else {
-        if agg.aggr_expr.is_empty() && !agg.group_expr.is_empty() {
-            // SELECT DISTINCT becomes a GROUP BY without aggregates.
-            return Err(Error::plan(
-                "SELECT DISTINCT on a stream is an updating result, which is not supported yet; \
-                 group by a window (TUMBLE/HOP) instead",
-            )
-            .near("DISTINCT|GROUP"));
-        }
+        return super::updating::plan_updating_aggregate(p, agg, input);
+    };
+    if input.changelog.is_updating() {
         return Err(Error::plan(
-            "GROUP BY on a stream needs a window: group by window_start and window_end of a \
-             TUMBLE or HOP table function (or use GROUP BY TUMBLE(ts, INTERVAL ...)). \
-             Aggregation without a window gives an updating result, which is not supported yet",
+            "a window aggregate needs an append-only input, but its input is an updating \
+             result; aggregate it without a window (GROUP BY its keys) instead",
         )
         .near_any(first_aggregate_or_group(agg)));
-    };
+    }
     let mut keys = Vec::with_capacity(agg.group_expr.len());
     let mut hash_keys = Vec::new();
     let mut rowtime = Vec::with_capacity(agg.schema.fields().len());
@@ -83,26 +106,9 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         }
     }
     let input_schema = Arc::clone(input.schema.inner());
-    let mut aggregates = Vec::with_capacity(agg.aggr_expr.len());
-    for e in &agg.aggr_expr {
-        #[allow(deprecated)]
-        let (expr, filter, order) =
-            datafusion::physical_planner::create_aggregate_expr_and_maybe_filter(
-                e,
-                &input.schema,
-                &input_schema,
-                p.state.execution_props(),
-            )?;
-        if !order.is_empty() {
-            return Err(Error::plan(format!(
-                "ORDER BY inside an aggregate ({e}) is not supported on streams"
-            ))
-            .near("ORDER"));
-        }
-        aggregates.push(AggregateCall { expr, filter });
-        rowtime.push(false);
-        windows.push(None);
-    }
+    let aggregates = aggregate_calls(p, agg, &input)?;
+    rowtime.extend(aggregates.iter().map(|_| false));
+    windows.extend(aggregates.iter().map(|_| None));
     let cfg = WindowAggConfig {
         spec: window.spec,
         panes: window.panes,
@@ -152,5 +158,6 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         rowtime,
         windows,
         bounded,
+        changelog: ChangelogMode::AppendOnly,
     })
 }

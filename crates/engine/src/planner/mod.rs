@@ -11,6 +11,7 @@
 mod aggregate;
 mod lineage;
 mod scan;
+mod updating;
 mod watermark;
 
 use watermark::WatermarkStep;
@@ -25,9 +26,11 @@ use datafusion::logical_expr::logical_plan::{FetchType, SkipType};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
+use sluice_common::changelog::ChangelogMode;
 use sluice_common::{Error, Result};
 use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
+use sluice_exec::operators::changelog::{AsInserts, FoldOperator};
 use sluice_exec::operators::limit::LimitOperator;
 use sluice_exec::operators::stateless::{StatelessOperator, Step};
 use sluice_exec::operators::union::UnionOperator;
@@ -58,22 +61,56 @@ pub(crate) struct Planned {
     pub windows: Vec<Option<WindowCol>>,
     /// Every source under it is bounded.
     pub bounded: bool,
+    /// Append-only or updating (and its upsert key).
+    pub changelog: ChangelogMode,
 }
 
 impl Planned {
     /// Fuse pending steps into a node.
     pub fn materialize(self) -> StreamNode {
+        let key = self.upsert_key_names();
         if self.steps.is_empty() {
-            return self.node;
+            return self.node.with_upsert_key(key);
         }
         let input_schema = self.node.schema();
         let op = StatelessOperator::new(self.steps, input_schema);
-        self.node.then(Arc::new(op))
+        self.node.then(Arc::new(op)).with_upsert_key(key)
+    }
+
+    /// Names of the upsert key columns, if the output has a key.
+    pub fn upsert_key_names(&self) -> Option<Vec<String>> {
+        self.changelog.upsert_key().map(|k| {
+            k.iter()
+                .map(|&i| self.schema.field(i).name().clone())
+                .collect()
+        })
     }
 
     fn arrow_schema(&self) -> SchemaRef {
         Arc::clone(self.schema.inner())
     }
+
+    /// The Arrow schema of the batches this piece emits (the data columns,
+    /// then the row kind when updating).
+    pub fn materialize_schema(&self) -> SchemaRef {
+        if self.changelog.is_updating() {
+            sluice_common::changelog::with_op_field(self.schema.inner())
+        } else {
+            self.arrow_schema()
+        }
+    }
+}
+
+/// A planned query: its tree and what its output is.
+pub struct RootPlan {
+    /// The operator tree.
+    pub node: StreamNode,
+    /// Every source is bounded.
+    pub bounded: bool,
+    /// Append-only or updating.
+    pub changelog: ChangelogMode,
+    /// Names of the upsert key columns.
+    pub key_names: Option<Vec<String>>,
 }
 
 /// Plans one query.
@@ -106,10 +143,14 @@ impl<'a> StreamPlanner<'a> {
     }
 
     /// Plan `plan` into a node tree.
-    pub fn plan_root(&self, plan: &LogicalPlan) -> Result<(StreamNode, bool)> {
+    pub fn plan_root(&self, plan: &LogicalPlan) -> Result<RootPlan> {
         let p = self.plan(plan)?;
-        let bounded = p.bounded;
-        Ok((p.materialize(), bounded))
+        Ok(RootPlan {
+            bounded: p.bounded,
+            changelog: p.changelog.clone(),
+            key_names: p.upsert_key_names(),
+            node: p.materialize(),
+        })
     }
 
     pub(crate) fn plan(&self, plan: &LogicalPlan) -> Result<Planned> {
@@ -121,6 +162,7 @@ impl<'a> StreamPlanner<'a> {
                 let mut input = self.plan(&p.input)?;
                 let mut rowtime = Vec::with_capacity(p.expr.len());
                 let mut windows = Vec::with_capacity(p.expr.len());
+                let mut sources = Vec::with_capacity(p.expr.len());
                 for e in &p.expr {
                     let src = match e.clone().unalias() {
                         Expr::Column(c) => input.schema.index_of_column(&c).ok(),
@@ -128,7 +170,9 @@ impl<'a> StreamPlanner<'a> {
                     };
                     rowtime.push(src.is_some_and(|i| input.rowtime[i]));
                     windows.push(src.and_then(|i| input.windows[i]));
+                    sources.push(src);
                 }
+                input.changelog = project_changelog(&input.changelog, &sources);
                 if watermark::calls_current_watermark(&p.expr) {
                     let step = WatermarkStep::Project(&p.expr, Arc::clone(p.schema.inner()));
                     input = watermark::plan_step(self, input, step)?;
@@ -182,8 +226,25 @@ impl<'a> StreamPlanner<'a> {
                     .map(|i| inputs.iter().all(|p| p.rowtime[i]))
                     .collect();
                 let bounded = inputs.iter().all(|p| p.bounded);
-                let schema = Arc::clone(u.schema.inner());
-                let nodes: Vec<StreamNode> = inputs.into_iter().map(Planned::materialize).collect();
+                let updating = inputs.iter().any(|p| p.changelog.is_updating());
+                let mut schema = Arc::clone(u.schema.inner());
+                let mut nodes: Vec<StreamNode> =
+                    inputs.into_iter().map(Planned::materialize).collect();
+                if updating {
+                    // Every input a changelog: inserts get their row kind.
+                    nodes = nodes
+                        .into_iter()
+                        .map(|n| {
+                            if sluice_common::changelog::is_changelog(&n.schema()) {
+                                n
+                            } else {
+                                let f = AsInserts::new(&n.schema());
+                                n.then(Arc::new(f))
+                            }
+                        })
+                        .collect();
+                    schema = sluice_common::changelog::with_op_field(&schema);
+                }
                 // Instance i of every input feeds instance i of the union
                 // when they all have as many; otherwise one union gathers.
                 let p = nodes[0].parallelism();
@@ -206,10 +267,16 @@ impl<'a> StreamPlanner<'a> {
                     rowtime,
                     windows: vec![None; n],
                     bounded,
+                    changelog: if updating {
+                        ChangelogMode::Updating { upsert_key: None }
+                    } else {
+                        ChangelogMode::AppendOnly
+                    },
                 })
             }
             LogicalPlan::Limit(limit) => {
                 let input = self.plan(&limit.input)?;
+                let input = self.folded(input, "LIMIT")?;
                 let skip = match limit.get_skip_type()? {
                     SkipType::Literal(n) => n,
                     SkipType::UnsupportedExpr => {
@@ -253,6 +320,11 @@ impl<'a> StreamPlanner<'a> {
         let rowtime = input.rowtime.clone();
         let windows = input.windows.clone();
         let bounded = input.bounded;
+        let changelog = if sluice_common::changelog::is_changelog(&op.output_schema()) {
+            input.changelog.clone()
+        } else {
+            ChangelogMode::AppendOnly
+        };
         Planned {
             node: StreamNode::operator(op, vec![input.materialize()]),
             steps: vec![],
@@ -260,11 +332,37 @@ impl<'a> StreamPlanner<'a> {
             rowtime,
             windows,
             bounded,
+            changelog,
         }
+    }
+
+    /// An updating input's final table, append-only, for an operator that
+    /// reads whole results (ORDER BY, LIMIT): bounded inputs only.
+    pub(crate) fn folded(&self, input: Planned, what: &str) -> Result<Planned> {
+        if !input.changelog.is_updating() {
+            return Ok(input);
+        }
+        if !input.bounded {
+            return Err(Error::plan(format!(
+                "{what} over an updating result of an unbounded input is not supported (for the \
+                 top rows per key use ROW_NUMBER() OVER (PARTITION BY .. ORDER BY ..) <= N)"
+            ))
+            .near(what.split_whitespace().next().unwrap_or(what)));
+        }
+        let key = input.changelog.upsert_key().map(<[usize]>::to_vec);
+        let op = FoldOperator::try_new(&input.materialize_schema(), key)?;
+        Ok(self.wrap(input, Box::new(op)))
     }
 
     fn plan_window_tvf(&self, tvf: &WindowTvfNode) -> Result<Planned> {
         let input = self.plan(&tvf.input)?;
+        if input.changelog.is_updating() {
+            return Err(Error::plan(
+                "a window table function (TUMBLE/HOP) needs an append-only input, but its input \
+                 is an updating result (rows change after they were emitted)",
+            )
+            .near_any(vec!["TUMBLE".into(), "HOP".into()]));
+        }
         if !input.rowtime[tvf.time_index] {
             return Err(Error::plan(format!(
                 "cannot window on column '{}': it is not an event-time column. Declare it in \
@@ -310,7 +408,25 @@ impl<'a> StreamPlanner<'a> {
             rowtime,
             windows,
             bounded,
+            changelog: ChangelogMode::AppendOnly,
         })
+    }
+}
+
+/// The changelog mode after a projection whose output column `i` is input
+/// column `sources[i]` (when a plain column): the upsert key survives when
+/// all its columns pass through.
+fn project_changelog(mode: &ChangelogMode, sources: &[Option<usize>]) -> ChangelogMode {
+    match mode {
+        ChangelogMode::AppendOnly => ChangelogMode::AppendOnly,
+        ChangelogMode::Updating { upsert_key } => {
+            let key = upsert_key.as_ref().and_then(|k| {
+                k.iter()
+                    .map(|c| sources.iter().position(|s| *s == Some(*c)))
+                    .collect::<Option<Vec<usize>>>()
+            });
+            ChangelogMode::Updating { upsert_key: key }
+        }
     }
 }
 

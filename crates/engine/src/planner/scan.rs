@@ -9,6 +9,7 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::default_table_source::source_as_provider;
 use datafusion::common::{DFSchema, DFSchemaRef, ScalarValue};
 use datafusion::logical_expr::logical_plan::{TableScan, Values};
+use sluice_common::changelog::ChangelogMode;
 use sluice_common::{Error, Result};
 use sluice_connectors::datagen::{DatagenOptions, DatagenSource, DatagenSourceConfig};
 use sluice_connectors::file::{list_splits, FileOptions, FileSource, FileSourceConfig};
@@ -53,13 +54,9 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
     };
     let node = match table.connector() {
         "memory" => {
-            let rows = table
-                .memory
-                .as_ref()
-                .ok_or_else(|| Error::internal("memory table without storage"))?
-                .read()
-                .map_err(|_| Error::internal("memory table lock poisoned"))?
-                .clone();
+            let rows = crate::tables::memory_store(p.state)?
+                .get(&table.name)?
+                .snapshot()?;
             let src = BatchSource::new(table.name.clone(), rows, full_scan()?);
             StreamNode::source(Box::new(src))
         }
@@ -132,6 +129,7 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
         rowtime,
         windows: vec![None; n],
         bounded,
+        changelog: ChangelogMode::AppendOnly,
     })
 }
 
@@ -207,5 +205,6 @@ fn leaf(batch: RecordBatch, schema: &DFSchemaRef) -> Result<Planned> {
         rowtime: vec![false; n],
         windows: vec![None; n],
         bounded: true,
+        changelog: ChangelogMode::AppendOnly,
     })
 }

@@ -9,6 +9,7 @@ use super::{Planned, StreamPlanner};
 
 pub(crate) fn plan_sort(p: &StreamPlanner, sort: &Sort) -> Result<Planned> {
     let input = p.plan(&sort.input)?;
+    let input = p.folded(input, "ORDER BY")?;
     if !input.bounded {
         return Err(Error::plan(
             "ORDER BY on an unbounded stream is not supported: it would never emit a row",

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema};
 use datafusion::logical_expr::{cast, Expr, ExprSchemable};
+use sluice_common::changelog::ChangelogMode;
 use sluice_common::{Error, Result};
 use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
@@ -43,6 +44,12 @@ pub(crate) fn plan_step(
     input: Planned,
     step: WatermarkStep<'_>,
 ) -> Result<Planned> {
+    if input.changelog.is_updating() {
+        return Err(
+            Error::plan("CURRENT_WATERMARK over an updating result is not supported")
+                .near("CURRENT_WATERMARK"),
+        );
+    }
     let extended = extended_schema(&input.schema)?;
     let rewrite = |e: &Expr| -> Result<Arc<dyn datafusion::physical_expr::PhysicalExpr>> {
         let e = replace_calls(e, &input)?;
@@ -78,6 +85,7 @@ pub(crate) fn plan_step(
         rowtime,
         windows,
         bounded,
+        changelog: ChangelogMode::AppendOnly,
     })
 }
 

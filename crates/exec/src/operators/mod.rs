@@ -1,11 +1,13 @@
 //! The operators, one per file.
 
+pub mod changelog;
 pub mod current_watermark;
 pub mod limit;
 pub mod partial_aggregate;
 pub mod sort;
 pub mod stateless;
 pub mod union;
+pub mod updating_aggregate;
 pub mod window_aggregate;
 pub mod window_assign;
 

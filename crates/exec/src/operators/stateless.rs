@@ -8,6 +8,7 @@ use arrow::compute::{filter_record_batch, prep_null_mask_filter};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::physical_expr::PhysicalExpr;
+use sluice_common::changelog;
 use sluice_common::{Error, Result};
 
 use crate::row::RowFunction;
@@ -23,15 +24,29 @@ pub enum Step {
 
 /// Filters and projections fused into one task: no channel hop, no copy
 /// between steps.
+///
+/// Over a changelog (the input schema ends with the row-kind column) the
+/// row kind passes through every step: projections carry it along, and a
+/// filter that keeps one half of an update fixes the other half's kind
+/// ([`changelog::filter_changelog`]).
 #[derive(Debug)]
 pub struct StatelessOperator {
     steps: Vec<Step>,
     schema: SchemaRef,
+    changelog: bool,
 }
 
 impl StatelessOperator {
     /// A chain over input batches of `input_schema`.
-    pub fn new(steps: Vec<Step>, input_schema: SchemaRef) -> Self {
+    pub fn new(mut steps: Vec<Step>, input_schema: SchemaRef) -> Self {
+        let changelog = changelog::is_changelog(&input_schema);
+        if changelog {
+            for s in &mut steps {
+                if let Step::Project(_, schema) = s {
+                    *schema = changelog::with_op_field(schema);
+                }
+            }
+        }
         let schema = steps
             .iter()
             .rev()
@@ -40,7 +55,11 @@ impl StatelessOperator {
                 Step::Filter(_) => None,
             })
             .unwrap_or(input_schema);
-        StatelessOperator { steps, schema }
+        StatelessOperator {
+            steps,
+            schema,
+            changelog,
+        }
     }
 }
 
@@ -85,7 +104,7 @@ impl RowFunction for StatelessOperator {
                 Step::Filter(pred) => {
                     let v = pred.evaluate(&batch)?.into_array(batch.num_rows())?;
                     if v.data_type() != &DataType::Boolean {
-                        return Err(Error::plan(format!(
+                        return Err(Error::execution(format!(
                             "filter is {}, not BOOLEAN",
                             v.data_type()
                         )));
@@ -98,16 +117,21 @@ impl RowFunction for StatelessOperator {
                     };
                     if mask.true_count() == batch.num_rows() {
                         batch
+                    } else if self.changelog {
+                        changelog::filter_changelog(&batch, &mask)?
                     } else {
                         filter_record_batch(&batch, &mask)?
                     }
                 }
                 Step::Project(exprs, schema) => {
                     let n = batch.num_rows();
-                    let cols = exprs
+                    let mut cols = exprs
                         .iter()
                         .map(|e| e.evaluate(&batch).and_then(|v| v.into_array(n)))
                         .collect::<datafusion::error::Result<Vec<_>>>()?;
+                    if self.changelog {
+                        cols.extend(batch.columns().last().cloned());
+                    }
                     let opts = RecordBatchOptions::new().with_row_count(Some(n));
                     RecordBatch::try_new_with_options(Arc::clone(schema), cols, &opts)?
                 }

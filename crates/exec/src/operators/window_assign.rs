@@ -10,8 +10,8 @@ use arrow::array::{Array, ArrayRef, TimestampMillisecondArray, UInt32Array};
 use arrow::compute::take;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use sluice_common::window::WindowSpec;
 use sluice_common::Result;
-use sluice_sql::window::WindowSpec;
 
 use crate::row::RowFunction;
 use crate::time::to_millis;
@@ -91,7 +91,7 @@ impl RowFunction for WindowAssignOperator {
 mod tests {
     use super::*;
     use crate::operators::test_util::{batch_ts, pretty, windowed_schema};
-    use sluice_sql::window::WindowKind;
+    use sluice_common::window::WindowKind;
 
     fn assign(kind: WindowKind, size: i64, slide: i64, input: RecordBatch) -> String {
         let spec = WindowSpec {

@@ -30,8 +30,8 @@ use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use sluice_common::window::WindowSpec;
 use sluice_common::{Error, Result, Watermark};
-use sluice_sql::window::WindowSpec;
 
 use crate::operator::{Operator, Output};
 use crate::time::to_millis;
@@ -429,7 +429,7 @@ impl Operator for WindowAggregateOperator {
             "WindowAggregate: {}{} keys=[{}] aggs=[{}]",
             self.cfg.spec,
             if self.cfg.panes {
-                format!(" panes={}", sluice_sql::window::fmt_ms(self.unit))
+                format!(" panes={}", sluice_common::window::fmt_ms(self.unit))
             } else {
                 String::new()
             },

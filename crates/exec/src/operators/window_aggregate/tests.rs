@@ -7,7 +7,7 @@ use arrow::util::display::array_value_to_string;
 use datafusion::functions_aggregate::sum::sum_udaf;
 use datafusion::physical_expr::aggregate::AggregateExprBuilder;
 use datafusion::physical_expr::expressions::col;
-use sluice_sql::window::WindowKind;
+use sluice_common::window::WindowKind;
 
 const TUMBLE_10S: WindowSpec = WindowSpec {
     kind: WindowKind::Tumble,

@@ -1,0 +1,244 @@
+//! Folding a changelog into the table it describes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::row::{OwnedRow, RowConverter, SortField};
+
+use crate::changelog::{self, RowKind};
+use crate::{Error, Result};
+
+/// The current rows of a changelog, in the order they were first inserted.
+///
+/// Without a key it is a multiset: `+I`/`+U` add a row, `-U`/`-D` remove
+/// one equal row. With a key (a primary key or the upsert key) it is an
+/// upsert table: `+I`/`+U` set the row of their key (keeping its place),
+/// `-D` removes it and `-U` is skipped (its `+U` follows). A retraction
+/// of a row that is not there is counted in [`Fold::unmatched`].
+pub struct Fold {
+    schema: SchemaRef,
+    rows: RowConverter,
+    key: Option<(Vec<usize>, RowConverter)>,
+    slots: Vec<Option<OwnedRow>>,
+    /// Slots of each row (multiset) or the one slot of each key (upsert).
+    index: HashMap<Box<[u8]>, Vec<usize>>,
+    live: usize,
+    unmatched: u64,
+}
+
+impl Fold {
+    /// A fold of rows with `schema` (data columns only); `key` are the
+    /// indices of the upsert key columns, if any.
+    pub fn try_new(schema: SchemaRef, key: Option<Vec<usize>>) -> Result<Self> {
+        let sort = |i: usize| SortField::new(schema.field(i).data_type().clone());
+        let rows = RowConverter::new((0..schema.fields().len()).map(sort).collect())?;
+        let key = match key {
+            Some(k) => {
+                let conv = RowConverter::new(k.iter().map(|&i| sort(i)).collect())?;
+                Some((k, conv))
+            }
+            None => None,
+        };
+        Ok(Fold {
+            schema,
+            rows,
+            key,
+            slots: Vec::new(),
+            index: HashMap::new(),
+            live: 0,
+            unmatched: 0,
+        })
+    }
+
+    /// Apply a batch: a changelog batch, or append-only rows (inserts).
+    pub fn apply(&mut self, batch: &RecordBatch) -> Result<()> {
+        let ops = changelog::ops(batch).cloned();
+        let data = changelog::data(batch);
+        if data.num_columns() != self.schema.fields().len() {
+            return Err(Error::internal(format!(
+                "changelog of {} columns applied to a table of {}",
+                data.num_columns(),
+                self.schema.fields().len()
+            )));
+        }
+        let rows = self.rows.convert_columns(data.columns())?;
+        let keys = match &self.key {
+            Some((k, conv)) => {
+                let cols: Vec<ArrayRef> = k.iter().map(|&i| Arc::clone(data.column(i))).collect();
+                Some(conv.convert_columns(&cols)?)
+            }
+            None => None,
+        };
+        for i in 0..data.num_rows() {
+            let kind = match &ops {
+                Some(o) => RowKind::from_code(o.value(i))
+                    .ok_or_else(|| Error::internal("unknown row kind"))?,
+                None => RowKind::Insert,
+            };
+            let row = rows.row(i);
+            match &keys {
+                Some(keys) => self.upsert(keys.row(i).as_ref(), row.owned(), kind),
+                None => self.multiset(row.as_ref(), row, kind),
+            }
+        }
+        self.compact();
+        Ok(())
+    }
+
+    fn upsert(&mut self, key: &[u8], row: OwnedRow, kind: RowKind) {
+        match kind {
+            RowKind::Insert | RowKind::UpdateAfter => match self.index.get(key) {
+                Some(slots) => self.slots[slots[0]] = Some(row),
+                None => {
+                    self.index.insert(key.into(), vec![self.slots.len()]);
+                    self.slots.push(Some(row));
+                    self.live += 1;
+                }
+            },
+            RowKind::UpdateBefore => {}
+            RowKind::Delete => match self.index.remove(key) {
+                Some(slots) => {
+                    self.slots[slots[0]] = None;
+                    self.live -= 1;
+                }
+                None => self.unmatched += 1,
+            },
+        }
+    }
+
+    fn multiset(&mut self, bytes: &[u8], row: arrow::row::Row<'_>, kind: RowKind) {
+        if kind.is_accumulate() {
+            let slot = self.slots.len();
+            self.slots.push(Some(row.owned()));
+            self.index.entry(bytes.into()).or_default().push(slot);
+            self.live += 1;
+            return;
+        }
+        let found = self.index.get_mut(bytes).and_then(|slots| slots.pop());
+        match found {
+            Some(slot) => {
+                self.slots[slot] = None;
+                self.live -= 1;
+                if self.index.get(bytes).is_some_and(Vec::is_empty) {
+                    self.index.remove(bytes);
+                }
+            }
+            None => self.unmatched += 1,
+        }
+    }
+
+    /// Drop empty slots once they outnumber the rows.
+    fn compact(&mut self) {
+        let dead = self.slots.len() - self.live;
+        if dead < 1024 || dead < self.live {
+            return;
+        }
+        let mut moved = vec![usize::MAX; self.slots.len()];
+        let mut slots = Vec::with_capacity(self.live);
+        for (i, s) in self.slots.drain(..).enumerate() {
+            if let Some(row) = s {
+                moved[i] = slots.len();
+                slots.push(Some(row));
+            }
+        }
+        self.slots = slots;
+        for v in self.index.values_mut() {
+            for s in v.iter_mut() {
+                *s = moved[*s];
+            }
+        }
+    }
+
+    /// Number of rows in the table.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Retractions that found no row to remove.
+    pub fn unmatched(&self) -> u64 {
+        self.unmatched
+    }
+
+    /// The current rows as one batch.
+    pub fn table(&self) -> Result<RecordBatch> {
+        let rows: Vec<arrow::row::Row<'_>> =
+            self.slots.iter().flatten().map(OwnedRow::row).collect();
+        let cols = self.rows.convert_rows(rows)?;
+        let opts = RecordBatchOptions::new().with_row_count(Some(self.live));
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&self.schema),
+            cols,
+            &opts,
+        )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::changelog::{with_op_field, with_ops};
+    use arrow::array::{Int64Array, Int8Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::util::pretty::pretty_format_batches;
+
+    fn batch(k: &[i64], v: &[i64], kinds: &[RowKind]) -> RecordBatch {
+        let data = Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Int64, false),
+        ]);
+        let ops = Int8Array::from(kinds.iter().map(|k| k.code()).collect::<Vec<_>>());
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(k.to_vec())),
+            Arc::new(Int64Array::from(v.to_vec())),
+        ];
+        with_ops(&with_op_field(&data), cols, ops).expect("batch")
+    }
+
+    fn shown(f: &Fold) -> String {
+        pretty_format_batches(&[f.table().expect("table")])
+            .expect("prints")
+            .to_string()
+    }
+
+    #[test]
+    fn upsert_keeps_place_and_deletes() {
+        use RowKind::*;
+        let b = batch(
+            &[1, 2, 1, 1, 3, 2],
+            &[10, 20, 10, 11, 30, 20],
+            &[Insert, Insert, UpdateBefore, UpdateAfter, Insert, Delete],
+        );
+        let schema = changelog::data_schema(&b.schema());
+        let mut f = Fold::try_new(schema, Some(vec![0])).expect("fold");
+        f.apply(&b).expect("applies");
+        assert_eq!(f.len(), 2);
+        assert!(
+            shown(&f).contains("| 1 | 11 |\n| 3 | 30 |"),
+            "{}",
+            shown(&f)
+        );
+    }
+
+    #[test]
+    fn multiset_removes_one_equal_row() {
+        use RowKind::*;
+        let b = batch(
+            &[1, 1, 1, 2],
+            &[5, 5, 5, 6],
+            &[Insert, Insert, Delete, Delete],
+        );
+        let schema = changelog::data_schema(&b.schema());
+        let mut f = Fold::try_new(schema, None).expect("fold");
+        f.apply(&b).expect("applies");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f.unmatched(), 1);
+    }
+}

@@ -1,0 +1,160 @@
+use super::*;
+use crate::operators::test_util::batch_i64;
+use arrow::array::{Int64Array, Int8Array};
+use arrow::datatypes::DataType;
+use arrow::util::display::array_value_to_string;
+use datafusion::functions_aggregate::count::count_udaf;
+use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
+use datafusion::functions_aggregate::stddev::stddev_udaf;
+use datafusion::functions_aggregate::sum::sum_udaf;
+use datafusion::logical_expr::AggregateUDF;
+use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+use datafusion::physical_expr::expressions::{cast, col};
+
+/// `SELECT k, f(v) FROM t GROUP BY k` for each `(udaf, distinct, type)`.
+fn operator(
+    aggs: &[(Arc<AggregateUDF>, bool, DataType)],
+    input: &SchemaRef,
+    retracts: bool,
+) -> UpdatingAggregateOperator {
+    let mut fields = vec![Field::new("k", DataType::Int64, true)];
+    let mut calls = Vec::new();
+    for (i, (f, distinct, t)) in aggs.iter().enumerate() {
+        // As the analyzer would: STDDEV reads DOUBLE.
+        let mut v = col("v", input).expect("v");
+        if f.name() == "stddev" {
+            v = cast(v, input, DataType::Float64).expect("cast");
+        }
+        let e = AggregateExprBuilder::new(Arc::clone(f), vec![v])
+            .schema(Arc::clone(input))
+            .alias(format!("a{i}"))
+            .with_distinct(*distinct)
+            .build()
+            .expect("aggregate");
+        calls.push(AggregateCall {
+            expr: Arc::new(e),
+            filter: None,
+        });
+        fields.push(Field::new(format!("a{i}"), t.clone(), true));
+    }
+    let cfg = UpdatingAggConfig {
+        keys: vec![col("k", input).expect("k")],
+        aggregates: calls,
+        schema: Arc::new(Schema::new(fields)),
+        retracts,
+    };
+    UpdatingAggregateOperator::try_new(cfg, input).expect("operator")
+}
+
+/// Each output row as `+I[k, a0, ..]`.
+fn changes(out: &mut Output) -> Vec<String> {
+    let mut lines = Vec::new();
+    for b in out.take_batches() {
+        let ops = changelog::ops(&b).expect("changelog").clone();
+        for i in 0..b.num_rows() {
+            let cells: Vec<String> = (0..b.num_columns() - 1)
+                .map(|c| array_value_to_string(b.column(c), i).expect("cell"))
+                .collect();
+            let kind = RowKind::from_code(ops.value(i)).expect("kind");
+            lines.push(format!("{}[{}]", kind.short(), cells.join(", ")));
+        }
+    }
+    lines
+}
+
+#[test]
+fn emits_one_net_change_per_key_and_batch() {
+    let b1 = batch_i64(&[("k", &[1, 2, 1]), ("v", &[5, 7, 3])]);
+    let input = b1.schema();
+    let aggs = [
+        (count_udaf(), false, DataType::Int64),
+        (sum_udaf(), false, DataType::Int64),
+        (min_udaf(), false, DataType::Int64),
+        (max_udaf(), false, DataType::Int64),
+    ];
+    let mut op = operator(&aggs, &input, false);
+    let mut out = Output::default();
+    op.on_batch(0, b1, &mut out).expect("batch");
+    assert_eq!(
+        changes(&mut out),
+        ["+I[1, 2, 8, 3, 5]", "+I[2, 1, 7, 7, 7]"]
+    );
+    // Key 2 changes; key 1 does not appear.
+    let b2 = batch_i64(&[("k", &[2, 2]), ("v", &[1, 9])]);
+    op.on_batch(0, b2, &mut out).expect("batch");
+    assert_eq!(
+        changes(&mut out),
+        ["-U[2, 1, 7, 7, 7]", "+U[2, 3, 17, 1, 9]"]
+    );
+    assert_eq!(op.state_size().0, 2);
+}
+
+/// Rows of `k, v` with kinds, as an updating input.
+fn changelog_batch(k: &[i64], v: &[i64], kinds: &[RowKind]) -> RecordBatch {
+    let data = batch_i64(&[("k", k), ("v", v)]);
+    let schema = changelog::with_op_field(&data.schema());
+    let ops = Int8Array::from(kinds.iter().map(|k| k.code()).collect::<Vec<_>>());
+    changelog::with_ops(&schema, data.columns().to_vec(), ops).expect("batch")
+}
+
+#[test]
+fn retracts_and_deletes() {
+    use RowKind::*;
+    let b1 = changelog_batch(&[1, 1, 1], &[5, 3, 5], &[Insert, Insert, Insert]);
+    let input = b1.schema();
+    let aggs = [
+        (count_udaf(), false, DataType::Int64),
+        (min_udaf(), false, DataType::Int64),
+        (count_udaf(), true, DataType::Int64),
+        (stddev_udaf(), false, DataType::Float64),
+    ];
+    let mut op = operator(&aggs, &input, true);
+    let mut out = Output::default();
+    op.on_batch(0, b1, &mut out).expect("batch");
+    assert_eq!(changes(&mut out), ["+I[1, 3, 3, 2, 1.1547005383792517]"]);
+    // Retracting the minimum gives way to the next value; one 5 stays.
+    let b2 = changelog_batch(&[1, 1], &[3, 5], &[UpdateBefore, Delete]);
+    op.on_batch(0, b2, &mut out).expect("batch");
+    assert_eq!(
+        changes(&mut out),
+        ["-U[1, 3, 3, 2, 1.1547005383792517]", "+U[1, 1, 5, 1, ]"]
+    );
+    let b3 = changelog_batch(&[1], &[5], &[Delete]);
+    op.on_batch(0, b3, &mut out).expect("batch");
+    assert_eq!(changes(&mut out), ["-D[1, 1, 5, 1, ]"]);
+    assert_eq!(op.state_size().0, 0);
+}
+
+#[test]
+fn unchanged_results_emit_nothing_and_dead_groups_are_dropped() {
+    let aggs = [(max_udaf(), false, DataType::Int64)];
+    let first = batch_i64(&[("k", &[1]), ("v", &[10])]);
+    let input = first.schema();
+    let mut op = operator(&aggs, &input, false);
+    let mut out = Output::default();
+    op.on_batch(0, first, &mut out).expect("batch");
+    op.on_batch(0, batch_i64(&[("k", &[1]), ("v", &[3])]), &mut out)
+        .expect("batch");
+    assert_eq!(changes(&mut out), ["+I[1, 10]"]);
+
+    // Many keys inserted then deleted: the state shrinks.
+    use RowKind::*;
+    let keys: Vec<i64> = (0..10_000).collect();
+    let ins = changelog_batch(&keys, &keys, &vec![Insert; keys.len()]);
+    let del = changelog_batch(&keys, &keys, &vec![Delete; keys.len()]);
+    let mut op = operator(&aggs, &ins.schema(), true);
+    op.on_batch(0, ins, &mut out).expect("batch");
+    op.on_batch(0, del, &mut out).expect("batch");
+    assert_eq!(
+        out.take_batches()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum::<usize>(),
+        20_000
+    );
+    assert_eq!(op.num_groups, 0);
+    let again = changelog_batch(&[7], &[1], &[Insert]);
+    op.on_batch(0, again, &mut out).expect("batch");
+    assert_eq!(changes(&mut out), ["+I[7, 1]"]);
+    let _ = Int64Array::from(vec![1]);
+}
