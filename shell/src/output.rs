@@ -176,11 +176,21 @@ pub fn query_note(rows: u64, summary: &QuerySummary) -> String {
 
 /// The line printed after an INSERT that ran to its end.
 pub fn insert_note(summary: &QuerySummary) -> String {
-    let mut note = format!(
-        "Inserted {} row(s) in {:.3}s",
-        summary.rows_out,
-        summary.elapsed.as_secs_f64()
-    );
+    let mut note = if summary.result_rows == summary.rows_out as i64 {
+        format!(
+            "Inserted {} row(s) in {:.3}s",
+            summary.rows_out,
+            summary.elapsed.as_secs_f64()
+        )
+    } else {
+        // An updating result: its changes, and the rows they leave.
+        format!(
+            "Wrote {} change(s), {} result row(s), in {:.3}s",
+            summary.rows_out,
+            summary.result_rows,
+            summary.elapsed.as_secs_f64()
+        )
+    };
     add_drops(&mut note, summary);
     note
 }

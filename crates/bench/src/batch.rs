@@ -32,9 +32,56 @@ pub fn batch_sql(query: &str) -> Option<&'static str> {
              COUNT(*), SUM(price), MAX(price) \
              FROM bid CROSS JOIN (VALUES (0), (1), (2), (3), (4)) AS k(i) GROUP BY 1, 2"
         }
+        "q15" => Q15_BATCH,
+        "q16" => Q16_BATCH,
+        "q17" => {
+            "SELECT auction, to_char(datetime, '%Y-%m-%d') AS day, COUNT(*), \
+             COUNT(*) FILTER (WHERE price < 10000), \
+             COUNT(*) FILTER (WHERE price >= 10000 AND price < 1000000), \
+             COUNT(*) FILTER (WHERE price >= 1000000), \
+             MIN(price), MAX(price), AVG(price), SUM(price) FROM bid GROUP BY 1, 2"
+        }
+        "q18" => {
+            "SELECT auction, bidder, price, channel, url, datetime, extra FROM \
+             (SELECT *, ROW_NUMBER() OVER (PARTITION BY bidder, auction ORDER BY datetime DESC) \
+             AS rn FROM bid) WHERE rn <= 1"
+        }
+        "q19" => {
+            "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price DESC) \
+             AS rn FROM bid) WHERE rn <= 10"
+        }
         _ => return None,
     })
 }
+
+/// q15's counts per price range, for q15 (per day) and q16 (per channel
+/// and day).
+macro_rules! ranges {
+    () => {
+        "COUNT(*), COUNT(*) FILTER (WHERE price < 10000), \
+         COUNT(*) FILTER (WHERE price >= 10000 AND price < 1000000), \
+         COUNT(*) FILTER (WHERE price >= 1000000), COUNT(DISTINCT bidder), \
+         COUNT(DISTINCT bidder) FILTER (WHERE price < 10000), \
+         COUNT(DISTINCT bidder) FILTER (WHERE price >= 10000 AND price < 1000000), \
+         COUNT(DISTINCT bidder) FILTER (WHERE price >= 1000000), COUNT(DISTINCT auction), \
+         COUNT(DISTINCT auction) FILTER (WHERE price < 10000), \
+         COUNT(DISTINCT auction) FILTER (WHERE price >= 10000 AND price < 1000000), \
+         COUNT(DISTINCT auction) FILTER (WHERE price >= 1000000)"
+    };
+}
+
+const Q15_BATCH: &str = concat!(
+    "SELECT to_char(datetime, '%Y-%m-%d') AS day, ",
+    ranges!(),
+    " FROM bid GROUP BY 1"
+);
+
+const Q16_BATCH: &str = concat!(
+    "SELECT channel, to_char(datetime, '%Y-%m-%d') AS day, \
+     MAX(to_char(datetime, '%H:%M')), ",
+    ranges!(),
+    " FROM bid GROUP BY 1, 2"
+);
 
 /// Run `sql` over `bids` (in memory) and return (rows out, CPU seconds,
 /// wall seconds) of the query alone.

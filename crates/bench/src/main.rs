@@ -27,7 +27,9 @@ use sluice_engine::{Session, StatementResult};
 
 use proc_stats::{cpu_seconds, peak_rss_mib};
 
-const QUERIES: [&str; 7] = ["q0", "q1", "q2", "q5", "q7", "tumble", "hop"];
+const QUERIES: [&str; 12] = [
+    "q0", "q1", "q2", "q5", "q7", "q15", "q16", "q17", "q18", "q19", "tumble", "hop",
+];
 
 struct Args {
     events: u64,
@@ -109,13 +111,23 @@ fn bid_ddl(source: &str, events: u64, csv: &Path) -> String {
 async fn execute_all(session: &Session, sql: &str) -> anyhow::Result<(u64, u64)> {
     let (mut rows_in, mut rows_out) = (0, 0);
     for stmt in session.parse(sql, None)? {
-        let summary = match session.execute(&stmt).await? {
-            StatementResult::Insert(h) => h.wait().await?,
-            StatementResult::Query(h) => h.collect().await?.1,
+        // An updating INSERT counts the rows its changes leave, to compare
+        // with the batch result.
+        let (summary, rows) = match session.execute(&stmt).await? {
+            StatementResult::Insert(h) => {
+                let s = h.wait().await?;
+                let rows = s.result_rows.max(0) as u64;
+                (s, rows)
+            }
+            StatementResult::Query(h) => {
+                let s = h.collect().await?.1;
+                let rows = s.rows_out;
+                (s, rows)
+            }
             _ => continue,
         };
         rows_in += summary.rows_in;
-        rows_out += summary.rows_out;
+        rows_out += rows;
     }
     Ok((rows_in, rows_out))
 }
@@ -133,7 +145,7 @@ async fn run_one(args: &Args, query: &str, source: &str) -> anyhow::Result<()> {
         let sql = batch::batch_sql(query).ok_or_else(|| anyhow!("no batch form of {query}"))?;
         execute_all(&session, &bid_ddl("gen", args.events, &args.csv)).await?;
         let stmts = session.parse(
-            "SELECT auction, bidder, price, dateTime, extra FROM bid",
+            "SELECT auction, bidder, price, channel, url, dateTime, extra FROM bid",
             None,
         )?;
         let StatementResult::Query(h) = session.execute(&stmts[0]).await? else {
@@ -162,8 +174,10 @@ async fn run_one(args: &Args, query: &str, source: &str) -> anyhow::Result<()> {
 
 /// Write the generator's bids to a CSV file (once per event count).
 async fn make_csv(args: &Args) -> anyhow::Result<()> {
-    let marker = args.csv.with_extension(format!("{}.done", args.events));
-    if marker.exists() {
+    // The marker holds the event count the file was written for.
+    let marker = args.csv.with_extension("done");
+    let events = args.events.to_string();
+    if std::fs::read_to_string(&marker).is_ok_and(|e| e == events) {
         return Ok(());
     }
     eprintln!(
@@ -171,6 +185,13 @@ async fn make_csv(args: &Args) -> anyhow::Result<()> {
         args.csv.display(),
         args.events
     );
+    // The filesystem sink adds part files to a directory: start empty, so
+    // bids of another event count are not read too.
+    if args.csv.is_dir() {
+        std::fs::remove_dir_all(&args.csv)?;
+    } else if args.csv.exists() {
+        std::fs::remove_file(&args.csv)?;
+    }
     let session = Session::new();
     let sql = format!(
         "{} CREATE TABLE bid_csv (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, \
@@ -181,7 +202,7 @@ async fn make_csv(args: &Args) -> anyhow::Result<()> {
         args.csv.display()
     );
     execute_all(&session, &sql).await?;
-    std::fs::write(marker, b"")?;
+    std::fs::write(marker, events)?;
     Ok(())
 }
 

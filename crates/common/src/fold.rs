@@ -65,10 +65,12 @@ impl Fold {
             )));
         }
         let rows = self.rows.convert_columns(data.columns())?;
+        // An empty key (a result of at most one row) is the same for all.
         let keys = match &self.key {
+            Some((k, _)) if k.is_empty() => Some(None),
             Some((k, conv)) => {
                 let cols: Vec<ArrayRef> = k.iter().map(|&i| Arc::clone(data.column(i))).collect();
-                Some(conv.convert_columns(&cols)?)
+                Some(Some(conv.convert_columns(&cols)?))
             }
             None => None,
         };
@@ -80,7 +82,8 @@ impl Fold {
             };
             let row = rows.row(i);
             match &keys {
-                Some(keys) => self.upsert(keys.row(i).as_ref(), row.owned(), kind),
+                Some(Some(keys)) => self.upsert(keys.row(i).as_ref(), row.owned(), kind),
+                Some(None) => self.upsert(&[], row.owned(), kind),
                 None => self.multiset(row.as_ref(), row, kind),
             }
         }

@@ -71,6 +71,7 @@ impl Session {
                     s.rows_in.to_string(),
                     s.rows_out.to_string(),
                     s.late_rows.to_string(),
+                    format!("{} keys, {} B", s.state_keys, s.state_bytes),
                     s.watermark.display(),
                     j.statement,
                 ]
@@ -84,6 +85,7 @@ impl Session {
                 "rows in",
                 "rows out",
                 "late rows",
+                "state",
                 "watermark",
                 "statement",
             ],

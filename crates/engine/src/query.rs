@@ -20,6 +20,13 @@ pub struct QuerySummary {
     pub rows_in: u64,
     /// Rows produced (to the caller or the sink).
     pub rows_out: u64,
+    /// Rows of the result an INSERT wrote: inserts minus retractions (the
+    /// same as `rows_out` for an append-only result).
+    pub result_rows: i64,
+    /// Keys held in operator state.
+    pub state_keys: u64,
+    /// Bytes held in operator state (approximate).
+    pub state_bytes: u64,
     /// Rows dropped for arriving behind the watermark.
     pub late_rows: u64,
     /// Malformed records skipped.
@@ -54,6 +61,9 @@ impl QueryProgress {
         QuerySummary {
             rows_in: e.source_rows(),
             rows_out: e.metrics.rows_out(),
+            result_rows: e.metrics.net_rows(),
+            state_keys: e.total(&|m| m.state_keys()),
+            state_bytes: e.total(&|m| m.state_bytes()),
             late_rows: e.total(&|m| m.late_rows()),
             bad_records: e.total(&|m| m.bad_records()),
             nulled_records: e.total(&|m| m.nulled_records()),

@@ -279,6 +279,9 @@ impl Session {
         state: &SessionState,
     ) -> Result<(StreamGraph, ResultShape)> {
         let plan = self.logical_plan(stmt, state).await?;
+        if std::env::var_os("SLUICE_TMP_PLAN").is_some() {
+            eprintln!("{}", plan.display_indent());
+        }
         let parallelism = self.settings().parallelism();
         let planner = StreamPlanner::new(state, &plan, parallelism);
         match &plan {

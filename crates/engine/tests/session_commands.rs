@@ -82,7 +82,8 @@ async fn a_background_job_runs_to_its_end_and_is_listed() {
     assert_eq!(jobs[0][1], "FINISHED");
     assert_eq!(jobs[0][3], "3", "rows in");
     assert_eq!(jobs[0][4], "3", "rows out");
-    assert_eq!(jobs[0][7], text);
+    assert_eq!(jobs[0][6], "0 keys, 0 B", "state");
+    assert_eq!(jobs[0][8], text);
 
     let rows = cells(&session, "SELECT a FROM dst").await;
     assert_eq!(rows, vec![vec!["10"], vec!["20"], vec!["30"]]);

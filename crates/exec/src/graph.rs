@@ -224,6 +224,14 @@ impl ExplainNode {
             if m.nulled_records() > 0 {
                 let _ = write!(line, ", records_with_null_fields={}", m.nulled_records());
             }
+            if m.state_keys() > 0 {
+                let _ = write!(
+                    line,
+                    ", state_keys={}, state_bytes={}",
+                    m.state_keys(),
+                    m.state_bytes()
+                );
+            }
             if m.bad_records() > 0 {
                 let _ = write!(line, ", bad_records_skipped={}", m.bad_records());
             }

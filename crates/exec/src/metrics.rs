@@ -18,6 +18,11 @@ pub struct NodeMetrics {
     bytes_total: AtomicU64,
     watermark: AtomicI64,
     partition_lag: Mutex<Vec<(i32, i64)>>,
+    /// At a sink: rows of the result (inserts minus retractions).
+    net_rows: AtomicI64,
+    /// Keys and bytes of operator state (summed over instances).
+    state_keys: AtomicI64,
+    state_bytes: AtomicI64,
 }
 
 impl Default for NodeMetrics {
@@ -32,11 +37,35 @@ impl Default for NodeMetrics {
             bytes_total: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
             partition_lag: Mutex::new(Vec::new()),
+            net_rows: AtomicI64::new(0),
+            state_keys: AtomicI64::new(0),
+            state_bytes: AtomicI64::new(0),
         }
     }
 }
 
 impl NodeMetrics {
+    /// Count result rows added (negative: retracted) at a sink.
+    pub fn add_net(&self, n: i64) {
+        self.net_rows.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Rows of the result written so far (inserts minus retractions).
+    pub fn net_rows(&self) -> i64 {
+        self.net_rows.load(Ordering::Relaxed)
+    }
+    /// An instance's state changed by `keys` keys and `bytes` bytes.
+    pub fn add_state(&self, keys: i64, bytes: i64) {
+        self.state_keys.fetch_add(keys, Ordering::Relaxed);
+        self.state_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+    /// Keys held in state (all instances).
+    pub fn state_keys(&self) -> u64 {
+        self.state_keys.load(Ordering::Relaxed).max(0) as u64
+    }
+    /// Bytes held in state (all instances, approximate).
+    pub fn state_bytes(&self) -> u64 {
+        self.state_bytes.load(Ordering::Relaxed).max(0) as u64
+    }
     /// Count rows received.
     pub fn add_in(&self, n: usize) {
         self.rows_in.fetch_add(n as u64, Ordering::Relaxed);

@@ -69,6 +69,12 @@ pub trait Operator: Send + 'static {
         Ok(())
     }
 
+    /// Keys and approximate bytes of the operator's state, for operators
+    /// that keep state per key.
+    fn state_size(&self) -> Option<(usize, usize)> {
+        None
+    }
+
     /// True once the operator needs no more input (e.g. a satisfied LIMIT);
     /// the run loop then ends the stream downstream.
     fn is_finished(&self) -> bool {

@@ -41,6 +41,42 @@ struct InputState {
     blocked_on: Option<Barrier>,
 }
 
+/// Rows a batch adds to the result: all of an append-only batch; of a
+/// changelog, its inserts minus its retractions.
+fn net_rows(batch: &arrow::record_batch::RecordBatch) -> i64 {
+    match sluice_common::changelog::ops(batch) {
+        Some(ops) => ops
+            .values()
+            .iter()
+            .map(|&c| sluice_common::changelog::sign_of_code(c))
+            .sum(),
+        None => batch.num_rows() as i64,
+    }
+}
+
+/// Reports an operator's state size to its node's counters now and then
+/// (as the change since its last report, so instances add up).
+#[derive(Default)]
+struct StateReport {
+    keys: i64,
+    bytes: i64,
+    calls: u32,
+}
+
+impl StateReport {
+    fn update(&mut self, op: &dyn Operator, metrics: &NodeMetrics, now: bool) {
+        self.calls += 1;
+        if !now && self.calls % 32 != 1 {
+            return;
+        }
+        if let Some((keys, bytes)) = op.state_size() {
+            let (keys, bytes) = (keys as i64, bytes as i64);
+            metrics.add_state(keys - self.keys, bytes - self.bytes);
+            (self.keys, self.bytes) = (keys, bytes);
+        }
+    }
+}
+
 /// Drive `op` until all inputs end or the output closes. Each channel is
 /// tagged with the input it belongs to.
 pub async fn run_operator(
@@ -62,6 +98,7 @@ pub async fn run_operator(
     let mut current = Watermark::MIN;
     let mut output = Output::default();
     let mut turn = 0;
+    let mut state = StateReport::default();
     loop {
         let Some((idx, msg)) = next_message(&mut inputs, &mut turn).await else {
             return Ok(()); // an upstream failed or was cancelled
@@ -104,6 +141,7 @@ pub async fn run_operator(
             }
         };
         metrics.add_late(std::mem::take(&mut output.late_rows));
+        state.update(&*op, &metrics, !matches!(flow, Flow::Continue));
         let finished = op.is_finished();
         if !flush(&mut output, &out, &metrics).await? {
             return Ok(());
@@ -209,6 +247,7 @@ pub async fn run_sink(
             Message::Batch(b) => {
                 metrics.add_in(b.num_rows());
                 metrics.add_out(b.num_rows());
+                metrics.add_net(net_rows(&b));
                 sink.write(b).await?;
             }
             Message::Watermark(wm) => {

@@ -364,6 +364,13 @@ fn status_line(s: &QuerySummary, out_rows: u64, rate: f64) -> String {
         s.watermark.display(),
         s.late_rows
     );
+    if s.state_keys > 0 {
+        line.push_str(&format!(
+            " | state {} keys ({})",
+            s.state_keys,
+            bytes(s.state_bytes)
+        ));
+    }
     if s.bytes_total > 0 {
         line.push_str(&format!(
             " | read {} of {} ({:.0}%)",
@@ -438,6 +445,9 @@ mod tests {
         let s = QuerySummary {
             rows_in: 1200,
             rows_out: 3,
+            result_rows: 3,
+            state_keys: 0,
+            state_bytes: 0,
             late_rows: 2,
             bad_records: 0,
             nulled_records: 0,

@@ -11,6 +11,7 @@
 mod aggregate;
 mod lineage;
 mod scan;
+mod top_n;
 mod updating;
 mod watermark;
 
@@ -192,6 +193,14 @@ impl<'a> StreamPlanner<'a> {
                 Ok(input)
             }
             LogicalPlan::Filter(f) => {
+                if let LogicalPlan::Window(w) = f.input.as_ref() {
+                    if top_n::is_row_number(w) && top_n::is_rank_bound(w, &f.predicate) {
+                        return top_n::plan_top_n(self, w, &f.predicate);
+                    }
+                }
+                if let Some(plan) = top_n::normalize(f)? {
+                    return self.plan(&plan);
+                }
                 let mut input = self.plan(&f.input)?;
                 if watermark::calls_current_watermark([&f.predicate]) {
                     return watermark::plan_step(self, input, WatermarkStep::Filter(&f.predicate));
@@ -299,6 +308,11 @@ impl<'a> StreamPlanner<'a> {
             )
             .near("DISTINCT")),
             LogicalPlan::Join(_) => Err(Error::plan("joins are not supported yet").near("JOIN")),
+            LogicalPlan::Window(w) if top_n::is_row_number(w) => Err(Error::plan(
+                "ROW_NUMBER() on a stream is a Top-N: filter it as `WHERE rn <= N` (or `rn < N`, \
+                 `rn = 1`) with a constant N",
+            )
+            .near("ROW_NUMBER")),
             LogicalPlan::Window(_) => Err(Error::plan(
                 "OVER windows are not supported yet; use TUMBLE or HOP window aggregation",
             )

@@ -6,6 +6,7 @@ pub mod limit;
 pub mod partial_aggregate;
 pub mod sort;
 pub mod stateless;
+pub mod top_n;
 pub mod union;
 pub mod updating_aggregate;
 pub mod window_aggregate;

@@ -316,6 +316,10 @@ impl Operator for UpdatingAggregateOperator {
         Arc::clone(&self.output)
     }
 
+    fn state_size(&self) -> Option<(usize, usize)> {
+        Some(UpdatingAggregateOperator::state_size(self))
+    }
+
     fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());

@@ -1,0 +1,216 @@
+//! Top-N and deduplication: `ROW_NUMBER() OVER (PARTITION BY .. ORDER BY
+//! ..) AS rn` under a filter `rn <= N` (or `rn < N`, `rn = 1`), Flink's
+//! forms, planned as one TopN operator per partition key.
+
+use std::sync::Arc;
+
+use arrow::compute::SortOptions;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::logical_plan::{Filter, Projection, Window};
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator as Op, WindowFunctionDefinition};
+use sluice_common::changelog::ChangelogMode;
+use sluice_common::{Error, Result};
+use sluice_exec::exchange::Exchange;
+use sluice_exec::graph::StreamNode;
+use sluice_exec::operator::Operator;
+use sluice_exec::operators::sort::SortKey;
+use sluice_exec::operators::top_n::{TopNConfig, TopNOperator};
+
+use super::{Planned, StreamPlanner};
+
+/// Largest N a Top-N keeps per partition.
+const MAX_N: u64 = 100_000;
+
+/// The N that `predicate` bounds the row number column `rn` by, if it is
+/// one of the Top-N forms.
+fn bound(predicate: &Expr, rn: &str) -> Option<u64> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = predicate else {
+        return None;
+    };
+    let (col, op, lit) = match (left.as_ref(), right.as_ref()) {
+        (Expr::Column(c), Expr::Literal(v, _)) => (c, *op, v),
+        (Expr::Literal(v, _), Expr::Column(c)) => (c, op.swap()?, v),
+        _ => return None,
+    };
+    if col.name != rn {
+        return None;
+    }
+    let n = match lit {
+        ScalarValue::UInt64(Some(n)) => *n,
+        ScalarValue::Int64(Some(n)) if *n >= 0 => *n as u64,
+        ScalarValue::Int32(Some(n)) if *n >= 0 => *n as u64,
+        _ => return None,
+    };
+    match op {
+        Op::LtEq => Some(n),
+        Op::Lt => Some(n.saturating_sub(1)),
+        Op::Eq if n == 1 => Some(1),
+        _ => None,
+    }
+}
+
+/// A filter over ROW_NUMBER() in the shape the Top-N planner reads: the
+/// rank bound directly over the window (other conjuncts are applied after
+/// the ranking; a projection of plain columns between them is moved on
+/// top). `None` when the filter is not over a ROW_NUMBER().
+pub(crate) fn normalize(f: &Filter) -> Result<Option<LogicalPlan>> {
+    let (window, projection) = match f.input.as_ref() {
+        LogicalPlan::Window(w) => (w, None),
+        LogicalPlan::Projection(p) => match p.input.as_ref() {
+            LogicalPlan::Window(w) if p.expr.iter().all(|e| matches!(e, Expr::Column(_))) => {
+                (w, Some(p))
+            }
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    if !is_row_number(window) {
+        return Ok(None);
+    }
+    let rn = window
+        .schema
+        .field(window.schema.fields().len() - 1)
+        .name()
+        .clone();
+    let conjuncts = split_conjunction(&f.predicate);
+    let Some(pos) = conjuncts.iter().position(|c| bound(c, &rn).is_some()) else {
+        return Ok(None);
+    };
+    let rank = conjuncts[pos].clone();
+    let rest: Vec<Expr> = conjuncts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != pos)
+        .map(|(_, e)| (*e).clone())
+        .collect();
+    let window_plan = Arc::new(LogicalPlan::Window(window.clone()));
+    let mut plan = LogicalPlan::Filter(Filter::try_new(rank, window_plan)?);
+    if let Some(e) = conjunction(rest) {
+        plan = LogicalPlan::Filter(Filter::try_new(e, Arc::new(plan))?);
+    }
+    if let Some(p) = projection {
+        plan = LogicalPlan::Projection(Projection::try_new(p.expr.clone(), Arc::new(plan))?);
+    }
+    Ok(Some(plan))
+}
+
+/// Whether `predicate` is exactly a rank bound of `w`'s row number.
+pub(crate) fn is_rank_bound(w: &Window, predicate: &Expr) -> bool {
+    let rn = w.schema.field(w.schema.fields().len() - 1).name();
+    bound(predicate, rn).is_some()
+}
+
+/// Whether `w` is a single ROW_NUMBER(), the Top-N shape.
+pub(crate) fn is_row_number(w: &Window) -> bool {
+    matches!(w.window_expr.as_slice(), [Expr::WindowFunction(f)]
+        if matches!(&f.fun, WindowFunctionDefinition::WindowUDF(u) if u.name() == "row_number"))
+}
+
+pub(crate) fn plan_top_n(p: &StreamPlanner, w: &Window, predicate: &Expr) -> Result<Planned> {
+    let [Expr::WindowFunction(f)] = w.window_expr.as_slice() else {
+        return Err(Error::internal("Top-N without its ROW_NUMBER"));
+    };
+    let rn_index = w.schema.fields().len() - 1;
+    let rn = w.schema.field(rn_index).name().clone();
+    let Some(n) = bound(predicate, &rn) else {
+        return Err(Error::plan(
+            "ROW_NUMBER() on a stream is a Top-N: filter it as `WHERE rn <= N` (or `rn < N`, \
+             `rn = 1`) with a constant N, and nothing else in that WHERE",
+        )
+        .near("ROW_NUMBER"));
+    };
+    if n == 0 || n > MAX_N {
+        return Err(
+            Error::plan(format!("a Top-N keeps 1 to {MAX_N} rows per key, not {n}"))
+                .near("ROW_NUMBER"),
+        );
+    }
+    let input = p.plan(&w.input)?;
+    if input.changelog.is_updating() {
+        return Err(Error::plan(
+            "a Top-N (ROW_NUMBER() OVER ..) over an updating input is not supported yet; \
+             rank an append-only input",
+        )
+        .near("ROW_NUMBER"));
+    }
+    let params = &f.params;
+    let partition = params
+        .partition_by
+        .iter()
+        .map(|e| p.physical(e, &input.schema))
+        .collect::<Result<Vec<_>>>()?;
+    let order = params
+        .order_by
+        .iter()
+        .map(|s| {
+            Ok(SortKey {
+                expr: p.physical(&s.expr, &input.schema)?,
+                options: SortOptions {
+                    descending: !s.asc,
+                    nulls_first: s.nulls_first,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if order.is_empty() {
+        return Err(Error::plan("a Top-N needs ORDER BY inside OVER (..)").near("OVER"));
+    }
+    // The upsert key: the partition columns and rn (the partition alone
+    // when one row per partition is kept), when they are plain columns.
+    let key_columns: Option<Vec<usize>> = params
+        .partition_by
+        .iter()
+        .map(|e| match e {
+            Expr::Column(c) => input.schema.index_of_column(c).ok(),
+            _ => None,
+        })
+        .collect();
+    let upsert_key = key_columns.map(|mut k| {
+        if n > 1 {
+            k.push(rn_index);
+        }
+        k
+    });
+    let cfg = TopNConfig {
+        partition: partition.clone(),
+        order,
+        limit: n as usize,
+        schema: Arc::clone(w.schema.inner()),
+    };
+    let bounded = input.bounded;
+    let node = input.materialize();
+    let input_schema = node.schema();
+    let instances = if partition.is_empty() {
+        1
+    } else {
+        p.parallelism
+    };
+    let ops = (0..instances)
+        .map(|_| {
+            TopNOperator::try_new(cfg.clone(), &input_schema)
+                .map(|op| Box::new(op) as Box<dyn Operator>)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let exchange = if instances > 1 {
+        Exchange::Hash(partition)
+    } else {
+        Exchange::Forward
+    };
+    let width = w.schema.fields().len();
+    let key_names = upsert_key.as_ref().map(|k| {
+        k.iter()
+            .map(|&i| w.schema.field(i).name().clone())
+            .collect()
+    });
+    Ok(Planned {
+        node: StreamNode::parallel(ops, vec![node], vec![exchange]).with_upsert_key(key_names),
+        steps: vec![],
+        schema: Arc::clone(&w.schema),
+        rowtime: vec![false; width],
+        windows: vec![None; width],
+        bounded,
+        changelog: ChangelogMode::Updating { upsert_key },
+    })
+}
