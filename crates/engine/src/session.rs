@@ -283,7 +283,8 @@ impl Session {
             eprintln!("{}", plan.display_indent());
         }
         let parallelism = self.settings().parallelism();
-        let planner = StreamPlanner::new(state, &plan, parallelism);
+        let planner = StreamPlanner::new(state, &plan, parallelism)
+            .with_state_ttl(self.settings().state_ttl());
         match &plan {
             LogicalPlan::Dml(dml)
                 if matches!(

@@ -58,7 +58,22 @@ const SPECS: &[Spec] = &[
                sources: a number, or auto (the number of cores)",
         check: check_parallelism,
     },
+    Spec {
+        key: "table.exec.state.ttl",
+        aliases: &["idle-state-retention"],
+        default: "0 ms",
+        help: "how long updating operators keep the state of a key that is not updated \
+               (0: forever), e.g. '1 h'",
+        check: check_duration,
+    },
 ];
+
+fn check_duration(v: &str) -> std::result::Result<String, String> {
+    match sluice_connectors::options::parse_duration_ms(v) {
+        Some(ms) => Ok(format!("{ms} ms")),
+        None => Err("a duration such as '1 h', '30 min' or '0 ms'".into()),
+    }
+}
 
 /// Most instances a query may ask for.
 const MAX_PARALLELISM: usize = 256;
@@ -187,6 +202,15 @@ impl Settings {
             Some(Ok(n)) => n,
             _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
+    }
+
+    /// `table.exec.state.ttl`: `None` keeps state forever.
+    pub fn state_ttl(&self) -> Option<std::time::Duration> {
+        let ms = self
+            .values
+            .get("table.exec.state.ttl")
+            .and_then(|v| sluice_connectors::options::parse_duration_ms(v))?;
+        (ms > 0).then(|| std::time::Duration::from_millis(ms))
     }
 
     /// Names of every setting (for completion).

@@ -121,6 +121,8 @@ pub struct StreamPlanner<'a> {
     pane_tvfs: HashSet<usize>,
     /// Instances of keyed operators.
     pub(crate) parallelism: usize,
+    /// How long updating operators keep an idle key (`None`: forever).
+    pub(crate) state_ttl: Option<std::time::Duration>,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -131,7 +133,15 @@ impl<'a> StreamPlanner<'a> {
             state,
             pane_tvfs: lineage::pane_candidates(plan),
             parallelism: parallelism.max(1),
+            state_ttl: None,
         }
+    }
+
+    /// Updating operators forget keys idle for `ttl`
+    /// (`table.exec.state.ttl`).
+    pub fn with_state_ttl(mut self, ttl: Option<std::time::Duration>) -> Self {
+        self.state_ttl = ttl;
+        self
     }
 
     pub(crate) fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {

@@ -17,6 +17,8 @@ use sluice_exec::graph::StreamNode;
 use sluice_exec::operator::Operator;
 use sluice_exec::operators::sort::SortKey;
 use sluice_exec::operators::top_n::{TopNConfig, TopNOperator};
+use sluice_exec::operators::window_aggregate::WindowRole;
+use sluice_exec::operators::window_top_n::{WindowTopNConfig, WindowTopNOperator};
 
 use super::{Planned, StreamPlanner};
 
@@ -157,6 +159,9 @@ pub(crate) fn plan_top_n(p: &StreamPlanner, w: &Window, predicate: &Expr) -> Res
     if order.is_empty() {
         return Err(Error::plan("a Top-N needs ORDER BY inside OVER (..)").near("OVER"));
     }
+    if let Some(window) = window_partition(w, &input) {
+        return window_top_n(p, w, input, window, partition, order, n);
+    }
     // The upsert key: the partition columns and rn (the partition alone
     // when one row per partition is kept), when they are plain columns.
     let key_columns: Option<Vec<usize>> = params
@@ -178,6 +183,7 @@ pub(crate) fn plan_top_n(p: &StreamPlanner, w: &Window, predicate: &Expr) -> Res
         order,
         limit: n as usize,
         schema: Arc::clone(w.schema.inner()),
+        ttl: p.state_ttl,
     };
     let bounded = input.bounded;
     let node = input.materialize();
@@ -212,5 +218,70 @@ pub(crate) fn plan_top_n(p: &StreamPlanner, w: &Window, predicate: &Expr) -> Res
         windows: vec![None; width],
         bounded,
         changelog: ChangelogMode::Updating { upsert_key },
+    })
+}
+
+/// The window column a Top-N is partitioned by (its `window_end`, or its
+/// `window_start` with the window size to add), if any.
+fn window_partition(w: &Window, input: &Planned) -> Option<(usize, i64)> {
+    let Expr::WindowFunction(f) = &w.window_expr[0] else {
+        return None;
+    };
+    f.params.partition_by.iter().find_map(|e| match e {
+        Expr::Column(c) => {
+            let i = input.schema.index_of_column(c).ok()?;
+            let col = input.windows[i]?;
+            match col.role {
+                WindowRole::End => Some((i, 0)),
+                WindowRole::Start => Some((i, col.spec.size)),
+                WindowRole::Time => None,
+            }
+        }
+        _ => None,
+    })
+}
+
+/// A Top-N partitioned by a window: ranked once per window when it
+/// closes, append-only.
+fn window_top_n(
+    p: &StreamPlanner,
+    w: &Window,
+    input: Planned,
+    (window_column, end_offset): (usize, i64),
+    partition: Vec<Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
+    order: Vec<SortKey>,
+    n: u64,
+) -> Result<Planned> {
+    let cfg = WindowTopNConfig {
+        partition: partition.clone(),
+        order,
+        limit: n as usize,
+        window_column,
+        end_offset,
+        schema: Arc::clone(w.schema.inner()),
+    };
+    let width = w.schema.fields().len();
+    let mut rowtime = input.rowtime.clone();
+    rowtime.push(false);
+    let mut windows = input.windows.clone();
+    windows.push(None);
+    debug_assert_eq!(windows.len(), width);
+    let bounded = input.bounded;
+    let node = input.materialize();
+    let input_schema = node.schema();
+    let ops = (0..p.parallelism)
+        .map(|_| {
+            WindowTopNOperator::try_new(cfg.clone(), &input_schema)
+                .map(|op| Box::new(op) as Box<dyn Operator>)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Planned {
+        node: StreamNode::parallel(ops, vec![node], vec![Exchange::Hash(partition)]),
+        steps: vec![],
+        schema: Arc::clone(&w.schema),
+        rowtime,
+        windows,
+        bounded,
+        changelog: ChangelogMode::AppendOnly,
     })
 }

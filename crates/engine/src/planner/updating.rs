@@ -30,6 +30,7 @@ pub(crate) fn plan_updating_aggregate(
         aggregates,
         schema: Arc::clone(agg.schema.inner()),
         retracts: input.changelog.is_updating(),
+        ttl: p.state_ttl,
     };
     let bounded = input.bounded;
     let node = input.materialize();

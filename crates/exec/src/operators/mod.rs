@@ -2,6 +2,7 @@
 
 pub mod changelog;
 pub mod current_watermark;
+pub mod expiry;
 pub mod limit;
 pub mod partial_aggregate;
 pub mod sort;
@@ -11,6 +12,7 @@ pub mod union;
 pub mod updating_aggregate;
 pub mod window_aggregate;
 pub mod window_assign;
+pub mod window_top_n;
 
 #[cfg(test)]
 pub(crate) mod test_util;

@@ -25,6 +25,7 @@ use sluice_common::changelog::{self, RowKind};
 use sluice_common::{Error, Result};
 
 use crate::operator::{Operator, Output};
+use crate::operators::expiry::{wall_clock, Expiry};
 use crate::operators::sort::SortKey;
 
 /// What a Top-N computes.
@@ -39,6 +40,9 @@ pub struct TopNConfig {
     /// Output data schema: the input's columns, then `rn` (BIGINT
     /// UNSIGNED).
     pub schema: SchemaRef,
+    /// Forget partitions not updated for this long
+    /// (`table.exec.state.ttl`).
+    pub ttl: Option<std::time::Duration>,
 }
 
 /// A partition's ranked rows: (order key, arrival) -> the row.
@@ -56,6 +60,7 @@ pub struct TopNOperator {
     ids: Vec<usize>,
     /// Bytes of the rows held (approximate).
     bytes: usize,
+    expiry: Option<Expiry>,
 }
 
 impl TopNOperator {
@@ -100,6 +105,7 @@ impl TopNOperator {
                 .collect::<Result<Vec<_>>>()?,
         )?;
         Ok(TopNOperator {
+            expiry: cfg.ttl.map(|ttl| Expiry::new(ttl, wall_clock())),
             output: changelog::with_op_field(&cfg.schema),
             cfg,
             groups,
@@ -115,6 +121,19 @@ impl TopNOperator {
     /// Partitions and rows held.
     pub fn state_size(&self) -> (usize, usize) {
         (self.tops.len(), self.bytes)
+    }
+
+    /// Forget partitions idle for the TTL (no retraction, as in Flink).
+    fn expire(&mut self) {
+        let Some(expiry) = self.expiry.as_mut() else {
+            return;
+        };
+        expiry.touch(&self.ids, self.tops.len());
+        for g in expiry.expired() {
+            for ((k, _), r) in std::mem::take(&mut self.tops[g]) {
+                self.bytes -= k.len() + r.as_ref().len() + 48;
+            }
+        }
     }
 
     fn intern(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -242,6 +261,7 @@ impl Operator for TopNOperator {
         for (g, old) in &before {
             rank_changes(old, &self.tops[*g], &mut emits);
         }
+        self.expire();
         if emits.is_empty() {
             return Ok(());
         }
@@ -285,6 +305,7 @@ mod tests {
             }],
             limit: 2,
             schema: Arc::new(Schema::new(fields)),
+            ttl: None,
         };
         TopNOperator::try_new(cfg, input).expect("operator")
     }

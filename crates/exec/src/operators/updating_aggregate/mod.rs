@@ -31,6 +31,7 @@ use sluice_common::changelog::{self, RowKind};
 use sluice_common::{Error, Result};
 
 use crate::operator::{Operator, Output};
+use crate::operators::expiry::{wall_clock, Clock, Expiry};
 use crate::operators::window_aggregate::{batch_of, AggregateCall};
 use acc::{GroupAcc, Rows};
 
@@ -46,6 +47,8 @@ pub struct UpdatingAggConfig {
     pub schema: SchemaRef,
     /// The input is a changelog (rows may be retracted).
     pub retracts: bool,
+    /// Forget keys not updated for this long (`table.exec.state.ttl`).
+    pub ttl: Option<std::time::Duration>,
 }
 
 /// See the module docs.
@@ -62,6 +65,7 @@ pub struct UpdatingAggregateOperator {
     results: RowConverter,
     ids: Vec<usize>,
     seen: Vec<bool>,
+    expiry: Option<Expiry>,
 }
 
 /// The accumulator for one call, vectorised where one exists.
@@ -114,7 +118,9 @@ impl UpdatingAggregateOperator {
                 .map(|f| SortField::new(f.data_type().clone()))
                 .collect(),
         )?;
+        let expiry = cfg.ttl.map(|ttl| Expiry::new(ttl, wall_clock()));
         Ok(UpdatingAggregateOperator {
+            expiry,
             output: changelog::with_op_field(&cfg.schema),
             cfg,
             groups,
@@ -127,6 +133,30 @@ impl UpdatingAggregateOperator {
             ids: Vec::new(),
             seen: Vec::new(),
         })
+    }
+
+    /// Replace the clock idle keys are timed by (tests).
+    pub fn set_clock(&mut self, clock: Clock) {
+        if let Some(ttl) = self.cfg.ttl {
+            self.expiry = Some(Expiry::new(ttl, clock));
+        }
+    }
+
+    /// Forget groups idle for the TTL (no retraction is emitted, as in
+    /// Flink).
+    fn expire(&mut self, touched: &[usize]) -> Result<bool> {
+        let Some(expiry) = self.expiry.as_mut() else {
+            return Ok(false);
+        };
+        expiry.touch(touched, self.num_groups);
+        let expired = expiry.expired();
+        for &g in &expired {
+            if self.rows[g] > 0 {
+                self.live -= 1;
+            }
+            self.rows[g] = 0;
+        }
+        Ok(!expired.is_empty())
     }
 
     /// Groups held and approximate bytes of state.
@@ -220,13 +250,27 @@ impl UpdatingAggregateOperator {
         Ok(())
     }
 
-    /// Drop groups without rows once they outnumber the live ones.
-    fn compact(&mut self) -> Result<()> {
+    /// Drop groups without rows once they outnumber the live ones (or
+    /// now, with `force`).
+    fn compact(&mut self, force: bool) -> Result<()> {
         let dead = self.num_groups - self.live;
+        if self.groups.is_none() && force && self.live == 0 {
+            // The global group expired: start afresh.
+            for a in &mut self.accs {
+                a.retain(&[])?;
+            }
+            self.num_groups = 0;
+            self.rows.clear();
+            self.seen.clear();
+            if let Some(e) = self.expiry.as_mut() {
+                e.retain(&[]);
+            }
+            return Ok(());
+        }
         let Some(groups) = self.groups.as_mut() else {
             return Ok(());
         };
-        if dead < 4096 || dead < self.live {
+        if !force && (dead < 4096 || dead < self.live) {
             return Ok(());
         }
         let keep: Vec<usize> = (0..self.num_groups).filter(|&g| self.rows[g] > 0).collect();
@@ -245,6 +289,9 @@ impl UpdatingAggregateOperator {
         self.rows = keep.iter().map(|&g| self.rows[g]).collect();
         self.num_groups = keep.len();
         self.seen = vec![false; self.num_groups];
+        if let Some(e) = self.expiry.as_mut() {
+            e.retain(&keep);
+        }
         Ok(())
     }
 }
@@ -375,7 +422,8 @@ impl Operator for UpdatingAggregateOperator {
                 ops,
             )?);
         }
-        self.compact()
+        let expired = self.expire(&touched)?;
+        self.compact(expired)
     }
 }
 

@@ -42,6 +42,7 @@ fn operator(
         aggregates: calls,
         schema: Arc::new(Schema::new(fields)),
         retracts,
+        ttl: None,
     };
     UpdatingAggregateOperator::try_new(cfg, input).expect("operator")
 }
@@ -157,4 +158,35 @@ fn unchanged_results_emit_nothing_and_dead_groups_are_dropped() {
     op.on_batch(0, again, &mut out).expect("batch");
     assert_eq!(changes(&mut out), ["+I[7, 1]"]);
     let _ = Int64Array::from(vec![1]);
+}
+
+#[test]
+fn idle_keys_expire_without_retraction() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let aggs = [(count_udaf(), false, DataType::Int64)];
+    let first = batch_i64(&[("k", &[1, 2]), ("v", &[1, 1])]);
+    let input = first.schema();
+    let mut op = operator(&aggs, &input, false);
+    op.cfg.ttl = Some(std::time::Duration::from_secs(10));
+    let now = Arc::new(AtomicU64::new(0));
+    let clock = Arc::clone(&now);
+    op.set_clock(Arc::new(move || clock.load(Ordering::Relaxed)));
+    let mut out = Output::default();
+    op.on_batch(0, first, &mut out).expect("batch");
+    assert_eq!(changes(&mut out), ["+I[1, 1]", "+I[2, 1]"]);
+    // Key 2 is updated at 6 s; at 12 s key 1 has been idle for 12 s.
+    now.store(6_000, Ordering::Relaxed);
+    op.on_batch(0, batch_i64(&[("k", &[2]), ("v", &[1])]), &mut out)
+        .expect("batch");
+    now.store(12_000, Ordering::Relaxed);
+    op.on_batch(0, batch_i64(&[("k", &[2]), ("v", &[1])]), &mut out)
+        .expect("batch");
+    assert_eq!(op.state_size().0, 1, "key 1 is forgotten");
+    // Key 1 starts afresh: an insert, not an update of the old count.
+    op.on_batch(0, batch_i64(&[("k", &[1]), ("v", &[1])]), &mut out)
+        .expect("batch");
+    assert_eq!(
+        changes(&mut out),
+        ["-U[2, 1]", "+U[2, 2]", "-U[2, 2]", "+U[2, 3]", "+I[1, 1]"]
+    );
 }

@@ -1,0 +1,206 @@
+//! Window Top-N: `ROW_NUMBER() OVER (PARTITION BY window_start,
+//! window_end, .. ORDER BY ..) ... WHERE rn <= N` over windowed rows
+//! (Flink's window ranking). Each window keeps its partitions' best N rows;
+//! when the watermark passes the window's end the ranked rows are emitted
+//! once, append-only, and the window's state is freed. Rows of a window
+//! that has fired are late: dropped and counted.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, UInt64Array};
+use arrow::datatypes::{Schema, SchemaRef, TimestampMillisecondType};
+use arrow::record_batch::RecordBatch;
+use arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::physical_expr::PhysicalExpr;
+use sluice_common::{Result, Watermark};
+
+use crate::operator::{Operator, Output};
+use crate::operators::sort::SortKey;
+
+/// What a window Top-N computes.
+#[derive(Debug, Clone)]
+pub struct WindowTopNConfig {
+    /// PARTITION BY keys (they include the window columns).
+    pub partition: Vec<Arc<dyn PhysicalExpr>>,
+    /// ORDER BY keys.
+    pub order: Vec<SortKey>,
+    /// N: rows kept per partition.
+    pub limit: usize,
+    /// Input column holding the window's end (or start, with `size`).
+    pub window_column: usize,
+    /// Added to the window column's value to get the window's end (0 when
+    /// it is `window_end`, the window size when it is `window_start`).
+    pub end_offset: i64,
+    /// Output schema: the input's columns, then `rn`.
+    pub schema: SchemaRef,
+}
+
+/// One partition's rows: (order key, arrival) -> the row.
+type Ranked = BTreeMap<(Box<[u8]>, u64), OwnedRow>;
+
+/// See the module docs.
+pub struct WindowTopNOperator {
+    cfg: WindowTopNConfig,
+    rows: RowConverter,
+    keys: RowConverter,
+    order: RowConverter,
+    /// Window end -> partition key (ordered, so output is deterministic) ->
+    /// ranked rows.
+    windows: BTreeMap<i64, BTreeMap<Box<[u8]>, Ranked>>,
+    watermark: i64,
+    seq: u64,
+    held: usize,
+}
+
+impl WindowTopNOperator {
+    /// Over batches of `input`.
+    pub fn try_new(cfg: WindowTopNConfig, input: &Schema) -> Result<Self> {
+        let field = |t| SortField::new(t);
+        let rows = RowConverter::new(
+            input
+                .fields()
+                .iter()
+                .map(|f| field(f.data_type().clone()))
+                .collect(),
+        )?;
+        let keys = RowConverter::new(
+            cfg.partition
+                .iter()
+                .map(|e| Ok(field(e.data_type(input)?)))
+                .collect::<Result<Vec<_>>>()?,
+        )?;
+        let order = RowConverter::new(
+            cfg.order
+                .iter()
+                .map(|k| {
+                    Ok(SortField::new_with_options(
+                        k.expr.data_type(input)?,
+                        k.options,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?,
+        )?;
+        Ok(WindowTopNOperator {
+            cfg,
+            rows,
+            keys,
+            order,
+            windows: BTreeMap::new(),
+            watermark: i64::MIN,
+            seq: 0,
+            held: 0,
+        })
+    }
+
+    fn eval(exprs: &[&Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        let n = batch.num_rows();
+        Ok(exprs
+            .iter()
+            .map(|e| e.evaluate(batch).and_then(|v| v.into_array(n)))
+            .collect::<datafusion::error::Result<Vec<_>>>()?)
+    }
+}
+
+impl Operator for WindowTopNOperator {
+    fn name(&self) -> &'static str {
+        "WindowTopN"
+    }
+
+    fn describe(&self) -> String {
+        let part: Vec<String> = self.cfg.partition.iter().map(|e| e.to_string()).collect();
+        format!(
+            "WindowTopN: {} per [{}], emitted when the window closes",
+            self.cfg.limit,
+            part.join(", ")
+        )
+    }
+
+    fn output_schema(&self) -> SchemaRef {
+        Arc::clone(&self.cfg.schema)
+    }
+
+    fn state_size(&self) -> Option<(usize, usize)> {
+        let partitions = self.windows.values().map(BTreeMap::len).sum();
+        Some((partitions, self.held))
+    }
+
+    fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let part: Vec<_> = self.cfg.partition.iter().collect();
+        let keys = self.keys.convert_columns(&Self::eval(&part, &batch)?)?;
+        let order: Vec<_> = self.cfg.order.iter().map(|k| &k.expr).collect();
+        let order = self.order.convert_columns(&Self::eval(&order, &batch)?)?;
+        let rows = self.rows.convert_columns(batch.columns())?;
+        let window = batch.column(self.cfg.window_column);
+        let window = window.as_primitive::<TimestampMillisecondType>();
+        let mut late = 0;
+        for i in 0..n {
+            if window.is_null(i) {
+                late += 1;
+                continue;
+            }
+            let end = window.value(i).saturating_add(self.cfg.end_offset);
+            if end - 1 <= self.watermark {
+                late += 1;
+                continue;
+            }
+            let top = self
+                .windows
+                .entry(end)
+                .or_default()
+                .entry(keys.row(i).as_ref().into())
+                .or_default();
+            let key = order.row(i);
+            let fits = top.len() < self.cfg.limit
+                || top
+                    .last_key_value()
+                    .is_some_and(|((k, _), _)| key.as_ref() < &k[..]);
+            if !fits {
+                continue;
+            }
+            self.seq += 1;
+            let row = rows.row(i);
+            self.held += key.as_ref().len() + row.as_ref().len() + 48;
+            top.insert((key.as_ref().into(), self.seq), row.owned());
+            if top.len() > self.cfg.limit {
+                if let Some(((k, _), r)) = top.pop_last() {
+                    self.held -= k.len() + r.as_ref().len() + 48;
+                }
+            }
+        }
+        out.add_late(late);
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, wm: Watermark, out: &mut Output) -> Result<Option<Watermark>> {
+        self.watermark = wm.millis();
+        while let Some(entry) = self.windows.first_entry() {
+            if *entry.key() - 1 > self.watermark {
+                break;
+            }
+            let partitions = entry.remove();
+            let mut ranked: Vec<(OwnedRow, u64)> = Vec::new();
+            for (_, top) in partitions {
+                for (r, ((k, _), row)) in top.into_iter().enumerate() {
+                    self.held -= k.len() + row.as_ref().len() + 48;
+                    ranked.push((row, r as u64 + 1));
+                }
+            }
+            let mut cols = self
+                .rows
+                .convert_rows(ranked.iter().map(|(r, _)| r.row()))?;
+            cols.push(Arc::new(UInt64Array::from_iter_values(
+                ranked.iter().map(|r| r.1),
+            )));
+            out.push(crate::operators::window_aggregate::batch_of(
+                &self.cfg.schema,
+                cols,
+            )?);
+        }
+        Ok(Some(wm))
+    }
+}
