@@ -1,78 +1,12 @@
 //! The interactive shell driven as a person would: the real `sluice` binary
 //! in a pseudo-terminal, typing statements, pressing Tab, Ctrl-C and Ctrl-D.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod pty;
+
 use std::time::{Duration, Instant};
 
-use rexpect::reader::Options;
-use rexpect::session::{spawn_with_options, PtySession};
-
-/// Generous: the binary is a debug build and CI machines are small.
-const TIMEOUT_MS: u64 = 30_000;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("shell/ is inside the repository")
-        .to_path_buf()
-}
-
-/// Start the shell with `home` as its home (history lives there).
-fn shell(home: &Path) -> PtySession {
-    shell_with(home, &[])
-}
-
-fn shell_with(home: &Path, args: &[&str]) -> PtySession {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.args(args)
-        .current_dir(repo_root())
-        .env("HOME", home)
-        .env_remove("SLUICE_HISTORY")
-        .env_remove("SLUICE_PAGER")
-        // Long results go through the pager; `cat` pages without waiting
-        // for keys.
-        .env("PAGER", "cat")
-        .env("TERM", "xterm");
-    let options = Options::new()
-        .timeout_ms(Some(TIMEOUT_MS))
-        .strip_ansi_escape_codes(true);
-    let mut p = spawn_with_options(cmd, options).expect("the shell starts in a pty");
-    p.exp_string("Type help for commands").expect("banner");
-    prompt(&mut p);
-    p
-}
-
-/// Type text and press Enter (a terminal sends CR), as a person would.
-fn type_line(p: &mut PtySession, line: &str) {
-    press(p, line);
-    press(p, "\r");
-}
-
-/// Send keys and make sure they reach the shell.
-fn press(p: &mut PtySession, keys: &str) {
-    p.send(keys).expect("send keys");
-    p.flush().expect("flush keys");
-}
-
-/// Wait for the prompt; what was printed before it.
-fn prompt(p: &mut PtySession) -> String {
-    p.exp_string("sluice> ").expect("a prompt")
-}
-
-/// Wait for the summary of a query that gave exactly `n` rows (not a
-/// count merely ending in `n`).
-fn rows_summary(p: &mut PtySession, n: usize) {
-    p.exp_regex(&format!(r"\b{n} row\(s\) in "))
-        .unwrap_or_else(|e| panic!("a summary of {n} row(s): {e}"));
-}
-
-/// Leave with Ctrl-D and check the process ends cleanly.
-fn exit(mut p: PtySession) {
-    p.send_control('d').expect("Ctrl-D");
-    p.exp_string("Bye.").expect("goodbye");
-    p.exp_eof().expect("the shell exits");
-}
+use pty::{exit, press, prompt, repo_root, rows_summary, shell, shell_with, type_line, TIMEOUT_MS};
+use rexpect::session::PtySession;
 
 const BIDS: &str =
     "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price DOUBLE, ts TIMESTAMP(3),";

@@ -322,6 +322,7 @@ impl Session {
                     root: plan.node,
                     sink: Some((sink, Arc::default())),
                     parallelism,
+                    ordered: bounded,
                 };
                 Ok((graph, shape))
             }
@@ -333,6 +334,7 @@ impl Session {
                 let plan = planner.plan_root(&plan)?;
                 let shape = ResultShape::of(&plan);
                 let graph = StreamGraph {
+                    ordered: plan.bounded,
                     root: plan.node,
                     sink: None,
                     parallelism,

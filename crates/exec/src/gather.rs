@@ -12,6 +12,10 @@
 //! the last watermark whose segment was emitted, so rows never fall behind
 //! it.
 //!
+//! An unbounded query's gathers pass rows on as they arrive instead (its
+//! order depends on timing anyway, and a stream without watermarks would
+//! hold its rows until its end).
+//!
 //! Buffering is bounded by how far instances drift apart, which the bounded
 //! channels upstream limit. Streams without watermarks only close segments
 //! at their end; past [`MAX_BUFFERED_ROWS`] buffered rows the gather emits
@@ -48,11 +52,16 @@ struct Instance {
     ended: bool,
 }
 
-/// Merge `inputs` (one per instance, in instance order) into `out`.
+/// Merge `inputs` (one per instance, in instance order) into `out`. With
+/// `ordered` false, rows pass on as they arrive (an unbounded query, whose
+/// order depends on timing anyway: segments of a stream without
+/// watermarks would otherwise wait for its end); watermarks, barriers and
+/// the end are combined the same way.
 pub async fn run_gather(
     inputs: Vec<Receiver<Message>>,
     out: Outbox,
     metrics: Arc<NodeMetrics>,
+    ordered: bool,
 ) -> Result<()> {
     let mut inst: Vec<Instance> = inputs
         .into_iter()
@@ -77,10 +86,22 @@ pub async fn run_gather(
             return Ok(()); // a producer failed or was cancelled
         };
         match msg {
+            Message::Batch(b) if !ordered => {
+                metrics.add_in(b.num_rows());
+                metrics.add_out(b.num_rows());
+                if !out.send_batch(b).await? {
+                    return Ok(());
+                }
+            }
             Message::Batch(b) => {
                 metrics.add_in(b.num_rows());
                 buffered += b.num_rows();
                 inst[i].open.push(b);
+            }
+            Message::Watermark(w) if !ordered => {
+                // Its rows have all passed: the watermark counts at once.
+                inst[i].received = w;
+                inst[i].emitted = w;
             }
             Message::Watermark(w) => {
                 let batches = take(&mut inst[i].open);
@@ -216,6 +237,7 @@ mod tests {
                 vec![a_rx, b_rx],
                 Outbox::single(out_tx),
                 Arc::default(),
+                true,
             ));
             let (x, y) = if a_first {
                 (&a_tx, &b_tx)
@@ -254,5 +276,36 @@ mod tests {
             ];
             assert_eq!(got, want, "a first: {a_first}");
         }
+    }
+
+    /// Unordered (an unbounded query): a row passes at once, even from a
+    /// stream that never sends a watermark; the watermark is still the
+    /// minimum over instances.
+    #[tokio::test]
+    async fn unordered_rows_pass_without_waiting() {
+        let (a_tx, a_rx) = channel(8);
+        let (b_tx, b_rx) = channel(8);
+        let (out_tx, mut out_rx) = channel(64);
+        let task = tokio::spawn(run_gather(
+            vec![a_rx, b_rx],
+            Outbox::single(out_tx),
+            Arc::default(),
+            false,
+        ));
+        a_tx.send(Message::Batch(batch_i64(&[("x", &[1])])))
+            .await
+            .expect("send");
+        let first = out_rx.recv().await.expect("a row");
+        assert!(matches!(first, Message::Batch(_)), "{first:?}");
+        a_tx.send(Message::Watermark(Watermark(5)))
+            .await
+            .expect("send");
+        b_tx.send(Message::Watermark(Watermark(3)))
+            .await
+            .expect("send");
+        let wm = out_rx.recv().await.expect("a watermark");
+        assert!(matches!(wm, Message::Watermark(Watermark(3))), "{wm:?}");
+        drop((a_tx, b_tx));
+        task.await.expect("joins").expect("runs");
     }
 }

@@ -177,6 +177,9 @@ pub struct StreamGraph {
     pub sink: Option<(Box<dyn Sink>, Arc<NodeMetrics>)>,
     /// Threads a parallel source may use for its chunks.
     pub parallelism: usize,
+    /// Gathers keep a timing-independent order (bounded queries: a script
+    /// gives the same output every run); otherwise rows pass as they come.
+    pub ordered: bool,
 }
 
 impl StreamGraph {
@@ -273,12 +276,16 @@ pub fn launch(graph: StreamGraph, tasks: &mut JoinSet<Result<()>>) -> Option<Rec
     let (tx, rx) = channel(CHANNEL_CAPACITY);
     let root = graph.root;
     let out = Outbox::single(tx);
+    let ctx = Launch {
+        parallelism: graph.parallelism,
+        ordered: graph.ordered,
+    };
     if root.parallelism() > 1 {
         // One stream out, in an order that does not depend on timing.
-        let senders = gather(root.parallelism(), out, Arc::default(), tasks);
-        launch_node(root, senders, graph.parallelism, tasks);
+        let senders = gather(root.parallelism(), out, ctx.ordered, tasks);
+        launch_node(root, senders, ctx, tasks);
     } else {
-        launch_node(root, vec![out], graph.parallelism, tasks);
+        launch_node(root, vec![out], ctx, tasks);
     }
     match graph.sink {
         Some((sink, metrics)) => {
@@ -289,15 +296,19 @@ pub fn launch(graph: StreamGraph, tasks: &mut JoinSet<Result<()>>) -> Option<Rec
     }
 }
 
+/// How a graph's tasks are made.
+#[derive(Clone, Copy)]
+struct Launch {
+    /// Threads a parallel source may use.
+    parallelism: usize,
+    /// Gathers keep a timing-independent order.
+    ordered: bool,
+}
+
 /// Spawn a gather of `n` instances into `out`; returns their outboxes.
-fn gather(
-    n: usize,
-    out: Outbox,
-    metrics: Arc<NodeMetrics>,
-    tasks: &mut JoinSet<Result<()>>,
-) -> Vec<Outbox> {
+fn gather(n: usize, out: Outbox, ordered: bool, tasks: &mut JoinSet<Result<()>>) -> Vec<Outbox> {
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..n).map(|_| channel(CHANNEL_CAPACITY)).unzip();
-    tasks.spawn(run_gather(receivers, out, metrics));
+    tasks.spawn(run_gather(receivers, out, Arc::default(), ordered));
     senders.into_iter().map(Outbox::single).collect()
 }
 
@@ -305,14 +316,14 @@ fn gather(
 fn launch_node(
     node: StreamNode,
     mut outboxes: Vec<Outbox>,
-    parallelism: usize,
+    ctx: Launch,
     tasks: &mut JoinSet<Result<()>>,
 ) {
     match node.kind {
         NodeKind::Source(source, chain) => {
             let out = outboxes.remove(0);
-            let ctx = SourceContext::with_chain(out, node.metrics, chain, parallelism);
-            tasks.spawn(source.run(ctx));
+            let source_ctx = SourceContext::with_chain(out, node.metrics, chain, ctx.parallelism);
+            tasks.spawn(source.run(source_ctx));
         }
         NodeKind::Operator(ops) => {
             let p = ops.len();
@@ -324,8 +335,8 @@ fn launch_node(
                     // Many instances into one: through an ordered gather.
                     let (tx, rx) = channel(CHANNEL_CAPACITY);
                     receivers[0].push((k, rx));
-                    let outboxes = gather(p_in, Outbox::single(tx), Arc::default(), tasks);
-                    launch_node(input, outboxes, parallelism, tasks);
+                    let outboxes = gather(p_in, Outbox::single(tx), ctx.ordered, tasks);
+                    launch_node(input, outboxes, ctx, tasks);
                     continue;
                 }
                 let mut input_outboxes = Vec::with_capacity(p_in);
@@ -343,7 +354,7 @@ fn launch_node(
                         Exchange::Forward => Outbox::round_robin(senders),
                     });
                 }
-                launch_node(input, input_outboxes, parallelism, tasks);
+                launch_node(input, input_outboxes, ctx, tasks);
             }
             for ((op, inputs), out) in ops.into_iter().zip(receivers).zip(outboxes) {
                 tasks.spawn(run_operator(op, inputs, out, Arc::clone(&node.metrics)));

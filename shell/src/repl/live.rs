@@ -145,13 +145,17 @@ impl View {
         }
     }
 
-    /// The rows to show (with a change mark for an updating result).
-    fn shown(&self) -> Vec<Vec<String>> {
+    /// The rows to show; while a query runs (`marks`), an updating
+    /// result's first column marks the rows changed since the last frame.
+    fn shown(&self, marks: bool) -> Vec<Vec<String>> {
         match &self.updating {
             Some(u) => u
                 .rows()
                 .map(|(r, changed)| {
-                    let mut row = vec![if changed { "*" } else { "" }.to_string()];
+                    let mut row = Vec::with_capacity(r.len() + 1);
+                    if marks {
+                        row.push(if changed { "*" } else { "" }.to_string());
+                    }
                     row.extend(r.iter().cloned());
                     row
                 })
@@ -160,15 +164,15 @@ impl View {
         }
     }
 
-    /// The header: an updating result's first column marks changed rows.
-    fn header(&self) -> Vec<String> {
+    /// The header, with the marks column when `marks`.
+    fn header(&self, marks: bool) -> Vec<String> {
         let mut h: Vec<String> = self
             .schema
             .fields()
             .iter()
             .map(|f| f.name().clone())
             .collect();
-        if self.updating.is_some() {
+        if marks && self.updating.is_some() {
             h.insert(0, String::new());
         }
         h
@@ -205,9 +209,6 @@ impl View {
 
     fn finish(&mut self, summary: &QuerySummary, end: &End) -> anyhow::Result<()> {
         if self.format == Format::Table {
-            if let Some(u) = &mut self.updating {
-                u.seen();
-            }
             self.print_whole()?;
             if self.updating.is_none() && self.total > self.rows.len() as u64 {
                 let how = if self.bounded {
@@ -237,9 +238,9 @@ impl View {
     /// the terminal.
     fn print_whole(&mut self) -> anyhow::Result<()> {
         let (width, height) = terminal_size();
-        let shown = self.shown();
+        let shown = self.shown(false);
         let rows: Vec<&Vec<String>> = shown.iter().collect();
-        let mut text = render_table(&self.header(), &rows, width);
+        let mut text = render_table(&self.header(false), &rows, width);
         text.push('\n');
         self.clear_frame()?;
         let tall = text.lines().count() + 2 > usize::from(height);
@@ -273,8 +274,8 @@ impl View {
     /// while the query runs).
     fn redraw(&mut self, status: Option<&str>) -> anyhow::Result<()> {
         let (width, height) = terminal_size();
-        let shown = self.shown();
-        let header = self.header();
+        let shown = self.shown(true);
+        let header = self.header(true);
         let skip = shown.len().saturating_sub(self.max_rows);
         let mut rows: Vec<&Vec<String>> = shown.iter().skip(skip).collect();
         let mut text = render_table(&header, &rows, width);

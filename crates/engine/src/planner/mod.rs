@@ -12,6 +12,7 @@ mod aggregate;
 mod lineage;
 mod scan;
 mod top_n;
+mod union;
 mod updating;
 mod watermark;
 
@@ -29,12 +30,10 @@ use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 use sluice_common::changelog::ChangelogMode;
 use sluice_common::{Error, Result};
-use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
-use sluice_exec::operators::changelog::{AsInserts, FoldOperator};
+use sluice_exec::operators::changelog::FoldOperator;
 use sluice_exec::operators::limit::LimitOperator;
 use sluice_exec::operators::stateless::{StatelessOperator, Step};
-use sluice_exec::operators::union::UnionOperator;
 use sluice_exec::operators::window_aggregate::WindowRole;
 use sluice_exec::operators::window_assign::WindowAssignOperator;
 use sluice_sql::window::{WindowKind, WindowSpec, WindowTvfNode};
@@ -234,65 +233,7 @@ impl<'a> StreamPlanner<'a> {
                 }
             }
             LogicalPlan::Aggregate(agg) => aggregate::plan_aggregate(self, agg),
-            LogicalPlan::Union(u) => {
-                let inputs = u
-                    .inputs
-                    .iter()
-                    .map(|i| self.plan(i))
-                    .collect::<Result<Vec<_>>>()?;
-                let n = u.schema.fields().len();
-                let rowtime = (0..n)
-                    .map(|i| inputs.iter().all(|p| p.rowtime[i]))
-                    .collect();
-                let bounded = inputs.iter().all(|p| p.bounded);
-                let updating = inputs.iter().any(|p| p.changelog.is_updating());
-                let mut schema = Arc::clone(u.schema.inner());
-                let mut nodes: Vec<StreamNode> =
-                    inputs.into_iter().map(Planned::materialize).collect();
-                if updating {
-                    // Every input a changelog: inserts get their row kind.
-                    nodes = nodes
-                        .into_iter()
-                        .map(|n| {
-                            if sluice_common::changelog::is_changelog(&n.schema()) {
-                                n
-                            } else {
-                                let f = AsInserts::new(&n.schema());
-                                n.then(Arc::new(f))
-                            }
-                        })
-                        .collect();
-                    schema = sluice_common::changelog::with_op_field(&schema);
-                }
-                // Instance i of every input feeds instance i of the union
-                // when they all have as many; otherwise one union gathers.
-                let p = nodes[0].parallelism();
-                let p = if nodes.iter().all(|n| n.parallelism() == p) {
-                    p
-                } else {
-                    1
-                };
-                let instances = (0..p)
-                    .map(|_| {
-                        Box::new(UnionOperator::new(Arc::clone(&schema)))
-                            as Box<dyn sluice_exec::operator::Operator>
-                    })
-                    .collect();
-                let exchanges = vec![Exchange::Forward; nodes.len()];
-                Ok(Planned {
-                    node: StreamNode::parallel(instances, nodes, exchanges),
-                    steps: vec![],
-                    schema: Arc::clone(&u.schema),
-                    rowtime,
-                    windows: vec![None; n],
-                    bounded,
-                    changelog: if updating {
-                        ChangelogMode::Updating { upsert_key: None }
-                    } else {
-                        ChangelogMode::AppendOnly
-                    },
-                })
-            }
+            LogicalPlan::Union(u) => union::plan_union(self, u),
             LogicalPlan::Limit(limit) => {
                 let input = self.plan(&limit.input)?;
                 let input = self.folded(input, "LIMIT")?;

@@ -12,6 +12,7 @@
 //! outnumber the live ones.
 
 mod acc;
+mod changes;
 mod distinct;
 mod fallback;
 mod minmax;
@@ -27,13 +28,14 @@ use datafusion::logical_expr::EmitTo;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
-use sluice_common::changelog::{self, RowKind};
+use sluice_common::changelog;
 use sluice_common::{Error, Result};
 
 use crate::operator::{Operator, Output};
 use crate::operators::expiry::{wall_clock, Clock, Expiry};
 use crate::operators::window_aggregate::{batch_of, AggregateCall};
 use acc::{GroupAcc, Rows};
+use changes::{positions, Changes};
 
 /// What an updating aggregate computes.
 #[derive(Debug, Clone)]
@@ -294,49 +296,6 @@ impl UpdatingAggregateOperator {
         }
         Ok(())
     }
-}
-
-/// Output rows of one batch: for each touched group, which of its old and
-/// new result rows to emit and how.
-struct Changes {
-    /// (touched index, 0 = old / 1 = new, index in old/new, kind).
-    rows: Vec<(usize, usize, usize, RowKind)>,
-}
-
-impl Changes {
-    fn plan(
-        old: &[Option<usize>],
-        new: &[Option<usize>],
-        same: &dyn Fn(usize, usize) -> bool,
-    ) -> Self {
-        let mut rows = Vec::with_capacity(old.len());
-        for (j, (o, n)) in old.iter().zip(new).enumerate() {
-            match (*o, *n) {
-                (Some(o), Some(n)) if !same(o, n) => {
-                    rows.push((j, 0, o, RowKind::UpdateBefore));
-                    rows.push((j, 1, n, RowKind::UpdateAfter));
-                }
-                (Some(_), Some(_)) | (None, None) => {}
-                (Some(o), None) => rows.push((j, 0, o, RowKind::Delete)),
-                (None, Some(n)) => rows.push((j, 1, n, RowKind::Insert)),
-            }
-        }
-        Changes { rows }
-    }
-}
-
-/// Positions of the present entries: `Some(k)` for the k-th present one.
-fn positions(present: &[bool]) -> Vec<Option<usize>> {
-    let mut k = 0;
-    present
-        .iter()
-        .map(|&p| {
-            p.then(|| {
-                k += 1;
-                k - 1
-            })
-        })
-        .collect()
 }
 
 impl Operator for UpdatingAggregateOperator {

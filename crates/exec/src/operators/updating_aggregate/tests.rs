@@ -10,6 +10,7 @@ use datafusion::functions_aggregate::sum::sum_udaf;
 use datafusion::logical_expr::AggregateUDF;
 use datafusion::physical_expr::aggregate::AggregateExprBuilder;
 use datafusion::physical_expr::expressions::{cast, col};
+use sluice_common::changelog::RowKind;
 
 /// `SELECT k, f(v) FROM t GROUP BY k` for each `(udaf, distinct, type)`.
 fn operator(
