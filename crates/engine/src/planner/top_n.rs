@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use arrow::compute::SortOptions;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::logical_plan::{Filter, Projection, Window};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
@@ -143,19 +142,7 @@ pub(crate) fn plan_top_n(p: &StreamPlanner, w: &Window, predicate: &Expr) -> Res
         .iter()
         .map(|e| p.physical(e, &input.schema))
         .collect::<Result<Vec<_>>>()?;
-    let order = params
-        .order_by
-        .iter()
-        .map(|s| {
-            Ok(SortKey {
-                expr: p.physical(&s.expr, &input.schema)?,
-                options: SortOptions {
-                    descending: !s.asc,
-                    nulls_first: s.nulls_first,
-                },
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let order = super::sort::sort_keys(p, &params.order_by, &input.schema)?;
     if order.is_empty() {
         return Err(Error::plan("a Top-N needs ORDER BY inside OVER (..)").near("OVER"));
     }

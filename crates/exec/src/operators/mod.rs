@@ -5,6 +5,7 @@ pub mod current_watermark;
 pub mod expiry;
 pub mod limit;
 pub mod partial_aggregate;
+pub mod ranked;
 pub mod sort;
 pub mod stateless;
 pub mod top_n;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int8Array, UInt64Array};
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use arrow::row::{OwnedRow, RowConverter, SortField};
+use arrow::row::{OwnedRow, RowConverter};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
@@ -26,6 +26,7 @@ use sluice_common::{Error, Result};
 
 use crate::operator::{Operator, Output};
 use crate::operators::expiry::{wall_clock, Expiry};
+use crate::operators::ranked::{self, Ranked};
 use crate::operators::sort::SortKey;
 
 /// What a Top-N computes.
@@ -44,9 +45,6 @@ pub struct TopNConfig {
     /// (`table.exec.state.ttl`).
     pub ttl: Option<std::time::Duration>,
 }
-
-/// A partition's ranked rows: (order key, arrival) -> the row.
-type Ranked = BTreeMap<(Box<[u8]>, u64), OwnedRow>;
 
 /// See the module docs.
 pub struct TopNOperator {
@@ -86,24 +84,7 @@ impl TopNOperator {
                 &GroupOrdering::None,
             )?)
         };
-        let rows = RowConverter::new(
-            input
-                .fields()
-                .iter()
-                .map(|f| SortField::new(f.data_type().clone()))
-                .collect(),
-        )?;
-        let order = RowConverter::new(
-            cfg.order
-                .iter()
-                .map(|k| {
-                    Ok(SortField::new_with_options(
-                        k.expr.data_type(input)?,
-                        k.options,
-                    ))
-                })
-                .collect::<Result<Vec<_>>>()?,
-        )?;
+        let (rows, order) = ranked::converters(input, &cfg.order)?;
         Ok(TopNOperator {
             expiry: cfg.ttl.map(|ttl| Expiry::new(ttl, wall_clock())),
             output: changelog::with_op_field(&cfg.schema),
@@ -131,7 +112,7 @@ impl TopNOperator {
         expiry.touch(&self.ids, self.tops.len());
         for g in expiry.expired() {
             for ((k, _), r) in std::mem::take(&mut self.tops[g]) {
-                self.bytes -= k.len() + r.as_ref().len() + 48;
+                self.bytes -= ranked::entry_bytes(&k, r.as_ref());
             }
         }
     }
@@ -236,11 +217,7 @@ impl Operator for TopNOperator {
             let g = self.ids[i];
             let top = &mut self.tops[g];
             let key = keys.row(i);
-            let fits = top.len() < self.cfg.limit
-                || top
-                    .last_key_value()
-                    .is_some_and(|((k, _), _)| key.as_ref() < &k[..]);
-            if !fits {
+            if !ranked::fits(top, self.cfg.limit, key.as_ref()) {
                 continue;
             }
             if seen.insert(g) {
@@ -248,14 +225,8 @@ impl Operator for TopNOperator {
                 before.push((g, old));
             }
             self.seq += 1;
-            let row = rows.row(i);
-            self.bytes += key.as_ref().len() + row.as_ref().len() + 48;
-            top.insert((key.as_ref().into(), self.seq), row.owned());
-            if top.len() > self.cfg.limit {
-                if let Some(((k, _), r)) = top.pop_last() {
-                    self.bytes -= k.len() + r.as_ref().len() + 48;
-                }
-            }
+            let delta = ranked::insert(top, self.cfg.limit, key.as_ref(), self.seq, rows.row(i));
+            self.bytes = self.bytes.saturating_add_signed(delta);
         }
         let mut emits = Emits::new();
         for (g, old) in &before {

@@ -16,6 +16,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::{Result, Watermark};
 
 use crate::operator::{Operator, Output};
+use crate::operators::ranked::{self, Ranked};
 use crate::operators::sort::SortKey;
 
 /// What a window Top-N computes.
@@ -36,9 +37,6 @@ pub struct WindowTopNConfig {
     pub schema: SchemaRef,
 }
 
-/// One partition's rows: (order key, arrival) -> the row.
-type Ranked = BTreeMap<(Box<[u8]>, u64), OwnedRow>;
-
 /// See the module docs.
 pub struct WindowTopNOperator {
     cfg: WindowTopNConfig,
@@ -56,29 +54,11 @@ pub struct WindowTopNOperator {
 impl WindowTopNOperator {
     /// Over batches of `input`.
     pub fn try_new(cfg: WindowTopNConfig, input: &Schema) -> Result<Self> {
-        let field = |t| SortField::new(t);
-        let rows = RowConverter::new(
-            input
-                .fields()
-                .iter()
-                .map(|f| field(f.data_type().clone()))
-                .collect(),
-        )?;
+        let (rows, order) = ranked::converters(input, &cfg.order)?;
         let keys = RowConverter::new(
             cfg.partition
                 .iter()
-                .map(|e| Ok(field(e.data_type(input)?)))
-                .collect::<Result<Vec<_>>>()?,
-        )?;
-        let order = RowConverter::new(
-            cfg.order
-                .iter()
-                .map(|k| {
-                    Ok(SortField::new_with_options(
-                        k.expr.data_type(input)?,
-                        k.options,
-                    ))
-                })
+                .map(|e| Ok(SortField::new(e.data_type(input)?)))
                 .collect::<Result<Vec<_>>>()?,
         )?;
         Ok(WindowTopNOperator {
@@ -155,22 +135,12 @@ impl Operator for WindowTopNOperator {
                 .entry(keys.row(i).as_ref().into())
                 .or_default();
             let key = order.row(i);
-            let fits = top.len() < self.cfg.limit
-                || top
-                    .last_key_value()
-                    .is_some_and(|((k, _), _)| key.as_ref() < &k[..]);
-            if !fits {
+            if !ranked::fits(top, self.cfg.limit, key.as_ref()) {
                 continue;
             }
             self.seq += 1;
-            let row = rows.row(i);
-            self.held += key.as_ref().len() + row.as_ref().len() + 48;
-            top.insert((key.as_ref().into(), self.seq), row.owned());
-            if top.len() > self.cfg.limit {
-                if let Some(((k, _), r)) = top.pop_last() {
-                    self.held -= k.len() + r.as_ref().len() + 48;
-                }
-            }
+            let delta = ranked::insert(top, self.cfg.limit, key.as_ref(), self.seq, rows.row(i));
+            self.held = self.held.saturating_add_signed(delta);
         }
         out.add_late(late);
         Ok(())
@@ -186,7 +156,7 @@ impl Operator for WindowTopNOperator {
             let mut ranked: Vec<(OwnedRow, u64)> = Vec::new();
             for (_, top) in partitions {
                 for (r, ((k, _), row)) in top.into_iter().enumerate() {
-                    self.held -= k.len() + row.as_ref().len() + 48;
+                    self.held -= ranked::entry_bytes(&k, row.as_ref());
                     ranked.push((row, r as u64 + 1));
                 }
             }
