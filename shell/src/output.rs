@@ -42,22 +42,25 @@ impl Format {
 
 /// Changelog rows with their kind as a first `op` column (`+I`, `-U`,
 /// ...), for the formats that print columns; append-only rows unchanged.
-fn with_op_column(schema: &SchemaRef, batches: &[RecordBatch]) -> (SchemaRef, Vec<RecordBatch>) {
+fn with_op_column(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> anyhow::Result<(SchemaRef, Vec<RecordBatch>)> {
     if !batches.iter().any(|b| changelog::ops(b).is_some()) {
-        return (schema.clone(), batches.to_vec());
+        return Ok((schema.clone(), batches.to_vec()));
     }
     let mut fields = vec![Field::new("op", DataType::Utf8, false)];
     fields.extend(schema.fields().iter().map(|f| f.as_ref().clone()));
     let out_schema: SchemaRef = Arc::new(Schema::new(fields));
     let batches = batches
         .iter()
-        .filter_map(|b| {
+        .map(|b| {
             let mut cols: Vec<ArrayRef> = vec![Arc::new(kinds(b))];
-            cols.extend(changelog::data(b).columns().iter().cloned());
-            RecordBatch::try_new(out_schema.clone(), cols).ok()
+            cols.extend(changelog::data(b)?.columns().iter().cloned());
+            Ok(RecordBatch::try_new(out_schema.clone(), cols)?)
         })
-        .collect();
-    (out_schema, batches)
+        .collect::<anyhow::Result<_>>()?;
+    Ok((out_schema, batches))
 }
 
 /// Each row's kind as `+I`/`-U`/`+U`/`-D`.
@@ -77,7 +80,7 @@ fn changelog_lines(batches: &[RecordBatch]) -> anyhow::Result<String> {
     let mut out = String::new();
     for b in batches {
         let kinds = kinds(b);
-        let data = changelog::data(b);
+        let data = changelog::data(b)?;
         for (i, row) in format::rows_as_strings(&[data])?.into_iter().enumerate() {
             out.push_str(kinds.value(i));
             out.push('[');
@@ -96,7 +99,7 @@ pub fn render(
     header: bool,
 ) -> anyhow::Result<String> {
     let raw = batches;
-    let (schema, batches) = with_op_column(schema, batches);
+    let (schema, batches) = with_op_column(schema, batches)?;
     let (schema, batches) = (&schema, &batches[..]);
     Ok(match format {
         Format::Table => format::table(schema, batches)? + "\n",

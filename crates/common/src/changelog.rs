@@ -153,15 +153,18 @@ pub fn ops(batch: &RecordBatch) -> Option<&Int8Array> {
 }
 
 /// The data columns of `batch` (all of an append-only one).
-pub fn data(batch: &RecordBatch) -> RecordBatch {
+pub fn data(batch: &RecordBatch) -> Result<RecordBatch> {
     if ops(batch).is_none() {
-        return batch.clone();
+        return Ok(batch.clone());
     }
     let n = batch.num_columns() - 1;
     let schema = data_schema(&batch.schema());
     let opts = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    RecordBatch::try_new_with_options(schema, batch.columns()[..n].to_vec(), &opts)
-        .unwrap_or_else(|_| RecordBatch::new_empty(data_schema(&batch.schema())))
+    Ok(RecordBatch::try_new_with_options(
+        schema,
+        batch.columns()[..n].to_vec(),
+        &opts,
+    )?)
 }
 
 /// `data` rows with kinds `ops`, as a changelog batch of `schema`.
@@ -286,7 +289,7 @@ mod tests {
     fn op_column_is_recognised_and_stripped() {
         let b = changelog(&[1], &[RowKind::Delete]);
         assert!(is_changelog(&b.schema()));
-        let d = data(&b);
+        let d = data(&b).expect("data columns");
         assert_eq!(d.num_columns(), 1);
         assert!(ops(&d).is_none());
         assert_eq!(sign_of_code(RowKind::UpdateBefore.code()), -1);

@@ -56,7 +56,7 @@ impl Fold {
     /// Apply a batch: a changelog batch, or append-only rows (inserts).
     pub fn apply(&mut self, batch: &RecordBatch) -> Result<()> {
         let ops = changelog::ops(batch).cloned();
-        let data = changelog::data(batch);
+        let data = changelog::data(batch)?;
         if data.num_columns() != self.schema.fields().len() {
             return Err(Error::internal(format!(
                 "changelog of {} columns applied to a table of {}",

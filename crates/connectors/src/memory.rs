@@ -216,7 +216,7 @@ impl Sink for MemorySink {
 
     async fn write(&mut self, batch: RecordBatch) -> Result<()> {
         let ops = changelog::ops(&batch).cloned();
-        let data = changelog::data(&batch);
+        let data = changelog::data(&batch)?;
         let cols = data
             .columns()
             .iter()

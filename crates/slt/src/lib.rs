@@ -92,7 +92,7 @@ fn changelog_output(
     use sluice_common::changelog::{self, RowKind};
     let mut rows = Vec::new();
     for b in batches {
-        let data = changelog::data(b);
+        let data = changelog::data(b)?;
         let kinds: Vec<&str> = match changelog::ops(b) {
             Some(ops) => ops
                 .values()

@@ -42,7 +42,7 @@ impl UpdatingRows {
             Some(ops) => ops.values().to_vec(),
             None => vec![RowKind::Insert.code(); batch.num_rows()],
         };
-        let rows = format::rows_as_strings(&[changelog::data(batch)])?;
+        let rows = format::rows_as_strings(&[changelog::data(batch)?])?;
         for (row, code) in rows.into_iter().zip(codes) {
             let kind = RowKind::from_code(code).unwrap_or(RowKind::Insert);
             let key = self.key_of(&row);
