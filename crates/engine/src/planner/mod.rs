@@ -77,6 +77,15 @@ impl Planned {
         self.node.then(Arc::new(op)).with_upsert_key(key)
     }
 
+    /// This piece with its node's upsert key named for EXPLAIN (for a node
+    /// that makes an updating result; steps fused later name theirs in
+    /// [`Planned::materialize`]).
+    pub fn with_named_key(mut self) -> Self {
+        let key = self.upsert_key_names();
+        self.node = self.node.with_upsert_key(key);
+        self
+    }
+
     /// Names of the upsert key columns, if the output has a key.
     pub fn upsert_key_names(&self) -> Option<Vec<String>> {
         self.changelog.upsert_key().map(|k| {

@@ -192,20 +192,16 @@ pub(crate) fn plan_top_n(p: &StreamPlanner, w: &Window, predicate: &Expr) -> Res
         Exchange::Forward
     };
     let width = w.schema.fields().len();
-    let key_names = upsert_key.as_ref().map(|k| {
-        k.iter()
-            .map(|&i| w.schema.field(i).name().clone())
-            .collect()
-    });
-    Ok(Planned {
-        node: StreamNode::parallel(ops, vec![node], vec![exchange]).with_upsert_key(key_names),
+    let planned = Planned {
+        node: StreamNode::parallel(ops, vec![node], vec![exchange]),
         steps: vec![],
         schema: Arc::clone(&w.schema),
         rowtime: vec![false; width],
         windows: vec![None; width],
         bounded,
         changelog: ChangelogMode::Updating { upsert_key },
-    })
+    };
+    Ok(planned.with_named_key())
 }
 
 /// The window column a Top-N is partitioned by (its `window_end`, or its

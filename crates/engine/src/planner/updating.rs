@@ -50,13 +50,8 @@ pub(crate) fn plan_updating_aggregate(
         Exchange::Forward
     };
     let n = agg.schema.fields().len();
-    let key_names: Vec<String> = (0..keys.len())
-        .map(|i| agg.schema.field(i).name().clone())
-        .collect();
-    let node = StreamNode::parallel(ops, vec![node], vec![exchange])
-        .with_upsert_key((!keys.is_empty()).then_some(key_names));
-    Ok(Planned {
-        node,
+    let planned = Planned {
+        node: StreamNode::parallel(ops, vec![node], vec![exchange]),
         steps: vec![],
         schema: Arc::clone(&agg.schema),
         rowtime: vec![false; n],
@@ -66,5 +61,6 @@ pub(crate) fn plan_updating_aggregate(
             // A global aggregate is one row: no key columns to name.
             upsert_key: (!keys.is_empty()).then(|| (0..keys.len()).collect()),
         },
-    })
+    };
+    Ok(planned.with_named_key())
 }
