@@ -15,6 +15,8 @@
 //! * [`nexmark`] — `connector = 'nexmark'`: the Nexmark benchmark's bids,
 //!   auctions and persons, generated as Arrow batches.
 //! * [`blackhole`] — a sink that discards rows (for benchmarks).
+//! * [`registry`] — the [`Connector`](registry::Connector) trait and the
+//!   registry the engine finds a table's connector in.
 //! * [`options`] — typed access to `WITH (...)` options with clear errors.
 #![deny(missing_docs)]
 
@@ -25,3 +27,4 @@ pub mod kafka;
 pub mod memory;
 pub mod nexmark;
 pub mod options;
+pub mod registry;

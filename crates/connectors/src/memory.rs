@@ -9,10 +9,13 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 
-use sluice_common::changelog;
+use sluice_common::changelog::{self, ChangelogMode};
 use sluice_common::{Error, Fold, Result};
 use sluice_exec::sink::Sink;
 use sluice_exec::source::{ScanColumns, Source, SourceContext};
+
+use crate::options::Options;
+use crate::registry::{BuiltSource, Connector, ConnectorContext, ScanRequest, TableDesc};
 
 /// A bounded source over batches. With a watermark expression, a watermark
 /// follows each batch (so each `INSERT` into a memory table is one step of
@@ -241,5 +244,48 @@ impl Sink for MemorySink {
 
     async fn finish(&mut self) -> Result<()> {
         Ok(())
+    }
+}
+
+/// `connector = 'memory'` (the default): rows kept in the session, read
+/// back as a bounded stream; a changelog written into it is applied.
+#[derive(Debug)]
+pub struct MemoryConnector;
+
+impl Connector for MemoryConnector {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn validate(&self, table: &TableDesc) -> Result<()> {
+        Options::new(table.name, table.options).finish()
+    }
+
+    fn create(&self, table: &TableDesc, cx: &ConnectorContext) -> Result<Option<String>> {
+        let key = (!table.primary_key.is_empty()).then(|| table.primary_key.to_vec());
+        let t = MemoryTable::try_new(table.name, Arc::clone(table.schema), key)?;
+        cx.memory.insert(t)?;
+        Ok(None)
+    }
+
+    fn source(
+        &self,
+        table: &TableDesc,
+        scan: ScanRequest,
+        cx: &ConnectorContext,
+    ) -> Result<BuiltSource> {
+        let rows = cx.memory.get(table.name)?.snapshot()?;
+        Ok(BuiltSource {
+            source: Box::new(BatchSource::new(table.name, rows, scan.full)),
+            bounded: true,
+        })
+    }
+
+    fn check_accepts(&self, _: &TableDesc, _: &ChangelogMode, _: Option<&[String]>) -> Result<()> {
+        Ok(())
+    }
+
+    fn sink(&self, table: &TableDesc, cx: &ConnectorContext, _: bool) -> Result<Box<dyn Sink>> {
+        Ok(Box::new(MemorySink::new(cx.memory.get(table.name)?)))
     }
 }

@@ -8,12 +8,11 @@ use datafusion::datasource::ViewTable;
 use datafusion::execution::context::SessionState;
 use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType};
 use sluice_common::{Error, Result};
-use sluice_connectors::file::{check_path, FileOptions};
 use sluice_sql::parser::CreateTableDef;
 use sluice_sql::table::StreamTable;
 
 use crate::session::{object_name, Session, StatementResult};
-use crate::tables::{create_memory, memory_store, resolve_paths, validate_connector};
+use crate::tables::{connector_context, memory_store, resolve_paths, ConnectorTable};
 
 impl Session {
     pub(crate) fn create_table(
@@ -35,18 +34,11 @@ impl Session {
         }
         let def = resolve_paths(def, self.base_dir().as_deref());
         let table = StreamTable::try_new(&def, state)?;
-        validate_connector(&table)?;
-        let note = match table.connector() {
-            "filesystem" => {
-                let options = FileOptions::parse(&table.name, &table.options)?;
-                check_path(&table.name, &options.path, table.watermark.is_some())?
-            }
-            "memory" => {
-                create_memory(state, &table)?;
-                None
-            }
-            _ => None,
-        };
+        let ct = ConnectorTable::of(&table)?;
+        ct.validate()?;
+        let note = ct
+            .connector
+            .create(&ct.desc(), &connector_context(state)?)?;
         self.ctx
             .register_table(def.name.as_str(), Arc::new(table))?;
         Ok(StatementResult::Done(match note {

@@ -29,7 +29,7 @@ use crate::planner_thread::{on_planner_thread, plan_async};
 use crate::query::{QueryHandle, ResultShape};
 use crate::settings::Settings;
 use crate::show;
-use crate::tables::{check_sink_accepts, kafka_partitions, make_sink};
+use crate::tables::{describe_rows, ConnectorTable};
 
 /// What a statement produced.
 pub enum StatementResult {
@@ -219,8 +219,8 @@ impl Session {
                         let name = object_name(&table_name);
                         let provider = self.provider(&name).await?;
                         let extra = match provider.downcast_ref::<StreamTable>() {
-                            Some(t) if t.connector() == "kafka" => kafka_partitions(t).await?,
-                            _ => vec![],
+                            Some(t) => describe_rows(t).await?,
+                            None => vec![],
                         };
                         show::describe(provider.as_ref(), extra)
                     }
@@ -302,7 +302,8 @@ impl Session {
                         dml.table_name
                     )));
                 };
-                if overwrite && !(bounded && table.connector() == "filesystem") {
+                let ct = ConnectorTable::of(table)?;
+                if overwrite && !(bounded && ct.connector.overwrites()) {
                     return Err(Error::plan(format!(
                         "INSERT OVERWRITE works on filesystem tables with bounded input (as in \
                          Flink's batch mode); {} is {}{}",
@@ -315,8 +316,8 @@ impl Session {
                         }
                     )));
                 }
-                check_sink_accepts(table, &plan.changelog, plan.key_names.as_deref())?;
-                let sink = make_sink(state, table, overwrite)?;
+                ct.check_accepts(&plan.changelog, plan.key_names.as_deref())?;
+                let sink = ct.sink(state, overwrite)?;
                 let shape = ResultShape::of(&plan);
                 let graph = StreamGraph {
                     root: plan.node,

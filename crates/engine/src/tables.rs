@@ -1,6 +1,6 @@
-//! What a table's connector needs at CREATE TABLE and at INSERT: checked
-//! options, paths resolved against the script's folder, the sink to write
-//! with, and DESCRIBE's partition rows for Kafka.
+//! A table's connector, found in the registry: what it needs at CREATE
+//! TABLE and at INSERT (checked options, paths resolved against the script's
+//! folder, the sink to write with, extra DESCRIBE rows).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,94 +8,123 @@ use std::sync::Arc;
 use datafusion::execution::context::SessionState;
 use sluice_common::changelog::ChangelogMode;
 use sluice_common::{Error, Result};
-use sluice_connectors::blackhole::BlackholeSink;
-use sluice_connectors::datagen::DatagenOptions;
-use sluice_connectors::file::{FileOptions, FileSink};
-use sluice_connectors::kafka::{describe_topic, KafkaOptions, KafkaSink};
-use sluice_connectors::memory::{MemorySink, MemoryStore, MemoryTable};
-use sluice_connectors::nexmark::NexmarkOptions;
-use sluice_connectors::options::Options;
+use sluice_connectors::memory::MemoryStore;
+use sluice_connectors::registry::{Connector, ConnectorContext, Registry, TableDesc};
 use sluice_exec::sink::Sink;
 use sluice_sql::parser::CreateTableDef;
 use sluice_sql::table::StreamTable;
 
-/// A filesystem table's relative `path` resolved against `base` (the
-/// script's folder); other tables as they are.
+/// A catalog table with its connector.
+pub(crate) struct ConnectorTable<'a> {
+    pub table: &'a StreamTable,
+    pub connector: &'static dyn Connector,
+    primary_key: Vec<usize>,
+    metadata: Vec<(usize, String, bool)>,
+}
+
+impl<'a> ConnectorTable<'a> {
+    /// `table` and the connector its options name.
+    pub fn of(table: &'a StreamTable) -> Result<Self> {
+        let connector = Registry::builtin()
+            .get(table.connector())
+            .map_err(|e| Error::plan(format!("table {}: {}", table.name, e.message())))?;
+        let primary_key = table
+            .primary_key
+            .iter()
+            .map(|k| {
+                table.schema.index_of(k).map_err(|_| {
+                    Error::plan(format!("PRIMARY KEY column '{k}' is not a column")).near(k)
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ConnectorTable {
+            table,
+            connector,
+            primary_key,
+            metadata: table.metadata_columns(),
+        })
+    }
+
+    /// The table as the connector sees it.
+    pub fn desc(&self) -> TableDesc<'_> {
+        TableDesc {
+            name: &self.table.name,
+            schema: &self.table.schema,
+            options: &self.table.options,
+            primary_key: &self.primary_key,
+            metadata: &self.metadata,
+            has_watermark: self.table.watermark.is_some(),
+        }
+    }
+
+    /// Check the table at CREATE TABLE: metadata columns, then options.
+    pub fn validate(&self) -> Result<()> {
+        if let Some((i, key, _)) = self.metadata.first() {
+            if !self.connector.has_metadata() {
+                return Err(Error::plan(format!(
+                    "table {}: column {} reads metadata '{key}', but connector '{}' has no \
+                     metadata columns",
+                    self.table.name,
+                    self.table.schema.field(*i).name(),
+                    self.connector.name()
+                )));
+            }
+        }
+        self.connector.validate(&self.desc())
+    }
+
+    /// Refuse a result the sink cannot store.
+    pub fn check_accepts(&self, mode: &ChangelogMode, key_names: Option<&[String]>) -> Result<()> {
+        self.connector.check_accepts(&self.desc(), mode, key_names)
+    }
+
+    /// The sink an INSERT writes with.
+    pub fn sink(&self, state: &SessionState, overwrite: bool) -> Result<Box<dyn Sink>> {
+        self.connector
+            .sink(&self.desc(), &connector_context(state)?, overwrite)
+    }
+}
+
+/// A table's relative paths resolved against `base` (the script's folder),
+/// as its connector reads them.
 pub(crate) fn resolve_paths(def: &CreateTableDef, base: Option<&Path>) -> CreateTableDef {
     let mut def = def.clone();
     let Some(base) = base else {
         return def;
     };
-    let is_file = def
+    let name = def
         .options
         .iter()
-        .any(|(k, v)| k == "connector" && v.eq_ignore_ascii_case("filesystem"));
-    if !is_file {
-        return def;
-    }
-    for (k, v) in &mut def.options {
-        if k != "path" {
-            continue;
-        }
-        let (scheme, rest) = match v.strip_prefix("file://") {
-            Some(rest) => ("file://", rest.to_string()),
-            None => ("", v.clone()),
-        };
-        if Path::new(&rest).is_relative() {
-            *v = format!("{scheme}{}", base.join(rest).display());
-        }
+        .find(|(k, _)| k == "connector")
+        .map_or("memory", |(_, v)| v.as_str());
+    if let Ok(connector) = Registry::builtin().get(name) {
+        connector.resolve_paths(&mut def.options, base);
     }
     def
 }
 
-pub(crate) fn validate_connector(table: &StreamTable) -> Result<()> {
-    let metadata = table.metadata_columns();
-    if let Some((i, key, _)) = metadata.first() {
-        if table.connector() != "kafka" {
-            return Err(Error::plan(format!(
-                "table {}: column {} reads metadata '{key}', but connector '{}' has no metadata columns",
-                table.name,
-                table.schema.field(*i).name(),
-                table.connector()
-            )));
-        }
-    }
-    match table.connector() {
-        "filesystem" => FileOptions::parse(&table.name, &table.options).map(|_| ()),
-        "datagen" => DatagenOptions::parse(&table.name, &table.schema, &table.options).map(|_| ()),
-        "nexmark" => {
-            NexmarkOptions::parse(&table.name, &table.schema, &table.options).map(|_| ())
-        }
-        "kafka" => {
-            let options = KafkaOptions::parse(&table.name, &table.options)?;
-            KafkaSink::try_new(options, &table.schema, &metadata).map(|_| ())
-        }
-        "memory" | "blackhole" => Options::new(&table.name, &table.options).finish(),
-        other => Err(Error::plan(format!(
-            "table {}: unknown connector '{other}' (available: datagen, filesystem, kafka, nexmark, memory, blackhole)",
-            table.name
-        ))),
-    }
-}
-
-/// DESCRIBE rows for a Kafka table: one per partition with its offsets.
-pub(crate) async fn kafka_partitions(table: &StreamTable) -> Result<Vec<Vec<String>>> {
-    let options = KafkaOptions::parse(&table.name, &table.options)?;
-    let parts = tokio::task::spawn_blocking(move || describe_topic(&options))
-        .await
-        .map_err(|e| Error::internal(format!("Kafka metadata task failed: {e}")))??;
-    Ok(parts
-        .into_iter()
-        .map(|p| {
-            vec![
-                format!("partition {}", p.id),
-                format!("offsets {}..{}", p.low, p.high),
-                String::new(),
-                String::new(),
-                String::new(),
-            ]
+/// DESCRIBE rows the connector adds (a Kafka topic's partitions).
+pub(crate) async fn describe_rows(table: &StreamTable) -> Result<Vec<Vec<String>>> {
+    let ct = ConnectorTable::of(table)?;
+    let (connector, name, schema, options) = (
+        ct.connector,
+        table.name.clone(),
+        Arc::clone(&table.schema),
+        table.options.clone(),
+    );
+    let (pk, meta) = (ct.primary_key.clone(), ct.metadata.clone());
+    tokio::task::spawn_blocking(move || {
+        connector.describe_rows(&TableDesc {
+            name: &name,
+            schema: &schema,
+            options: &options,
+            primary_key: &pk,
+            metadata: &meta,
+            has_watermark: false,
         })
-        .collect())
+    })
+    .await
+    .map_err(|e| Error::internal(format!("DESCRIBE task failed: {e}")))?
 }
 
 /// The session's memory tables (kept in its configuration, beside the
@@ -107,72 +136,9 @@ pub(crate) fn memory_store(state: &SessionState) -> Result<Arc<MemoryStore>> {
         .ok_or_else(|| Error::internal("session without a memory store"))
 }
 
-/// Storage for a new memory table (upserted by its primary key, if any).
-pub(crate) fn create_memory(state: &SessionState, table: &StreamTable) -> Result<()> {
-    let key = if table.primary_key.is_empty() {
-        None
-    } else {
-        Some(
-            table
-                .primary_key
-                .iter()
-                .map(|k| {
-                    table.schema.index_of(k).map_err(|_| {
-                        Error::plan(format!("PRIMARY KEY column '{k}' is not a column")).near(k)
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?,
-        )
-    };
-    let t = MemoryTable::try_new(&table.name, Arc::clone(&table.schema), key)?;
-    memory_store(state)?.insert(t)
-}
-
-/// Refuse an updating result into a sink that only takes inserts.
-pub(crate) fn check_sink_accepts(
-    table: &StreamTable,
-    mode: &ChangelogMode,
-    key_names: Option<&[String]>,
-) -> Result<()> {
-    if !mode.is_updating() || matches!(table.connector(), "memory" | "blackhole") {
-        return Ok(());
-    }
-    let key = match key_names {
-        Some(k) => format!("updates on key [{}]", k.join(", ")),
-        None => "updates (retractions)".to_string(),
-    };
-    Err(Error::plan(format!(
-        "sink `{}` only accepts inserts, but the query produces {key}; use an upsert sink \
-         (a memory table, or one with a PRIMARY KEY once upsert connectors exist) or a \
-         changelog format",
-        table.name
-    ))
-    .near("INSERT"))
-}
-
-pub(crate) fn make_sink(
-    state: &SessionState,
-    table: &StreamTable,
-    overwrite: bool,
-) -> Result<Box<dyn Sink>> {
-    let schema = Arc::clone(&table.schema);
-    Ok(match table.connector() {
-        "filesystem" => Box::new(FileSink::try_new(
-            &table.name,
-            &FileOptions::parse(&table.name, &table.options)?,
-            overwrite,
-        )?),
-        "blackhole" => Box::new(BlackholeSink),
-        "kafka" => Box::new(KafkaSink::try_new(
-            KafkaOptions::parse(&table.name, &table.options)?,
-            &schema,
-            &table.metadata_columns(),
-        )?),
-        "memory" => Box::new(MemorySink::new(memory_store(state)?.get(&table.name)?)),
-        other => {
-            return Err(Error::plan(format!(
-                "connector '{other}' cannot be written to"
-            )))
-        }
+/// What connectors may use of the session.
+pub(crate) fn connector_context(state: &SessionState) -> Result<ConnectorContext> {
+    Ok(ConnectorContext {
+        memory: memory_store(state)?,
     })
 }

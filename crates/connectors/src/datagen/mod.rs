@@ -23,10 +23,12 @@
 //!   every value of `start..=end` once, in order. The source ends when the
 //!   shortest sequence does (or at `number-of-rows` if that comes first).
 
+mod connector;
 mod fields;
 mod generate;
 mod source;
 
+pub use connector::DatagenConnector;
 pub use source::{DatagenSource, DatagenSourceConfig};
 
 use std::collections::BTreeMap;

@@ -8,10 +8,12 @@
 //! 128 MB) and `sink.rolling-policy.rollover-interval` (default 30 min).
 //! As in Flink, a table written by `INSERT` is a directory of part files.
 
+mod connector;
 pub(crate) mod decode;
 mod sink;
 mod source;
 
+pub use connector::FileConnector;
 pub use sink::{sink_dir, FileSink};
 pub use source::{FileSource, FileSourceConfig};
 

@@ -10,9 +10,11 @@
 //! Nexmark DDL: `auction, bidder, price, channel, url, dateTime, extra`
 //! for bids); only the columns a query reads are generated.
 
+mod connector;
 mod generator;
 mod source;
 
+pub use connector::NexmarkConnector;
 pub use source::{NexmarkSource, NexmarkSourceConfig};
 
 use std::collections::BTreeMap;

@@ -390,7 +390,7 @@ impl<'a> StreamPlanner<'a> {
 /// The changelog mode after a projection whose output column `i` is input
 /// column `sources[i]` (when a plain column): the upsert key survives when
 /// all its columns pass through.
-fn project_changelog(mode: &ChangelogMode, sources: &[Option<usize>]) -> ChangelogMode {
+pub(crate) fn project_changelog(mode: &ChangelogMode, sources: &[Option<usize>]) -> ChangelogMode {
     match mode {
         ChangelogMode::AppendOnly => ChangelogMode::AppendOnly,
         ChangelogMode::Updating { upsert_key } => {

@@ -9,19 +9,23 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::default_table_source::source_as_provider;
 use datafusion::common::{DFSchema, DFSchemaRef, ScalarValue};
 use datafusion::logical_expr::logical_plan::{TableScan, Values};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::PhysicalExpr;
+use sluice_common::changelog;
 use sluice_common::changelog::ChangelogMode;
 use sluice_common::{Error, Result};
-use sluice_connectors::datagen::{DatagenOptions, DatagenSource, DatagenSourceConfig};
-use sluice_connectors::file::{list_splits, FileOptions, FileSource, FileSourceConfig};
-use sluice_connectors::kafka::{KafkaOptions, KafkaSource, KafkaSourceConfig};
 use sluice_connectors::memory::BatchSource;
-use sluice_connectors::nexmark::{NexmarkOptions, NexmarkSource, NexmarkSourceConfig};
+use sluice_connectors::registry::ScanRequest;
 use sluice_exec::graph::StreamNode;
+use sluice_exec::operators::changelog::UpsertNormalize;
+use sluice_exec::operators::expiry::wall_clock;
+use sluice_exec::operators::stateless::Step;
 use sluice_exec::source::ScanColumns;
 use sluice_exec::watermark::WatermarkExpr;
 use sluice_sql::table::StreamTable;
 
 use super::{Planned, StreamPlanner};
+use crate::tables::{connector_context, ConnectorTable};
 
 pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> {
     let provider = source_as_provider(&scan.source)?;
@@ -31,106 +35,124 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
                 .near(scan.table_name.table()),
         );
     };
+    let ct = ConnectorTable::of(table)?;
+    let desc = ct.desc();
+    let mode = ct.connector.changelog(&desc)?;
     let all: Vec<usize> = (0..table.schema.fields().len()).collect();
-    let projection = scan.projection.clone().unwrap_or(all);
+    let wanted = scan.projection.clone().unwrap_or(all);
+    // Upserts are normalized by key, so the key columns are read even when
+    // the query does not select them (and projected away after).
+    let upserts = ct.connector.normalizes_upserts();
+    let mut projection = wanted.clone();
+    if upserts {
+        for &k in mode.upsert_key().unwrap_or_default() {
+            if !projection.contains(&k) {
+                projection.push(k);
+            }
+        }
+    }
+    let request = scan_request(p, table, &projection, mode.is_updating())?;
+    let built = ct
+        .connector
+        .source(&desc, request, &connector_context(p.state)?)?;
     let wm_col = table.watermark.as_ref().map(|w| w.column);
-    let rowtime = projection.iter().map(|&i| Some(i) == wm_col).collect();
-    let n = projection.len();
-    let mut bounded = true;
-    // Every column of the table made, the projection emitted.
-    let full_scan = || -> Result<ScanColumns> {
+    let n = wanted.len();
+    let changelog = match mode.upsert_key() {
+        Some(k) => ChangelogMode::Updating {
+            upsert_key: k
+                .iter()
+                .map(|c| projection.iter().position(|i| i == c))
+                .collect(),
+        },
+        None => mode,
+    };
+    let mut planned = Planned {
+        node: StreamNode::source(built.source),
+        steps: vec![],
+        schema: if projection.len() > n {
+            Arc::new(DFSchema::try_from_qualified_schema(
+                scan.table_name.clone(),
+                &table.schema.project(&projection)?,
+            )?)
+        } else {
+            Arc::clone(&scan.projected_schema)
+        },
+        rowtime: projection.iter().map(|&i| Some(i) == wm_col).collect(),
+        windows: vec![None; projection.len()],
+        bounded: built.bounded,
+        changelog,
+    };
+    if upserts {
+        planned = normalized(p, planned, &scan.projected_schema, n)?;
+    }
+    Ok(planned)
+}
+
+/// The scan's columns in the shapes sources use (see [`ScanRequest`]).
+fn scan_request(
+    p: &StreamPlanner,
+    table: &StreamTable,
+    projection: &[usize],
+    changelog: bool,
+) -> Result<ScanRequest> {
+    let needed = with_watermark_columns(table, projection)?;
+    let columns = |made: &[usize], output: Vec<usize>| -> Result<ScanColumns> {
+        let data = Arc::new(table.schema.project(made)?);
         let watermark = match &table.watermark {
             Some(w) => {
-                let schema = DFSchema::try_from(table.schema.as_ref().clone())?;
+                let schema = DFSchema::try_from(data.as_ref().clone())?;
                 Some(WatermarkExpr::new(p.physical(&w.expr, &schema)?))
             }
             None => None,
         };
-        ScanColumns::try_new(
-            Arc::clone(&table.schema),
-            Some(projection.clone()),
-            watermark,
-        )
+        let (made_schema, mut output) = (data, output);
+        let made_schema = if changelog {
+            output.push(made.len());
+            changelog::with_op_field(&made_schema)
+        } else {
+            made_schema
+        };
+        ScanColumns::try_new(made_schema, Some(output), watermark)
     };
-    let node = match table.connector() {
-        "memory" => {
-            let rows = crate::tables::memory_store(p.state)?
-                .get(&table.name)?
-                .snapshot()?;
-            let src = BatchSource::new(table.name.clone(), rows, full_scan()?);
-            StreamNode::source(Box::new(src))
-        }
-        "kafka" => {
-            let options = KafkaOptions::parse(&table.name, &table.options)?;
-            bounded = options.is_bounded();
-            let src = KafkaSource::try_new(KafkaSourceConfig {
-                options,
-                scan: full_scan()?,
-                metadata: table.metadata_columns(),
-            })?;
-            StreamNode::source(Box::new(src))
-        }
-        "nexmark" => {
-            let options = NexmarkOptions::parse(&table.name, &table.schema, &table.options)?;
-            bounded = options.is_bounded();
-            let generate = with_watermark_columns(table, &projection)?;
-            let src = NexmarkSource::new(NexmarkSourceConfig {
-                table: table.name.clone(),
-                options,
-                scan: full_scan()?,
-                generate,
-            });
-            StreamNode::source(Box::new(src))
-        }
-        "datagen" => {
-            let options = DatagenOptions::parse(&table.name, &table.schema, &table.options)?;
-            bounded = options.is_bounded();
-            let src = DatagenSource::try_new(DatagenSourceConfig {
-                table: table.name.clone(),
-                options,
-                scan: full_scan()?,
-            })?;
-            StreamNode::source(Box::new(src))
-        }
-        "filesystem" => {
-            let options = FileOptions::parse(&table.name, &table.options)?;
-            // A missing path fails here, before anything runs.
-            list_splits(&options.path).map_err(|e| {
-                Error::plan(format!("table {}: {}", table.name, e.message())).near(&table.name)
-            })?;
-            let read = with_watermark_columns(table, &projection)?;
-            let read_schema = Arc::new(table.schema.project(&read)?);
-            let watermark = match &table.watermark {
-                Some(w) => {
-                    let schema = DFSchema::try_from(read_schema.as_ref().clone())?;
-                    Some(WatermarkExpr::new(p.physical(&w.expr, &schema)?))
-                }
-                None => None,
-            };
-            let src = FileSource::new(FileSourceConfig {
-                table: table.name.clone(),
-                options,
-                scan: ScanColumns::try_new(read_schema, Some((0..n).collect()), watermark)?,
-            });
-            StreamNode::source(Box::new(src))
-        }
-        other => {
-            return Err(Error::plan(format!(
-                "table {} uses connector '{other}', which can only be written to",
-                table.name
-            ))
-            .near(&table.name))
-        }
-    };
-    Ok(Planned {
-        node,
-        steps: vec![],
-        schema: Arc::clone(&scan.projected_schema),
-        rowtime,
-        windows: vec![None; n],
-        bounded,
-        changelog: ChangelogMode::AppendOnly,
+    let all: Vec<usize> = (0..table.schema.fields().len()).collect();
+    Ok(ScanRequest {
+        full: columns(&all, projection.to_vec())?,
+        narrow: columns(&needed, (0..projection.len()).collect())?,
+        needed,
     })
+}
+
+/// Upserts (a new value per key, a delete with only the key) turned into
+/// a changelog by a normalize operator keyed by the table's key, then cut
+/// to the `n` columns the query reads.
+fn normalized(
+    p: &StreamPlanner,
+    input: Planned,
+    projected: &DFSchemaRef,
+    n: usize,
+) -> Result<Planned> {
+    let key = input.changelog.upsert_key().map(<[usize]>::to_vec);
+    let key = key.ok_or_else(|| Error::internal("upsert scan without a key"))?;
+    let op = UpsertNormalize::try_new(&input.materialize_schema(), key)?
+        .with_ttl(p.state_ttl, wall_clock());
+    let mut planned = p.wrap(input, Box::new(op));
+    if planned.schema.fields().len() > n {
+        let exprs: Vec<Arc<dyn PhysicalExpr>> = (0..n)
+            .map(|i| {
+                let name = planned.schema.field(i).name();
+                Arc::new(Column::new(name, i)) as Arc<dyn PhysicalExpr>
+            })
+            .collect();
+        let sources: Vec<Option<usize>> = (0..n).map(Some).collect();
+        planned.changelog = super::project_changelog(&planned.changelog, &sources);
+        planned
+            .steps
+            .push(Step::Project(exprs, Arc::clone(projected.inner())));
+        planned.schema = Arc::clone(projected);
+        planned.rowtime.truncate(n);
+        planned.windows.truncate(n);
+    }
+    Ok(planned.with_named_key())
 }
 
 /// The projected columns plus those the watermark expression reads, so a

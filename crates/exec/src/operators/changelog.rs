@@ -1,11 +1,17 @@
 //! Moving between append-only streams and changelogs.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+use arrow::array::{ArrayRef, Int8Array};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use sluice_common::changelog;
-use sluice_common::{Fold, Result};
+use arrow::row::{OwnedRow, RowConverter, SortField};
+use sluice_common::changelog::{self, sign_of_code, RowKind};
+use sluice_common::{Error, Fold, Result};
+
+use super::expiry::Clock;
 
 use crate::operator::{Operator, Output};
 use crate::row::RowFunction;
@@ -90,5 +96,149 @@ impl Operator for FoldOperator {
     fn on_end(&mut self, out: &mut Output) -> Result<()> {
         out.push(self.fold.table()?);
         Ok(())
+    }
+}
+
+/// Upserts into a changelog (Flink's `ChangelogNormalize`): the rows of an
+/// upsert source (a new value for a key, or a delete that may carry only
+/// the key) become `+I` for a new key, `-U`/`+U` for a changed one (nothing
+/// when the value did not change) and `-D` with the old row for a delete;
+/// a delete of a key that is not there is dropped. Keeps the last row of
+/// every live key; with a TTL, keys idle that long are forgotten.
+pub struct UpsertNormalize {
+    schema: SchemaRef,
+    key: Vec<usize>,
+    rows: RowConverter,
+    keys: RowConverter,
+    state: HashMap<Box<[u8]>, (OwnedRow, u64)>,
+    bytes: usize,
+    ttl: Option<(u64, Clock)>,
+    next_sweep: u64,
+}
+
+impl UpsertNormalize {
+    /// Over changelog batches of `input`, keyed by the columns `key`.
+    pub fn try_new(input: &SchemaRef, key: Vec<usize>) -> Result<Self> {
+        let data = changelog::data_schema(input);
+        let sort = |i: usize| SortField::new(data.field(i).data_type().clone());
+        Ok(UpsertNormalize {
+            schema: changelog::with_op_field(&data),
+            rows: RowConverter::new((0..data.fields().len()).map(sort).collect())?,
+            keys: RowConverter::new(key.iter().map(|&i| sort(i)).collect())?,
+            key,
+            state: HashMap::new(),
+            bytes: 0,
+            ttl: None,
+            next_sweep: 0,
+        })
+    }
+
+    /// Forget keys not updated for `ttl` (by `clock`).
+    pub fn with_ttl(mut self, ttl: Option<Duration>, clock: Clock) -> Self {
+        self.ttl = ttl.map(|t| ((t.as_millis() as u64).max(1), clock));
+        self
+    }
+
+    fn now(&self) -> u64 {
+        self.ttl.as_ref().map_or(0, |(_, c)| c())
+    }
+
+    fn sweep(&mut self, now: u64) {
+        let Some((ttl, _)) = &self.ttl else {
+            return;
+        };
+        if now < self.next_sweep {
+            return;
+        }
+        let ttl = *ttl;
+        self.next_sweep = now + (ttl / 2).max(1);
+        let mut freed = 0;
+        self.state.retain(|k, (row, last)| {
+            let keep = *last + ttl > now;
+            if !keep {
+                freed += k.len() + row.as_ref().len();
+            }
+            keep
+        });
+        self.bytes -= freed;
+    }
+}
+
+impl Operator for UpsertNormalize {
+    fn name(&self) -> &'static str {
+        "UpsertNormalize"
+    }
+
+    fn describe(&self) -> String {
+        let names: Vec<&str> = self
+            .key
+            .iter()
+            .map(|&i| self.schema.field(i).name().as_str())
+            .collect();
+        format!("UpsertNormalize: by [{}]", names.join(", "))
+    }
+
+    fn output_schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
+        let now = self.now();
+        self.sweep(now);
+        let ops = changelog::ops(&batch)
+            .cloned()
+            .ok_or_else(|| Error::internal("upserts without row kinds"))?;
+        let data = changelog::data(&batch)?;
+        let rows = self.rows.convert_columns(data.columns())?;
+        let key_cols: Vec<ArrayRef> = self
+            .key
+            .iter()
+            .map(|&i| Arc::clone(data.column(i)))
+            .collect();
+        let keys = self.keys.convert_columns(&key_cols)?;
+        let mut emitted: Vec<(OwnedRow, RowKind)> = Vec::new();
+        for i in 0..data.num_rows() {
+            let key = keys.row(i);
+            let accumulate = sign_of_code(ops.value(i)) > 0;
+            if !accumulate {
+                if let Some((old, _)) = self.state.remove(key.as_ref()) {
+                    self.bytes -= key.as_ref().len() + old.as_ref().len();
+                    emitted.push((old, RowKind::Delete));
+                }
+                continue;
+            }
+            let new = rows.row(i);
+            match self.state.get_mut(key.as_ref()) {
+                Some((old, last)) => {
+                    *last = now;
+                    if old.row() == new {
+                        continue;
+                    }
+                    let old = std::mem::replace(old, new.owned());
+                    self.bytes = self.bytes + new.as_ref().len() - old.as_ref().len();
+                    emitted.push((old, RowKind::UpdateBefore));
+                    emitted.push((new.owned(), RowKind::UpdateAfter));
+                }
+                None => {
+                    self.bytes += key.as_ref().len() + new.as_ref().len();
+                    self.state.insert(key.as_ref().into(), (new.owned(), now));
+                    emitted.push((new.owned(), RowKind::Insert));
+                }
+            }
+        }
+        if emitted.is_empty() {
+            return Ok(());
+        }
+        let mut columns = self
+            .rows
+            .convert_rows(emitted.iter().map(|(r, _)| r.row()))?;
+        let kinds = Int8Array::from_iter_values(emitted.iter().map(|(_, k)| k.code()));
+        columns.push(Arc::new(kinds));
+        out.push(RecordBatch::try_new(Arc::clone(&self.schema), columns)?);
+        Ok(())
+    }
+
+    fn state_size(&self) -> Option<(usize, usize)> {
+        Some((self.state.len(), self.bytes))
     }
 }
