@@ -14,6 +14,7 @@
 //!   read back as a bounded stream. Also serves `VALUES` in queries.
 //! * [`nexmark`] — `connector = 'nexmark'`: the Nexmark benchmark's bids,
 //!   auctions and persons, generated as Arrow batches.
+//! * [`debezium`] — the `debezium-json` changelog format (Kafka and files).
 //! * [`blackhole`] — a sink that discards rows (for benchmarks).
 //! * [`registry`] — the [`Connector`](registry::Connector) trait and the
 //!   registry the engine finds a table's connector in.
@@ -22,6 +23,7 @@
 
 pub mod blackhole;
 pub mod datagen;
+pub mod debezium;
 pub mod file;
 pub mod kafka;
 pub mod memory;

@@ -182,6 +182,7 @@ static BUILTIN: LazyLock<Registry> = LazyLock::new(|| Registry {
         Arc::new(crate::datagen::DatagenConnector),
         Arc::new(crate::file::FileConnector),
         Arc::new(crate::kafka::KafkaConnector),
+        Arc::new(crate::kafka::UpsertKafkaConnector),
         Arc::new(crate::nexmark::NexmarkConnector),
         Arc::new(crate::memory::MemoryConnector),
         Arc::new(crate::blackhole::BlackholeConnector),

@@ -1,18 +1,26 @@
-//! Kafka records to Arrow batches (a batch of records at a time, with
-//! arrow's JSON and CSV decoders) and Arrow rows to record keys and values.
+//! Kafka records to Arrow batches, a batch of records at a time, with
+//! arrow's JSON and CSV decoders.
+//!
+//! A changelog table's batches end with the row kind: `debezium-json`
+//! values give it per row (an update is two rows of one record); an
+//! upsert-kafka record is `+U` (a new value for its key, normalized later
+//! into `+I`/`-U`/`+U`) or, as a tombstone, `-D` with only the key.
 
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BinaryArray, Int32Array, Int64Array, StringArray, TimestampMillisecondArray,
+    new_null_array, Array, ArrayRef, BinaryArray, Int32Array, Int64Array, Int8Array, StringArray,
+    TimestampMillisecondArray, UInt32Array,
 };
-use arrow::compute::cast;
+use arrow::compute::{cast, interleave, take};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use sluice_common::{Error, Result};
 
 use super::{KafkaOptions, ValueFormat};
+use crate::debezium::DebeziumDecoder;
 use crate::file::decode::{clean_arrow_error, decode_json_lenient, ChunkDecoder};
+use sluice_common::changelog::{self, RowKind};
 
 /// One consumed record, copied out of librdkafka's buffer.
 #[derive(Debug, Clone)]
@@ -37,18 +45,39 @@ enum Meta {
 enum Part {
     Chunk(ChunkDecoder),
     Raw(DataType),
+    Debezium(DebeziumDecoder),
 }
 
-struct PartDecoder {
+pub(super) struct PartDecoder {
     columns: Vec<usize>,
     part: Part,
 }
 
+/// Payloads as lines, for arrow's line decoders.
+fn lines(payloads: &[&[u8]]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(payloads.iter().map(|p| p.len() + 1).sum());
+    for p in payloads {
+        let p = p.strip_suffix(b"\n").unwrap_or(p);
+        let p = p.strip_suffix(b"\r").unwrap_or(p);
+        buf.extend_from_slice(p);
+        buf.push(b'\n');
+    }
+    buf
+}
+
 impl PartDecoder {
-    fn new(table: &Schema, columns: Vec<usize>, format: ValueFormat, name: &str) -> Result<Self> {
+    pub(super) fn new(
+        table: &Schema,
+        columns: Vec<usize>,
+        format: ValueFormat,
+        name: &str,
+    ) -> Result<Self> {
         let schema = Arc::new(table.project(&columns)?);
         let part = match format {
             ValueFormat::Json => Part::Chunk(ChunkDecoder::json(schema)),
+            ValueFormat::DebeziumJson { schema_include } => {
+                Part::Debezium(DebeziumDecoder::new(schema, schema_include))
+            }
             ValueFormat::Csv { delimiter } => {
                 let header: Vec<String> =
                     schema.fields().iter().map(|f| f.name().clone()).collect();
@@ -89,16 +118,10 @@ impl PartDecoder {
                 };
                 Ok(vec![arr])
             }
+            Part::Debezium(_) => Err("a changelog format decodes rows, not columns".into()),
             Part::Chunk(d) => {
-                let mut buf = Vec::with_capacity(payloads.iter().map(|p| p.len() + 1).sum());
-                for p in payloads {
-                    let p = p.strip_suffix(b"\n").unwrap_or(p);
-                    let p = p.strip_suffix(b"\r").unwrap_or(p);
-                    buf.extend_from_slice(p);
-                    buf.push(b'\n');
-                }
                 let batch = d
-                    .decode(&buf, payloads.len())
+                    .decode(&lines(payloads), payloads.len())
                     .map_err(|e| clean_arrow_error(&e))?;
                 if batch.num_rows() != payloads.len() {
                     return Err(format!(
@@ -116,7 +139,7 @@ impl PartDecoder {
 /// The table columns carried in record values, and those of the key.
 /// Metadata columns are in neither; with `value.fields-include =
 /// 'EXCEPT_KEY'` key columns are only in the key.
-fn split_columns(
+pub(super) fn split_columns(
     options: &KafkaOptions,
     schema: &Schema,
     meta: &[(usize, String, bool)],
@@ -155,11 +178,15 @@ fn split_columns(
 /// Turns records of one topic into batches of the table's schema.
 pub(super) struct RecordDecoder {
     topic: String,
+    /// The batches made: the table's columns (then the row kind).
     schema: SchemaRef,
+    /// The table's columns.
+    data: SchemaRef,
     value: PartDecoder,
     key: Option<PartDecoder>,
     meta: Vec<(usize, Meta)>,
     lenient_json: bool,
+    upsert: bool,
 }
 
 /// Records that did not decode: (record, reason).
@@ -199,27 +226,43 @@ impl RecordDecoder {
             };
             kinds.push((*i, kind));
         }
-        let (value_cols, key_cols) = split_columns(options, &schema, meta)?;
-        let value = PartDecoder::new(&schema, value_cols, options.format, &name)?;
-        let key = match (options.value_except_key, options.key_format) {
-            (true, Some(f)) => Some(PartDecoder::new(&schema, key_cols, f, &name)?),
+        let data = if options.upsert || options.format.is_changelog() {
+            changelog::data_schema(&schema)
+        } else {
+            Arc::clone(&schema)
+        };
+        let (value_cols, key_cols) = split_columns(options, &data, meta)?;
+        let value = PartDecoder::new(&data, value_cols, options.format, &name)?;
+        // An upsert's key is read even when the value repeats it: a
+        // tombstone has only the key.
+        let key = match (
+            options.value_except_key || options.upsert,
+            options.key_format,
+        ) {
+            (true, Some(f)) => Some(PartDecoder::new(&data, key_cols, f, &name)?),
             _ => None,
         };
         Ok(RecordDecoder {
             topic: options.topic.clone(),
             schema,
+            data,
             value,
             key,
             meta: kinds,
             lenient_json: options.ignore_parse_errors && options.format == ValueFormat::Json,
+            upsert: options.upsert,
         })
     }
 
-    /// Decode records (tombstones, records without a value, are skipped).
-    /// Records that do not decode are returned with the reason; records
-    /// kept with NULL fields (`json.ignore-parse-errors`) are counted.
+    /// Decode records (tombstones, records without a value, are skipped,
+    /// except by upsert-kafka, where they delete their key). Records that
+    /// do not decode are returned with the reason; records kept with NULL
+    /// fields (`json.ignore-parse-errors`) are counted.
     pub fn decode(&self, records: Vec<Record>) -> Result<Decoded> {
-        let records: Vec<Record> = records.into_iter().filter(|r| r.value.is_some()).collect();
+        let records: Vec<Record> = records
+            .into_iter()
+            .filter(|r| r.value.is_some() || self.upsert)
+            .collect();
         match self.decode_all(&records) {
             Ok(batch) => Ok(Decoded {
                 batch,
@@ -258,7 +301,7 @@ impl RecordDecoder {
         if !self.lenient_json || self.key.is_some() {
             return None;
         }
-        let value_schema = Arc::new(self.schema.project(&self.value.columns).ok()?);
+        let value_schema = Arc::new(self.data.project(&self.value.columns).ok()?);
         let values = decode_json_lenient(&value_schema, r.value.as_deref()?)?;
         let mut fixed = r.clone();
         // Re-encode the repaired value so metadata columns are filled in the
@@ -277,27 +320,106 @@ impl RecordDecoder {
 
     fn decode_all(&self, records: &[Record]) -> std::result::Result<RecordBatch, String> {
         let n = records.len();
-        let mut columns: Vec<Option<ArrayRef>> = vec![None; self.schema.fields().len()];
-        let values: Vec<&[u8]> = records
-            .iter()
-            .map(|r| r.value.as_deref().unwrap_or(b""))
-            .collect();
-        for (i, a) in self.value.columns.iter().zip(self.value.decode(&values)?) {
-            columns[*i] = Some(a);
+        let mut columns: Vec<Option<ArrayRef>> = vec![None; self.data.fields().len()];
+        // Per record: the value's columns, then the key's, then metadata.
+        let (rows, ops) = self.decode_values(records, &mut columns)?;
+        let mut per_record = self.key_columns(records)?;
+        per_record.extend(self.meta_columns(records)?);
+        for (i, a) in per_record {
+            columns[i] = Some(match &rows {
+                Some(idx) => take(&a, idx, None).map_err(|e| e.to_string())?,
+                None => a,
+            });
         }
-        if let Some(key) = &self.key {
-            let keys: Vec<&[u8]> = records
-                .iter()
-                .map(|r| r.key.as_deref().unwrap_or(b""))
-                .collect();
-            for (i, a) in key
-                .columns
-                .iter()
-                .zip(key.decode(&keys).map_err(|e| format!("key: {e}"))?)
-            {
+        let len = rows.as_ref().map_or(n, |r| r.len());
+        let mut columns: Vec<ArrayRef> = columns
+            .into_iter()
+            .zip(self.data.fields())
+            .map(|(c, f)| c.unwrap_or_else(|| new_null_array(f.data_type(), len)))
+            .collect();
+        if let Some(ops) = ops {
+            columns.push(Arc::new(ops));
+        }
+        RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(|e| e.to_string())
+    }
+
+    /// The value columns into `columns`; for a changelog also the row
+    /// kinds and, when records and rows differ, each row's record.
+    fn decode_values(
+        &self,
+        records: &[Record],
+        columns: &mut [Option<ArrayRef>],
+    ) -> std::result::Result<(Option<UInt32Array>, Option<Int8Array>), String> {
+        let payloads: Vec<&[u8]> = records.iter().filter_map(|r| r.value.as_deref()).collect();
+        if let Part::Debezium(d) = &self.value.part {
+            let changes = d.decode(&lines(&payloads), payloads.len())?;
+            for (i, a) in self.value.columns.iter().zip(changes.columns) {
                 columns[*i] = Some(a);
             }
+            return Ok((Some(UInt32Array::from(changes.records)), Some(changes.ops)));
         }
+        let decoded = if payloads.is_empty() {
+            vec![]
+        } else {
+            self.value.decode(&payloads)?
+        };
+        if !self.upsert {
+            for (i, a) in self.value.columns.iter().zip(decoded) {
+                columns[*i] = Some(a);
+            }
+            return Ok((None, None));
+        }
+        // Tombstones are rows of NULL values (their key is filled in later).
+        let mut next = 0;
+        let picks: Vec<(usize, usize)> = records
+            .iter()
+            .map(|r| match r.value {
+                Some(_) => {
+                    next += 1;
+                    (0, next - 1)
+                }
+                None => (1, 0),
+            })
+            .collect();
+        for (&i, values) in self.value.columns.iter().zip(&decoded) {
+            let nulls = new_null_array(values.data_type(), 1);
+            let sides: [&dyn Array; 2] = [values.as_ref(), nulls.as_ref()];
+            columns[i] = Some(interleave(&sides, &picks).map_err(|e| e.to_string())?);
+        }
+        let ops = records.iter().map(|r| {
+            let kind = if r.value.is_some() {
+                RowKind::UpdateAfter
+            } else {
+                RowKind::Delete
+            };
+            kind.code()
+        });
+        Ok((None, Some(Int8Array::from_iter_values(ops))))
+    }
+
+    /// The key's columns, one row per record.
+    fn key_columns(
+        &self,
+        records: &[Record],
+    ) -> std::result::Result<Vec<(usize, ArrayRef)>, String> {
+        let Some(key) = &self.key else {
+            return Ok(vec![]);
+        };
+        let keys: Vec<&[u8]> = records
+            .iter()
+            .map(|r| r.key.as_deref().unwrap_or(b""))
+            .collect();
+        let decoded = key.decode(&keys).map_err(|e| format!("key: {e}"))?;
+        Ok(key.columns.iter().copied().zip(decoded).collect())
+    }
+
+    /// The metadata columns, one row per record.
+    fn meta_columns(
+        &self,
+        records: &[Record],
+    ) -> std::result::Result<Vec<(usize, ArrayRef)>, String> {
+        let n = records.len();
+        let mut out = Vec::with_capacity(self.meta.len());
         for (i, kind) in &self.meta {
             let raw: ArrayRef = match kind {
                 Meta::Topic => Arc::new(StringArray::from(vec![self.topic.as_str(); n])),
@@ -311,15 +433,10 @@ impl RecordDecoder {
                     records.iter().map(|r| r.timestamp).collect::<Vec<_>>(),
                 )),
             };
-            let target = self.schema.field(*i).data_type();
-            columns[*i] = Some(cast(&raw, target).map_err(|e| e.to_string())?);
+            let target = self.data.field(*i).data_type();
+            out.push((*i, cast(&raw, target).map_err(|e| e.to_string())?));
         }
-        let columns: Vec<ArrayRef> = columns
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| c.unwrap_or_else(|| arrow::array::new_null_array(f.data_type(), n)))
-            .collect();
-        RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(|e| e.to_string())
+        Ok(out)
     }
 }
 
@@ -327,141 +444,4 @@ impl RecordDecoder {
 pub(super) fn snippet(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     text.trim_end().chars().take(120).collect()
-}
-
-/// Encodes rows into record values (and keys) for the sink.
-pub(super) struct RecordEncoder {
-    value_cols: Vec<usize>,
-    format: ValueFormat,
-    key: Option<(Vec<usize>, ValueFormat)>,
-    timestamp_col: Option<usize>,
-}
-
-/// One record to produce.
-pub(super) struct OutRecord {
-    pub key: Option<Vec<u8>>,
-    pub value: Vec<u8>,
-    pub timestamp: Option<i64>,
-}
-
-impl RecordEncoder {
-    pub fn new(
-        options: &KafkaOptions,
-        schema: &Schema,
-        meta: &[(usize, String, bool)],
-    ) -> Result<Self> {
-        let name = format!("table {}", options.table);
-        let (value_cols, key_cols) = split_columns(options, schema, meta)?;
-        // Check raw formats have one column.
-        PartDecoder::new(schema, value_cols.clone(), options.format, &name)?;
-        let key = match options.key_format {
-            Some(f) => {
-                PartDecoder::new(schema, key_cols.clone(), f, &name)?;
-                Some((key_cols, f))
-            }
-            None => None,
-        };
-        let timestamp_col = meta
-            .iter()
-            .find(|(_, k, is_virtual)| k == "timestamp" && !is_virtual)
-            .map(|(i, _, _)| *i);
-        Ok(RecordEncoder {
-            value_cols,
-            format: options.format,
-            key,
-            timestamp_col,
-        })
-    }
-
-    pub fn encode(&self, batch: &RecordBatch) -> Result<Vec<OutRecord>> {
-        let values = encode_part(&batch.project(&self.value_cols)?, self.format)?;
-        let keys = match &self.key {
-            Some((cols, f)) => Some(encode_part(&batch.project(cols)?, *f)?),
-            None => None,
-        };
-        let ts = match self.timestamp_col {
-            Some(i) => {
-                let c = cast(
-                    batch.column(i),
-                    &DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
-                )?;
-                let c = c
-                    .as_any()
-                    .downcast_ref::<TimestampMillisecondArray>()
-                    .cloned()
-                    .ok_or_else(|| Error::internal("timestamp column did not cast"))?;
-                Some(c)
-            }
-            None => None,
-        };
-        let mut keys = keys.map(Vec::into_iter);
-        Ok(values
-            .into_iter()
-            .enumerate()
-            .map(|(row, value)| OutRecord {
-                key: keys.as_mut().and_then(Iterator::next),
-                value,
-                timestamp: ts
-                    .as_ref()
-                    .and_then(|t| t.is_valid(row).then(|| t.value(row))),
-            })
-            .collect())
-    }
-}
-
-/// Each row of `batch` encoded on its own.
-fn encode_part(batch: &RecordBatch, format: ValueFormat) -> Result<Vec<Vec<u8>>> {
-    let n = batch.num_rows();
-    match format {
-        ValueFormat::Json => {
-            let mut buf = Vec::new();
-            {
-                let mut w = arrow::json::WriterBuilder::new()
-                    .with_explicit_nulls(true)
-                    .build::<_, arrow::json::writer::LineDelimited>(&mut buf);
-                w.write(batch)?;
-                w.finish()?;
-            }
-            // JSON escapes newlines inside strings, so lines are records.
-            Ok(buf
-                .split(|b| *b == b'\n')
-                .take(n)
-                .map(<[u8]>::to_vec)
-                .collect())
-        }
-        ValueFormat::Csv { delimiter } => (0..n)
-            .map(|i| {
-                let mut buf = Vec::new();
-                {
-                    let mut w = arrow::csv::WriterBuilder::new()
-                        .with_header(false)
-                        .with_delimiter(delimiter)
-                        .with_timestamp_format("%Y-%m-%d %H:%M:%S%.3f".to_string())
-                        .build(&mut buf);
-                    w.write(&batch.slice(i, 1))?;
-                }
-                while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                    buf.pop();
-                }
-                Ok(buf)
-            })
-            .collect(),
-        ValueFormat::Raw => {
-            let col = batch.column(0);
-            let bin = cast(col, &DataType::Binary)?;
-            let bin = bin
-                .as_any()
-                .downcast_ref::<BinaryArray>()
-                .ok_or_else(|| Error::internal("raw column did not cast to bytes"))?;
-            Ok((0..n)
-                .map(|i| {
-                    if bin.is_valid(i) {
-                        bin.value(i).to_vec()
-                    } else {
-                        vec![]
-                    }
-                })
-                .collect())
-        }
-    }
 }

@@ -12,12 +12,13 @@
 mod client;
 mod codec;
 mod connector;
+mod encode;
 mod options;
 mod sink;
 mod source;
 
 pub use client::{create_topic, describe_topic, PartitionInfo};
-pub use connector::KafkaConnector;
+pub use connector::{KafkaConnector, UpsertKafkaConnector};
 pub use options::{Bounded, KafkaOptions, Partitioner, Startup, ValueFormat};
 pub use sink::KafkaSink;
 pub use source::{KafkaSource, KafkaSourceConfig};

@@ -19,6 +19,19 @@ pub enum ValueFormat {
     },
     /// The record's bytes as the only column (STRING or BYTES).
     Raw,
+    /// Debezium's JSON change envelope (a changelog; values only).
+    DebeziumJson {
+        /// Envelopes are the `payload` of a message that also has a
+        /// `schema` (Debezium's JSON converter with schemas enabled).
+        schema_include: bool,
+    },
+}
+
+impl ValueFormat {
+    /// Whether rows in this format carry row kinds.
+    pub fn is_changelog(self) -> bool {
+        matches!(self, ValueFormat::DebeziumJson { .. })
+    }
 }
 
 /// Where reading starts (`scan.startup.mode`).
@@ -89,11 +102,32 @@ pub struct KafkaOptions {
     /// Malformed records go here (with their origin in headers) instead of
     /// failing the query or being skipped.
     pub dead_letter_topic: Option<String>,
+    /// `connector = 'upsert-kafka'`: records are upserts keyed by the
+    /// PRIMARY KEY (a tombstone deletes the key).
+    pub upsert: bool,
 }
 
 impl KafkaOptions {
     /// Read and check the options of a Kafka table.
     pub fn parse(table: &str, map: &BTreeMap<String, String>) -> Result<Self> {
+        Self::parse_with(table, map, None)
+    }
+
+    /// Read and check the options of an upsert-kafka table whose PRIMARY
+    /// KEY is `primary_key` (the record key's columns).
+    pub fn parse_upsert(
+        table: &str,
+        map: &BTreeMap<String, String>,
+        primary_key: &[String],
+    ) -> Result<Self> {
+        Self::parse_with(table, map, Some(primary_key))
+    }
+
+    fn parse_with(
+        table: &str,
+        map: &BTreeMap<String, String>,
+        upsert: Option<&[String]>,
+    ) -> Result<Self> {
         let err = |msg: String| Error::plan(format!("table {table}: {msg}"));
         let mut o = Options::new(table, map);
         let topic = o.required("topic")?.to_string();
@@ -124,29 +158,29 @@ impl KafkaOptions {
         let ignore_parse_errors = match format {
             ValueFormat::Json => o.bool("json.ignore-parse-errors", false)?,
             ValueFormat::Csv { .. } => o.bool("csv.ignore-parse-errors", false)?,
+            ValueFormat::DebeziumJson { .. } => {
+                o.bool("debezium-json.ignore-parse-errors", false)?
+            }
             ValueFormat::Raw => false,
         };
-        let key_fields: Vec<String> = o
-            .get("key.fields")
-            .map(|s| {
-                s.split(';')
-                    .map(|f| f.trim().to_string())
-                    .filter(|f| !f.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let key_format = match o.get("key.format") {
-            Some(f) => Some(value_format(&mut o, &f.to_ascii_lowercase(), table)?),
-            None if key_fields.is_empty() => None,
-            None => return Err(err("'key.fields' needs 'key.format'".into())),
+        let (key_fields, key_format) = match upsert {
+            Some(pk) => upsert_key(&mut o, table, pk, format)?,
+            None => plain_key(&mut o, table)?,
         };
-        if key_format.is_some() && key_fields.is_empty() {
+        if key_format.is_some_and(ValueFormat::is_changelog) {
             return Err(err(
-                "'key.format' needs 'key.fields' (the key columns)".into()
+                "'key.format' cannot be 'debezium-json' (a key is not a change)".into(),
             ));
         }
         let value_except_key =
             o.one_of("value.fields-include", &["all", "except_key"], "all")? == "except_key";
+        if upsert.is_some() && map.contains_key("scan.startup.mode") {
+            return Err(err(
+                "upsert-kafka has no 'scan.startup.mode': it always reads the topic from its \
+                 start, since the table is the latest value of every key"
+                    .into(),
+            ));
+        }
         let startup = match o
             .one_of(
                 "scan.startup.mode",
@@ -230,6 +264,10 @@ impl KafkaOptions {
             ));
         }
         let _ = o.get("sink.transactional-id-prefix");
+        // Flink's upsert-kafka buffers to reduce writes per key; each
+        // batch here is already one net change per key.
+        let _ = o.get("sink.buffer-flush.max-rows");
+        let _ = o.get("sink.buffer-flush.interval");
         let dead_letter_topic = o.get("scan.dead-letter-topic").map(str::to_string);
         if dead_letter_topic.is_some() && ignore_parse_errors {
             return Err(err(
@@ -251,6 +289,7 @@ impl KafkaOptions {
             idle_timeout,
             partitioner,
             dead_letter_topic,
+            upsert: upsert.is_some(),
         })
     }
 
@@ -269,15 +308,73 @@ impl KafkaOptions {
     }
 }
 
+/// `key.fields` and `key.format` of a plain Kafka table.
+fn plain_key<'a>(o: &mut Options<'a>, table: &str) -> Result<(Vec<String>, Option<ValueFormat>)> {
+    let err = |msg: &str| Error::plan(format!("table {table}: {msg}"));
+    let key_fields: Vec<String> = o
+        .get("key.fields")
+        .map(|s| {
+            s.split(';')
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let key_format = match o.get("key.format") {
+        Some(f) => Some(value_format(o, &f.to_ascii_lowercase(), table)?),
+        None if key_fields.is_empty() => None,
+        None => return Err(err("'key.fields' needs 'key.format'")),
+    };
+    if key_format.is_some() && key_fields.is_empty() {
+        return Err(err("'key.format' needs 'key.fields' (the key columns)"));
+    }
+    Ok((key_fields, key_format))
+}
+
+/// The key of an upsert-kafka table: its PRIMARY KEY, in `key.format`.
+fn upsert_key<'a>(
+    o: &mut Options<'a>,
+    table: &str,
+    primary_key: &[String],
+    value: ValueFormat,
+) -> Result<(Vec<String>, Option<ValueFormat>)> {
+    let err = |msg: &str| Error::plan(format!("table {table}: {msg}"));
+    if primary_key.is_empty() {
+        return Err(err(
+            "upsert-kafka needs a PRIMARY KEY (the record key), e.g. \
+             PRIMARY KEY (user_id) NOT ENFORCED",
+        ));
+    }
+    if o.get("key.fields").is_some() {
+        return Err(err(
+            "upsert-kafka takes its key from the PRIMARY KEY; remove 'key.fields'",
+        ));
+    }
+    if value.is_changelog() {
+        return Err(err(
+            "upsert-kafka values are rows, not changes: use 'value.format' = 'json', 'csv' \
+             or 'raw' (or connector 'kafka' with 'format' = 'debezium-json')",
+        ));
+    }
+    let Some(f) = o.get("key.format") else {
+        return Err(err("option 'key.format' is required (json, csv or raw)"));
+    };
+    let key_format = value_format(o, &f.to_ascii_lowercase(), table)?;
+    Ok((primary_key.to_vec(), Some(key_format)))
+}
+
 fn value_format<'a>(o: &mut Options<'a>, name: &str, table: &str) -> Result<ValueFormat> {
     match name {
         "json" => Ok(ValueFormat::Json),
+        "debezium-json" => Ok(ValueFormat::DebeziumJson {
+            schema_include: o.bool("debezium-json.schema-include", false)?,
+        }),
         "raw" => Ok(ValueFormat::Raw),
         "csv" => Ok(ValueFormat::Csv {
             delimiter: o.csv_delimiter()?,
         }),
         other => Err(Error::plan(format!(
-            "table {table}: format '{other}' is not supported (json, csv or raw)"
+            "table {table}: format '{other}' is not supported (json, csv, raw or debezium-json)"
         ))),
     }
 }

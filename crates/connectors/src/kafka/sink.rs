@@ -13,7 +13,7 @@ use sluice_common::{Error, Result};
 use sluice_exec::sink::Sink;
 
 use super::client::{clean, client, describe_topic};
-use super::codec::RecordEncoder;
+use super::encode::RecordEncoder;
 use super::{KafkaOptions, Partitioner};
 
 /// Deliveries in flight before the sink waits for the oldest.
@@ -123,8 +123,10 @@ impl Sink for KafkaSink {
                     .producer
                     .as_ref()
                     .ok_or_else(|| Error::internal("Kafka producer missing"))?;
-                let mut rec =
-                    FutureRecord::<[u8], [u8]>::to(&self.options.topic).payload(r.value.as_slice());
+                let mut rec = FutureRecord::<[u8], [u8]>::to(&self.options.topic);
+                if let Some(v) = &r.value {
+                    rec = rec.payload(v.as_slice());
+                }
                 if let Some(k) = &r.key {
                     rec = rec.key(k.as_slice());
                 }
