@@ -5,8 +5,12 @@ use std::path::Path;
 use sluice_common::{Error, Result};
 use sluice_exec::sink::Sink;
 
-use super::{check_path, list_splits, FileOptions, FileSink, FileSource, FileSourceConfig};
-use crate::registry::{BuiltSource, Connector, ConnectorContext, ScanRequest, TableDesc};
+use sluice_common::changelog::ChangelogMode;
+
+use super::{check_path, list_splits, FileOptions, FileSink, FileSource, FileSourceConfig, Format};
+use crate::registry::{
+    describe_updates, BuiltSource, Connector, ConnectorContext, ScanRequest, TableDesc,
+};
 
 /// `connector = 'filesystem'`.
 #[derive(Debug)]
@@ -24,6 +28,36 @@ impl Connector for FileConnector {
     fn create(&self, table: &TableDesc, _: &ConnectorContext) -> Result<Option<String>> {
         let options = FileOptions::parse(table.name, table.options)?;
         check_path(table.name, &options.path, table.has_watermark)
+    }
+
+    fn changelog(&self, table: &TableDesc) -> Result<ChangelogMode> {
+        let options = FileOptions::parse(table.name, table.options)?;
+        Ok(if options.format == Format::DebeziumJson {
+            ChangelogMode::Updating {
+                upsert_key: (!table.primary_key.is_empty()).then(|| table.primary_key.to_vec()),
+            }
+        } else {
+            ChangelogMode::AppendOnly
+        })
+    }
+
+    fn check_accepts(
+        &self,
+        table: &TableDesc,
+        mode: &ChangelogMode,
+        key_names: Option<&[String]>,
+    ) -> Result<()> {
+        let options = FileOptions::parse(table.name, table.options)?;
+        if !mode.is_updating() || options.format == Format::DebeziumJson {
+            return Ok(());
+        }
+        Err(Error::plan(format!(
+            "sink `{}` only accepts inserts, but the query produces {}; write a changelog \
+             with 'format' = 'debezium-json', or insert into a memory table",
+            table.name,
+            describe_updates(key_names)
+        ))
+        .near("INSERT"))
     }
 
     fn resolve_paths(&self, options: &mut [(String, String)], base: &Path) {

@@ -16,6 +16,8 @@ use arrow::record_batch::RecordBatch;
 use sluice_common::{Error, Result};
 
 use super::Format;
+use crate::debezium::DebeziumDecoder;
+use sluice_common::changelog;
 
 /// Reads whole records (lines; CSV records may span lines inside quotes).
 pub struct RecordReader<R> {
@@ -188,9 +190,24 @@ pub struct ChunkDecoder {
     /// Columns to keep, as positions in the file (CSV only).
     projection: Vec<usize>,
     out_schema: SchemaRef,
+    /// Change envelopes to changelog rows (`debezium-json`).
+    debezium: Option<Box<DebeziumDecoder>>,
 }
 
 impl ChunkDecoder {
+    /// Debezium JSON lines: `out_schema` is the data columns then the row
+    /// kind.
+    pub fn debezium(out_schema: SchemaRef) -> Self {
+        let data = changelog::data_schema(&out_schema);
+        ChunkDecoder {
+            format: Format::DebeziumJson,
+            file_schema: Arc::clone(&out_schema),
+            projection: vec![],
+            out_schema,
+            debezium: Some(Box::new(DebeziumDecoder::new(data, false))),
+        }
+    }
+
     /// CSV: map the header to the columns of `out_schema` by name.
     pub fn csv(
         header: &[String],
@@ -219,6 +236,7 @@ impl ChunkDecoder {
             file_schema: Arc::new(Schema::new(fields)),
             projection,
             out_schema,
+            debezium: None,
         })
     }
 
@@ -234,6 +252,7 @@ impl ChunkDecoder {
             file_schema: Arc::new(Schema::new(relaxed)),
             projection: vec![],
             out_schema,
+            debezium: None,
         }
     }
 
@@ -248,6 +267,16 @@ impl ChunkDecoder {
                     .with_projection(self.projection.clone())
                     .build_decoder();
                 feed(bytes, &mut d)?
+            }
+            Format::DebeziumJson => {
+                let d = self
+                    .debezium
+                    .as_ref()
+                    .ok_or_else(|| ArrowError::ParseError("no envelope decoder".into()))?;
+                let changes = d.decode(bytes, rows).map_err(ArrowError::ParseError)?;
+                let mut columns = changes.columns;
+                columns.push(Arc::new(changes.ops));
+                return RecordBatch::try_new(Arc::clone(&self.out_schema), columns);
             }
             Format::Json => {
                 let mut d = arrow::json::ReaderBuilder::new(Arc::clone(&self.file_schema))

@@ -1,7 +1,8 @@
 //! `connector = 'filesystem'`: CSV (with a header row) and JSON lines.
 //!
 //! Options: `path` (a file or a directory; in a directory every non-hidden
-//! file is a split; `file://` is allowed), `format` (`csv` | `json`),
+//! file is a split; `file://` is allowed), `format` (`csv` | `json` |
+//! `debezium-json`, a changelog of change envelopes),
 //! `csv.field-delimiter` (default `,`), `csv.ignore-parse-errors` /
 //! `json.ignore-parse-errors` (skip and count malformed rows instead of
 //! failing), and for the sink `sink.rolling-policy.file-size` (default
@@ -36,6 +37,8 @@ pub enum Format {
     },
     /// One JSON object per line.
     Json,
+    /// One Debezium JSON change envelope per line (a changelog).
+    DebeziumJson,
 }
 
 /// Parsed filesystem options.
@@ -66,13 +69,18 @@ impl FileOptions {
         let mut o = Options::new(table, map);
         let path = o.required("path")?;
         let path = PathBuf::from(path.strip_prefix("file://").unwrap_or(path));
-        let format = o.one_of("format", &["csv", "json"], "csv")?;
-        let (format, ignore) = if format == "csv" {
-            let delimiter = o.csv_delimiter()?;
-            let ignore = o.bool("csv.ignore-parse-errors", false)?;
-            (Format::Csv { delimiter }, ignore)
-        } else {
-            (Format::Json, o.bool("json.ignore-parse-errors", false)?)
+        let format = o.one_of("format", &["csv", "json", "debezium-json"], "csv")?;
+        let (format, ignore) = match format.as_str() {
+            "csv" => {
+                let delimiter = o.csv_delimiter()?;
+                let ignore = o.bool("csv.ignore-parse-errors", false)?;
+                (Format::Csv { delimiter }, ignore)
+            }
+            "json" => (Format::Json, o.bool("json.ignore-parse-errors", false)?),
+            _ => (
+                Format::DebeziumJson,
+                o.bool("debezium-json.ignore-parse-errors", false)?,
+            ),
         };
         let rolling = RollingPolicy {
             file_size: o.bytes("sink.rolling-policy.file-size", 128 << 20)?,

@@ -20,10 +20,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
+use sluice_common::changelog;
 use sluice_common::{Error, Result};
 use sluice_exec::sink::Sink;
 
 use super::{list_splits, FileOptions, Format, RollingPolicy};
+use crate::debezium;
 
 /// Counts the bytes written through it (for the rolling policy).
 struct Counting {
@@ -46,6 +48,8 @@ impl Write for Counting {
 enum Writer {
     Csv(Box<arrow::csv::Writer<Counting>>),
     Json(arrow::json::LineDelimitedWriter<Counting>),
+    /// Change envelopes, one per line.
+    Debezium(Counting),
 }
 
 /// The part file being written.
@@ -75,6 +79,7 @@ impl Part {
                 w.finish()?;
                 w.get_mut().flush().map_err(|e| Error::io(&name, e))?;
             }
+            Writer::Debezium(mut out) => out.flush().map_err(|e| Error::io(&name, e))?,
         }
         std::fs::rename(&self.hidden, &self.visible)
             .map_err(|e| Error::io(self.visible.display().to_string(), e))?;
@@ -141,7 +146,7 @@ impl FileSink {
         };
         let ext = match options.format {
             Format::Csv { .. } => "csv",
-            Format::Json => "json",
+            Format::Json | Format::DebeziumJson => "json",
         };
         Ok(FileSink {
             dir,
@@ -182,6 +187,7 @@ impl FileSink {
                     .with_explicit_nulls(true)
                     .build(out),
             ),
+            Format::DebeziumJson => Writer::Debezium(out),
         };
         Ok(Part {
             hidden,
@@ -204,6 +210,17 @@ impl FileSink {
             None => Ok(()),
         }
     }
+}
+
+/// Rows (and their kinds) as Debezium envelopes, a line each.
+fn write_envelopes(out: &mut Counting, batch: &RecordBatch) -> Result<()> {
+    let data = changelog::data(batch)?;
+    for line in debezium::encode(&data, changelog::ops(batch))? {
+        out.write_all(&line)
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(|e| Error::io("part file", e))?;
+    }
+    Ok(())
 }
 
 /// Remove files replaced by `INSERT OVERWRITE`.
@@ -243,8 +260,9 @@ impl Sink for FileSink {
         };
         part.rows += batch.num_rows() as u64;
         let written = match &mut part.writer {
-            Writer::Csv(w) => w.write(&batch),
-            Writer::Json(w) => w.write(&batch),
+            Writer::Csv(w) => w.write(&batch).map_err(Error::from),
+            Writer::Json(w) => w.write(&batch).map_err(Error::from),
+            Writer::Debezium(w) => write_envelopes(w, &batch),
         };
         let full = part.bytes() >= self.rolling.file_size
             || part.opened.elapsed() >= self.rolling.rollover_interval;

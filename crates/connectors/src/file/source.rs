@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
+use sluice_common::changelog;
 use sluice_common::{Error, Result};
 use sluice_exec::pipeline::ChunkPipeline;
 use sluice_exec::source::{ScanColumns, Source, SourceContext};
@@ -62,6 +63,7 @@ impl Source for FileSource {
         let fmt = match self.cfg.options.format {
             Format::Csv { .. } => "csv",
             Format::Json => "json",
+            Format::DebeziumJson => "debezium-json",
         };
         format!(
             "FileSource: {} path={} format={fmt} columns=[{}]",
@@ -122,7 +124,7 @@ impl FileSource {
                 let open = match self.read_chunk(split, ctx)? {
                     Some(chunk) => {
                         let lenient = self.cfg.options.ignore_parse_errors;
-                        let json = matches!(self.cfg.options.format, Format::Json);
+                        let json = !matches!(self.cfg.options.format, Format::Csv { .. });
                         let schema = Arc::clone(self.cfg.scan.made());
                         let ctx = ctx.clone();
                         pipeline.blocking_submit(i, move || {
@@ -164,6 +166,7 @@ impl FileSource {
                     ChunkDecoder::csv(&header, Arc::clone(self.cfg.scan.made()), delimiter, &name)?
                 }
                 Format::Json => ChunkDecoder::json(Arc::clone(self.cfg.scan.made())),
+                Format::DebeziumJson => ChunkDecoder::debezium(Arc::clone(self.cfg.scan.made())),
             };
             split.reader = Some(reader);
             split.decoder = Some(Arc::new(decoder));
@@ -212,7 +215,9 @@ fn decode_chunk(
         let record = &chunk.bytes[start..end];
         match chunk.decoder.decode(record, 1) {
             Ok(b) => good.push(b),
-            Err(_) if lenient => match decode_json_lenient(schema, record).filter(|_| json) {
+            Err(_) if lenient => match decode_json_lenient(schema, record)
+                .filter(|_| json && !changelog::is_changelog(schema))
+            {
                 Some(b) => {
                     nulled += 1;
                     good.push(b);
