@@ -282,9 +282,17 @@ impl Session {
         if std::env::var_os("SLUICE_TMP_PLAN").is_some() {
             eprintln!("{}", plan.display_indent());
         }
-        let parallelism = self.settings().parallelism();
+        let (parallelism, ttl, mini_batch) = {
+            let settings = self.settings();
+            (
+                settings.parallelism(),
+                settings.state_ttl(),
+                settings.mini_batch(),
+            )
+        };
         let planner = StreamPlanner::new(state, &plan, parallelism)
-            .with_state_ttl(self.settings().state_ttl());
+            .with_state_ttl(ttl)
+            .with_mini_batch(mini_batch);
         match &plan {
             LogicalPlan::Dml(dml)
                 if matches!(

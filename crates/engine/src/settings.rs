@@ -66,7 +66,45 @@ const SPECS: &[Spec] = &[
                (0: forever), e.g. '1 h'",
         check: check_duration,
     },
+    Spec {
+        key: "table.exec.mini-batch.allow-latency",
+        aliases: &[],
+        default: "0 ms",
+        help: "how long an updating aggregate collects input before it emits its changes \
+               (0: one mini-batch per input batch), e.g. '2 s'",
+        check: check_duration,
+    },
+    Spec {
+        key: "table.exec.mini-batch.size",
+        aliases: &[],
+        default: "100000",
+        help: "most input rows in one mini-batch (a mini-batch ends at whichever of \
+               allow-latency and size comes first)",
+        check: check_positive,
+    },
+    Spec {
+        key: "table.exec.mini-batch.enabled",
+        aliases: &[],
+        default: "auto",
+        help: "collect updating aggregates' input into mini-batches: true | false | auto \
+               (on when allow-latency is above 0)",
+        check: check_true_false_auto,
+    },
 ];
+
+fn check_positive(v: &str) -> std::result::Result<String, String> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n.to_string()),
+        _ => Err("a positive number".into()),
+    }
+}
+
+fn check_true_false_auto(v: &str) -> std::result::Result<String, String> {
+    match v.to_ascii_lowercase().as_str() {
+        s @ ("true" | "false" | "auto") => Ok(s.to_string()),
+        _ => Err("true, false or auto".into()),
+    }
+}
 
 fn check_duration(v: &str) -> std::result::Result<String, String> {
     match sluice_connectors::options::parse_duration_ms(v) {
@@ -211,6 +249,23 @@ impl Settings {
             .get("table.exec.state.ttl")
             .and_then(|v| sluice_connectors::options::parse_duration_ms(v))?;
         (ms > 0).then(|| std::time::Duration::from_millis(ms))
+    }
+
+    /// `table.exec.mini-batch.*`: how long and how many rows an updating
+    /// aggregate collects before emitting, when mini-batches are on.
+    pub fn mini_batch(&self) -> Option<(std::time::Duration, usize)> {
+        let get = |k: &str| self.values.get(k).map(String::as_str);
+        let ms = get("table.exec.mini-batch.allow-latency")
+            .and_then(sluice_connectors::options::parse_duration_ms)
+            .unwrap_or(0);
+        let size = get("table.exec.mini-batch.size")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
+        let on = match get("table.exec.mini-batch.enabled") {
+            Some("false") => false,
+            _ => ms > 0,
+        };
+        on.then(|| (std::time::Duration::from_millis(ms), size))
     }
 
     /// Names of every setting (for completion).

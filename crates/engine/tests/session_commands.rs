@@ -187,3 +187,32 @@ async fn waiting_on_a_job_returns_when_it_is_stopped() {
     let err = jobs.wait(99).await.expect_err("no job 99");
     assert!(err.to_string().contains("there is no job 99"), "{err}");
 }
+
+#[tokio::test]
+async fn mini_batches_of_an_unbounded_input_end_on_time() {
+    let session = Session::new();
+    run(
+        &session,
+        "CREATE TABLE g (a INT) WITH ('connector' = 'datagen', 'rows-per-second' = '200')",
+    )
+    .await;
+    run(
+        &session,
+        "SET 'table.exec.mini-batch.allow-latency' = '300 ms'",
+    )
+    .await;
+    let StatementResult::Query(mut h) = run(&session, "SELECT COUNT(*) FROM g").await else {
+        panic!("a query");
+    };
+    // The input never reaches the size limit (100,000 rows): only the
+    // latency ends a mini-batch, each one net change of the one group.
+    for _ in 0..3 {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(30), h.next_batch());
+        let batch = next
+            .await
+            .expect("a mini-batch ends within its latency")
+            .expect("runs")
+            .expect("unbounded");
+        assert!(batch.num_rows() <= 2, "one change: {batch:?}");
+    }
+}

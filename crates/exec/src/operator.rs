@@ -59,6 +59,17 @@ pub trait Operator: Send + 'static {
         Ok(Some(wm))
     }
 
+    /// When the operator wants [`Operator::on_timer`] called if no message
+    /// arrives before (processing time).
+    fn deadline(&self) -> Option<std::time::Instant> {
+        None
+    }
+
+    /// The [`Operator::deadline`] passed with no message.
+    fn on_timer(&mut self, _out: &mut Output) -> Result<()> {
+        Ok(())
+    }
+
     /// A barrier arrived on every input: snapshot state here.
     fn on_barrier(&mut self, _barrier: Barrier, _out: &mut Output) -> Result<()> {
         Ok(())

@@ -7,7 +7,8 @@
 //! barrier is not read again until then) and ends when all inputs ended.
 //! An input that closes without `EndOfStream` means its producer failed or
 //! was cancelled: the task stops quietly and the failure is reported by the
-//! producer's own task.
+//! producer's own task. An operator with a [`Operator::deadline`] is woken
+//! then when no message came first.
 
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -100,7 +101,22 @@ pub async fn run_operator(
     let mut turn = 0;
     let mut state = StateReport::default();
     loop {
-        let Some((idx, msg)) = next_message(&mut inputs, &mut turn).await else {
+        let received = match op.deadline() {
+            Some(at) => tokio::select! {
+                biased;
+                m = next_message(&mut inputs, &mut turn) => Some(m),
+                () = tokio::time::sleep_until(at.into()) => None,
+            },
+            None => Some(next_message(&mut inputs, &mut turn).await),
+        };
+        let Some(received) = received else {
+            op.on_timer(&mut output)?;
+            if !flush(&mut output, &out, &metrics).await? {
+                return Ok(());
+            }
+            continue;
+        };
+        let Some((idx, msg)) = received else {
             return Ok(()); // an upstream failed or was cancelled
         };
         let flow = match msg {

@@ -131,6 +131,8 @@ pub struct StreamPlanner<'a> {
     pub(crate) parallelism: usize,
     /// How long updating operators keep an idle key (`None`: forever).
     pub(crate) state_ttl: Option<std::time::Duration>,
+    /// Mini-batches before updating aggregates: latency and rows.
+    pub(crate) mini_batch: Option<(std::time::Duration, usize)>,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -142,7 +144,15 @@ impl<'a> StreamPlanner<'a> {
             pane_tvfs: lineage::pane_candidates(plan),
             parallelism: parallelism.max(1),
             state_ttl: None,
+            mini_batch: None,
         }
+    }
+
+    /// Updating aggregates read their input in mini-batches of up to this
+    /// latency and row count (`table.exec.mini-batch.*`).
+    pub fn with_mini_batch(mut self, mini_batch: Option<(std::time::Duration, usize)>) -> Self {
+        self.mini_batch = mini_batch;
+        self
     }
 
     /// Updating operators forget keys idle for `ttl`

@@ -9,6 +9,7 @@ use sluice_common::Result;
 use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
 use sluice_exec::operator::Operator;
+use sluice_exec::operators::mini_batch::MiniBatch;
 use sluice_exec::operators::updating_aggregate::{UpdatingAggConfig, UpdatingAggregateOperator};
 
 use super::aggregate::{aggregate_calls, first_aggregate_or_group};
@@ -33,7 +34,11 @@ pub(crate) fn plan_updating_aggregate(
         ttl: p.state_ttl,
     };
     let bounded = input.bounded;
-    let node = input.materialize();
+    let mut node = input.materialize();
+    if let Some((latency, size)) = p.mini_batch {
+        let op = MiniBatch::new(node.schema(), latency, size);
+        node = StreamNode::operator(Box::new(op), vec![node]);
+    }
     let input_schema = node.schema();
     // Every row of a key reaches one instance; without keys, one instance.
     let instances = if keys.is_empty() { 1 } else { p.parallelism };

@@ -4,6 +4,7 @@ pub mod changelog;
 pub mod current_watermark;
 pub mod expiry;
 pub mod limit;
+pub mod mini_batch;
 pub mod partial_aggregate;
 pub mod ranked;
 pub mod sort;
