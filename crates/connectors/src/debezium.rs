@@ -21,6 +21,7 @@ use crate::file::decode::{clean_arrow_error, ChunkDecoder};
 
 /// Changelog rows decoded from envelopes: the data columns, each row's kind
 /// and the record (envelope) each row came from.
+#[derive(Debug)]
 pub struct Changes {
     /// Data columns of the rows.
     pub columns: Vec<ArrayRef>,
@@ -217,7 +218,7 @@ mod tests {
             r#"{"before":{"id":1,"name":"b"},"after":null,"op":"d"}"#,
             "\n"
         );
-        let c = d.decode(text.as_bytes(), 3).unwrap();
+        let c = d.decode(text.as_bytes(), 3).expect("test input");
         assert_eq!(c.ops.values().to_vec(), vec![0, 1, 2, 3]);
         assert_eq!(c.records, vec![0, 1, 1, 2]);
         let names = c.columns[1].as_string::<i32>();
@@ -230,10 +231,9 @@ mod tests {
         let d = DebeziumDecoder::new(data(), false);
         let e = d
             .decode(br#"{"before":null,"after":null,"op":"u"}"#, 1)
-            .err()
-            .unwrap();
+            .expect_err("test input");
         assert!(e.contains("\"before\" is null"), "{e}");
-        let e = d.decode(br#"{"op":"x"}"#, 1).err().unwrap();
+        let e = d.decode(br#"{"op":"x"}"#, 1).expect_err("test input");
         assert!(e.contains("unknown Debezium"), "{e}");
     }
 
@@ -248,18 +248,18 @@ mod tests {
                 Arc::new(Int8Array::from(vec![0, 1, 2])),
             ],
         )
-        .unwrap();
-        let data = changelog::data(&batch).unwrap();
-        let lines = encode(&data, changelog::ops(&batch)).unwrap();
+        .expect("test input");
+        let rows = changelog::data(&batch).expect("test input");
+        let lines = encode(&rows, changelog::ops(&batch)).expect("test input");
         assert_eq!(
-            String::from_utf8(lines[1].clone()).unwrap(),
+            String::from_utf8(lines[1].clone()).expect("test input"),
             r#"{"before":{"id":1,"name":"a"},"after":null,"op":"d"}"#
         );
         let mut text = lines.join(&b'\n');
         text.push(b'\n');
         let c = DebeziumDecoder::new(data(), false)
             .decode(&text, 3)
-            .unwrap();
+            .expect("test input");
         assert_eq!(c.ops.values().to_vec(), vec![0, 3, 0]);
     }
 }

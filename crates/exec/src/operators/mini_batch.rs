@@ -114,7 +114,7 @@ mod tests {
             Arc::clone(schema),
             vec![Arc::new(Int64Array::from(v.to_vec()))],
         )
-        .unwrap()
+        .expect("test input")
     }
 
     #[test]
@@ -123,20 +123,23 @@ mod tests {
         let mut op = MiniBatch::new(Arc::clone(&schema), Duration::from_secs(60), 4);
         let mut out = Output::default();
         assert!(op.deadline().is_none());
-        op.on_batch(0, batch(&schema, &[1, 2]), &mut out).unwrap();
+        op.on_batch(0, batch(&schema, &[1, 2]), &mut out)
+            .expect("test input");
         assert!(out.take_batches().is_empty());
         assert!(op.deadline().is_some());
         op.on_batch(0, batch(&schema, &[3, 4, 5]), &mut out)
-            .unwrap();
+            .expect("test input");
         let got = out.take_batches();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].num_rows(), 5);
         assert!(op.deadline().is_none());
-        op.on_batch(0, batch(&schema, &[6]), &mut out).unwrap();
-        op.on_timer(&mut out).unwrap();
+        op.on_batch(0, batch(&schema, &[6]), &mut out)
+            .expect("test input");
+        op.on_timer(&mut out).expect("test input");
         assert_eq!(out.take_batches()[0].num_rows(), 1);
-        op.on_batch(0, batch(&schema, &[7]), &mut out).unwrap();
-        op.on_end(&mut out).unwrap();
+        op.on_batch(0, batch(&schema, &[7]), &mut out)
+            .expect("test input");
+        op.on_end(&mut out).expect("test input");
         assert_eq!(out.take_batches()[0].num_rows(), 1);
     }
 }
