@@ -129,13 +129,6 @@ pub(crate) fn plan_top_n(p: &StreamPlanner, w: &Window, predicate: &Expr) -> Res
         );
     }
     let input = p.plan(&w.input)?;
-    if input.changelog.is_updating() {
-        return Err(Error::plan(
-            "a Top-N (ROW_NUMBER() OVER ..) over an updating input is not supported yet; \
-             rank an append-only input",
-        )
-        .near("ROW_NUMBER"));
-    }
     let params = &f.params;
     let partition = params
         .partition_by
@@ -147,6 +140,12 @@ pub(crate) fn plan_top_n(p: &StreamPlanner, w: &Window, predicate: &Expr) -> Res
         return Err(Error::plan("a Top-N needs ORDER BY inside OVER (..)").near("OVER"));
     }
     if let Some(window) = window_partition(w, &input) {
+        if input.changelog.is_updating() {
+            return Err(Error::plan(
+                "a window Top-N needs an append-only input, but its input is an updating result",
+            )
+            .near("ROW_NUMBER"));
+        }
         return window_top_n(p, w, input, window, partition, order, n);
     }
     // The upsert key: the partition columns and rn (the partition alone
@@ -171,6 +170,7 @@ pub(crate) fn plan_top_n(p: &StreamPlanner, w: &Window, predicate: &Expr) -> Res
         limit: n as usize,
         schema: Arc::clone(w.schema.inner()),
         ttl: p.state_ttl,
+        retracts: input.changelog.is_updating(),
     };
     let bounded = input.bounded;
     let node = input.materialize();

@@ -55,6 +55,21 @@ pub fn insert(top: &mut Ranked, limit: usize, key: &[u8], seq: u64, row: Row<'_>
     bytes
 }
 
+/// Take one row equal to `row` (with order key `key`) out of `top`;
+/// returns the change in bytes held (0 when there was none).
+pub fn remove(top: &mut Ranked, key: &[u8], row: Row<'_>) -> isize {
+    let lo: (Box<[u8]>, u64) = (key.into(), 0);
+    let hi: (Box<[u8]>, u64) = (key.into(), u64::MAX);
+    let found = top
+        .range(lo..=hi)
+        .find(|(_, r)| r.row() == row)
+        .map(|(k, _)| k.clone());
+    match found.and_then(|k| top.remove(&k).map(|r| (k, r))) {
+        Some(((k, _), r)) => -(entry_bytes(&k, r.as_ref()) as isize),
+        None => 0,
+    }
+}
+
 /// Approximate bytes one kept row costs.
 pub fn entry_bytes(key: &[u8], row: &[u8]) -> usize {
     key.len() + row.len() + 48

@@ -1,10 +1,12 @@
 //! Top-N per key: `ROW_NUMBER() OVER (PARTITION BY k ORDER BY x) AS rn ...
-//! WHERE rn <= N` over an append-only input (Flink's append-only rank).
+//! WHERE rn <= N` (Flink's append-only and retractable ranks).
 //!
-//! Each partition keeps its best N rows, ordered by the ORDER BY keys in
-//! Arrow's row format and, among equal keys, by arrival (the earlier row
-//! ranks first). A row that cannot enter the top N is never needed again,
-//! so the state is N rows per partition. After each batch every touched
+//! Each partition keeps its rows ordered by the ORDER BY keys in Arrow's
+//! row format and, among equal keys, by arrival (the earlier row ranks
+//! first). Over an append-only input a row that cannot enter the top N is
+//! never needed again, so the state is N rows per partition. Over an
+//! updating input a retracted top row lets the next one in, so every live
+//! row is kept (a retraction removes one equal row). After each batch every touched
 //! partition's ranks are compared before and after: a rank whose row
 //! changed emits `-U` (old) / `+U` (new), a rank that appeared `+I`, one
 //! that went away `-D`. The output is the input's columns plus `rn`; its
@@ -44,6 +46,8 @@ pub struct TopNConfig {
     /// Forget partitions not updated for this long
     /// (`table.exec.state.ttl`).
     pub ttl: Option<std::time::Duration>,
+    /// The input is a changelog (rows may be retracted).
+    pub retracts: bool,
 }
 
 /// See the module docs.
@@ -84,7 +88,8 @@ impl TopNOperator {
                 &GroupOrdering::None,
             )?)
         };
-        let (rows, order) = ranked::converters(input, &cfg.order)?;
+        let data = changelog::data_schema(&Arc::new(input.clone()));
+        let (rows, order) = ranked::converters(&data, &cfg.order)?;
         Ok(TopNOperator {
             expiry: cfg.ttl.map(|ttl| Expiry::new(ttl, wall_clock())),
             output: changelog::with_op_field(&cfg.schema),
@@ -143,9 +148,9 @@ impl TopNOperator {
 /// The rows to emit: (row, rank from 1, kind).
 type Emits = Vec<(OwnedRow, u64, RowKind)>;
 
-/// Changes of one partition between its `old` and `new` ranked rows.
-fn rank_changes(old: &[(u64, OwnedRow)], new: &Ranked, out: &mut Emits) {
-    let new: Vec<(u64, &OwnedRow)> = new.iter().map(|((_, s), r)| (*s, r)).collect();
+/// Changes of one partition between its `old` and `new` top `limit` rows.
+fn rank_changes(old: &[(u64, OwnedRow)], new: &Ranked, limit: usize, out: &mut Emits) {
+    let new: Vec<(u64, &OwnedRow)> = new.iter().take(limit).map(|((_, s), r)| (*s, r)).collect();
     for r in 0..old.len().max(new.len()) {
         let rank = r as u64 + 1;
         match (old.get(r), new.get(r)) {
@@ -198,8 +203,14 @@ impl Operator for TopNOperator {
         if n == 0 {
             return Ok(());
         }
-        if changelog::ops(&batch).is_some() {
-            return Err(Error::internal("Top-N over a changelog"));
+        let signs: Option<Vec<i64>> = changelog::ops(&batch).map(|o| {
+            o.values()
+                .iter()
+                .map(|&c| changelog::sign_of_code(c))
+                .collect()
+        });
+        if signs.is_some() != self.cfg.retracts {
+            return Err(Error::internal("Top-N input kind differs from its plan"));
         }
         self.intern(&batch)?;
         let keys = self
@@ -209,7 +220,14 @@ impl Operator for TopNOperator {
             .map(|k| k.expr.evaluate(&batch).and_then(|v| v.into_array(n)))
             .collect::<datafusion::error::Result<Vec<ArrayRef>>>()?;
         let keys = self.order.convert_columns(&keys)?;
-        let rows = self.rows.convert_columns(batch.columns())?;
+        let data = changelog::data(&batch)?;
+        let rows = self.rows.convert_columns(data.columns())?;
+        // Over a changelog every live row is kept.
+        let keep = if self.cfg.retracts {
+            usize::MAX
+        } else {
+            self.cfg.limit
+        };
         // Each touched partition's ranks before the batch.
         let mut before: Vec<(usize, Vec<(u64, OwnedRow)>)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -217,20 +235,29 @@ impl Operator for TopNOperator {
             let g = self.ids[i];
             let top = &mut self.tops[g];
             let key = keys.row(i);
-            if !ranked::fits(top, self.cfg.limit, key.as_ref()) {
+            let retract = signs.as_ref().is_some_and(|s| s[i] < 0);
+            if !retract && !ranked::fits(top, keep, key.as_ref()) {
                 continue;
             }
             if seen.insert(g) {
-                let old = top.iter().map(|((_, s), r)| (*s, r.clone())).collect();
+                let old = top
+                    .iter()
+                    .take(self.cfg.limit)
+                    .map(|((_, s), r)| (*s, r.clone()))
+                    .collect();
                 before.push((g, old));
             }
-            self.seq += 1;
-            let delta = ranked::insert(top, self.cfg.limit, key.as_ref(), self.seq, rows.row(i));
+            let delta = if retract {
+                ranked::remove(top, key.as_ref(), rows.row(i))
+            } else {
+                self.seq += 1;
+                ranked::insert(top, keep, key.as_ref(), self.seq, rows.row(i))
+            };
             self.bytes = self.bytes.saturating_add_signed(delta);
         }
         let mut emits = Emits::new();
         for (g, old) in &before {
-            rank_changes(old, &self.tops[*g], &mut emits);
+            rank_changes(old, &self.tops[*g], self.cfg.limit, &mut emits);
         }
         self.expire();
         if emits.is_empty() {
@@ -277,6 +304,7 @@ mod tests {
             limit: 2,
             schema: Arc::new(Schema::new(fields)),
             ttl: None,
+            retracts: false,
         };
         TopNOperator::try_new(cfg, input).expect("operator")
     }
