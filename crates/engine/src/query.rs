@@ -6,7 +6,8 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_common::changelog::{self, ChangelogMode};
 use sluice_common::{Error, Fold, Message, Result, SourceLocation, Watermark};
-use sluice_exec::graph::{launch, ExplainNode, StreamGraph};
+use sluice_exec::graph::{launch, StreamGraph};
+use sluice_exec::plan::PlanNode;
 use tokio::sync::mpsc::Receiver;
 use tokio::task::JoinSet;
 
@@ -50,7 +51,7 @@ pub struct QuerySummary {
 /// status line, `SHOW JOBS`).
 #[derive(Debug, Clone)]
 pub struct QueryProgress {
-    explain: ExplainNode,
+    explain: PlanNode,
     started: Instant,
 }
 
@@ -112,7 +113,7 @@ pub struct QueryHandle {
 
 impl QueryHandle {
     pub(crate) fn start(graph: StreamGraph, shape: ResultShape) -> Self {
-        let explain = graph.explain();
+        let explain = graph.plan();
         let schema = changelog::data_schema(&graph.root.schema());
         let mut tasks = JoinSet::new();
         let output = launch(graph, &mut tasks);
@@ -172,7 +173,7 @@ impl QueryHandle {
     }
 
     /// The operator tree with live counters.
-    pub fn explain(&self) -> &ExplainNode {
+    pub fn explain(&self) -> &PlanNode {
         &self.progress.explain
     }
 

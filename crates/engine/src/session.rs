@@ -225,8 +225,11 @@ impl Session {
                         show::describe(provider.as_ref(), extra)
                     }
                     Statement::Explain {
-                        statement, analyze, ..
-                    } => self.explain(*statement, analyze, &state).await,
+                        statement,
+                        analyze,
+                        verbose,
+                        ..
+                    } => self.explain(*statement, analyze, verbose, &state).await,
                     other => Err(Error::plan(format!(
                         "unsupported statement: {}",
                         statement_kind(&other)
@@ -362,6 +365,7 @@ impl Session {
         &self,
         stmt: Statement,
         analyze: bool,
+        verbose: bool,
         state: &SessionState,
     ) -> Result<StatementResult> {
         if !matches!(stmt, Statement::Query(_) | Statement::Insert(_)) {
@@ -390,8 +394,10 @@ impl Session {
             }
             lines.push(last);
             lines
+        } else if verbose {
+            graph.plan().render_verbose()
         } else {
-            graph.explain().render(false)
+            graph.plan().render(false)
         };
         show::lines_result("plan", lines)
     }

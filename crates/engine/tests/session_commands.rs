@@ -216,3 +216,36 @@ async fn mini_batches_of_an_unbounded_input_end_on_time() {
         assert!(batch.num_rows() <= 2, "one change: {batch:?}");
     }
 }
+
+/// EXPLAIN VERBOSE of `query` in a fresh session at `parallelism`.
+async fn verbose_plan(query: &str, parallelism: usize) -> Vec<String> {
+    let session = Session::new();
+    session
+        .settings()
+        .set("parallelism", &parallelism.to_string())
+        .expect("setting");
+    run(&session, "CREATE TABLE c (a INT, b STRING)").await;
+    cells(&session, &format!("EXPLAIN VERBOSE {query}"))
+        .await
+        .into_iter()
+        .map(|r| r.join(" "))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_same_query_gets_the_same_plan_ids_and_fingerprint() {
+    let q = "SELECT b, COUNT(*) FROM c WHERE a > 1 GROUP BY b";
+    let first = verbose_plan(q, 2).await;
+    assert_eq!(first, verbose_plan(q, 2).await, "planned twice alike");
+    assert!(first[0].starts_with("plan fingerprint "), "{first:?}");
+    // Ids: inputs first, the root last.
+    assert!(first[1].starts_with("#3 Stateless"), "{first:?}");
+    assert!(first
+        .iter()
+        .any(|l| l.trim_start().starts_with("#0 MemorySource")));
+    assert!(first.iter().any(|l| l.contains("columns: b STRING")));
+    // Another parallelism or another query is another plan.
+    assert_ne!(first[0], verbose_plan(q, 1).await[0]);
+    let other = verbose_plan("SELECT a, COUNT(*) FROM c GROUP BY a", 2).await;
+    assert_ne!(first[0], other[0]);
+}

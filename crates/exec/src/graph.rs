@@ -1,10 +1,8 @@
 //! A query's dataflow: a tree of nodes, turned into tasks by [`launch`].
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use sluice_common::changelog;
 use sluice_common::{Message, Result};
 use tokio::sync::mpsc::{channel, Receiver};
 use tokio::task::JoinSet;
@@ -13,6 +11,7 @@ use crate::exchange::{Exchange, Outbox};
 use crate::gather::run_gather;
 use crate::metrics::NodeMetrics;
 use crate::operator::Operator;
+use crate::plan::{Described, NodeId, Partitioning, PlanNode};
 use crate::row::{Chain, RowFunction, RowOperator};
 use crate::runtime::{run_operator, run_sink, CHANNEL_CAPACITY};
 use crate::sink::Sink;
@@ -95,17 +94,6 @@ impl StreamNode {
         self
     }
 
-    /// EXPLAIN's note on an updating output: `[updating, upsert key [k]]`.
-    fn mode_note(&self) -> String {
-        if !changelog::is_changelog(&self.schema()) {
-            return String::new();
-        }
-        match &self.upsert_key {
-            Some(k) => format!(" [updating, upsert key [{}]]", k.join(", ")),
-            None => " [updating]".to_string(),
-        }
-    }
-
     /// Whether this is a source (which row functions are fused onto).
     pub fn is_source(&self) -> bool {
         matches!(self.kind, NodeKind::Source(..))
@@ -128,42 +116,56 @@ impl StreamNode {
         }
     }
 
-    /// A display tree sharing this node's counters.
-    pub fn explain(&self) -> ExplainNode {
+    /// This node in the streaming plan, its inputs numbered first from
+    /// `next` (see [`crate::plan`]).
+    pub fn plan(&self, next: &mut NodeId) -> PlanNode {
         match &self.kind {
             NodeKind::Source(s, chain) => {
-                let mut node = ExplainNode {
+                let d = Described {
+                    operator: s.name().to_string(),
                     line: s.describe(),
+                    parallelism: 1,
+                    partitioning: Partitioning::Source,
+                    schema: s.output_schema(),
+                    upsert_key: None,
                     metrics: Arc::clone(&self.metrics),
-                    children: vec![],
                 };
-                for (f, metrics) in chain.steps() {
-                    node = ExplainNode {
+                let mut node = PlanNode::number(d, vec![], next);
+                let steps = chain.steps();
+                let last = steps.len();
+                for (k, (f, metrics)) in steps.iter().enumerate() {
+                    let d = Described {
+                        operator: f.name().to_string(),
                         line: f.describe(),
+                        parallelism: 1,
+                        partitioning: Partitioning::Fused,
+                        schema: f.output_schema(),
+                        upsert_key: (k + 1 == last).then(|| self.upsert_key.clone()).flatten(),
                         metrics: Arc::clone(metrics),
-                        children: vec![node],
                     };
+                    node = PlanNode::number(d, vec![node], next);
+                }
+                if last == 0 {
+                    node.upsert_key.clone_from(&self.upsert_key);
                 }
                 node
             }
             NodeKind::Operator(ops) => {
-                let mut line = ops[0].describe();
-                if ops.len() > 1 {
-                    let _ = write!(line, " (parallelism={}", ops.len());
-                    for e in &self.exchanges {
-                        if let Exchange::Hash(keys) = e {
-                            let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-                            let _ = write!(line, ", hash by [{}]", keys.join(", "));
-                        }
-                    }
-                    line.push(')');
-                }
-                line.push_str(&self.mode_note());
-                ExplainNode {
-                    line,
+                let children = self.inputs.iter().map(|i| i.plan(next)).collect();
+                let hash = self.exchanges.iter().find_map(|e| match e {
+                    Exchange::Hash(keys) => Some(keys.iter().map(|k| k.to_string()).collect()),
+                    Exchange::Forward => None,
+                });
+                let d = Described {
+                    operator: ops[0].name().to_string(),
+                    line: ops[0].describe(),
+                    parallelism: ops.len(),
+                    partitioning: hash.map_or(Partitioning::Forward, Partitioning::Hash),
+                    schema: ops[0].output_schema(),
+                    upsert_key: self.upsert_key.clone(),
                     metrics: Arc::clone(&self.metrics),
-                    children: self.inputs.iter().map(StreamNode::explain).collect(),
-                }
+                };
+                PlanNode::number(d, children, next)
             }
         }
     }
@@ -183,89 +185,24 @@ pub struct StreamGraph {
 }
 
 impl StreamGraph {
-    /// The EXPLAIN tree (sink on top).
-    pub fn explain(&self) -> ExplainNode {
-        let root = self.root.explain();
+    /// The streaming plan (sink on top), sharing the nodes' counters.
+    pub fn plan(&self) -> PlanNode {
+        let mut next = 0;
+        let root = self.root.plan(&mut next);
         match &self.sink {
-            Some((sink, metrics)) => ExplainNode {
-                line: sink.describe(),
-                metrics: Arc::clone(metrics),
-                children: vec![root],
-            },
+            Some((sink, metrics)) => {
+                let d = Described {
+                    operator: sink.name().to_string(),
+                    line: sink.describe(),
+                    parallelism: 1,
+                    partitioning: Partitioning::Forward,
+                    schema: root.schema.clone(),
+                    upsert_key: None,
+                    metrics: Arc::clone(metrics),
+                };
+                PlanNode::number(d, vec![root], &mut next)
+            }
             None => root,
-        }
-    }
-}
-
-/// EXPLAIN output: one line per node, children indented.
-#[derive(Debug, Clone)]
-pub struct ExplainNode {
-    /// Node name and parameters.
-    pub line: String,
-    /// Live counters.
-    pub metrics: Arc<NodeMetrics>,
-    /// Inputs.
-    pub children: Vec<ExplainNode>,
-}
-
-impl ExplainNode {
-    /// Render as indented lines; with `analyze`, with counters.
-    pub fn render(&self, analyze: bool) -> Vec<String> {
-        let mut out = Vec::new();
-        self.render_into(0, analyze, &mut out);
-        out
-    }
-
-    fn render_into(&self, depth: usize, analyze: bool, out: &mut Vec<String>) {
-        let mut line = format!("{}{}", "  ".repeat(depth), self.line);
-        if analyze {
-            let m = &self.metrics;
-            let _ = write!(line, " [rows_in={}, rows_out={}", m.rows_in(), m.rows_out());
-            if m.late_rows() > 0 {
-                let _ = write!(line, ", late_rows_dropped={}", m.late_rows());
-            }
-            if m.nulled_records() > 0 {
-                let _ = write!(line, ", records_with_null_fields={}", m.nulled_records());
-            }
-            if m.state_keys() > 0 {
-                let _ = write!(
-                    line,
-                    ", state_keys={}, state_bytes={}",
-                    m.state_keys(),
-                    m.state_bytes()
-                );
-            }
-            if m.bad_records() > 0 {
-                let _ = write!(line, ", bad_records_skipped={}", m.bad_records());
-            }
-            let _ = write!(line, ", watermark={}]", m.watermark().display());
-        }
-        out.push(line);
-        for c in &self.children {
-            c.render_into(depth + 1, analyze, out);
-        }
-    }
-
-    /// Sum of a counter over the whole tree.
-    pub fn total(&self, f: &dyn Fn(&NodeMetrics) -> u64) -> u64 {
-        f(&self.metrics) + self.children.iter().map(|c| c.total(f)).sum::<u64>()
-    }
-
-    /// Per-partition lag of every source that reports one.
-    pub fn partition_lag(&self) -> Vec<(i32, i64)> {
-        let mut out = self.metrics.partition_lag();
-        for c in &self.children {
-            out.extend(c.partition_lag());
-        }
-        out
-    }
-
-    /// Rows read by all sources (leaves).
-    pub fn source_rows(&self) -> u64 {
-        if self.children.is_empty() {
-            self.metrics.rows_out()
-        } else {
-            self.children.iter().map(ExplainNode::source_rows).sum()
         }
     }
 }

@@ -13,7 +13,8 @@
 //! The run loop ([`runtime`]) owns the protocol: it combines watermarks of
 //! several inputs (minimum), aligns barriers, forwards end of stream and calls
 //! one operator hook per message. Operators are plain synchronous state
-//! machines and never block.
+//! machines and never block. [`plan`] describes a built dataflow as data:
+//! node ids, kinds, parallelism, partitioning, schemas and changelog modes.
 #![deny(missing_docs)]
 
 pub mod exchange;
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod operator;
 pub mod operators;
 pub mod pipeline;
+pub mod plan;
 pub mod row;
 pub mod runtime;
 pub mod sink;
