@@ -179,18 +179,24 @@ pub fn encode(data: &RecordBatch, ops: Option<&Int8Array>) -> Result<Vec<Vec<u8>
         vec![before, after, op],
     )
     .map_err(|e| Error::internal(format!("Debezium envelope: {e}")))?;
+    json_records(&envelope)
+}
+
+/// Each row of `batch` as one JSON object (NULLs written as `null`, as
+/// Flink's json format does).
+pub(crate) fn json_records(batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
     let mut buf = Vec::new();
     {
         let mut w = arrow::json::WriterBuilder::new()
             .with_explicit_nulls(true)
             .build::<_, arrow::json::writer::LineDelimited>(&mut buf);
-        w.write(&envelope)?;
+        w.write(batch)?;
         w.finish()?;
     }
     // JSON escapes newlines inside strings, so lines are records.
     Ok(buf
         .split(|b| *b == b'\n')
-        .take(n)
+        .take(batch.num_rows())
         .map(<[u8]>::to_vec)
         .collect())
 }

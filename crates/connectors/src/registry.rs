@@ -127,14 +127,12 @@ pub trait Connector: Send + Sync + Debug {
         if !mode.is_updating() {
             return Ok(());
         }
-        Err(Error::plan(format!(
-            "sink `{}` only accepts inserts, but the query produces {}; use an upsert sink \
-             (a memory or upsert-kafka table with a PRIMARY KEY) or a changelog format \
-             ('format' = 'debezium-json')",
-            table.name,
-            describe_updates(key_names)
+        Err(refuse_updates(
+            table,
+            key_names,
+            "use an upsert sink (a memory or upsert-kafka table with a PRIMARY KEY) or a \
+             changelog format ('format' = 'debezium-json')",
         ))
-        .near("INSERT"))
     }
 
     /// A sink writing the table. `overwrite` for INSERT OVERWRITE (only
@@ -163,6 +161,17 @@ pub trait Connector: Send + Sync + Debug {
     }
 }
 
+/// The error for an updating query into a sink that only takes inserts,
+/// ending with `advice`.
+pub fn refuse_updates(table: &TableDesc, key_names: Option<&[String]>, advice: &str) -> Error {
+    Error::plan(format!(
+        "sink `{}` only accepts inserts, but the query produces {}; {advice}",
+        table.name,
+        describe_updates(key_names)
+    ))
+    .near("INSERT")
+}
+
 /// `updates on key [a, b]` or `updates (retractions)`.
 pub fn describe_updates(key_names: Option<&[String]>) -> String {
     match key_names {
@@ -181,8 +190,8 @@ static BUILTIN: LazyLock<Registry> = LazyLock::new(|| Registry {
     connectors: vec![
         Arc::new(crate::datagen::DatagenConnector),
         Arc::new(crate::file::FileConnector),
-        Arc::new(crate::kafka::KafkaConnector),
-        Arc::new(crate::kafka::UpsertKafkaConnector),
+        Arc::new(crate::kafka::KafkaConnector { upsert: false }),
+        Arc::new(crate::kafka::KafkaConnector { upsert: true }),
         Arc::new(crate::nexmark::NexmarkConnector),
         Arc::new(crate::memory::MemoryConnector),
         Arc::new(crate::blackhole::BlackholeConnector),

@@ -11,7 +11,7 @@ use crate::exchange::{Exchange, Outbox};
 use crate::gather::run_gather;
 use crate::metrics::NodeMetrics;
 use crate::operator::Operator;
-use crate::plan::{Described, NodeId, Partitioning, PlanNode};
+use crate::plan::{NodeId, Partitioning, PlanNode};
 use crate::row::{Chain, RowFunction, RowOperator};
 use crate::runtime::{run_operator, run_sink, CHANNEL_CAPACITY};
 use crate::sink::Sink;
@@ -121,7 +121,8 @@ impl StreamNode {
     pub fn plan(&self, next: &mut NodeId) -> PlanNode {
         match &self.kind {
             NodeKind::Source(s, chain) => {
-                let d = Described {
+                let mut node = PlanNode {
+                    id: 0,
                     operator: s.name().to_string(),
                     line: s.describe(),
                     parallelism: 1,
@@ -129,12 +130,14 @@ impl StreamNode {
                     schema: s.output_schema(),
                     upsert_key: None,
                     metrics: Arc::clone(&self.metrics),
-                };
-                let mut node = PlanNode::number(d, vec![], next);
+                    children: vec![],
+                }
+                .numbered(next);
                 let steps = chain.steps();
                 let last = steps.len();
                 for (k, (f, metrics)) in steps.iter().enumerate() {
-                    let d = Described {
+                    node = PlanNode {
+                        id: 0,
                         operator: f.name().to_string(),
                         line: f.describe(),
                         parallelism: 1,
@@ -142,8 +145,9 @@ impl StreamNode {
                         schema: f.output_schema(),
                         upsert_key: (k + 1 == last).then(|| self.upsert_key.clone()).flatten(),
                         metrics: Arc::clone(metrics),
-                    };
-                    node = PlanNode::number(d, vec![node], next);
+                        children: vec![node],
+                    }
+                    .numbered(next);
                 }
                 if last == 0 {
                     node.upsert_key.clone_from(&self.upsert_key);
@@ -156,7 +160,8 @@ impl StreamNode {
                     Exchange::Hash(keys) => Some(keys.iter().map(|k| k.to_string()).collect()),
                     Exchange::Forward => None,
                 });
-                let d = Described {
+                PlanNode {
+                    id: 0,
                     operator: ops[0].name().to_string(),
                     line: ops[0].describe(),
                     parallelism: ops.len(),
@@ -164,8 +169,9 @@ impl StreamNode {
                     schema: ops[0].output_schema(),
                     upsert_key: self.upsert_key.clone(),
                     metrics: Arc::clone(&self.metrics),
-                };
-                PlanNode::number(d, children, next)
+                    children,
+                }
+                .numbered(next)
             }
         }
     }
@@ -191,16 +197,19 @@ impl StreamGraph {
         let root = self.root.plan(&mut next);
         match &self.sink {
             Some((sink, metrics)) => {
-                let d = Described {
+                let schema = Arc::clone(&root.schema);
+                PlanNode {
+                    id: 0,
                     operator: sink.name().to_string(),
                     line: sink.describe(),
                     parallelism: 1,
                     partitioning: Partitioning::Forward,
-                    schema: root.schema.clone(),
+                    schema,
                     upsert_key: None,
                     metrics: Arc::clone(metrics),
-                };
-                PlanNode::number(d, vec![root], &mut next)
+                    children: vec![root],
+                }
+                .numbered(&mut next)
             }
             None => root,
         }

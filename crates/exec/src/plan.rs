@@ -59,33 +59,12 @@ pub struct PlanNode {
     pub children: Vec<PlanNode>,
 }
 
-/// What a node is, before its id is known (see [`PlanNode::number`]).
-pub(crate) struct Described {
-    pub operator: String,
-    pub line: String,
-    pub parallelism: usize,
-    pub partitioning: Partitioning,
-    pub schema: SchemaRef,
-    pub upsert_key: Option<Vec<String>>,
-    pub metrics: Arc<NodeMetrics>,
-}
-
 impl PlanNode {
-    /// A node over `children` (already numbered), taking the next id.
-    pub(crate) fn number(d: Described, children: Vec<PlanNode>, next: &mut NodeId) -> PlanNode {
-        let id = *next;
+    /// This node (its children already numbered) with the next id.
+    pub(crate) fn numbered(mut self, next: &mut NodeId) -> PlanNode {
+        self.id = *next;
         *next += 1;
-        PlanNode {
-            id,
-            operator: d.operator,
-            line: d.line,
-            parallelism: d.parallelism,
-            partitioning: d.partitioning,
-            schema: d.schema,
-            upsert_key: d.upsert_key,
-            metrics: d.metrics,
-            children,
-        }
+        self
     }
 
     /// Whether the node's output is a changelog.

@@ -9,7 +9,7 @@ use sluice_common::changelog::ChangelogMode;
 
 use super::{check_path, list_splits, FileOptions, FileSink, FileSource, FileSourceConfig, Format};
 use crate::registry::{
-    describe_updates, BuiltSource, Connector, ConnectorContext, ScanRequest, TableDesc,
+    refuse_updates, BuiltSource, Connector, ConnectorContext, ScanRequest, TableDesc,
 };
 
 /// `connector = 'filesystem'`.
@@ -51,13 +51,11 @@ impl Connector for FileConnector {
         if !mode.is_updating() || options.format == Format::DebeziumJson {
             return Ok(());
         }
-        Err(Error::plan(format!(
-            "sink `{}` only accepts inserts, but the query produces {}; write a changelog \
-             with 'format' = 'debezium-json', or insert into a memory table",
-            table.name,
-            describe_updates(key_names)
+        Err(refuse_updates(
+            table,
+            key_names,
+            "write a changelog with 'format' = 'debezium-json', or insert into a memory table",
         ))
-        .near("INSERT"))
     }
 
     fn resolve_paths(&self, options: &mut [(String, String)], base: &Path) {

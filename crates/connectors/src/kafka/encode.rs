@@ -118,22 +118,7 @@ fn millis(column: &dyn Array) -> Result<TimestampMillisecondArray> {
 fn encode_part(batch: &RecordBatch, format: ValueFormat) -> Result<Vec<Vec<u8>>> {
     let n = batch.num_rows();
     match format {
-        ValueFormat::Json => {
-            let mut buf = Vec::new();
-            {
-                let mut w = arrow::json::WriterBuilder::new()
-                    .with_explicit_nulls(true)
-                    .build::<_, arrow::json::writer::LineDelimited>(&mut buf);
-                w.write(batch)?;
-                w.finish()?;
-            }
-            // JSON escapes newlines inside strings, so lines are records.
-            Ok(buf
-                .split(|b| *b == b'\n')
-                .take(n)
-                .map(<[u8]>::to_vec)
-                .collect())
-        }
+        ValueFormat::Json => debezium::json_records(batch),
         ValueFormat::Csv { delimiter } => (0..n)
             .map(|i| {
                 let mut buf = Vec::new();

@@ -18,7 +18,7 @@ mod sink;
 mod source;
 
 pub use client::{create_topic, describe_topic, PartitionInfo};
-pub use connector::{KafkaConnector, UpsertKafkaConnector};
+pub use connector::KafkaConnector;
 pub use options::{Bounded, KafkaOptions, Partitioner, Startup, ValueFormat};
 pub use sink::KafkaSink;
 pub use source::{KafkaSource, KafkaSourceConfig};
