@@ -1,7 +1,8 @@
 //! Updating results must fold to the batch answer. Random rows arrive in
 //! many small INSERTs (each one batch, so every key changes many times);
 //! random GROUP BY / HAVING / FILTER / DISTINCT / Top-N queries, some over another
-//! updating aggregate (so the outer one retracts), run streaming at
+//! updating aggregate (so the outer one retracts), and self-joins (alone or
+//! aggregated), run streaming at
 //! parallelism 1 and 2; the changelog folded by its upsert key must equal
 //! DataFusion's batch result over the same rows.
 
@@ -115,7 +116,18 @@ fn query(rng: &mut Lcg) -> String {
     };
     let dir = rng.pick(&["DESC", "ASC"]);
     let n = 1 + rng.below(3);
-    match rng.below(7) {
+    match rng.below(9) {
+        // Self-joins: every pair once, NULL keys never matching.
+        7 => format!(
+            "SELECT a.k, a.v, b.v, b.s FROM t a JOIN t b ON a.k = b.k AND a.g = b.g \
+             WHERE a.v < b.v + {}",
+            rng.below(20)
+        ),
+        8 => format!(
+            "SELECT a.g, COUNT(*), SUM(b.v) FROM t a JOIN t b ON a.k = b.k WHERE b.v > {} \
+             GROUP BY a.g",
+            rng.below(60)
+        ),
         5 => format!(
             "SELECT k, g, v, s, rn FROM (SELECT *, ROW_NUMBER() OVER ({over}ORDER BY v {dir}, s, k, g) \
              AS rn FROM t) WHERE rn <= {n}"

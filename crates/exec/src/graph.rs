@@ -156,10 +156,19 @@ impl StreamNode {
             }
             NodeKind::Operator(ops) => {
                 let children = self.inputs.iter().map(|i| i.plan(next)).collect();
-                let hash = self.exchanges.iter().find_map(|e| match e {
-                    Exchange::Hash(keys) => Some(keys.iter().map(|k| k.to_string()).collect()),
-                    Exchange::Forward => None,
-                });
+                // One group of key expressions per hashed input.
+                let groups: Vec<String> = self
+                    .exchanges
+                    .iter()
+                    .filter_map(|e| match e {
+                        Exchange::Hash(keys) => {
+                            let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+                            Some(keys.join(", "))
+                        }
+                        Exchange::Forward => None,
+                    })
+                    .collect();
+                let hash = (!groups.is_empty()).then_some(groups);
                 PlanNode {
                     id: 0,
                     operator: ops[0].name().to_string(),

@@ -32,7 +32,8 @@ pub enum Partitioning {
     Fused,
     /// Instance `i` of the input feeds instance `i` (or all into one).
     Forward,
-    /// Rows are routed by the hash of these expressions.
+    /// Rows are routed by the hash of key expressions: one group (the
+    /// keys, comma-separated) per hashed input.
     Hash(Vec<String>),
 }
 
@@ -78,8 +79,9 @@ impl PlanNode {
         let mut line = format!("#{} {}", self.id, self.line);
         if self.parallelism > 1 {
             let _ = write!(line, " (parallelism={}", self.parallelism);
-            if let Partitioning::Hash(keys) = &self.partitioning {
-                let _ = write!(line, ", hash by [{}]", keys.join(", "));
+            if let Partitioning::Hash(groups) = &self.partitioning {
+                let groups: Vec<String> = groups.iter().map(|g| format!("[{g}]")).collect();
+                let _ = write!(line, ", hash by {}", groups.join(" / "));
             }
             line.push(')');
         }

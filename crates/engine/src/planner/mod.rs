@@ -9,6 +9,7 @@
 //! columns, so window aggregates and window TVFs can be checked and planned.
 
 mod aggregate;
+mod join;
 mod lineage;
 mod scan;
 mod top_n;
@@ -277,7 +278,7 @@ impl<'a> StreamPlanner<'a> {
                  group by a window (TUMBLE/HOP) instead",
             )
             .near("DISTINCT")),
-            LogicalPlan::Join(_) => Err(Error::plan("joins are not supported yet").near("JOIN")),
+            LogicalPlan::Join(j) => join::plan_join(self, j),
             LogicalPlan::Window(w) if top_n::is_row_number(w) => Err(Error::plan(
                 "ROW_NUMBER() on a stream is a Top-N: filter it as `WHERE rn <= N` (or `rn < N`, \
                  `rn = 1`) with a constant N",

@@ -3,6 +3,7 @@
 pub mod changelog;
 pub mod current_watermark;
 pub mod expiry;
+pub mod join;
 pub mod limit;
 pub mod mini_batch;
 pub mod partial_aggregate;
