@@ -119,13 +119,15 @@ fn query(rng: &mut Lcg) -> String {
     match rng.below(9) {
         // Self-joins: every pair once, NULL keys never matching.
         7 => format!(
-            "SELECT a.k, a.v, b.v, b.s FROM t a JOIN t b ON a.k = b.k AND a.g = b.g \
-             WHERE a.v < b.v + {}",
+            "SELECT a.k, a.v, b.v, b.s FROM t a {} JOIN t b ON a.k = b.k AND a.g = b.g \
+             AND a.v < b.v + {}",
+            rng.pick(&["INNER", "LEFT", "RIGHT", "FULL"]),
             rng.below(20)
         ),
         8 => format!(
-            "SELECT a.g, COUNT(*), SUM(b.v) FROM t a JOIN t b ON a.k = b.k WHERE b.v > {} \
-             GROUP BY a.g",
+            "SELECT a.g, COUNT(*), SUM(b.v), COUNT(b.k) FROM t a {} JOIN t b ON a.k = b.k \
+             AND b.v > {} GROUP BY a.g",
+            rng.pick(&["INNER", "LEFT"]),
             rng.below(60)
         ),
         5 => format!(

@@ -1,5 +1,5 @@
-//! Regular joins: INNER equi-joins of append-only inputs, as a symmetric
-//! hash join hashed by the join keys.
+//! Regular joins: INNER and outer equi-joins of append-only inputs, as a
+//! symmetric hash join hashed by the join keys.
 
 use std::sync::Arc;
 
@@ -15,13 +15,19 @@ use sluice_exec::operators::join::{JoinConfig, JoinOperator};
 use super::{Planned, StreamPlanner};
 
 pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
-    if j.join_type != JoinType::Inner {
-        return Err(Error::plan(format!(
-            "{} joins are not supported yet (INNER equi-joins are)",
-            j.join_type.to_string().to_uppercase()
-        ))
-        .near("JOIN"));
-    }
+    let outer = match j.join_type {
+        JoinType::Inner => [false, false],
+        JoinType::Left => [true, false],
+        JoinType::Right => [false, true],
+        JoinType::Full => [true, true],
+        other => {
+            return Err(Error::plan(format!(
+                "{} joins are not supported yet (INNER, LEFT, RIGHT and FULL equi-joins are)",
+                other.to_string().to_uppercase()
+            ))
+            .near("JOIN"))
+        }
+    };
     if j.on.is_empty() {
         return Err(Error::plan(
             "a join of streams needs an equality between the two sides (ON a.k = b.k); \
@@ -55,6 +61,7 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
         filter,
         schema: Arc::clone(j.schema.inner()),
         ttl: p.state_ttl,
+        outer,
     };
     let bounded = left.bounded && right.bounded;
     let (l, r) = (left.materialize(), right.materialize());
@@ -80,6 +87,12 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
         rowtime: vec![false; n],
         windows: vec![None; n],
         bounded,
-        changelog: ChangelogMode::AppendOnly,
+        // An outer join takes back a NULL-padded row when its match
+        // arrives: a retracting changelog without a key.
+        changelog: if outer.iter().any(|o| *o) {
+            ChangelogMode::Updating { upsert_key: None }
+        } else {
+            ChangelogMode::AppendOnly
+        },
     })
 }

@@ -1,5 +1,5 @@
-//! A regular INNER equi-join of two append-only inputs (a symmetric hash
-//! join).
+//! A regular equi-join of two append-only inputs (a symmetric hash join):
+//! INNER, LEFT, RIGHT or FULL.
 //!
 //! Each side keeps every row it has seen, as the batches they came in, and
 //! an index from join key (Arrow's row format) to the rows with that key.
@@ -8,7 +8,10 @@
 //! arrives. Rows with a NULL in a key never match (SQL equality). The
 //! output rows are built a column at a time (`take` for the probing batch,
 //! `interleave` over the stored batches), then the join's other conditions
-//! filter them. The output is append-only.
+//! filter them. An INNER join's output is append-only. An outer side also
+//! counts each stored row's matches: a row with none is emitted padded with
+//! NULLs (`+I`) and taken back (`-D`) when its first match arrives, so the
+//! output is a retracting changelog.
 //!
 //! Without a TTL the state grows with the input, as in Flink. With
 //! `table.exec.state.ttl` a key not written for that long (processing
@@ -19,12 +22,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, Int8Array, UInt32Array};
 use arrow::compute::{filter_record_batch, interleave, prep_null_mask_filter, take};
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
+use sluice_common::changelog::{self, RowKind};
 use sluice_common::{Error, Result};
 
 use crate::operator::{Operator, Output};
@@ -43,6 +47,9 @@ pub struct JoinConfig {
     pub schema: SchemaRef,
     /// Forget keys not written for this long (`table.exec.state.ttl`).
     pub ttl: Option<Duration>,
+    /// Which sides keep their unmatched rows (padded with NULLs): LEFT
+    /// `[true, false]`, RIGHT `[false, true]`, FULL both, INNER neither.
+    pub outer: [bool; 2],
 }
 
 /// The (batch, row) of every row with one key, and when the key was last
@@ -56,6 +63,8 @@ struct Side {
     batches: Vec<RecordBatch>,
     /// Join key -> its rows.
     index: HashMap<Box<[u8]>, KeyRows>,
+    /// Per stored batch and row: how many joined rows it is in.
+    matches: Vec<Vec<u32>>,
     bytes: usize,
 }
 
@@ -70,6 +79,7 @@ impl Side {
             converter: RowConverter::new(fields)?,
             batches: Vec::new(),
             index: HashMap::new(),
+            matches: Vec::new(),
             bytes: 0,
         })
     }
@@ -166,13 +176,15 @@ impl JoinOperator {
         Ok(())
     }
 
-    /// The joined rows of `batch` (from side `input`) with the other side.
+    /// The joined rows of `batch` (from side `input`) with the other side
+    /// that pass the join's conditions, with the pairs they came from:
+    /// (row of `batch`, stored (batch, row) of the other side).
     fn probe(
         &self,
         input: usize,
         batch: &RecordBatch,
         keys: &[Option<Box<[u8]>>],
-    ) -> Result<Option<RecordBatch>> {
+    ) -> Result<Option<Probed>> {
         let other = &self.sides[1 - input];
         let mut mine: Vec<u32> = Vec::new();
         let mut theirs: Vec<(usize, usize)> = Vec::new();
@@ -188,34 +200,18 @@ impl JoinOperator {
         if mine.is_empty() {
             return Ok(None);
         }
-        let idx = UInt32Array::from(mine);
-        let mine: Vec<ArrayRef> = batch
+        let idx = UInt32Array::from(mine.clone());
+        let mine_cols: Vec<ArrayRef> = batch
             .columns()
             .iter()
             .map(|c| take(c, &idx, None))
             .collect::<std::result::Result<_, _>>()?;
-        let width = other.batches.first().map_or(0, |b| b.num_columns());
-        let theirs: Vec<ArrayRef> = (0..width)
-            .map(|c| {
-                let arrays: Vec<&dyn Array> =
-                    other.batches.iter().map(|b| b.column(c).as_ref()).collect();
-                interleave(&arrays, &theirs)
-            })
-            .collect::<std::result::Result<_, _>>()?;
-        let columns = if input == 0 {
-            mine.into_iter().chain(theirs).collect()
-        } else {
-            theirs.into_iter().chain(mine).collect()
-        };
-        let joined = RecordBatch::try_new(Arc::clone(&self.cfg.schema), columns)?;
-        self.filtered(joined).map(Some)
-    }
-
-    fn filtered(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let theirs_cols = other.rows(&theirs)?;
+        let joined = self.combine(input, mine_cols, theirs_cols)?;
         let Some(f) = &self.cfg.filter else {
-            return Ok(batch);
+            return Ok(Some((joined, mine, theirs)));
         };
-        let v = f.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let v = f.evaluate(&joined)?.into_array(joined.num_rows())?;
         let mask = v.as_boolean_opt().ok_or_else(|| {
             Error::execution(format!("join condition is {}, not BOOLEAN", v.data_type()))
         })?;
@@ -224,7 +220,90 @@ impl JoinOperator {
         } else {
             mask.clone()
         };
-        Ok(filter_record_batch(&batch, &mask)?)
+        let keep: Vec<bool> = (0..mask.len()).map(|i| mask.value(i)).collect();
+        let mine = mine
+            .into_iter()
+            .zip(&keep)
+            .filter_map(|(m, k)| k.then_some(m))
+            .collect();
+        let theirs = theirs
+            .into_iter()
+            .zip(&keep)
+            .filter_map(|(t, k)| k.then_some(t))
+            .collect();
+        Ok(Some((filter_record_batch(&joined, &mask)?, mine, theirs)))
+    }
+
+    /// Output rows from side `input`'s columns and the other side's.
+    fn combine(
+        &self,
+        input: usize,
+        mine: Vec<ArrayRef>,
+        theirs: Vec<ArrayRef>,
+    ) -> Result<RecordBatch> {
+        let columns = if input == 0 {
+            mine.into_iter().chain(theirs).collect()
+        } else {
+            theirs.into_iter().chain(mine).collect()
+        };
+        Ok(RecordBatch::try_new(Arc::clone(&self.cfg.schema), columns)?)
+    }
+
+    /// Rows of side `side` (its columns) padded with NULLs for the other.
+    fn padded(&self, side: usize, cols: Vec<ArrayRef>) -> Result<RecordBatch> {
+        let n = cols.first().map_or(0, |c| c.len());
+        let fields = self.cfg.schema.fields();
+        let nulls: Vec<ArrayRef> = if side == 0 {
+            fields[cols.len()..]
+                .iter()
+                .map(|f| new_null_array(f.data_type(), n))
+                .collect()
+        } else {
+            fields[..fields.len() - cols.len()]
+                .iter()
+                .map(|f| new_null_array(f.data_type(), n))
+                .collect()
+        };
+        self.combine(side, cols, nulls)
+    }
+
+    /// Whether the output is a changelog (an outer join retracts its
+    /// NULL-padded rows when a match arrives).
+    fn is_changelog(&self) -> bool {
+        self.cfg.outer.iter().any(|o| *o)
+    }
+}
+
+impl JoinOperator {
+    /// Send `parts` (as a changelog when the join is outer).
+    fn emit(&self, parts: Vec<(RecordBatch, RowKind)>, out: &mut Output) -> Result<()> {
+        if !self.is_changelog() {
+            parts.into_iter().for_each(|(b, _)| out.push(b));
+            return Ok(());
+        }
+        let schema = self.output_schema();
+        for (b, kind) in parts {
+            let ops = Int8Array::from(vec![kind.code(); b.num_rows()]);
+            out.push(changelog::with_ops(&schema, b.columns().to_vec(), ops)?);
+        }
+        Ok(())
+    }
+}
+
+/// Joined rows and the pairs they came from.
+type Probed = (RecordBatch, Vec<u32>, Vec<(usize, usize)>);
+
+impl Side {
+    /// The stored rows at `picks`, as columns.
+    fn rows(&self, picks: &[(usize, usize)]) -> Result<Vec<ArrayRef>> {
+        let width = self.batches.first().map_or(0, |b| b.num_columns());
+        (0..width)
+            .map(|c| {
+                let arrays: Vec<&dyn Array> =
+                    self.batches.iter().map(|b| b.column(c).as_ref()).collect();
+                Ok(interleave(&arrays, picks)?)
+            })
+            .collect()
     }
 }
 
@@ -241,7 +320,13 @@ impl Operator for JoinOperator {
             .zip(&self.cfg.right_keys)
             .map(|(l, r)| format!("{l} = {r}"))
             .collect();
-        let mut line = format!("Join: INNER on [{}]", pairs.join(", "));
+        let kind = match self.cfg.outer {
+            [false, false] => "INNER",
+            [true, false] => "LEFT",
+            [false, true] => "RIGHT",
+            [true, true] => "FULL",
+        };
+        let mut line = format!("Join: {kind} on [{}]", pairs.join(", "));
         if let Some(f) = &self.cfg.filter {
             line.push_str(&format!(" filter {f}"));
         }
@@ -249,7 +334,11 @@ impl Operator for JoinOperator {
     }
 
     fn output_schema(&self) -> SchemaRef {
-        Arc::clone(&self.cfg.schema)
+        if self.is_changelog() {
+            changelog::with_op_field(&self.cfg.schema)
+        } else {
+            Arc::clone(&self.cfg.schema)
+        }
     }
 
     fn on_batch(&mut self, input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
@@ -266,9 +355,44 @@ impl Operator for JoinOperator {
         };
         self.expire(now)?;
         let keys = self.sides[input].key_rows(&batch)?;
-        if let Some(joined) = self.probe(input, &batch, &keys)? {
-            out.push(joined);
+        let mut parts: Vec<(RecordBatch, RowKind)> = Vec::new();
+        let mut matched = vec![0u32; batch.num_rows()];
+        if let Some((joined, mine, theirs)) = self.probe(input, &batch, &keys)? {
+            for &i in &mine {
+                matched[i as usize] += 1;
+            }
+            // A stored outer row joined for the first time: its padded row
+            // is taken back.
+            let other = 1 - input;
+            let mut first = Vec::new();
+            for &(b, r) in &theirs {
+                let m = &mut self.sides[other].matches[b][r];
+                if *m == 0 && self.cfg.outer[other] {
+                    first.push((b, r));
+                }
+                *m += 1;
+            }
+            if !first.is_empty() {
+                let cols = self.sides[other].rows(&first)?;
+                parts.push((self.padded(other, cols)?, RowKind::Delete));
+            }
+            parts.push((joined, RowKind::Insert));
         }
+        if self.cfg.outer[input] {
+            let lonely: Vec<u32> = (0..batch.num_rows() as u32)
+                .filter(|&i| matched[i as usize] == 0)
+                .collect();
+            if !lonely.is_empty() {
+                let idx = UInt32Array::from(lonely);
+                let cols = batch
+                    .columns()
+                    .iter()
+                    .map(|c| take(c, &idx, None))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                parts.push((self.padded(input, cols)?, RowKind::Insert));
+            }
+        }
+        self.emit(parts, out)?;
         let side = &mut self.sides[input];
         let b = side.batches.len();
         for (i, key) in keys.into_iter().enumerate() {
@@ -279,8 +403,9 @@ impl Operator for JoinOperator {
                 entry.1 = now;
             }
         }
-        side.bytes += batch.get_array_memory_size();
+        side.bytes += batch.get_array_memory_size() + 4 * batch.num_rows();
         side.batches.push(batch);
+        side.matches.push(matched);
         Ok(())
     }
 
@@ -316,6 +441,7 @@ mod tests {
             filter: None,
             schema: Arc::new(Schema::new(fields)),
             ttl: Some(Duration::from_millis(100)),
+            outer: [false, false],
         };
         let mut op = JoinOperator::try_new(cfg, &ls, &rs).expect("join");
         let now = Arc::new(AtomicU64::new(0));
