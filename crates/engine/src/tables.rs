@@ -113,6 +113,7 @@ pub(crate) async fn describe_rows(table: &StreamTable) -> Result<Vec<Vec<String>
         table.options.clone(),
     );
     let (pk, meta) = (ct.primary_key.clone(), ct.metadata.clone());
+    let has_watermark = table.watermark.is_some();
     tokio::task::spawn_blocking(move || {
         connector.describe_rows(&TableDesc {
             name: &name,
@@ -120,7 +121,7 @@ pub(crate) async fn describe_rows(table: &StreamTable) -> Result<Vec<Vec<String>
             options: &options,
             primary_key: &pk,
             metadata: &meta,
-            has_watermark: false,
+            has_watermark,
         })
     })
     .await

@@ -96,7 +96,7 @@ fn scan_request(
     changelog: bool,
 ) -> Result<ScanRequest> {
     let needed = with_watermark_columns(table, projection)?;
-    let columns = |made: &[usize], output: Vec<usize>| -> Result<ScanColumns> {
+    let columns = |made: &[usize], mut output: Vec<usize>| -> Result<ScanColumns> {
         let data = Arc::new(table.schema.project(made)?);
         let watermark = match &table.watermark {
             Some(w) => {
@@ -105,12 +105,11 @@ fn scan_request(
             }
             None => None,
         };
-        let (made_schema, mut output) = (data, output);
         let made_schema = if changelog {
             output.push(made.len());
-            changelog::with_op_field(&made_schema)
+            changelog::with_op_field(&data)
         } else {
-            made_schema
+            data
         };
         ScanColumns::try_new(made_schema, Some(output), watermark)
     };

@@ -11,7 +11,7 @@ use arrow::row::{OwnedRow, RowConverter, SortField};
 use sluice_common::changelog::{self, sign_of_code, RowKind};
 use sluice_common::{Error, Fold, Result};
 
-use super::expiry::Clock;
+use super::expiry::{Clock, Sweep};
 
 use crate::operator::{Operator, Output};
 use crate::row::RowFunction;
@@ -112,8 +112,7 @@ pub struct UpsertNormalize {
     keys: RowConverter,
     state: HashMap<Box<[u8]>, (OwnedRow, u64)>,
     bytes: usize,
-    ttl: Option<(u64, Clock)>,
-    next_sweep: u64,
+    ttl: Option<Sweep>,
 }
 
 impl UpsertNormalize {
@@ -129,32 +128,30 @@ impl UpsertNormalize {
             state: HashMap::new(),
             bytes: 0,
             ttl: None,
-            next_sweep: 0,
         })
     }
 
     /// Forget keys not updated for `ttl` (by `clock`).
     pub fn with_ttl(mut self, ttl: Option<Duration>, clock: Clock) -> Self {
-        self.ttl = ttl.map(|t| ((t.as_millis() as u64).max(1), clock));
+        self.ttl = ttl.map(|t| Sweep::new(t, clock));
         self
     }
 
     fn now(&self) -> u64 {
-        self.ttl.as_ref().map_or(0, |(_, c)| c())
+        self.ttl.as_ref().map_or(0, Sweep::now)
     }
 
     fn sweep(&mut self, now: u64) {
-        let Some((ttl, _)) = &self.ttl else {
+        let Some(sweep) = self.ttl.as_mut() else {
             return;
         };
-        if now < self.next_sweep {
+        if !sweep.due(now) {
             return;
         }
-        let ttl = *ttl;
-        self.next_sweep = now + (ttl / 2).max(1);
+        let sweep = &*sweep;
         let mut freed = 0;
         self.state.retain(|k, (row, last)| {
-            let keep = *last + ttl > now;
+            let keep = !sweep.is_idle(*last, now);
             if !keep {
                 freed += k.len() + row.as_ref().len();
             }

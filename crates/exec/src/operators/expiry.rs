@@ -14,45 +14,81 @@ pub fn wall_clock() -> Clock {
     Arc::new(move || start.elapsed().as_millis() as u64)
 }
 
-/// When each group was last updated, and which have been idle too long.
-pub struct Expiry {
+/// A TTL, its clock, and when to look for idle keys next: at most twice
+/// per TTL, so the cost is one pass over the keys per half TTL.
+pub struct Sweep {
     ttl: u64,
     clock: Clock,
+    next: u64,
+}
+
+impl Sweep {
+    /// Keys idle for `ttl` expire, by `clock`.
+    pub fn new(ttl: Duration, clock: Clock) -> Self {
+        Sweep {
+            ttl: (ttl.as_millis() as u64).max(1),
+            clock,
+            next: 0,
+        }
+    }
+
+    /// The TTL in milliseconds (at least 1).
+    pub fn ttl(&self) -> u64 {
+        self.ttl
+    }
+
+    /// The clock's time now.
+    pub fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    /// Whether a sweep is due at `now` (and if so, schedule the next).
+    pub fn due(&mut self, now: u64) -> bool {
+        if now < self.next {
+            return false;
+        }
+        self.next = now + (self.ttl / 2).max(1);
+        true
+    }
+
+    /// Whether a key last written at `last` has been idle for the TTL.
+    pub fn is_idle(&self, last: u64, now: u64) -> bool {
+        last + self.ttl <= now
+    }
+}
+
+/// When each group was last updated, and which have been idle too long.
+pub struct Expiry {
+    sweep: Sweep,
     last: Vec<u64>,
-    next_sweep: u64,
 }
 
 impl Expiry {
     /// Groups idle for `ttl` expire, by `clock`.
     pub fn new(ttl: Duration, clock: Clock) -> Self {
         Expiry {
-            ttl: (ttl.as_millis() as u64).max(1),
-            clock,
+            sweep: Sweep::new(ttl, clock),
             last: Vec::new(),
-            next_sweep: 0,
         }
     }
 
     /// `groups` were updated now.
     pub fn touch(&mut self, groups: &[usize], num_groups: usize) {
-        let now = (self.clock)();
+        let now = self.sweep.now();
         self.last.resize(num_groups, now);
         for &g in groups {
             self.last[g] = now;
         }
     }
 
-    /// Groups idle for the TTL, looked for at most twice per TTL (so the
-    /// cost is one pass over the groups per half TTL).
+    /// Groups idle for the TTL, looked for when a [`Sweep`] is due.
     pub fn expired(&mut self) -> Vec<usize> {
-        let now = (self.clock)();
-        if now < self.next_sweep {
+        let now = self.sweep.now();
+        if !self.sweep.due(now) {
             return Vec::new();
         }
-        self.next_sweep = now + (self.ttl / 2).max(1);
-        let ttl = self.ttl;
         (0..self.last.len())
-            .filter(|&g| self.last[g] + ttl <= now)
+            .filter(|&g| self.sweep.is_idle(self.last[g], now))
             .collect()
     }
 

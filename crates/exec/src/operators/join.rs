@@ -32,7 +32,7 @@ use sluice_common::changelog::{self, RowKind};
 use sluice_common::{Error, Result};
 
 use crate::operator::{Operator, Output};
-use crate::operators::expiry::{wall_clock, Clock};
+use crate::operators::expiry::{wall_clock, Clock, Sweep};
 
 /// What a join computes.
 #[derive(Debug, Clone)]
@@ -84,11 +84,11 @@ impl Side {
         })
     }
 
-    /// Forget keys last written before `now - ttl`, then keep only the
-    /// rows still indexed, in one batch.
-    fn expire(&mut self, now: u64, ttl: u64) -> Result<()> {
+    /// Forget keys idle at `now`, then keep only the rows still indexed
+    /// (and their match counts), in one batch.
+    fn expire(&mut self, now: u64, sweep: &Sweep) -> Result<()> {
         let before = self.index.len();
-        self.index.retain(|_, (_, last)| *last + ttl > now);
+        self.index.retain(|_, (_, last)| !sweep.is_idle(*last, now));
         if self.index.len() == before || self.batches.is_empty() {
             return Ok(());
         }
@@ -99,17 +99,11 @@ impl Side {
                 *r = (0, picks.len() - 1);
             }
         }
-        let schema = self.batches[0].schema();
-        let columns = (0..schema.fields().len())
-            .map(|c| {
-                let arrays: Vec<&dyn Array> =
-                    self.batches.iter().map(|b| b.column(c).as_ref()).collect();
-                interleave(&arrays, &picks)
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let live = RecordBatch::try_new(schema, columns)?;
-        self.bytes =
-            live.get_array_memory_size() + self.index.keys().map(|k| k.len() + 16).sum::<usize>();
+        let live = RecordBatch::try_new(self.batches[0].schema(), self.rows(&picks)?)?;
+        self.bytes = live.get_array_memory_size()
+            + 4 * live.num_rows()
+            + self.index.keys().map(|k| k.len() + 16).sum::<usize>();
+        self.matches = vec![picks.iter().map(|&(b, r)| self.matches[b][r]).collect()];
         self.batches = vec![live];
         Ok(())
     }
@@ -136,8 +130,7 @@ impl Side {
 pub struct JoinOperator {
     cfg: JoinConfig,
     sides: [Side; 2],
-    clock: Clock,
-    next_sweep: u64,
+    sweep: Option<Sweep>,
 }
 
 impl JoinOperator {
@@ -148,30 +141,27 @@ impl JoinOperator {
             Side::try_new(cfg.right_keys.clone(), right)?,
         ];
         Ok(JoinOperator {
+            sweep: cfg.ttl.map(|ttl| Sweep::new(ttl, wall_clock())),
             cfg,
             sides,
-            clock: wall_clock(),
-            next_sweep: 0,
         })
     }
 
     /// Measure idle time by `clock` (tests).
     pub fn set_clock(&mut self, clock: Clock) {
-        self.clock = clock;
+        self.sweep = self.cfg.ttl.map(|ttl| Sweep::new(ttl, clock));
     }
 
-    /// With a TTL, expire idle keys at most twice per TTL.
+    /// With a TTL, expire idle keys when a sweep is due.
     fn expire(&mut self, now: u64) -> Result<()> {
-        let Some(ttl) = self.cfg.ttl else {
+        let Some(sweep) = self.sweep.as_mut() else {
             return Ok(());
         };
-        let ttl = (ttl.as_millis() as u64).max(1);
-        if now < self.next_sweep {
+        if !sweep.due(now) {
             return Ok(());
         }
-        self.next_sweep = now + (ttl / 2).max(1);
         for side in &mut self.sides {
-            side.expire(now, ttl)?;
+            side.expire(now, sweep)?;
         }
         Ok(())
     }
@@ -348,11 +338,7 @@ impl Operator for JoinOperator {
         if input > 1 {
             return Err(Error::internal("a join has two inputs"));
         }
-        let now = if self.cfg.ttl.is_some() {
-            (self.clock)()
-        } else {
-            0
-        };
+        let now = self.sweep.as_ref().map_or(0, Sweep::now);
         self.expire(now)?;
         let keys = self.sides[input].key_rows(&batch)?;
         let mut parts: Vec<(RecordBatch, RowKind)> = Vec::new();
@@ -459,5 +445,53 @@ mod tests {
         op.on_batch(1, right, &mut out).expect("right again");
         assert!(out.take_batches().is_empty());
         assert_eq!(op.state_size().map(|s| s.0), Some(1));
+    }
+
+    /// Compaction keeps each surviving row's match count: a LEFT row that
+    /// outlives an expired key still has its padded row taken back once.
+    #[test]
+    fn outer_rows_keep_their_matches_through_expiry() {
+        let l1 = batch_i64(&[("k", &[1]), ("a", &[10])]);
+        let l2 = batch_i64(&[("k", &[2]), ("a", &[20])]);
+        let r1 = batch_i64(&[("k", &[1]), ("b", &[7])]);
+        let r2 = batch_i64(&[("k", &[2]), ("b", &[8])]);
+        let (ls, rs) = (l1.schema(), r1.schema());
+        let fields: Vec<Field> = ls
+            .fields()
+            .iter()
+            .chain(rs.fields().iter())
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        let cfg = JoinConfig {
+            left_keys: vec![col("k", &ls).expect("k")],
+            right_keys: vec![col("k", &rs).expect("k")],
+            filter: None,
+            schema: Arc::new(Schema::new(fields)),
+            ttl: Some(Duration::from_millis(100)),
+            outer: [true, false],
+        };
+        let mut op = JoinOperator::try_new(cfg, &ls, &rs).expect("join");
+        let now = Arc::new(AtomicU64::new(0));
+        let t = Arc::clone(&now);
+        op.set_clock(Arc::new(move || t.load(Ordering::Relaxed)));
+        let mut out = Output::default();
+        op.on_batch(0, l1, &mut out).expect("left 1");
+        op.on_batch(1, r1, &mut out).expect("right 1");
+        now.store(60, Ordering::Relaxed);
+        op.on_batch(0, l2, &mut out).expect("left 2");
+        out.take_batches();
+        // Key 1 expires on both sides; left key 2 (unmatched) survives.
+        now.store(120, Ordering::Relaxed);
+        op.on_batch(1, r2, &mut out).expect("right 2");
+        let kinds: Vec<i8> = out
+            .take_batches()
+            .iter()
+            .flat_map(|b| changelog::ops(b).expect("changelog").values().to_vec())
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![RowKind::Delete.code(), RowKind::Insert.code()],
+            "the padded row of left key 2 is retracted, then the joined row"
+        );
     }
 }
