@@ -116,7 +116,38 @@ fn query(rng: &mut Lcg) -> String {
     };
     let dir = rng.pick(&["DESC", "ASC"]);
     let n = 1 + rng.below(3);
-    match rng.below(9) {
+    let kind = rng.pick(&["INNER", "LEFT", "RIGHT", "FULL"]);
+    let cut = rng.below(4);
+    match rng.below(12) {
+        // Joins over updating inputs: a count per key joined back to the
+        // rows, and two aggregates joined on their keys.
+        9 => format!(
+            "SELECT a.k, a.v, b.c, b.m FROM t a {kind} JOIN (SELECT k AS k0, COUNT(*) AS c, \
+             MAX(v) AS m FROM t GROUP BY k) b ON a.k = b.k0 AND b.c > {cut}"
+        ),
+        10 => format!(
+            "SELECT x.k0, x.c, y.m FROM (SELECT k AS k0, COUNT(*) AS c FROM t GROUP BY k) x \
+             {kind} JOIN (SELECT k AS k1, MAX(v) AS m FROM t WHERE g = {} GROUP BY k) y \
+             ON x.k0 = y.k1",
+            rng.below(3)
+        ),
+        // Semi and anti joins, correlated or over an updating subquery.
+        11 => match rng.below(3) {
+            0 => format!(
+                "SELECT k, v, s FROM t a WHERE {} (SELECT 1 FROM t b WHERE b.k = a.k \
+                 AND b.v > a.v + {})",
+                rng.pick(&["EXISTS", "NOT EXISTS"]),
+                rng.below(30)
+            ),
+            1 => format!(
+                "SELECT k, g, v FROM t WHERE k IN (SELECT k FROM t GROUP BY k \
+                 HAVING COUNT(*) > {cut})"
+            ),
+            _ => format!(
+                "SELECT g, COUNT(*) FROM t a WHERE NOT EXISTS (SELECT 1 FROM t b \
+                 WHERE b.g = a.g AND b.v = a.v + {cut}) GROUP BY g"
+            ),
+        },
         // Self-joins: every pair once, NULL keys never matching.
         7 => format!(
             "SELECT a.k, a.v, b.v, b.s FROM t a {} JOIN t b ON a.k = b.k AND a.g = b.g \

@@ -59,6 +59,19 @@ pub trait Operator: Send + 'static {
         Ok(Some(wm))
     }
 
+    /// Input `input`'s watermark (the minimum over its instances) advanced
+    /// to `wm`; called before [`Operator::on_watermark`]. Operators that
+    /// hold each input's rows for their own time (interval joins) act on
+    /// it; a returned watermark is forwarded.
+    fn on_input_watermark(
+        &mut self,
+        _input: usize,
+        _wm: Watermark,
+        _out: &mut Output,
+    ) -> Result<Option<Watermark>> {
+        Ok(None)
+    }
+
     /// When the operator wants [`Operator::on_timer`] called if no message
     /// arrives before (processing time).
     fn deadline(&self) -> Option<std::time::Instant> {

@@ -97,6 +97,8 @@ pub async fn run_operator(
         })
         .collect();
     let mut current = Watermark::MIN;
+    let width = inputs.iter().map(|i| i.input + 1).max().unwrap_or(0);
+    let mut per_input = vec![Watermark::MIN; width];
     let mut output = Output::default();
     let mut turn = 0;
     let mut state = StateReport::default();
@@ -127,7 +129,7 @@ pub async fn run_operator(
             }
             Message::Watermark(wm) => {
                 inputs[idx].watermark = inputs[idx].watermark.max(wm);
-                advance(&mut *op, &inputs, &mut current, &mut output)?;
+                advance(&mut *op, &inputs, &mut per_input, &mut current, &mut output)?;
                 Flow::Continue
             }
             Message::Barrier(b) => {
@@ -147,7 +149,7 @@ pub async fn run_operator(
             Message::EndOfStream => {
                 inputs[idx].ended = true;
                 inputs[idx].watermark = Watermark::MAX;
-                advance(&mut *op, &inputs, &mut current, &mut output)?;
+                advance(&mut *op, &inputs, &mut per_input, &mut current, &mut output)?;
                 if inputs.iter().all(|i| i.ended) {
                     op.on_end(&mut output)?;
                     Flow::Stop
@@ -175,13 +177,29 @@ pub async fn run_operator(
     }
 }
 
-/// Recompute the combined watermark; call the operator when it advanced.
+/// Recompute each input's watermark and the combined one; call the
+/// operator for each that advanced.
 fn advance(
     op: &mut dyn Operator,
     inputs: &[InputState],
+    per_input: &mut [Watermark],
     current: &mut Watermark,
     output: &mut Output,
 ) -> Result<()> {
+    for (input, seen) in per_input.iter_mut().enumerate() {
+        let wm = inputs
+            .iter()
+            .filter(|i| i.input == input)
+            .map(|i| i.watermark)
+            .min()
+            .unwrap_or(Watermark::MAX);
+        if wm > *seen {
+            *seen = wm;
+            if let Some(forward) = op.on_input_watermark(input, wm, output)? {
+                output.pending_watermark = Some(forward);
+            }
+        }
+    }
     let combined = inputs
         .iter()
         .map(|i| i.watermark)

@@ -1,18 +1,24 @@
-//! Subqueries inside expressions (`(SELECT ...)` as a value, `IN (SELECT
-//! ...)`, `EXISTS`) are refused before planning: over streams they are
-//! joins, which Sluice does not run yet, and DataFusion's planning of deeply
-//! nested ones takes exponential time. Subqueries in FROM (derived tables,
-//! window TVF arguments) are fine.
+//! Subqueries inside expressions are checked before planning. `IN (SELECT
+//! ...)` and `EXISTS` become semi and anti joins; a scalar subquery (`(SELECT
+//! ...)` as a value) is refused: over streams it is a join without a key.
+//! Nesting is limited, as DataFusion's planning of deeply nested subqueries
+//! takes exponential time. Subqueries in FROM (derived tables, window TVF
+//! arguments) are fine.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{Expr, Statement, TableFactor, Visit, Visitor};
 use sluice_common::{Error, Result};
 
-/// Fail on the first subquery used as an expression in `stmt`.
+/// IN and EXISTS subqueries nested deeper than this are refused.
+const MAX_NESTING: usize = 3;
+
+/// Fail on the first scalar subquery in `stmt`, or IN and EXISTS
+/// subqueries nested too deep.
 pub fn reject_expression_subqueries(stmt: &Statement) -> Result<()> {
     let mut v = Find {
         in_table_function: 0,
+        depth: 0,
         found: None,
     };
     let _ = stmt.visit(&mut v);
@@ -26,6 +32,8 @@ struct Find {
     /// Inside the arguments of a table function in FROM (`TUMBLE((SELECT
     /// ...), ...)`), where a subquery is a relation.
     in_table_function: usize,
+    /// IN and EXISTS subqueries around the expression visited.
+    depth: usize,
     found: Option<Error>,
 }
 
@@ -59,20 +67,38 @@ impl Visitor for Find {
         if self.in_table_function > 0 {
             return ControlFlow::Continue(());
         }
-        let near = match e {
-            Expr::Subquery(_) => "SELECT SELECT",
-            Expr::InSubquery { .. } => "IN SELECT",
-            Expr::Exists { .. } => "EXISTS",
+        let found = match e {
+            Expr::Subquery(_) => Error::plan(
+                "scalar subqueries ((SELECT ...) as a value) are not supported on streams; \
+                 join the subquery in FROM instead",
+            )
+            .near("SELECT SELECT"),
+            Expr::InSubquery { .. } | Expr::Exists { .. } => {
+                self.depth += 1;
+                if self.depth <= MAX_NESTING {
+                    return ControlFlow::Continue(());
+                }
+                Error::plan(format!(
+                    "IN and EXISTS subqueries nest at most {MAX_NESTING} deep"
+                ))
+                .near(if matches!(e, Expr::Exists { .. }) {
+                    "EXISTS"
+                } else {
+                    "IN SELECT"
+                })
+            }
             _ => return ControlFlow::Continue(()),
         };
-        self.found = Some(
-            Error::plan(
-                "subqueries in expressions (scalar subqueries, IN (SELECT ...), EXISTS) are not \
-                 supported on streams yet; use a subquery in FROM",
-            )
-            .near(near),
-        );
+        self.found = Some(found);
         ControlFlow::Break(())
+    }
+
+    fn post_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        if self.in_table_function == 0 && matches!(e, Expr::InSubquery { .. } | Expr::Exists { .. })
+        {
+            self.depth -= 1;
+        }
+        ControlFlow::Continue(())
     }
 }
 
@@ -90,10 +116,14 @@ mod tests {
     }
 
     #[test]
-    fn expression_subqueries_are_refused_relations_are_not() {
+    fn scalar_subqueries_are_refused_relations_are_not() {
         assert!(check("SELECT (SELECT 1)").is_err());
-        assert!(check("SELECT a FROM t WHERE a IN (SELECT b FROM u)").is_err());
-        assert!(check("SELECT a FROM t WHERE EXISTS (SELECT 1)").is_err());
+        check("SELECT a FROM t WHERE a IN (SELECT b FROM u)").expect("semi join");
+        check("SELECT a FROM t WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.b = t.a)")
+            .expect("anti join");
+        let deep = "SELECT a FROM t WHERE a IN (SELECT a FROM t WHERE a IN (SELECT a FROM t \
+                    WHERE a IN (SELECT a FROM t WHERE a IN (SELECT a FROM t))))";
+        assert!(check(deep).is_err());
         check("SELECT a FROM (SELECT a FROM t) s").expect("derived table");
         check("SELECT * FROM TUMBLE((SELECT * FROM t), ts, INTERVAL '1' SECOND)")
             .expect("TVF argument");

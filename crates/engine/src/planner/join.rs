@@ -1,5 +1,7 @@
-//! Regular joins: INNER and outer equi-joins of append-only inputs, as a
-//! symmetric hash join hashed by the join keys.
+//! Joins: window joins and interval joins of append-only inputs (see
+//! `time_join`), and otherwise regular INNER, outer, semi and anti
+//! equi-joins of append-only or updating inputs (a symmetric hash join).
+//! All run at parallelism N with both sides hashed by the join keys.
 
 use std::sync::Arc;
 
@@ -10,24 +12,42 @@ use sluice_common::{Error, Result};
 use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
 use sluice_exec::operator::Operator;
-use sluice_exec::operators::join::{JoinConfig, JoinOperator};
+use sluice_exec::operators::join::interval::{IntervalConfig, IntervalJoin};
+use sluice_exec::operators::join::window::{WindowJoin, WindowJoinConfig};
+use sluice_exec::operators::join::{JoinConfig, JoinKind, JoinOperator};
+use sluice_exec::operators::window_aggregate::WindowRole;
 
-use super::{Planned, StreamPlanner};
+use super::{time_join, Planned, StreamPlanner};
 
-pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
-    let outer = match j.join_type {
-        JoinType::Inner => [false, false],
-        JoinType::Left => [true, false],
-        JoinType::Right => [false, true],
-        JoinType::Full => [true, true],
+/// The join's kind, or why it cannot run.
+fn kind_of(j: &Join) -> Result<JoinKind> {
+    Ok(match j.join_type {
+        JoinType::Inner => JoinKind::Inner,
+        JoinType::Left => JoinKind::Left,
+        JoinType::Right => JoinKind::Right,
+        JoinType::Full => JoinKind::Full,
+        JoinType::LeftSemi => JoinKind::Semi,
+        JoinType::LeftAnti if j.null_aware => {
+            return Err(Error::plan(
+                "NOT IN over a column that may be NULL is not supported on streams yet (one NULL \
+                 in the subquery would empty the result); use NOT EXISTS, or a NOT NULL column",
+            )
+            .near("NOT IN"))
+        }
+        JoinType::LeftAnti => JoinKind::Anti,
         other => {
             return Err(Error::plan(format!(
-                "{} joins are not supported yet (INNER, LEFT, RIGHT and FULL equi-joins are)",
+                "{} joins are not supported yet (INNER, LEFT, RIGHT, FULL, and semi and anti \
+                 joins from IN and EXISTS are)",
                 other.to_string().to_uppercase()
             ))
             .near("JOIN"))
         }
-    };
+    })
+}
+
+pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
+    let kind = kind_of(j)?;
     if j.on.is_empty() {
         return Err(Error::plan(
             "a join of streams needs an equality between the two sides (ON a.k = b.k); \
@@ -37,12 +57,6 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
     }
     let left = p.plan(&j.left)?;
     let right = p.plan(&j.right)?;
-    if left.changelog.is_updating() || right.changelog.is_updating() {
-        return Err(Error::plan(
-            "a join over an updating input is not supported yet; join append-only inputs",
-        )
-        .near("JOIN"));
-    }
     let left_keys =
         j.on.iter()
             .map(|(l, _)| p.physical(l, &left.schema))
@@ -51,48 +65,99 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
         j.on.iter()
             .map(|(_, r)| p.physical(r, &right.schema))
             .collect::<Result<Vec<_>>>()?;
+    // Semi and anti joins emit left rows only, but their conditions see
+    // both sides.
+    let joined = if kind.emits_pairs() {
+        Arc::clone(&j.schema)
+    } else {
+        Arc::new(left.schema.join(&right.schema)?)
+    };
     let filter = match &j.filter {
-        Some(f) => Some(p.physical(f, &j.schema)?),
+        Some(f) => Some(p.physical(f, &joined)?),
         None => None,
     };
-    let cfg = JoinConfig {
-        left_keys: left_keys.clone(),
-        right_keys: right_keys.clone(),
-        filter,
-        schema: Arc::clone(j.schema.inner()),
-        ttl: p.state_ttl,
-        outer,
+    let updating = [left.changelog.is_updating(), right.changelog.is_updating()];
+    let (ls, rs) = (left.schema.inner().clone(), right.schema.inner().clone());
+    let n = j.schema.fields().len();
+    let mut rowtime = vec![false; n];
+    let mut windows = vec![None; n];
+    let mut changelog = ChangelogMode::AppendOnly;
+    let window = time_join::window_ends(j, &left, &right).filter(|_| updating == [false, false]);
+    let interval = time_join::interval_bounds(j, &left, &right)
+        .filter(|_| updating == [false, false] && kind.emits_pairs() && window.is_none());
+    let factory: Box<dyn Fn() -> Result<Box<dyn Operator>>> = if let Some(ends) = window {
+        // Window columns stay window columns; `window_time` stays a time
+        // attribute (a window's rows are emitted before the watermark
+        // passes it).
+        let both: Vec<_> = left.windows.iter().chain(&right.windows).copied().collect();
+        for (i, w) in both.into_iter().enumerate().take(n) {
+            windows[i] = w;
+            rowtime[i] = w.is_some_and(|w| w.role == WindowRole::Time);
+        }
+        let cfg = WindowJoinConfig {
+            left_keys: left_keys.clone(),
+            right_keys: right_keys.clone(),
+            filter,
+            joined: Arc::clone(joined.inner()),
+            kind,
+            ends,
+        };
+        Box::new(move || Ok(Box::new(WindowJoin::try_new(cfg.clone(), &ls, &rs)?)))
+    } else if let Some(b) = interval {
+        // Both time columns stay time attributes.
+        rowtime[b.times[0]] = true;
+        rowtime[ls.fields().len() + b.times[1]] = true;
+        let cfg = IntervalConfig {
+            left_keys: left_keys.clone(),
+            right_keys: right_keys.clone(),
+            filter,
+            joined: Arc::clone(joined.inner()),
+            kind,
+            times: b.times,
+            lower: b.lower,
+            upper: b.upper,
+        };
+        Box::new(move || Ok(Box::new(IntervalJoin::try_new(cfg.clone(), &ls, &rs)?)))
+    } else {
+        // A semi join of append-only inputs only ever adds rows; every
+        // other outer, anti or updating join takes rows back. Time
+        // attributes do not survive (as in Flink): a row may join long
+        // after its time.
+        let retracts = kind.outer().iter().any(|o| *o)
+            || kind == JoinKind::Anti
+            || updating.iter().any(|u| *u);
+        if retracts {
+            changelog = ChangelogMode::Updating { upsert_key: None };
+        }
+        let cfg = JoinConfig {
+            left_keys: left_keys.clone(),
+            right_keys: right_keys.clone(),
+            filter,
+            joined: Arc::clone(joined.inner()),
+            ttl: p.state_ttl,
+            kind,
+            updating,
+        };
+        Box::new(move || Ok(Box::new(JoinOperator::try_new(cfg.clone(), &ls, &rs)?)))
     };
     let bounded = left.bounded && right.bounded;
     let (l, r) = (left.materialize(), right.materialize());
-    let (ls, rs) = (l.schema(), r.schema());
     let instances = p.parallelism;
     let ops = (0..instances)
-        .map(|_| {
-            JoinOperator::try_new(cfg.clone(), &ls, &rs).map(|o| Box::new(o) as Box<dyn Operator>)
-        })
+        .map(|_| factory())
         .collect::<Result<Vec<_>>>()?;
     let exchanges = if instances > 1 {
         vec![Exchange::Hash(left_keys), Exchange::Hash(right_keys)]
     } else {
         vec![Exchange::Forward, Exchange::Forward]
     };
-    let n = j.schema.fields().len();
-    // Time attributes do not survive a regular join (as in Flink): a row
-    // may join long after its time.
     Ok(Planned {
         node: StreamNode::parallel(ops, vec![l, r], exchanges),
         steps: vec![],
         schema: Arc::clone(&j.schema),
-        rowtime: vec![false; n],
-        windows: vec![None; n],
+        rowtime,
+        windows,
         bounded,
-        // An outer join takes back a NULL-padded row when its match
-        // arrives: a retracting changelog without a key.
-        changelog: if outer.iter().any(|o| *o) {
-            ChangelogMode::Updating { upsert_key: None }
-        } else {
-            ChangelogMode::AppendOnly
-        },
+        changelog,
     })
 }

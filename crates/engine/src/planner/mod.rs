@@ -12,6 +12,7 @@ mod aggregate;
 mod join;
 mod lineage;
 mod scan;
+mod time_join;
 mod top_n;
 mod union;
 mod updating;

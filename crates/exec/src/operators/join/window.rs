@@ -1,0 +1,216 @@
+//! A window join: two windowed streams (the same TUMBLE or HOP) joined on
+//! `window_start`, `window_end` and keys (Flink's window join). Each
+//! window's rows are kept per side until the watermark passes the window's
+//! end; then the window is joined as a batch (INNER, LEFT, RIGHT, FULL,
+//! SEMI or ANTI), emitted, and freed. The output is append-only. A row of
+//! a window its own input's watermark has passed is late: dropped and
+//! counted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::Array;
+use arrow::compute::concat_batches;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::physical_expr::PhysicalExpr;
+use sluice_common::changelog::RowKind;
+use sluice_common::{Error, Result, Watermark};
+
+use super::shape::{emit, take_rows, JoinKind, Shape};
+use super::side::Side;
+use crate::operator::{Operator, Output};
+use crate::time::to_millis;
+
+/// What a window join computes.
+#[derive(Debug, Clone)]
+pub struct WindowJoinConfig {
+    /// Key expressions over the left input (window columns included).
+    pub left_keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// Key expressions over the right input, in the same order.
+    pub right_keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// Other conditions, over the joined columns.
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+    /// The left input's columns, then the right's.
+    pub joined: SchemaRef,
+    /// Which rows the join emits.
+    pub kind: JoinKind,
+    /// The `window_end` column of each input.
+    pub ends: [usize; 2],
+}
+
+/// See the module docs.
+pub struct WindowJoin {
+    cfg: WindowJoinConfig,
+    shape: Shape,
+    inputs: [SchemaRef; 2],
+    /// Window end -> each side's rows of that window.
+    windows: BTreeMap<i64, [Vec<RecordBatch>; 2]>,
+    /// The combined watermark.
+    watermark: i64,
+    /// Each input's watermark: a row is late by its own input's.
+    input_watermarks: [i64; 2],
+    bytes: usize,
+}
+
+impl WindowJoin {
+    /// A window join of batches of `left` and `right`.
+    pub fn try_new(cfg: WindowJoinConfig, left: &Schema, right: &Schema) -> Result<Self> {
+        let shape = Shape {
+            joined: Arc::clone(&cfg.joined),
+            left_width: left.fields().len(),
+            filter: cfg.filter.clone(),
+            kind: cfg.kind,
+        };
+        Ok(WindowJoin {
+            cfg,
+            shape,
+            inputs: [Arc::new(left.clone()), Arc::new(right.clone())],
+            windows: BTreeMap::new(),
+            watermark: i64::MIN,
+            input_watermarks: [i64::MIN; 2],
+            bytes: 0,
+        })
+    }
+
+    /// Join one window's rows and emit the result.
+    fn fire(&self, rows: [Vec<RecordBatch>; 2], out: &mut Output) -> Result<()> {
+        let [l, r] = rows;
+        let l = concat_batches(&self.inputs[0], &l)?;
+        let r = concat_batches(&self.inputs[1], &r)?;
+        let mut right = Side::try_new(self.cfg.right_keys.clone(), &self.inputs[1], false)?;
+        let left = Side::try_new(self.cfg.left_keys.clone(), &self.inputs[0], false)?;
+        let r_keys = right.key_rows(&r)?;
+        let r_rows = r.num_rows();
+        right.insert(r.clone(), r_keys, vec![0; r_rows], None, 0);
+        let l_keys = left.key_rows(&l)?;
+        let (mine, theirs) = right.lookup(&l_keys);
+        let mut matched = [vec![0u32; l.num_rows()], vec![0u32; r_rows]];
+        let mut parts = Vec::new();
+        if !mine.is_empty() {
+            let cols = right.rows(&theirs)?;
+            let (joined, mine, theirs) = self.shape.pairs(0, &l, mine, theirs, cols)?;
+            mine.iter().for_each(|&i| matched[0][i as usize] += 1);
+            theirs.iter().for_each(|&(_, i)| matched[1][i] += 1);
+            if self.cfg.kind.emits_pairs() {
+                parts.push((joined, RowKind::Insert));
+            }
+        }
+        let kind = self.cfg.kind;
+        let lonely =
+            |side: usize, batch: &RecordBatch, want_matched: bool| -> Result<RecordBatch> {
+                let idx: Vec<u32> = (0..batch.num_rows() as u32)
+                    .filter(|&i| (matched[side][i as usize] > 0) == want_matched)
+                    .collect();
+                self.shape.lonely(side, take_rows(batch, &idx)?)
+            };
+        match kind {
+            JoinKind::Semi => parts.push((lonely(0, &l, true)?, RowKind::Insert)),
+            JoinKind::Anti => parts.push((lonely(0, &l, false)?, RowKind::Insert)),
+            _ => {
+                if kind.outer()[0] {
+                    parts.push((lonely(0, &l, false)?, RowKind::Insert));
+                }
+                if kind.outer()[1] {
+                    parts.push((lonely(1, &r, false)?, RowKind::Insert));
+                }
+            }
+        }
+        emit(&self.shape.data_schema(), false, parts, out)
+    }
+}
+
+impl Operator for WindowJoin {
+    fn name(&self) -> &'static str {
+        "WindowJoin"
+    }
+
+    fn describe(&self) -> String {
+        let pairs: Vec<String> = self
+            .cfg
+            .left_keys
+            .iter()
+            .zip(&self.cfg.right_keys)
+            .map(|(l, r)| format!("{l} = {r}"))
+            .collect();
+        let mut line = format!(
+            "WindowJoin: {} on [{}]",
+            self.cfg.kind.sql(),
+            pairs.join(", ")
+        );
+        if let Some(f) = &self.cfg.filter {
+            line.push_str(&format!(" filter {f}"));
+        }
+        line
+    }
+
+    fn output_schema(&self) -> SchemaRef {
+        self.shape.data_schema()
+    }
+
+    fn on_batch(&mut self, input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
+        if input > 1 {
+            return Err(Error::internal("a join has two inputs"));
+        }
+        let ends = to_millis(batch.column(self.cfg.ends[input]))?;
+        let mut by_end: HashMap<i64, Vec<u32>> = HashMap::new();
+        let mut late = 0;
+        // A window fires when the watermark reaches its end - 1; a row is
+        // late when its own input's watermark has (so whether a row is
+        // late does not depend on how the two inputs interleave).
+        let wm = self.input_watermarks[input];
+        for i in 0..ends.len() {
+            if ends.is_null(i) || ends.value(i) - 1 <= wm {
+                late += 1;
+            } else {
+                by_end.entry(ends.value(i)).or_default().push(i as u32);
+            }
+        }
+        out.add_late(late);
+        let one = by_end.len() == 1 && late == 0;
+        for (end, idx) in by_end {
+            let rows = if one {
+                batch.clone()
+            } else {
+                RecordBatch::try_new(batch.schema(), take_rows(&batch, &idx)?)?
+            };
+            self.bytes += rows.get_array_memory_size();
+            self.windows.entry(end).or_default()[input].push(rows);
+        }
+        Ok(())
+    }
+
+    fn on_input_watermark(
+        &mut self,
+        input: usize,
+        wm: Watermark,
+        _out: &mut Output,
+    ) -> Result<Option<Watermark>> {
+        if let Some(w) = self.input_watermarks.get_mut(input) {
+            *w = (*w).max(wm.millis());
+        }
+        Ok(None)
+    }
+
+    fn on_watermark(&mut self, wm: Watermark, out: &mut Output) -> Result<Option<Watermark>> {
+        self.watermark = self.watermark.max(wm.millis());
+        while let Some(entry) = self.windows.first_entry() {
+            if *entry.key() - 1 > self.watermark {
+                break;
+            }
+            let rows = entry.remove();
+            self.bytes = self.bytes.saturating_sub(
+                rows.iter()
+                    .flatten()
+                    .map(RecordBatch::get_array_memory_size)
+                    .sum::<usize>(),
+            );
+            self.fire(rows, out)?;
+        }
+        Ok(Some(wm))
+    }
+
+    fn state_size(&self) -> Option<(usize, usize)> {
+        Some((self.windows.len(), self.bytes))
+    }
+}
