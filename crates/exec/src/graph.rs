@@ -1,6 +1,10 @@
 //! A query's dataflow: a tree of nodes, turned into tasks by [`launch`].
+//! A subtree read by several consumers (a table scanned twice in one
+//! query) is a [`SharedNode`]: it runs once and a tee copies its output to
+//! every consumer, so all of them see the same rows, each routed by its
+//! own exchange. The tree is then a DAG.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
 use sluice_common::{Message, Result};
@@ -23,6 +27,30 @@ pub enum NodeKind {
     Source(Box<dyn Source>, Chain),
     /// An inner node: one operator per parallel instance (at least one).
     Operator(Vec<Box<dyn Operator>>),
+    /// One consumer's read of a shared node.
+    Shared(Arc<SharedNode>),
+}
+
+/// A node with several consumers: launched once, when the last consumer
+/// is, with a tee into every consumer's outbox.
+pub struct SharedNode {
+    node: Mutex<Option<StreamNode>>,
+    waiting: Mutex<Vec<Outbox>>,
+    schema: SchemaRef,
+    metrics: Arc<NodeMetrics>,
+}
+
+impl SharedNode {
+    /// Share `node` (of parallelism 1, e.g. a source); each consumer reads
+    /// it through [`StreamNode::reading`].
+    pub fn new(node: StreamNode) -> Arc<Self> {
+        Arc::new(SharedNode {
+            schema: node.schema(),
+            metrics: Arc::clone(&node.metrics),
+            node: Mutex::new(Some(node)),
+            waiting: Mutex::new(Vec::new()),
+        })
+    }
 }
 
 /// One node of the dataflow tree with its inputs.
@@ -94,6 +122,17 @@ impl StreamNode {
         self
     }
 
+    /// A consumer's read of `shared`.
+    pub fn reading(shared: &Arc<SharedNode>) -> Self {
+        StreamNode {
+            kind: NodeKind::Shared(Arc::clone(shared)),
+            inputs: vec![],
+            exchanges: vec![],
+            metrics: Arc::clone(&shared.metrics),
+            upsert_key: None,
+        }
+    }
+
     /// Whether this is a source (which row functions are fused onto).
     pub fn is_source(&self) -> bool {
         matches!(self.kind, NodeKind::Source(..))
@@ -103,7 +142,7 @@ impl StreamNode {
     /// stream however many threads make its chunks.
     pub fn parallelism(&self) -> usize {
         match &self.kind {
-            NodeKind::Source(..) => 1,
+            NodeKind::Source(..) | NodeKind::Shared(_) => 1,
             NodeKind::Operator(ops) => ops.len(),
         }
     }
@@ -113,13 +152,50 @@ impl StreamNode {
         match &self.kind {
             NodeKind::Source(s, chain) => chain.output_schema(s.output_schema()),
             NodeKind::Operator(ops) => ops[0].output_schema(),
+            NodeKind::Shared(shared) => Arc::clone(&shared.schema),
         }
     }
 
     /// This node in the streaming plan, its inputs numbered first from
-    /// `next` (see [`crate::plan`]).
-    pub fn plan(&self, next: &mut NodeId) -> PlanNode {
+    /// `next` (see [`crate::plan`]). A shared node is shown in full where
+    /// it is first read, then as a reference to its id.
+    pub fn plan(&self, next: &mut Numbering) -> PlanNode {
         match &self.kind {
+            NodeKind::Shared(shared) => {
+                let key = Arc::as_ptr(shared) as usize;
+                if let Some(id) = next.shared.iter().find(|(k, _)| *k == key).map(|s| s.1) {
+                    return PlanNode {
+                        id: 0,
+                        operator: "Shared".to_string(),
+                        line: format!("Shared: the output of #{id}, read once"),
+                        parallelism: 1,
+                        partitioning: Partitioning::Forward,
+                        schema: Arc::clone(&shared.schema),
+                        upsert_key: None,
+                        metrics: Arc::default(),
+                        children: vec![],
+                    }
+                    .numbered(&mut next.next);
+                }
+                let node = shared.node.lock().ok();
+                let plan = match node.as_ref().and_then(|n| n.as_ref()) {
+                    Some(n) => n.plan(next),
+                    None => PlanNode {
+                        id: 0,
+                        operator: "Shared".to_string(),
+                        line: "Shared: running".to_string(),
+                        parallelism: 1,
+                        partitioning: Partitioning::Forward,
+                        schema: Arc::clone(&shared.schema),
+                        upsert_key: None,
+                        metrics: Arc::clone(&shared.metrics),
+                        children: vec![],
+                    }
+                    .numbered(&mut next.next),
+                };
+                next.shared.push((key, plan.id));
+                plan
+            }
             NodeKind::Source(s, chain) => {
                 let mut node = PlanNode {
                     id: 0,
@@ -132,7 +208,7 @@ impl StreamNode {
                     metrics: Arc::clone(&self.metrics),
                     children: vec![],
                 }
-                .numbered(next);
+                .numbered(&mut next.next);
                 let steps = chain.steps();
                 let last = steps.len();
                 for (k, (f, metrics)) in steps.iter().enumerate() {
@@ -147,7 +223,7 @@ impl StreamNode {
                         metrics: Arc::clone(metrics),
                         children: vec![node],
                     }
-                    .numbered(next);
+                    .numbered(&mut next.next);
                 }
                 if last == 0 {
                     node.upsert_key.clone_from(&self.upsert_key);
@@ -180,10 +256,18 @@ impl StreamNode {
                     metrics: Arc::clone(&self.metrics),
                     children,
                 }
-                .numbered(next)
+                .numbered(&mut next.next)
             }
         }
     }
+}
+
+/// Plan numbering: the next id, and the ids given to shared nodes.
+#[derive(Default)]
+pub struct Numbering {
+    /// The next node id.
+    pub next: NodeId,
+    shared: Vec<(usize, NodeId)>,
 }
 
 /// A query ready to run: the tree and, for `INSERT INTO`, its sink.
@@ -202,7 +286,7 @@ pub struct StreamGraph {
 impl StreamGraph {
     /// The streaming plan (sink on top), sharing the nodes' counters.
     pub fn plan(&self) -> PlanNode {
-        let mut next = 0;
+        let mut next = Numbering::default();
         let root = self.root.plan(&mut next);
         match &self.sink {
             Some((sink, metrics)) => {
@@ -218,7 +302,7 @@ impl StreamGraph {
                     metrics: Arc::clone(metrics),
                     children: vec![root],
                 }
-                .numbered(&mut next)
+                .numbered(&mut next.next)
             }
             None => root,
         }
@@ -260,6 +344,27 @@ struct Launch {
     ordered: bool,
 }
 
+/// Copy every message from `rx` to each of `outs` (each routes batches by
+/// its own exchange), until the input ends or every consumer is gone.
+async fn run_tee(mut rx: Receiver<Message>, outs: Vec<Outbox>) -> Result<()> {
+    let mut open = vec![true; outs.len()];
+    while let Some(msg) = rx.recv().await {
+        for (out, open) in outs.iter().zip(open.iter_mut()).filter(|(_, o)| **o) {
+            *open = match &msg {
+                Message::Batch(b) => {
+                    let parts = out.partition(b.clone())?;
+                    out.send_parts(parts).await
+                }
+                other => out.broadcast(other.clone()).await,
+            };
+        }
+        if !open.iter().any(|o| *o) {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
 /// Spawn a gather of `n` instances into `out`; returns their outboxes.
 fn gather(n: usize, out: Outbox, ordered: bool, tasks: &mut JoinSet<Result<()>>) -> Vec<Outbox> {
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..n).map(|_| channel(CHANNEL_CAPACITY)).unzip();
@@ -275,6 +380,25 @@ fn launch_node(
     tasks: &mut JoinSet<Result<()>>,
 ) {
     match node.kind {
+        NodeKind::Shared(shared) => {
+            let Ok(mut waiting) = shared.waiting.lock() else {
+                return;
+            };
+            waiting.extend(outboxes);
+            // The last consumer launched (the others are gone) launches
+            // the node, with a tee to all of them.
+            if Arc::strong_count(&shared) > 1 {
+                return;
+            }
+            let outs = std::mem::take(&mut *waiting);
+            drop(waiting);
+            let Some(node) = shared.node.lock().ok().and_then(|mut n| n.take()) else {
+                return;
+            };
+            let (tx, rx) = channel(CHANNEL_CAPACITY);
+            tasks.spawn(run_tee(rx, outs));
+            launch_node(node, vec![Outbox::single(tx)], ctx, tasks);
+        }
         NodeKind::Source(source, chain) => {
             let out = outboxes.remove(0);
             let source_ctx = SourceContext::with_chain(out, node.metrics, chain, ctx.parallelism);

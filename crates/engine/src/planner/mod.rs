@@ -12,6 +12,7 @@ mod aggregate;
 mod join;
 mod lineage;
 mod scan;
+mod shared;
 mod time_join;
 mod top_n;
 mod union;
@@ -135,6 +136,8 @@ pub struct StreamPlanner<'a> {
     pub(crate) state_ttl: Option<std::time::Duration>,
     /// Mini-batches before updating aggregates: latency and rows.
     pub(crate) mini_batch: Option<(std::time::Duration, usize)>,
+    /// Tables scanned more than once, read once (by table name).
+    pub(crate) shared: std::cell::RefCell<std::collections::HashMap<String, shared::SharedScan>>,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -144,6 +147,7 @@ impl<'a> StreamPlanner<'a> {
         StreamPlanner {
             state,
             pane_tvfs: lineage::pane_candidates(plan),
+            shared: std::cell::RefCell::new(shared::find(plan)),
             parallelism: parallelism.max(1),
             state_ttl: None,
             mini_batch: None,
@@ -176,6 +180,9 @@ impl<'a> StreamPlanner<'a> {
     /// Plan `plan` into a node tree.
     pub fn plan_root(&self, plan: &LogicalPlan) -> Result<RootPlan> {
         let p = self.plan(plan)?;
+        // The shared reads are held by their readers only: the last
+        // launched launches the read.
+        self.shared.borrow_mut().clear();
         Ok(RootPlan {
             bounded: p.bounded,
             changelog: p.changelog.clone(),

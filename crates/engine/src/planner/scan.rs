@@ -36,13 +36,35 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
         );
     };
     let ct = ConnectorTable::of(table)?;
-    let desc = ct.desc();
-    let mode = ct.connector.changelog(&desc)?;
     let all: Vec<usize> = (0..table.schema.fields().len()).collect();
-    let wanted = scan.projection.clone().unwrap_or(all);
+    let wanted = scan.projection.clone().unwrap_or(all.clone());
     // Upserts are normalized by key, so the key columns are read even when
     // the query does not select them (and projected away after).
     let upserts = ct.connector.normalizes_upserts();
+    if !upserts {
+        let name = scan.table_name.to_string();
+        if let Some(shared) = p.shared.borrow_mut().get_mut(&name) {
+            return shared.scan(scan, &wanted, |columns| {
+                read(p, scan, table, &ct, columns.to_vec(), false)
+            });
+        }
+    }
+    read(p, scan, table, &ct, wanted, upserts)
+}
+
+/// Read columns `wanted` of `table` (for `scan`).
+fn read(
+    p: &StreamPlanner,
+    scan: &TableScan,
+    table: &StreamTable,
+    ct: &ConnectorTable,
+    wanted: Vec<usize>,
+    upserts: bool,
+) -> Result<Planned> {
+    let desc = ct.desc();
+    let mode = ct.connector.changelog(&desc)?;
+    let all: Vec<usize> = (0..table.schema.fields().len()).collect();
+    let scanned = scan.projection.clone().unwrap_or(all);
     let mut projection = wanted.clone();
     if upserts {
         for &k in mode.upsert_key().unwrap_or_default() {
@@ -69,7 +91,7 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
     let mut planned = Planned {
         node: StreamNode::source(built.source),
         steps: vec![],
-        schema: if projection.len() > n {
+        schema: if projection != scanned {
             Arc::new(DFSchema::try_from_qualified_schema(
                 scan.table_name.clone(),
                 &table.schema.project(&projection)?,

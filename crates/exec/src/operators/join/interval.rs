@@ -272,8 +272,36 @@ impl Operator for IntervalJoin {
             theirs.iter().for_each(|&(b, r)| other.matches[b][r] += 1);
             parts.push((joined, RowKind::Insert));
         }
+        // Rows the other side's watermark has already passed can match
+        // nothing more: done now (padded if unmatched on an outer side).
+        let before = self.sides[input].freed_before;
+        let (done, kept): (Vec<u32>, Vec<u32>) =
+            (0..times.len() as u32).partition(|&i| times[i as usize] < before);
+        if self.cfg.kind.outer()[input] {
+            let lonely: Vec<u32> = done
+                .iter()
+                .copied()
+                .filter(|&i| matched[i as usize] == 0)
+                .collect();
+            if !lonely.is_empty() {
+                parts.push((
+                    self.shape.lonely(input, take_rows(&batch, &lonely)?)?,
+                    RowKind::Insert,
+                ));
+            }
+        }
         emit(&self.cfg.joined, false, parts, out)?;
-        store(&mut self.sides[input], batch, keys, matched, times)
+        if done.is_empty() {
+            return store(&mut self.sides[input], batch, keys, matched, times);
+        }
+        if kept.is_empty() {
+            return Ok(());
+        }
+        let pick = |v: &[u32]| -> Vec<u32> { kept.iter().map(|&i| v[i as usize]).collect() };
+        let batch = RecordBatch::try_new(batch.schema(), take_rows(&batch, &kept)?)?;
+        let keys = kept.iter().map(|&i| keys[i as usize].clone()).collect();
+        let times = kept.iter().map(|&i| times[i as usize]).collect();
+        store(&mut self.sides[input], batch, keys, pick(&matched), times)
     }
 
     fn on_input_watermark(

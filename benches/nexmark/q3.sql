@@ -1,0 +1,7 @@
+-- q3 (regular join): who is selling in particular US states.
+CREATE TABLE nexmark_q3 (name VARCHAR, city VARCHAR, state VARCHAR, id BIGINT)
+  WITH ('connector' = 'blackhole');
+INSERT INTO nexmark_q3
+SELECT P.name, P.city, P.state, A.id
+FROM auction AS A INNER JOIN person AS P on A.seller = P.id
+WHERE A.category = 10 and (P.state = 'OR' OR P.state = 'ID' OR P.state = 'CA');
