@@ -247,7 +247,12 @@ fn unnamed_columns_are_named_as_in_flink() {
 #[test]
 fn examples_run_from_another_folder() {
     let dir = tempfile::tempdir().expect("temp dir");
-    for example in ["traffic_per_minute", "sliding_average", "error_logs"] {
+    for example in [
+        "traffic_per_minute",
+        "sliding_average",
+        "error_logs",
+        "clicks_per_segment",
+    ] {
         let path = repo_root().join("examples").join(format!("{example}.sql"));
         let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(["--format", "csv", "-f"])
@@ -259,6 +264,30 @@ fn examples_run_from_another_folder() {
         let rows = text(&out.stdout).lines().count();
         assert!(rows > 1, "{example} printed rows: {}", text(&out.stdout));
     }
+}
+
+/// Issue 12's walk-through: clicks filtered, counted per user and minute,
+/// joined with the users table and summed per segment. The expected rows
+/// were computed from the two CSV files apart from Sluice.
+#[test]
+fn clicks_per_segment_example() {
+    let path = repo_root().join("examples/clicks_per_segment.sql");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["--format", "csv", "-f"])
+        .arg(&path)
+        .output()
+        .expect("sluice runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let want = "window_start,segment,users,clicks\n\
+        2024-03-01 09:00:00,free,2,4\n2024-03-01 09:00:00,premium,2,2\n\
+        2024-03-01 09:00:00,trial,1,1\n2024-03-01 09:01:00,free,2,4\n\
+        2024-03-01 09:01:00,premium,2,2\n2024-03-01 09:01:00,trial,1,2\n\
+        2024-03-01 09:02:00,free,3,3\n2024-03-01 09:02:00,premium,2,4\n\
+        2024-03-01 09:02:00,trial,1,1\n2024-03-01 09:03:00,free,2,3\n\
+        2024-03-01 09:03:00,premium,2,5\n2024-03-01 09:03:00,trial,2,2\n\
+        2024-03-01 09:04:00,free,2,4\n2024-03-01 09:04:00,premium,3,3\n\
+        2024-03-01 09:04:00,trial,2,2\n";
+    assert_eq!(text(&out.stdout), want);
 }
 
 /// Issue 10: an error while a statement runs (here a division by zero)

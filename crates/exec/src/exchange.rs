@@ -28,6 +28,9 @@ pub enum Exchange {
     /// Rows with equal values of these expressions (over the input's
     /// schema) go to the same instance.
     Hash(Vec<Arc<dyn PhysicalExpr>>),
+    /// Every batch to every instance (a lookup join's table; batches share
+    /// their buffers, so this copies no rows).
+    Broadcast,
 }
 
 #[derive(Clone)]
@@ -36,6 +39,7 @@ enum Route {
     Single,
     Hash(Arc<[Arc<dyn PhysicalExpr>]>),
     RoundRobin(Arc<AtomicUsize>),
+    Broadcast,
 }
 
 /// The sending side of one producer instance.
@@ -77,6 +81,16 @@ impl Outbox {
         Outbox { outs, route }
     }
 
+    /// Every batch to every one of `outs`.
+    pub fn broadcast_all(outs: Vec<Sender<Message>>) -> Self {
+        let route = if outs.len() == 1 {
+            Route::Single
+        } else {
+            Route::Broadcast
+        };
+        Outbox { outs, route }
+    }
+
     /// Split `batch` by destination instance. Pure, so it can run on the
     /// thread that made the batch.
     pub fn partition(&self, batch: RecordBatch) -> Result<Vec<(usize, RecordBatch)>> {
@@ -90,6 +104,7 @@ impl Outbox {
                 Ok(vec![(i, batch)])
             }
             Route::Hash(keys) => hash_partition(batch, keys, self.outs.len()),
+            Route::Broadcast => Ok((0..self.outs.len()).map(|i| (i, batch.clone())).collect()),
         }
     }
 

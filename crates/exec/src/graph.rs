@@ -241,7 +241,7 @@ impl StreamNode {
                             let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
                             Some(keys.join(", "))
                         }
-                        Exchange::Forward => None,
+                        Exchange::Forward | Exchange::Broadcast => None,
                     })
                     .collect();
                 let hash = (!groups.is_empty()).then_some(groups);
@@ -431,6 +431,7 @@ fn launch_node(
                     input_outboxes.push(match &exchange {
                         Exchange::Hash(keys) => Outbox::hash(senders, keys.clone()),
                         Exchange::Forward => Outbox::round_robin(senders),
+                        Exchange::Broadcast => Outbox::broadcast_all(senders),
                     });
                 }
                 launch_node(input, input_outboxes, ctx, tasks);

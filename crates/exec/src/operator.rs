@@ -72,6 +72,13 @@ pub trait Operator: Send + 'static {
         Ok(None)
     }
 
+    /// Whether input `input` should not be read for now (a lookup join
+    /// reads its table before its stream). The run loop leaves it waiting,
+    /// so its producer is held back by the bounded channel.
+    fn is_paused(&self, _input: usize) -> bool {
+        false
+    }
+
     /// When the operator wants [`Operator::on_timer`] called if no message
     /// arrives before (processing time).
     fn deadline(&self) -> Option<std::time::Instant> {

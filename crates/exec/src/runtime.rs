@@ -103,13 +103,14 @@ pub async fn run_operator(
     let mut turn = 0;
     let mut state = StateReport::default();
     loop {
+        let paused: Vec<bool> = (0..width).map(|i| op.is_paused(i)).collect();
         let received = match op.deadline() {
             Some(at) => tokio::select! {
                 biased;
-                m = next_message(&mut inputs, &mut turn) => Some(m),
+                m = next_message(&mut inputs, &mut turn, &paused) => Some(m),
                 () = tokio::time::sleep_until(at.into()) => None,
             },
-            None => Some(next_message(&mut inputs, &mut turn).await),
+            None => Some(next_message(&mut inputs, &mut turn, &paused).await),
         };
         let Some(received) = received else {
             op.on_timer(&mut output)?;
@@ -229,13 +230,19 @@ async fn flush(output: &mut Output, out: &Outbox, metrics: &NodeMetrics) -> Resu
     Ok(true)
 }
 
-/// Receive from whichever open, unblocked input has a message.
-async fn next_message(inputs: &mut [InputState], turn: &mut usize) -> Option<(usize, Message)> {
-    if inputs.len() == 1 {
+/// Receive from whichever open, unblocked input has a message (inputs the
+/// operator paused are not read: they wait, with backpressure).
+async fn next_message(
+    inputs: &mut [InputState],
+    turn: &mut usize,
+    paused: &[bool],
+) -> Option<(usize, Message)> {
+    if inputs.len() == 1 && !paused.first().copied().unwrap_or(false) {
         return inputs[0].rx.recv().await.map(|m| (0, m));
     }
     recv_any(inputs, turn, |i| {
-        (!i.ended && i.blocked_on.is_none()).then_some(&mut i.rx)
+        let paused = paused.get(i.input).copied().unwrap_or(false);
+        (!i.ended && i.blocked_on.is_none() && !paused).then_some(&mut i.rx)
     })
     .await
 }

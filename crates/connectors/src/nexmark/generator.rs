@@ -74,6 +74,11 @@ impl EventRng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
+    /// Skip `n` draws (a SplitMix64 step is one addition): what drawing
+    /// and dropping `n` values would leave.
+    pub fn skip(&mut self, n: u64) {
+        self.0 = self.0.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    }
     pub fn below(&mut self, n: u64) -> u64 {
         if n == 0 {
             0
@@ -176,7 +181,9 @@ pub(crate) struct Auction {
     pub category: i64,
 }
 
-pub(crate) fn auction(event: i64, rng: &mut EventRng) -> Auction {
+/// The auction of `event`; without `text` its item name and description
+/// are left empty (their draws skipped, so every other field is the same).
+pub(crate) fn auction(event: i64, rng: &mut EventRng, text: bool) -> Auction {
     let id = last_base0_auction_id(event) + FIRST_AUCTION_ID;
     let seller = if rng.below(HOT_SELLER_RATIO as u64) > 0 {
         (last_base0_person_id(event) / HOT_SELLER_RATIO) * HOT_SELLER_RATIO
@@ -186,10 +193,16 @@ pub(crate) fn auction(event: i64, rng: &mut EventRng) -> Auction {
     let category = FIRST_CATEGORY_ID + rng.below(NUM_CATEGORIES) as i64;
     let initial_bid = next_price(rng);
     let reserve = initial_bid + next_price(rng);
+    let (item_name, description) = if text {
+        (word(rng, 12), word(rng, 30))
+    } else {
+        rng.skip(12 + 30);
+        (String::new(), String::new())
+    };
     Auction {
         id,
-        item_name: word(rng, 12),
-        description: word(rng, 30),
+        item_name,
+        description,
         initial_bid,
         reserve,
         expires_after_ms: 10_000 + rng.below(20_000) as i64,
@@ -236,6 +249,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn skipping_the_text_keeps_the_other_fields() {
+        for n in [1, 2, 3, 51, 1001] {
+            let full = auction(n, &mut EventRng::new(7, n), true);
+            let bare = auction(n, &mut EventRng::new(7, n), false);
+            assert_eq!(full.expires_after_ms, bare.expires_after_ms);
+            assert_eq!((full.seller, full.category), (bare.seller, bare.category));
+            assert!(bare.item_name.is_empty() && !full.item_name.is_empty());
+        }
+    }
+
+    #[test]
     fn proportions_and_ids() {
         let kinds: Vec<Kind> = (0..50).map(kind).collect();
         assert_eq!(kinds.iter().filter(|k| **k == Kind::Person).count(), 1);
@@ -245,10 +269,10 @@ mod tests {
         // event 50 is person 1001 and 51 auction 1003.
         let mut r = EventRng::new(0, 0);
         assert_eq!(person(0, &mut r).id, 1000);
-        assert_eq!(auction(1, &mut r).id, 1000);
-        assert_eq!(auction(3, &mut r).id, 1002);
+        assert_eq!(auction(1, &mut r, true).id, 1000);
+        assert_eq!(auction(3, &mut r, true).id, 1002);
         assert_eq!(person(50, &mut r).id, 1001);
-        assert_eq!(auction(51, &mut r).id, 1003);
+        assert_eq!(auction(51, &mut r, true).id, 1003);
     }
 
     #[test]

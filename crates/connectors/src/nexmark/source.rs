@@ -101,9 +101,10 @@ impl NexmarkSource {
                 }
             }
             NexmarkTable::Auction => {
+                let text = needed("itemname") || needed("description");
                 let all: Vec<_> = events
                     .iter()
-                    .map(|&n| generator::auction(n, &mut EventRng::new(o.seed, n)))
+                    .map(|&n| generator::auction(n, &mut EventRng::new(o.seed, n), text))
                     .collect();
                 ints(&mut cols, "id", all.iter().map(|a| a.id).collect());
                 ints(

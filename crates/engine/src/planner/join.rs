@@ -1,7 +1,9 @@
 //! Joins: window joins and interval joins of append-only inputs (see
-//! `time_join`), and otherwise regular INNER, outer, semi and anti
-//! equi-joins of append-only or updating inputs (a symmetric hash join).
-//! All run at parallelism N with both sides hashed by the join keys.
+//! `time_join`), lookup joins of a stream with a bounded table, and
+//! otherwise regular INNER, outer, semi and anti equi-joins of append-only
+//! or updating inputs (a symmetric hash join). At parallelism N both sides
+//! are hashed by the join keys, except a lookup join's (its table is
+//! broadcast, its stream stays where it is).
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
 use sluice_exec::operator::Operator;
 use sluice_exec::operators::join::interval::{IntervalConfig, IntervalJoin};
+use sluice_exec::operators::join::lookup::{LookupConfig, LookupJoin};
 use sluice_exec::operators::join::window::{WindowJoin, WindowJoinConfig};
 use sluice_exec::operators::join::{JoinConfig, JoinKind, JoinOperator};
 use sluice_exec::operators::window_aggregate::WindowRole;
@@ -85,7 +88,42 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
     let window = time_join::window_ends(j, &left, &right).filter(|_| updating == [false, false]);
     let interval = time_join::interval_bounds(j, &left, &right)
         .filter(|_| updating == [false, false] && kind.emits_pairs() && window.is_none());
-    let factory: Box<dyn Fn() -> Result<Box<dyn Operator>>> = if let Some(ends) = window {
+    let lookup = lookup_stream(kind, [left.bounded, right.bounded], updating)
+        .filter(|_| window.is_none() && interval.is_none());
+    let mut exchanges = if p.parallelism > 1 {
+        vec![
+            Exchange::Hash(left_keys.clone()),
+            Exchange::Hash(right_keys.clone()),
+        ]
+    } else {
+        vec![Exchange::Forward, Exchange::Forward]
+    };
+    let factory: Box<dyn Fn() -> Result<Box<dyn Operator>>> = if let Some(stream) = lookup {
+        // The stream keeps its time attributes and window columns: each
+        // row is joined and emitted as it arrives.
+        let (pieces, offset) = if stream == 0 {
+            (&left, 0)
+        } else {
+            (&right, ls.fields().len())
+        };
+        for (i, (r, w)) in pieces.rowtime.iter().zip(&pieces.windows).enumerate() {
+            if offset + i < n {
+                rowtime[offset + i] = *r;
+                windows[offset + i] = *w;
+            }
+        }
+        exchanges[stream] = Exchange::Forward;
+        exchanges[1 - stream] = Exchange::Broadcast;
+        let cfg = LookupConfig {
+            left_keys: left_keys.clone(),
+            right_keys: right_keys.clone(),
+            filter,
+            joined: Arc::clone(joined.inner()),
+            kind,
+            stream,
+        };
+        Box::new(move || Ok(Box::new(LookupJoin::try_new(cfg.clone(), &ls, &rs)?)))
+    } else if let Some(ends) = window {
         // Window columns stay window columns; `window_time` stays a time
         // attribute (a window's rows are emitted before the watermark
         // passes it).
@@ -146,11 +184,6 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
     let ops = (0..instances)
         .map(|_| factory())
         .collect::<Result<Vec<_>>>()?;
-    let exchanges = if instances > 1 {
-        vec![Exchange::Hash(left_keys), Exchange::Hash(right_keys)]
-    } else {
-        vec![Exchange::Forward, Exchange::Forward]
-    };
     Ok(Planned {
         node: StreamNode::parallel(ops, vec![l, r], exchanges),
         steps: vec![],
@@ -160,4 +193,20 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
         bounded,
         changelog,
     })
+}
+
+/// The stream's side of a lookup join: an append-only unbounded input
+/// joined with a bounded one (a memory, file or VALUES table) when no
+/// unmatched table row is to be kept.
+fn lookup_stream(kind: JoinKind, bounded: [bool; 2], updating: [bool; 2]) -> Option<usize> {
+    if updating != [false, false] || bounded[0] == bounded[1] {
+        return None;
+    }
+    let stream = usize::from(bounded[0]);
+    let ok = match kind {
+        JoinKind::Inner => true,
+        JoinKind::Semi | JoinKind::Anti => stream == 0,
+        k => !k.outer()[1 - stream],
+    };
+    ok.then_some(stream)
 }

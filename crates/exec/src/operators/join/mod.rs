@@ -6,6 +6,8 @@
 //!   each other; state freed as watermarks pass.
 //! - [`window::WindowJoin`]: rows of the same window joined when the
 //!   window closes.
+//! - [`lookup::LookupJoin`]: a stream joined with a bounded table read
+//!   first; no per-row state.
 //!
 //! A regular join keeps every row each side has seen ([`side::Side`]). A
 //! batch from one side probes the other side's index, then joins its own:
@@ -25,6 +27,7 @@
 //! the rows still indexed.
 
 pub mod interval;
+pub mod lookup;
 mod shape;
 mod side;
 pub mod window;
