@@ -21,6 +21,7 @@ use sluice_exec::graph::StreamGraph;
 use sluice_sql::legacy::rewrite_group_windows;
 use sluice_sql::parser::{ident_name, parse_sql, ParsedStatement, SluiceStatement};
 use sluice_sql::table::StreamTable;
+use sluice_sql::temporal::TemporalRelationPlanner;
 use sluice_sql::window::WindowRelationPlanner;
 
 use crate::jobs::Jobs;
@@ -79,7 +80,10 @@ impl Session {
             .with_config(config)
             .with_default_features()
             .with_optimizer_rules(rules)
-            .with_relation_planners(vec![Arc::new(WindowRelationPlanner)])
+            .with_relation_planners(vec![
+                Arc::new(WindowRelationPlanner),
+                Arc::new(TemporalRelationPlanner),
+            ])
             .with_analyzer_rule(crate::functions::cast_rule())
             .build();
         let ctx = SessionContext::new_with_state(state);

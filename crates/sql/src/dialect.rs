@@ -73,6 +73,11 @@ impl Dialect for SluiceDialect {
         ch.is_alphanumeric() || ch == '_' || ch == '@' || ch == '$'
     }
 
+    /// `FOR SYSTEM_TIME AS OF` (temporal joins).
+    fn supports_table_versioning(&self) -> bool {
+        true
+    }
+
     fn supports_filter_during_aggregation(&self) -> bool {
         true
     }

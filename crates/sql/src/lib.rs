@@ -34,5 +34,6 @@ pub mod parser;
 pub mod show_create;
 pub mod subqueries;
 pub mod table;
+pub mod temporal;
 pub mod types;
 pub mod window;

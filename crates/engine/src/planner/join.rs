@@ -20,10 +20,10 @@ use sluice_exec::operators::join::window::{WindowJoin, WindowJoinConfig};
 use sluice_exec::operators::join::{JoinConfig, JoinKind, JoinOperator};
 use sluice_exec::operators::window_aggregate::WindowRole;
 
-use super::{time_join, Planned, StreamPlanner};
+use super::{temporal, time_join, Planned, StreamPlanner};
 
 /// The join's kind, or why it cannot run.
-fn kind_of(j: &Join) -> Result<JoinKind> {
+pub(crate) fn kind_of(j: &Join) -> Result<JoinKind> {
     Ok(match j.join_type {
         JoinType::Inner => JoinKind::Inner,
         JoinType::Left => JoinKind::Left,
@@ -57,6 +57,9 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
              a cross join keeps every pair of rows forever",
         )
         .near("JOIN"));
+    }
+    if let Some((versioned, alias)) = temporal::as_of(&j.right) {
+        return temporal::plan_temporal(p, j, kind, versioned, alias);
     }
     let left = p.plan(&j.left)?;
     let right = p.plan(&j.right)?;

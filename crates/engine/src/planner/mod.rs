@@ -13,6 +13,7 @@ mod join;
 mod lineage;
 mod scan;
 mod shared;
+mod temporal;
 mod time_join;
 mod top_n;
 mod union;
@@ -39,6 +40,7 @@ use sluice_exec::operators::limit::LimitOperator;
 use sluice_exec::operators::stateless::{StatelessOperator, Step};
 use sluice_exec::operators::window_aggregate::WindowRole;
 use sluice_exec::operators::window_assign::WindowAssignOperator;
+use sluice_sql::temporal::VersionedNode;
 use sluice_sql::window::{WindowKind, WindowSpec, WindowTvfNode};
 
 mod sort;
@@ -252,13 +254,21 @@ impl<'a> StreamPlanner<'a> {
                 Ok(input)
             }
             LogicalPlan::Extension(ext) => {
-                match ext.node.as_any().downcast_ref::<WindowTvfNode>() {
-                    Some(tvf) => self.plan_window_tvf(tvf),
-                    None => Err(Error::internal(format!(
-                        "unknown plan node {}",
-                        ext.node.name()
-                    ))),
+                if let Some(tvf) = ext.node.as_any().downcast_ref::<WindowTvfNode>() {
+                    return self.plan_window_tvf(tvf);
                 }
+                // A temporal join plans its versioned side itself.
+                if ext.node.as_any().is::<VersionedNode>() {
+                    return Err(Error::plan(
+                        "FOR SYSTEM_TIME AS OF is the right side of a temporal join \
+                         (stream JOIN table FOR SYSTEM_TIME AS OF stream.time ON ...)",
+                    )
+                    .near("SYSTEM_TIME"));
+                }
+                Err(Error::internal(format!(
+                    "unknown plan node {}",
+                    ext.node.name()
+                )))
             }
             LogicalPlan::Aggregate(agg) => aggregate::plan_aggregate(self, agg),
             LogicalPlan::Union(u) => union::plan_union(self, u),

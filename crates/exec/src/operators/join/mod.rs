@@ -8,6 +8,8 @@
 //!   window closes.
 //! - [`lookup::LookupJoin`]: a stream joined with a bounded table read
 //!   first; no per-row state.
+//! - [`temporal::TemporalJoin`]: each stream row joined with the version of
+//!   a versioned table valid at its time.
 //!
 //! A regular join keeps every row each side has seen ([`side::Side`]). A
 //! batch from one side probes the other side's index, then joins its own:
@@ -30,6 +32,7 @@ pub mod interval;
 pub mod lookup;
 mod shape;
 mod side;
+pub mod temporal;
 pub mod window;
 
 use std::collections::HashMap;

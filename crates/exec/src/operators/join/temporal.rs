@@ -1,0 +1,323 @@
+//! An event-time temporal join (Flink's `JOIN r FOR SYSTEM_TIME AS OF
+//! l.ts`): each row of an append-only stream joins the version of the
+//! versioned table (a changelog with a primary key and a time attribute)
+//! valid at the row's time: the latest version at or before it, unless
+//! that version was deleted. A row waits until the versioned side's
+//! watermark reaches its time, so every version up to it is known; a row
+//! at or behind its own input's watermark is late (dropped, counted).
+//! INNER or LEFT; the result is append-only and the stream's time
+//! attributes stay time attributes.
+//!
+//! Versions are kept per join key, ordered by time; once both watermarks
+//! pass a version's successor it can no longer be looked up and is freed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::Array;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::physical_expr::PhysicalExpr;
+use sluice_common::changelog::{self, RowKind};
+use sluice_common::{Error, Result, Watermark};
+
+use super::shape::{emit, take_rows, JoinKind, Shape};
+use super::side::{Pick, Side};
+use crate::operator::{Operator, Output};
+use crate::time::to_millis;
+
+/// What a temporal join computes.
+#[derive(Debug, Clone)]
+pub struct TemporalConfig {
+    /// Key expressions over the stream (left input).
+    pub left_keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// Key expressions over the versioned table (right input).
+    pub right_keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// Other conditions, over the joined columns.
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+    /// The left input's columns, then the right's.
+    pub joined: SchemaRef,
+    /// INNER or LEFT.
+    pub kind: JoinKind,
+    /// The stream's time column (the `AS OF` column).
+    pub left_time: usize,
+    /// The versioned table's time column.
+    pub right_time: usize,
+    /// The versioned table's input is a changelog (row kinds).
+    pub right_updating: bool,
+}
+
+/// A key's versions: time -> the row (`None`: deleted from then on).
+type Versions = BTreeMap<i64, Option<Pick>>;
+
+/// See the module docs.
+pub struct TemporalJoin {
+    cfg: TemporalConfig,
+    shape: Shape,
+    /// The stream's keys; the versioned rows (stored, not indexed).
+    sides: [Side; 2],
+    versions: HashMap<Box<[u8]>, Versions>,
+    /// Stream rows waiting for the versioned side's watermark.
+    pending: Vec<(RecordBatch, Vec<i64>)>,
+    watermarks: [i64; 2],
+    /// Versions stored since the last pruning, and live after it.
+    since_prune: usize,
+    live: usize,
+}
+
+impl TemporalJoin {
+    /// A temporal join of batches of `left` (the stream) and `right` (the
+    /// versioned table's data columns).
+    pub fn try_new(cfg: TemporalConfig, left: &Schema, right: &Schema) -> Result<Self> {
+        if !matches!(cfg.kind, JoinKind::Inner | JoinKind::Left) {
+            return Err(Error::internal("a temporal join is INNER or LEFT"));
+        }
+        let sides = [
+            Side::try_new(cfg.left_keys.clone(), left, false)?,
+            Side::try_new(cfg.right_keys.clone(), right, false)?,
+        ];
+        let shape = Shape {
+            joined: Arc::clone(&cfg.joined),
+            left_width: left.fields().len(),
+            filter: cfg.filter.clone(),
+            kind: cfg.kind,
+        };
+        Ok(TemporalJoin {
+            cfg,
+            shape,
+            sides,
+            versions: HashMap::new(),
+            pending: Vec::new(),
+            watermarks: [i64::MIN; 2],
+            since_prune: 0,
+            live: 0,
+        })
+    }
+
+    /// Join stream rows (with their times) with the versions valid then.
+    fn join(&self, batch: &RecordBatch, times: &[i64], out: &mut Output) -> Result<()> {
+        let keys = self.sides[0].key_rows(batch)?;
+        let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+        for (i, key) in keys.iter().enumerate() {
+            let version = key
+                .as_ref()
+                .and_then(|k| self.versions.get(k))
+                .and_then(|v| v.range(..=times[i]).next_back())
+                .and_then(|(_, row)| *row);
+            if let Some(pick) = version {
+                mine.push(i as u32);
+                theirs.push(pick);
+            }
+        }
+        let mut matched = vec![false; batch.num_rows()];
+        let mut parts = Vec::new();
+        if !mine.is_empty() {
+            let cols = self.sides[1].rows(&theirs)?;
+            let (joined, mine, _) = self.shape.pairs(0, batch, mine, theirs, cols)?;
+            mine.iter().for_each(|&i| matched[i as usize] = true);
+            parts.push((joined, RowKind::Insert));
+        }
+        if self.cfg.kind == JoinKind::Left {
+            let lonely: Vec<u32> = (0..matched.len() as u32)
+                .filter(|&i| !matched[i as usize])
+                .collect();
+            if !lonely.is_empty() {
+                parts.push((
+                    self.shape.lonely(0, take_rows(batch, &lonely)?)?,
+                    RowKind::Insert,
+                ));
+            }
+        }
+        emit(&self.cfg.joined, false, parts, out)
+    }
+
+    /// A stream batch: late rows dropped, rows the versioned side's
+    /// watermark has reached joined now, the others kept until it does.
+    fn on_stream(&mut self, batch: RecordBatch, out: &mut Output) -> Result<()> {
+        let t = to_millis(batch.column(self.cfg.left_time))?;
+        let [wl, wr] = self.watermarks;
+        let (mut now, mut later, mut late) = (Vec::new(), Vec::new(), 0);
+        for i in 0..t.len() {
+            if t.is_null(i) || t.value(i) <= wl {
+                late += 1;
+            } else if t.value(i) <= wr {
+                now.push(i as u32);
+            } else {
+                later.push(i as u32);
+            }
+        }
+        out.add_late(late);
+        let pick = |idx: &[u32]| -> Result<(RecordBatch, Vec<i64>)> {
+            let rows = RecordBatch::try_new(batch.schema(), take_rows(&batch, idx)?)?;
+            Ok((rows, idx.iter().map(|&i| t.value(i as usize)).collect()))
+        };
+        if !now.is_empty() {
+            let (rows, times) = pick(&now)?;
+            self.join(&rows, &times, out)?;
+        }
+        if !later.is_empty() {
+            let (rows, times) = pick(&later)?;
+            self.sides[0].bytes += rows.get_array_memory_size();
+            self.pending.push((rows, times));
+        }
+        Ok(())
+    }
+
+    /// A batch of the versioned table: each `+I`/`+U` is a new version of
+    /// its key at its time, each `-D` a deletion from its time.
+    fn on_versions(&mut self, batch: RecordBatch) -> Result<()> {
+        let (data, kinds) = if self.cfg.right_updating {
+            let ops = changelog::ops(&batch)
+                .ok_or_else(|| Error::internal("a versioned table without row kinds"))?;
+            let kinds: Vec<Option<RowKind>> = ops
+                .values()
+                .iter()
+                .map(|&c| RowKind::from_code(c))
+                .collect();
+            (changelog::data(&batch)?, kinds)
+        } else {
+            let n = batch.num_rows();
+            (batch, vec![Some(RowKind::Insert); n])
+        };
+        let t = to_millis(data.column(self.cfg.right_time))?;
+        let keys = self.sides[1].key_rows(&data)?;
+        let b = self.sides[1].batches.len();
+        for (r, key) in keys.into_iter().enumerate() {
+            let (Some(key), false) = (key, t.is_null(r)) else {
+                continue;
+            };
+            let version = match kinds[r] {
+                Some(RowKind::Insert | RowKind::UpdateAfter) => Some((b, r)),
+                Some(RowKind::Delete) => None,
+                _ => continue,
+            };
+            self.versions
+                .entry(key)
+                .or_default()
+                .insert(t.value(r), version);
+            self.since_prune += 1;
+        }
+        self.sides[1].bytes += data.get_array_memory_size();
+        self.sides[1].batches.push(data);
+        Ok(())
+    }
+
+    /// Join the waiting rows the versioned side's watermark has reached.
+    fn release(&mut self, out: &mut Output) -> Result<()> {
+        let wr = self.watermarks[1];
+        let pending = std::mem::take(&mut self.pending);
+        for (rows, times) in pending {
+            let (now, later): (Vec<u32>, Vec<u32>) =
+                (0..times.len() as u32).partition(|&i| times[i as usize] <= wr);
+            if later.is_empty() {
+                self.sides[0].bytes = self.sides[0]
+                    .bytes
+                    .saturating_sub(rows.get_array_memory_size());
+                self.join(&rows, &times, out)?;
+                continue;
+            }
+            if !now.is_empty() {
+                let part = RecordBatch::try_new(rows.schema(), take_rows(&rows, &now)?)?;
+                let t: Vec<i64> = now.iter().map(|&i| times[i as usize]).collect();
+                self.join(&part, &t, out)?;
+                let keep = RecordBatch::try_new(rows.schema(), take_rows(&rows, &later)?)?;
+                let t: Vec<i64> = later.iter().map(|&i| times[i as usize]).collect();
+                self.pending.push((keep, t));
+            } else {
+                self.pending.push((rows, times));
+            }
+        }
+        Ok(())
+    }
+
+    /// Free versions no row can look up any more: per key, those older
+    /// than its latest version at or before both watermarks (a key whose
+    /// latest such version is a deletion goes), then compact the rows.
+    /// Run once as many versions arrived as were live after the last run.
+    fn prune(&mut self) -> Result<()> {
+        if self.since_prune <= self.live.max(1024) {
+            return Ok(());
+        }
+        let horizon = self.watermarks[0].min(self.watermarks[1]);
+        self.versions.retain(|_, v| {
+            if let Some((&t, _)) = v.range(..=horizon).next_back() {
+                *v = v.split_off(&t);
+            }
+            !(v.len() == 1 && v.values().next().is_some_and(Option::is_none))
+        });
+        let mut picks = Vec::new();
+        for v in self.versions.values_mut() {
+            for row in v.values_mut().flatten() {
+                picks.push(*row);
+                *row = (0, picks.len() - 1);
+            }
+        }
+        let side = &mut self.sides[1];
+        if let Some(schema) = side.batches.first().map(RecordBatch::schema) {
+            let live = RecordBatch::try_new(schema, side.rows(&picks)?)?;
+            side.bytes = live.get_array_memory_size();
+            side.batches = vec![live];
+        }
+        self.live = self.versions.values().map(BTreeMap::len).sum();
+        self.since_prune = 0;
+        Ok(())
+    }
+}
+
+impl Operator for TemporalJoin {
+    fn name(&self) -> &'static str {
+        "TemporalJoin"
+    }
+
+    fn describe(&self) -> String {
+        let pairs: Vec<String> = self
+            .cfg
+            .left_keys
+            .iter()
+            .zip(&self.cfg.right_keys)
+            .map(|(l, r)| format!("{l} = {r}"))
+            .collect();
+        let f = self.cfg.joined.fields();
+        format!(
+            "TemporalJoin: {} on [{}] FOR SYSTEM_TIME AS OF {} (versions by {})",
+            self.cfg.kind.sql(),
+            pairs.join(", "),
+            f[self.cfg.left_time].name(),
+            f[self.shape.left_width + self.cfg.right_time].name()
+        )
+    }
+
+    fn output_schema(&self) -> SchemaRef {
+        Arc::clone(&self.cfg.joined)
+    }
+
+    fn on_batch(&mut self, input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
+        match input {
+            0 => self.on_stream(batch, out),
+            1 => self.on_versions(batch),
+            _ => Err(Error::internal("a join has two inputs")),
+        }
+    }
+
+    fn on_input_watermark(
+        &mut self,
+        input: usize,
+        wm: Watermark,
+        out: &mut Output,
+    ) -> Result<Option<Watermark>> {
+        let Some(w) = self.watermarks.get_mut(input) else {
+            return Err(Error::internal("a join has two inputs"));
+        };
+        *w = (*w).max(wm.millis());
+        if input == 1 {
+            self.release(out)?;
+        }
+        self.prune()?;
+        Ok(None)
+    }
+
+    fn state_size(&self) -> Option<(usize, usize)> {
+        let bytes = self.sides.iter().map(|s| s.bytes).sum();
+        Some((self.versions.len(), bytes))
+    }
+}
