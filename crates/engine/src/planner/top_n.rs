@@ -164,6 +164,20 @@ pub(crate) fn plan_top_n(p: &StreamPlanner, w: &Window, predicate: &Expr) -> Res
         }
         k
     });
+    // Keeping the last row per key by its time attribute (Flink's
+    // deduplication keeping the last row) keeps the time attribute: the
+    // result is a versioned table, which a temporal join can read.
+    let version_time = match params.order_by.as_slice() {
+        [s] if n == 1 && !s.asc && !input.changelog.is_updating() => match &s.expr {
+            Expr::Column(c) => input
+                .schema
+                .index_of_column(c)
+                .ok()
+                .filter(|&i| input.rowtime[i]),
+            _ => None,
+        },
+        _ => None,
+    };
     let cfg = TopNConfig {
         partition: partition.clone(),
         order,
@@ -192,11 +206,15 @@ pub(crate) fn plan_top_n(p: &StreamPlanner, w: &Window, predicate: &Expr) -> Res
         Exchange::Forward
     };
     let width = w.schema.fields().len();
+    let mut rowtime = vec![false; width];
+    if let Some(i) = version_time {
+        rowtime[i] = true;
+    }
     let planned = Planned {
         node: StreamNode::parallel(ops, vec![node], vec![exchange]),
         steps: vec![],
         schema: Arc::clone(&w.schema),
-        rowtime: vec![false; width],
+        rowtime,
         windows: vec![None; width],
         bounded,
         changelog: ChangelogMode::Updating { upsert_key },
