@@ -11,24 +11,8 @@ use std::fmt::Write as _;
 use datafusion::prelude::SessionContext;
 use sluice_engine::{format, Session, StatementResult};
 
-/// A small deterministic generator (64-bit LCG), so runs are repeatable.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
+mod common;
+use common::Lcg;
 
 const DDL: &str = "CREATE TABLE t (k BIGINT, g BIGINT, v BIGINT, s VARCHAR)";
 

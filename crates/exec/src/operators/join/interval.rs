@@ -27,7 +27,7 @@ use sluice_common::changelog::RowKind;
 use sluice_common::window::fmt_ms;
 use sluice_common::{Error, Result, Watermark};
 
-use super::shape::{emit, take_rows, JoinKind, Shape};
+use super::shape::{describe_keys, emit, take_rows, JoinKind, Shape};
 use super::side::{Pick, Side};
 use crate::operator::{Operator, Output};
 use crate::time::to_millis;
@@ -211,13 +211,7 @@ impl Operator for IntervalJoin {
     }
 
     fn describe(&self) -> String {
-        let pairs: Vec<String> = self
-            .cfg
-            .left_keys
-            .iter()
-            .zip(&self.cfg.right_keys)
-            .map(|(l, r)| format!("{l} = {r}"))
-            .collect();
+        let pairs = describe_keys(&self.cfg.left_keys, &self.cfg.right_keys);
         let f = self.cfg.joined.fields();
         let (lt, rt) = (
             f[self.cfg.times[0]].name(),
@@ -231,7 +225,7 @@ impl Operator for IntervalJoin {
         format!(
             "IntervalJoin: {} on [{}] {lt} BETWEEN {rt}{} AND {rt}{}",
             self.cfg.kind.sql(),
-            pairs.join(", "),
+            pairs,
             off(self.cfg.lower),
             off(self.cfg.upper)
         )

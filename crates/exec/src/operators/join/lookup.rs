@@ -16,7 +16,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::changelog::RowKind;
 use sluice_common::{Error, Result, Watermark};
 
-use super::shape::{emit, JoinKind, Shape};
+use super::shape::{describe_keys, emit, JoinKind, Shape};
 use super::side::Side;
 use crate::operator::{Operator, Output};
 
@@ -121,13 +121,7 @@ impl Operator for LookupJoin {
     }
 
     fn describe(&self) -> String {
-        let pairs: Vec<String> = self
-            .cfg
-            .left_keys
-            .iter()
-            .zip(&self.cfg.right_keys)
-            .map(|(l, r)| format!("{l} = {r}"))
-            .collect();
+        let pairs = describe_keys(&self.cfg.left_keys, &self.cfg.right_keys);
         let side = if self.cfg.stream == 0 {
             "right"
         } else {
@@ -136,7 +130,7 @@ impl Operator for LookupJoin {
         let mut line = format!(
             "LookupJoin: {} on [{}], the {side} input is the table (broadcast)",
             self.cfg.kind.sql(),
-            pairs.join(", ")
+            pairs
         );
         if let Some(f) = &self.cfg.filter {
             line.push_str(&format!(" filter {f}"));

@@ -48,7 +48,7 @@ use sluice_common::changelog::{self, RowKind};
 use sluice_common::{Error, Result};
 
 pub use shape::JoinKind;
-use shape::{emit, take_rows, Shape};
+use shape::{describe_keys, emit, take_rows, Shape};
 use side::{Pick, Side};
 
 use crate::operator::{Operator, Output};
@@ -347,14 +347,8 @@ impl Operator for JoinOperator {
     }
 
     fn describe(&self) -> String {
-        let pairs: Vec<String> = self
-            .cfg
-            .left_keys
-            .iter()
-            .zip(&self.cfg.right_keys)
-            .map(|(l, r)| format!("{l} = {r}"))
-            .collect();
-        let mut line = format!("Join: {} on [{}]", self.cfg.kind.sql(), pairs.join(", "));
+        let pairs = describe_keys(&self.cfg.left_keys, &self.cfg.right_keys);
+        let mut line = format!("Join: {} on [{}]", self.cfg.kind.sql(), pairs);
         if let Some(f) = &self.cfg.filter {
             line.push_str(&format!(" filter {f}"));
         }

@@ -164,6 +164,19 @@ impl Shape {
     }
 }
 
+/// EXPLAIN's list of a join's key equalities: `l1 = r1, l2 = r2`.
+pub(crate) fn describe_keys(
+    left: &[Arc<dyn PhysicalExpr>],
+    right: &[Arc<dyn PhysicalExpr>],
+) -> String {
+    let pairs: Vec<String> = left
+        .iter()
+        .zip(right)
+        .map(|(l, r)| format!("{l} = {r}"))
+        .collect();
+    pairs.join(", ")
+}
+
 /// The rows of `batch` at `idx`, as columns.
 pub(crate) fn take_rows(batch: &RecordBatch, idx: &[u32]) -> Result<Vec<ArrayRef>> {
     let idx = UInt32Array::from(idx.to_vec());

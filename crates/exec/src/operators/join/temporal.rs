@@ -21,7 +21,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::changelog::{self, RowKind};
 use sluice_common::{Error, Result, Watermark};
 
-use super::shape::{emit, take_rows, JoinKind, Shape};
+use super::shape::{describe_keys, emit, take_rows, JoinKind, Shape};
 use super::side::{Pick, Side};
 use crate::operator::{Operator, Output};
 use crate::time::to_millis;
@@ -270,18 +270,12 @@ impl Operator for TemporalJoin {
     }
 
     fn describe(&self) -> String {
-        let pairs: Vec<String> = self
-            .cfg
-            .left_keys
-            .iter()
-            .zip(&self.cfg.right_keys)
-            .map(|(l, r)| format!("{l} = {r}"))
-            .collect();
+        let pairs = describe_keys(&self.cfg.left_keys, &self.cfg.right_keys);
         let f = self.cfg.joined.fields();
         format!(
             "TemporalJoin: {} on [{}] FOR SYSTEM_TIME AS OF {} (versions by {})",
             self.cfg.kind.sql(),
-            pairs.join(", "),
+            pairs,
             f[self.cfg.left_time].name(),
             f[self.shape.left_width + self.cfg.right_time].name()
         )

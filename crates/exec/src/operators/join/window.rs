@@ -17,7 +17,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::changelog::RowKind;
 use sluice_common::{Error, Result, Watermark};
 
-use super::shape::{emit, take_rows, JoinKind, Shape};
+use super::shape::{describe_keys, emit, take_rows, JoinKind, Shape};
 use super::side::Side;
 use crate::operator::{Operator, Output};
 use crate::time::to_millis;
@@ -126,18 +126,8 @@ impl Operator for WindowJoin {
     }
 
     fn describe(&self) -> String {
-        let pairs: Vec<String> = self
-            .cfg
-            .left_keys
-            .iter()
-            .zip(&self.cfg.right_keys)
-            .map(|(l, r)| format!("{l} = {r}"))
-            .collect();
-        let mut line = format!(
-            "WindowJoin: {} on [{}]",
-            self.cfg.kind.sql(),
-            pairs.join(", ")
-        );
+        let pairs = describe_keys(&self.cfg.left_keys, &self.cfg.right_keys);
+        let mut line = format!("WindowJoin: {} on [{}]", self.cfg.kind.sql(), pairs);
         if let Some(f) = &self.cfg.filter {
             line.push_str(&format!(" filter {f}"));
         }
