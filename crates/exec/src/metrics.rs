@@ -23,6 +23,9 @@ pub struct NodeMetrics {
     /// Keys and bytes of operator state (summed over instances).
     state_keys: AtomicI64,
     state_bytes: AtomicI64,
+    /// Rows kept per input (joins; summed over instances), once reported.
+    state_rows: [AtomicI64; 2],
+    has_state_rows: std::sync::atomic::AtomicBool,
 }
 
 impl Default for NodeMetrics {
@@ -40,6 +43,8 @@ impl Default for NodeMetrics {
             net_rows: AtomicI64::new(0),
             state_keys: AtomicI64::new(0),
             state_bytes: AtomicI64::new(0),
+            state_rows: [AtomicI64::new(0), AtomicI64::new(0)],
+            has_state_rows: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -57,6 +62,20 @@ impl NodeMetrics {
     pub fn add_state(&self, keys: i64, bytes: i64) {
         self.state_keys.fetch_add(keys, Ordering::Relaxed);
         self.state_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+    /// An instance's rows kept per input changed by `rows`.
+    pub fn add_state_rows(&self, rows: [i64; 2]) {
+        self.has_state_rows.store(true, Ordering::Relaxed);
+        for (total, d) in self.state_rows.iter().zip(rows) {
+            total.fetch_add(d, Ordering::Relaxed);
+        }
+    }
+    /// Rows kept per input (all instances), for operators that report them.
+    pub fn state_rows(&self) -> Option<[u64; 2]> {
+        self.has_state_rows.load(Ordering::Relaxed).then(|| {
+            let get = |i: usize| self.state_rows[i].load(Ordering::Relaxed).max(0) as u64;
+            [get(0), get(1)]
+        })
     }
     /// Keys held in state (all instances).
     pub fn state_keys(&self) -> u64 {

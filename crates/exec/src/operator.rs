@@ -106,6 +106,12 @@ pub trait Operator: Send + 'static {
         None
     }
 
+    /// Rows kept per input, for operators that keep each input's rows
+    /// (joins; EXPLAIN ANALYZE shows them as `state_rows=[left, right]`).
+    fn state_rows(&self) -> Option<[usize; 2]> {
+        None
+    }
+
     /// True once the operator needs no more input (e.g. a satisfied LIMIT);
     /// the run loop then ends the stream downstream.
     fn is_finished(&self) -> bool {

@@ -219,6 +219,9 @@ fn counters(m: &NodeMetrics) -> String {
             m.state_bytes()
         );
     }
+    if let Some([l, r]) = m.state_rows() {
+        let _ = write!(line, ", state_rows=[{l}, {r}]");
+    }
     if m.bad_records() > 0 {
         let _ = write!(line, ", bad_records_skipped={}", m.bad_records());
     }

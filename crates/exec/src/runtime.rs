@@ -61,6 +61,7 @@ fn net_rows(batch: &arrow::record_batch::RecordBatch) -> i64 {
 struct StateReport {
     keys: i64,
     bytes: i64,
+    rows: [i64; 2],
     calls: u32,
 }
 
@@ -74,6 +75,11 @@ impl StateReport {
             let (keys, bytes) = (keys as i64, bytes as i64);
             metrics.add_state(keys - self.keys, bytes - self.bytes);
             (self.keys, self.bytes) = (keys, bytes);
+        }
+        if let Some([l, r]) = op.state_rows() {
+            let rows = [l as i64, r as i64];
+            metrics.add_state_rows([rows[0] - self.rows[0], rows[1] - self.rows[1]]);
+            self.rows = rows;
         }
     }
 }

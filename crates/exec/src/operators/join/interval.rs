@@ -182,6 +182,7 @@ fn compact(t: &mut Timed) -> Result<()> {
     t.side.matches.clear();
     t.side.index.clear();
     t.side.bytes = 0;
+    t.side.live = 0;
     t.times.clear();
     t.order.clear();
     t.freed = 0;
@@ -340,6 +341,11 @@ impl Operator for IntervalJoin {
         // No more rows: every unmatched outer row is final.
         self.free(0, i64::MAX, out)?;
         self.free(1, i64::MAX, out)
+    }
+
+    fn state_rows(&self) -> Option<[usize; 2]> {
+        let rows = |t: &Timed| t.side.stored_rows().saturating_sub(t.freed);
+        Some([rows(&self.sides[0]), rows(&self.sides[1])])
     }
 
     fn state_size(&self) -> Option<(usize, usize)> {

@@ -180,4 +180,10 @@ impl Operator for LookupJoin {
         let t = &self.sides[1 - self.cfg.stream];
         Some((t.index.len(), t.bytes))
     }
+
+    fn state_rows(&self) -> Option<[usize; 2]> {
+        let mut rows = [0; 2];
+        rows[1 - self.cfg.stream] = self.sides[1 - self.cfg.stream].live;
+        Some(rows)
+    }
 }

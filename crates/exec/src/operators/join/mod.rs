@@ -388,6 +388,10 @@ impl Operator for JoinOperator {
         let bytes = self.sides.iter().map(|s| s.bytes).sum();
         Some((keys, bytes))
     }
+
+    fn state_rows(&self) -> Option<[usize; 2]> {
+        Some([self.sides[0].live, self.sides[1].live])
+    }
 }
 
 #[cfg(test)]

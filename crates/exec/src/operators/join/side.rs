@@ -36,6 +36,8 @@ pub(crate) struct Side {
     /// Per stored batch and row: how many joined rows it is in.
     pub matches: Vec<Vec<u32>>,
     pub bytes: usize,
+    /// Rows indexed.
+    pub live: usize,
 }
 
 impl Side {
@@ -69,6 +71,7 @@ impl Side {
             index: HashMap::new(),
             matches: Vec::new(),
             bytes: 0,
+            live: 0,
         })
     }
 
@@ -127,6 +130,7 @@ impl Side {
         let b = self.batches.len();
         for (i, key) in keys.into_iter().enumerate() {
             if let Some(k) = key {
+                self.live += 1;
                 self.bytes += k.len() + 16;
                 let entry = self.index.entry(k).or_default();
                 entry.0.push((b, i));
@@ -151,6 +155,7 @@ impl Side {
             .iter()
             .position(|&(b, r)| self.wholes[b].row(r) == want)?;
         let pick = rows.swap_remove(at);
+        self.live = self.live.saturating_sub(1);
         if rows.is_empty() {
             self.index.remove(key);
         }
@@ -186,7 +191,7 @@ impl Side {
 
     /// Rows still indexed.
     pub fn live_rows(&self) -> usize {
-        self.index.values().map(|(rows, _)| rows.len()).sum()
+        self.live
     }
 
     /// Keep only the rows still indexed (and their match counts and whole
@@ -203,6 +208,7 @@ impl Side {
             }
         }
         let live = RecordBatch::try_new(schema, self.rows(&picks)?)?;
+        self.live = picks.len();
         self.matches = vec![picks.iter().map(|&(b, r)| self.matches[b][r]).collect()];
         if let Some(c) = &self.whole {
             let w = c.convert_columns(live.columns())?;

@@ -191,10 +191,10 @@ impl TemporalJoin {
                 Some(RowKind::Delete) => None,
                 _ => continue,
             };
-            self.versions
-                .entry(key)
-                .or_default()
-                .insert(t.value(r), version);
+            let versions = self.versions.entry(key).or_default();
+            if versions.insert(t.value(r), version).is_none() {
+                self.sides[1].live += 1;
+            }
             self.since_prune += 1;
         }
         self.sides[1].bytes += data.get_array_memory_size();
@@ -259,6 +259,7 @@ impl TemporalJoin {
             side.batches = vec![live];
         }
         self.live = self.versions.values().map(BTreeMap::len).sum();
+        self.sides[1].live = self.live;
         self.since_prune = 0;
         Ok(())
     }
@@ -308,6 +309,11 @@ impl Operator for TemporalJoin {
         }
         self.prune()?;
         Ok(None)
+    }
+
+    fn state_rows(&self) -> Option<[usize; 2]> {
+        let waiting = self.pending.iter().map(|(b, _)| b.num_rows()).sum();
+        Some([waiting, self.sides[1].live])
     }
 
     fn state_size(&self) -> Option<(usize, usize)> {

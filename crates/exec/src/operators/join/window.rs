@@ -48,6 +48,8 @@ pub struct WindowJoin {
     windows: BTreeMap<i64, [Vec<RecordBatch>; 2]>,
     /// The combined watermark.
     watermark: i64,
+    /// Rows kept per input.
+    rows: [usize; 2],
     /// Each input's watermark: a row is late by its own input's.
     input_watermarks: [i64; 2],
     bytes: usize,
@@ -68,6 +70,7 @@ impl WindowJoin {
             inputs: [Arc::new(left.clone()), Arc::new(right.clone())],
             windows: BTreeMap::new(),
             watermark: i64::MIN,
+            rows: [0; 2],
             input_watermarks: [i64::MIN; 2],
             bytes: 0,
         })
@@ -165,6 +168,7 @@ impl Operator for WindowJoin {
                 RecordBatch::try_new(batch.schema(), take_rows(&batch, &idx)?)?
             };
             self.bytes += rows.get_array_memory_size();
+            self.rows[input] += rows.num_rows();
             self.windows.entry(end).or_default()[input].push(rows);
         }
         Ok(())
@@ -189,6 +193,9 @@ impl Operator for WindowJoin {
                 break;
             }
             let rows = entry.remove();
+            for (kept, side) in self.rows.iter_mut().zip(&rows) {
+                *kept -= side.iter().map(RecordBatch::num_rows).sum::<usize>();
+            }
             self.bytes = self.bytes.saturating_sub(
                 rows.iter()
                     .flatten()
@@ -202,5 +209,9 @@ impl Operator for WindowJoin {
 
     fn state_size(&self) -> Option<(usize, usize)> {
         Some((self.windows.len(), self.bytes))
+    }
+
+    fn state_rows(&self) -> Option<[usize; 2]> {
+        Some(self.rows)
     }
 }
