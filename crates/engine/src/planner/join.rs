@@ -7,8 +7,9 @@
 
 use std::sync::Arc;
 
+use datafusion::common::DFSchema;
 use datafusion::logical_expr::logical_plan::Join;
-use datafusion::logical_expr::JoinType;
+use datafusion::logical_expr::{Expr, JoinType};
 use sluice_common::changelog::ChangelogMode;
 use sluice_common::{Error, Result};
 use sluice_exec::exchange::Exchange;
@@ -17,7 +18,7 @@ use sluice_exec::operator::Operator;
 use sluice_exec::operators::join::interval::{IntervalConfig, IntervalJoin};
 use sluice_exec::operators::join::lookup::{LookupConfig, LookupJoin};
 use sluice_exec::operators::join::window::{WindowJoin, WindowJoinConfig};
-use sluice_exec::operators::join::{JoinConfig, JoinKind, JoinOperator};
+use sluice_exec::operators::join::{JoinConfig, JoinKind, JoinOperator, JoinSpec};
 use sluice_exec::operators::window_aggregate::WindowRole;
 
 use super::{temporal, time_join, Planned, StreamPlanner};
@@ -63,14 +64,6 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
     }
     let left = p.plan(&j.left)?;
     let right = p.plan(&j.right)?;
-    let left_keys =
-        j.on.iter()
-            .map(|(l, _)| p.physical(l, &left.schema))
-            .collect::<Result<Vec<_>>>()?;
-    let right_keys =
-        j.on.iter()
-            .map(|(_, r)| p.physical(r, &right.schema))
-            .collect::<Result<Vec<_>>>()?;
     // Semi and anti joins emit left rows only, but their conditions see
     // both sides.
     let joined = if kind.emits_pairs() {
@@ -78,10 +71,7 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
     } else {
         Arc::new(left.schema.join(&right.schema)?)
     };
-    let filter = match &j.filter {
-        Some(f) => Some(p.physical(f, &joined)?),
-        None => None,
-    };
+    let spec = join_spec(p, j, kind, &left.schema, &right.schema, &joined)?;
     let updating = [left.changelog.is_updating(), right.changelog.is_updating()];
     let (ls, rs) = (left.schema.inner().clone(), right.schema.inner().clone());
     let n = j.schema.fields().len();
@@ -95,8 +85,8 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
         .filter(|_| window.is_none() && interval.is_none());
     let mut exchanges = if p.parallelism > 1 {
         vec![
-            Exchange::Hash(left_keys.clone()),
-            Exchange::Hash(right_keys.clone()),
+            Exchange::Hash(spec.left_keys.clone()),
+            Exchange::Hash(spec.right_keys.clone()),
         ]
     } else {
         vec![Exchange::Forward, Exchange::Forward]
@@ -118,11 +108,7 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
         exchanges[stream] = Exchange::Forward;
         exchanges[1 - stream] = Exchange::Broadcast;
         let cfg = LookupConfig {
-            left_keys: left_keys.clone(),
-            right_keys: right_keys.clone(),
-            filter,
-            joined: Arc::clone(joined.inner()),
-            kind,
+            spec: spec.clone(),
             stream,
         };
         Box::new(move || Ok(Box::new(LookupJoin::try_new(cfg.clone(), &ls, &rs)?)))
@@ -136,11 +122,7 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
             rowtime[i] = w.is_some_and(|w| w.role == WindowRole::Time);
         }
         let cfg = WindowJoinConfig {
-            left_keys: left_keys.clone(),
-            right_keys: right_keys.clone(),
-            filter,
-            joined: Arc::clone(joined.inner()),
-            kind,
+            spec: spec.clone(),
             ends,
         };
         Box::new(move || Ok(Box::new(WindowJoin::try_new(cfg.clone(), &ls, &rs)?)))
@@ -149,11 +131,7 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
         rowtime[b.times[0]] = true;
         rowtime[ls.fields().len() + b.times[1]] = true;
         let cfg = IntervalConfig {
-            left_keys: left_keys.clone(),
-            right_keys: right_keys.clone(),
-            filter,
-            joined: Arc::clone(joined.inner()),
-            kind,
+            spec: spec.clone(),
             times: b.times,
             lower: b.lower,
             upper: b.upper,
@@ -171,12 +149,8 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
             changelog = ChangelogMode::Updating { upsert_key: None };
         }
         let cfg = JoinConfig {
-            left_keys: left_keys.clone(),
-            right_keys: right_keys.clone(),
-            filter,
-            joined: Arc::clone(joined.inner()),
+            spec: spec.clone(),
             ttl: p.state_ttl,
-            kind,
             updating,
         };
         Box::new(move || Ok(Box::new(JoinOperator::try_new(cfg.clone(), &ls, &rs)?)))
@@ -212,4 +186,31 @@ fn lookup_stream(kind: JoinKind, bounded: [bool; 2], updating: [bool; 2]) -> Opt
         k => !k.outer()[1 - stream],
     };
     ok.then_some(stream)
+}
+
+/// What the join operator is given: its key expressions over each input,
+/// its other conditions over `joined`, `joined` and its kind.
+pub(crate) fn join_spec(
+    p: &StreamPlanner,
+    j: &Join,
+    kind: JoinKind,
+    left: &DFSchema,
+    right: &DFSchema,
+    joined: &DFSchema,
+) -> Result<JoinSpec> {
+    let keys = |side: &DFSchema, pick: fn(&(Expr, Expr)) -> &Expr| {
+        j.on.iter()
+            .map(|pair| p.physical(pick(pair), side))
+            .collect::<Result<Vec<_>>>()
+    };
+    Ok(JoinSpec {
+        left_keys: keys(left, |(l, _)| l)?,
+        right_keys: keys(right, |(_, r)| r)?,
+        filter: match &j.filter {
+            Some(f) => Some(p.physical(f, joined)?),
+            None => None,
+        },
+        joined: Arc::clone(joined.inner()),
+        kind,
+    })
 }

@@ -23,6 +23,7 @@ use sluice_exec::operators::join::JoinKind;
 use sluice_exec::operators::stateless::Step;
 use sluice_sql::temporal::VersionedNode;
 
+use super::join::join_spec;
 use super::{Planned, StreamPlanner};
 
 /// The versioned table read when `plan` is one (under an alias and a
@@ -124,29 +125,14 @@ pub(crate) fn plan_temporal(
              versioned table's PRIMARY KEY",
         )));
     }
-    let left_keys =
-        j.on.iter()
-            .map(|(l, _)| p.physical(l, &left.schema))
-            .collect::<Result<Vec<_>>>()?;
-    let right_keys =
-        j.on.iter()
-            .map(|(_, r)| p.physical(r, &right.schema))
-            .collect::<Result<Vec<_>>>()?;
     // The operator joins the stream with the table's whole read; the
     // join's own columns are projected after.
     let joined = joined_schema(&left.schema, &right.schema, kind)?;
-    let filter = match &j.filter {
-        Some(f) => Some(p.physical(f, &joined)?),
-        None => None,
-    };
+    let spec = join_spec(p, j, kind, &left.schema, &right.schema, &joined)?;
     let (ls, rs) = (left.schema.inner().clone(), right.schema.inner().clone());
     let project = output_columns(j, &left.schema, &right.schema)?;
     let cfg = TemporalConfig {
-        left_keys: left_keys.clone(),
-        right_keys: right_keys.clone(),
-        filter,
-        joined: Arc::clone(joined.inner()),
-        kind,
+        spec: spec.clone(),
         left_time,
         right_time,
         right_updating: right.changelog.is_updating(),
@@ -166,7 +152,10 @@ pub(crate) fn plan_temporal(
         })
         .collect::<Result<Vec<_>>>()?;
     let exchanges = if p.parallelism > 1 {
-        vec![Exchange::Hash(left_keys), Exchange::Hash(right_keys)]
+        vec![
+            Exchange::Hash(spec.left_keys),
+            Exchange::Hash(spec.right_keys),
+        ]
     } else {
         vec![Exchange::Forward, Exchange::Forward]
     };

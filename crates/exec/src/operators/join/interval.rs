@@ -22,12 +22,11 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef};
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::changelog::RowKind;
 use sluice_common::window::fmt_ms;
 use sluice_common::{Error, Result, Watermark};
 
-use super::shape::{describe_keys, emit, take_rows, JoinKind, Shape};
+use super::shape::{emit, take_rows, JoinSpec, Shape};
 use super::side::{Pick, Side};
 use crate::operator::{Operator, Output};
 use crate::time::to_millis;
@@ -35,16 +34,8 @@ use crate::time::to_millis;
 /// What an interval join computes.
 #[derive(Debug, Clone)]
 pub struct IntervalConfig {
-    /// Key expressions over the left input, one per equality.
-    pub left_keys: Vec<Arc<dyn PhysicalExpr>>,
-    /// Key expressions over the right input, in the same order.
-    pub right_keys: Vec<Arc<dyn PhysicalExpr>>,
-    /// The other conditions, time bounds included, over the joined columns.
-    pub filter: Option<Arc<dyn PhysicalExpr>>,
-    /// The left input's columns, then the right's.
-    pub joined: SchemaRef,
-    /// INNER, LEFT, RIGHT or FULL.
-    pub kind: JoinKind,
+    /// Keys, other conditions, joined columns and kind.
+    pub spec: JoinSpec,
     /// The time column of each input (its index in that input).
     pub times: [usize; 2],
     /// `r.ts + lower <= l.ts <= r.ts + upper`, in milliseconds (bounds
@@ -83,7 +74,7 @@ pub struct IntervalJoin {
 impl IntervalJoin {
     /// An interval join of batches of `left` and `right`.
     pub fn try_new(cfg: IntervalConfig, left: &Schema, right: &Schema) -> Result<Self> {
-        if !cfg.kind.emits_pairs() {
+        if !cfg.spec.kind.emits_pairs() {
             return Err(Error::internal("an interval join is INNER or outer"));
         }
         let timed = |keys, schema| -> Result<Timed> {
@@ -97,15 +88,10 @@ impl IntervalJoin {
             })
         };
         let sides = [
-            timed(cfg.left_keys.clone(), left)?,
-            timed(cfg.right_keys.clone(), right)?,
+            timed(cfg.spec.left_keys.clone(), left)?,
+            timed(cfg.spec.right_keys.clone(), right)?,
         ];
-        let shape = Shape {
-            joined: Arc::clone(&cfg.joined),
-            left_width: left.fields().len(),
-            filter: cfg.filter.clone(),
-            kind: cfg.kind,
-        };
+        let shape = cfg.spec.shape(left);
         Ok(IntervalJoin {
             cfg,
             shape,
@@ -153,7 +139,7 @@ impl IntervalJoin {
                 t.freed += 1;
             }
         }
-        if self.cfg.kind.outer()[s] && !lonely.is_empty() {
+        if self.cfg.spec.kind.outer()[s] && !lonely.is_empty() {
             let cols = self.sides[s].side.rows(&lonely)?;
             out.push(self.shape.lonely(s, cols)?);
         }
@@ -212,8 +198,8 @@ impl Operator for IntervalJoin {
     }
 
     fn describe(&self) -> String {
-        let pairs = describe_keys(&self.cfg.left_keys, &self.cfg.right_keys);
-        let f = self.cfg.joined.fields();
+        let pairs = self.cfg.spec.keys();
+        let f = self.cfg.spec.joined.fields();
         let (lt, rt) = (
             f[self.cfg.times[0]].name(),
             f[self.shape.left_width + self.cfg.times[1]].name(),
@@ -225,7 +211,7 @@ impl Operator for IntervalJoin {
         };
         format!(
             "IntervalJoin: {} on [{}] {lt} BETWEEN {rt}{} AND {rt}{}",
-            self.cfg.kind.sql(),
+            self.cfg.spec.kind.sql(),
             pairs,
             off(self.cfg.lower),
             off(self.cfg.upper)
@@ -233,7 +219,7 @@ impl Operator for IntervalJoin {
     }
 
     fn output_schema(&self) -> SchemaRef {
-        Arc::clone(&self.cfg.joined)
+        Arc::clone(&self.cfg.spec.joined)
     }
 
     fn on_batch(&mut self, input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
@@ -243,12 +229,12 @@ impl Operator for IntervalJoin {
         let (keep, times, never, late) = self.on_time(input, &batch)?;
         out.add_late(late);
         let mut parts = Vec::new();
-        if self.cfg.kind.outer()[input] && !never.is_empty() {
+        if self.cfg.spec.kind.outer()[input] && !never.is_empty() {
             let cols = take_rows(&batch, &never)?;
             parts.push((self.shape.lonely(input, cols)?, RowKind::Insert));
         }
         if keep.is_empty() {
-            return emit(&self.cfg.joined, false, parts, out);
+            return emit(&self.cfg.spec.joined, false, parts, out);
         }
         let batch = if keep.len() == batch.num_rows() {
             batch
@@ -272,7 +258,7 @@ impl Operator for IntervalJoin {
         let before = self.sides[input].freed_before;
         let (done, kept): (Vec<u32>, Vec<u32>) =
             (0..times.len() as u32).partition(|&i| times[i as usize] < before);
-        if self.cfg.kind.outer()[input] {
+        if self.cfg.spec.kind.outer()[input] {
             let lonely: Vec<u32> = done
                 .iter()
                 .copied()
@@ -285,7 +271,7 @@ impl Operator for IntervalJoin {
                 ));
             }
         }
-        emit(&self.cfg.joined, false, parts, out)?;
+        emit(&self.cfg.spec.joined, false, parts, out)?;
         if done.is_empty() {
             return store(&mut self.sides[input], batch, keys, matched, times);
         }
@@ -358,6 +344,7 @@ impl Operator for IntervalJoin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operators::join::JoinKind;
     use crate::operators::test_util::batch_ts;
     use arrow::datatypes::Field;
     use datafusion::physical_expr::expressions::col;
@@ -372,11 +359,13 @@ mod tests {
             .map(|f| f.as_ref().clone().with_nullable(true))
             .collect();
         let cfg = IntervalConfig {
-            left_keys: vec![col("k", &s).expect("k")],
-            right_keys: vec![col("k", &s).expect("k")],
-            filter: None,
-            joined: Arc::new(Schema::new(fields)),
-            kind: JoinKind::Left,
+            spec: JoinSpec {
+                left_keys: vec![col("k", &s).expect("k")],
+                right_keys: vec![col("k", &s).expect("k")],
+                filter: None,
+                joined: Arc::new(Schema::new(fields)),
+                kind: JoinKind::Left,
+            },
             times: [0, 0],
             lower: -1000,
             upper: 2000,

@@ -8,32 +8,20 @@
 //! same Arrow buffers) and the stream is not reshuffled. The stream's time
 //! attributes stay time attributes: each row is emitted as it arrives.
 
-use std::sync::Arc;
-
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::changelog::RowKind;
 use sluice_common::{Error, Result, Watermark};
 
-use super::shape::{describe_keys, emit, JoinKind, Shape};
+use super::shape::{emit, JoinKind, JoinSpec, Shape};
 use super::side::Side;
 use crate::operator::{Operator, Output};
 
 /// What a lookup join computes.
 #[derive(Debug, Clone)]
 pub struct LookupConfig {
-    /// Key expressions over the left input, one per equality.
-    pub left_keys: Vec<Arc<dyn PhysicalExpr>>,
-    /// Key expressions over the right input, in the same order.
-    pub right_keys: Vec<Arc<dyn PhysicalExpr>>,
-    /// Other conditions, over the joined columns.
-    pub filter: Option<Arc<dyn PhysicalExpr>>,
-    /// The left input's columns, then the right's.
-    pub joined: SchemaRef,
-    /// Which rows the join emits: INNER, or the stream side's outer join,
-    /// SEMI or ANTI.
-    pub kind: JoinKind,
+    /// Keys, other conditions, joined columns and kind.
+    pub spec: JoinSpec,
     /// Which input is the stream (the other is the table).
     pub stream: usize,
 }
@@ -52,7 +40,7 @@ impl LookupJoin {
     /// A lookup join of batches of `left` and `right`.
     pub fn try_new(cfg: LookupConfig, left: &Schema, right: &Schema) -> Result<Self> {
         let table = 1 - cfg.stream;
-        let ok = match cfg.kind {
+        let ok = match cfg.spec.kind {
             JoinKind::Inner => true,
             JoinKind::Semi | JoinKind::Anti => cfg.stream == 0,
             k => !k.outer()[table],
@@ -63,15 +51,10 @@ impl LookupJoin {
             ));
         }
         let sides = [
-            Side::try_new(cfg.left_keys.clone(), left, false)?,
-            Side::try_new(cfg.right_keys.clone(), right, false)?,
+            Side::try_new(cfg.spec.left_keys.clone(), left, false)?,
+            Side::try_new(cfg.spec.right_keys.clone(), right, false)?,
         ];
-        let shape = Shape {
-            joined: Arc::clone(&cfg.joined),
-            left_width: left.fields().len(),
-            filter: cfg.filter.clone(),
-            kind: cfg.kind,
-        };
+        let shape = cfg.spec.shape(left);
         Ok(LookupJoin {
             cfg,
             shape,
@@ -92,11 +75,11 @@ impl LookupJoin {
             let cols = table.rows(&theirs)?;
             let (joined, mine, _) = self.shape.pairs(s, batch, mine, theirs, cols)?;
             mine.iter().for_each(|&i| matched[i as usize] += 1);
-            if self.cfg.kind.emits_pairs() {
+            if self.cfg.spec.kind.emits_pairs() {
                 parts.push((joined, RowKind::Insert));
             }
         }
-        let want = match self.cfg.kind {
+        let want = match self.cfg.spec.kind {
             JoinKind::Semi => Some(true),
             JoinKind::Anti => Some(false),
             k if k.outer()[s] => Some(false),
@@ -121,7 +104,7 @@ impl Operator for LookupJoin {
     }
 
     fn describe(&self) -> String {
-        let pairs = describe_keys(&self.cfg.left_keys, &self.cfg.right_keys);
+        let pairs = self.cfg.spec.keys();
         let side = if self.cfg.stream == 0 {
             "right"
         } else {
@@ -129,10 +112,10 @@ impl Operator for LookupJoin {
         };
         let mut line = format!(
             "LookupJoin: {} on [{}], the {side} input is the table (broadcast)",
-            self.cfg.kind.sql(),
+            self.cfg.spec.kind.sql(),
             pairs
         );
-        if let Some(f) = &self.cfg.filter {
+        if let Some(f) = &self.cfg.spec.filter {
             line.push_str(&format!(" filter {f}"));
         }
         line

@@ -43,12 +43,11 @@ use arrow::array::UInt32Array;
 use arrow::compute::take_record_batch;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::changelog::{self, RowKind};
 use sluice_common::{Error, Result};
 
-pub use shape::JoinKind;
-use shape::{describe_keys, emit, take_rows, Shape};
+use shape::{emit, take_rows, Shape};
+pub use shape::{JoinKind, JoinSpec};
 use side::{Pick, Side};
 
 use crate::operator::{Operator, Output};
@@ -57,18 +56,10 @@ use crate::operators::expiry::{wall_clock, Clock, Sweep};
 /// What a regular join computes.
 #[derive(Debug, Clone)]
 pub struct JoinConfig {
-    /// Key expressions over the left input, one per equality.
-    pub left_keys: Vec<Arc<dyn PhysicalExpr>>,
-    /// Key expressions over the right input, in the same order.
-    pub right_keys: Vec<Arc<dyn PhysicalExpr>>,
-    /// Other conditions, over the joined columns (left, then right).
-    pub filter: Option<Arc<dyn PhysicalExpr>>,
-    /// The left input's columns, then the right's (without row kinds).
-    pub joined: SchemaRef,
+    /// Keys, other conditions, joined columns and kind.
+    pub spec: JoinSpec,
     /// Forget keys not written for this long (`table.exec.state.ttl`).
     pub ttl: Option<Duration>,
-    /// Which rows the join emits.
-    pub kind: JoinKind,
     /// Which inputs are updating (carry row kinds).
     pub updating: [bool; 2],
 }
@@ -89,15 +80,10 @@ impl JoinOperator {
     /// A join of batches of `left` and `right` (their data columns).
     pub fn try_new(cfg: JoinConfig, left: &Schema, right: &Schema) -> Result<Self> {
         let sides = [
-            Side::try_new(cfg.left_keys.clone(), left, cfg.updating[0])?,
-            Side::try_new(cfg.right_keys.clone(), right, cfg.updating[1])?,
+            Side::try_new(cfg.spec.left_keys.clone(), left, cfg.updating[0])?,
+            Side::try_new(cfg.spec.right_keys.clone(), right, cfg.updating[1])?,
         ];
-        let shape = Shape {
-            joined: Arc::clone(&cfg.joined),
-            left_width: left.fields().len(),
-            filter: cfg.filter.clone(),
-            kind: cfg.kind,
-        };
+        let shape = cfg.spec.shape(left);
         let data = shape.data_schema();
         let changelog = is_changelog(&cfg);
         Ok(JoinOperator {
@@ -162,7 +148,7 @@ impl JoinOperator {
         if picks.is_empty() {
             return Ok(());
         }
-        let kind = self.cfg.kind;
+        let kind = self.cfg.spec.kind;
         let on = if kind.outer()[other] || (kind == JoinKind::Anti && other == 0) {
             // The padded (or anti) row goes when the first match comes.
             Some(if first {
@@ -196,7 +182,7 @@ impl JoinOperator {
         kind: RowKind,
         parts: &mut Parts,
     ) -> Result<()> {
-        let k = self.cfg.kind;
+        let k = self.cfg.spec.kind;
         let want = if k.outer()[input] || (k == JoinKind::Anti && input == 0) {
             Some(false)
         } else if k == JoinKind::Semi && input == 0 {
@@ -241,7 +227,7 @@ impl JoinOperator {
                 *m += 1;
             }
             self.other_changed(input, &first, true, parts)?;
-            if self.cfg.kind.emits_pairs() {
+            if self.cfg.spec.kind.emits_pairs() {
                 parts.push((joined, RowKind::Insert));
             }
         }
@@ -288,7 +274,7 @@ impl JoinOperator {
                     last.push((b, r));
                 }
             }
-            if self.cfg.kind.emits_pairs() {
+            if self.cfg.spec.kind.emits_pairs() {
                 parts.push((joined, RowKind::Delete));
             }
             self.other_changed(input, &last, false, parts)?;
@@ -336,8 +322,8 @@ impl JoinOperator {
 /// Whether a join's output is a changelog: an outer or anti join takes
 /// rows back when matches arrive, and retractions in pass through.
 fn is_changelog(cfg: &JoinConfig) -> bool {
-    cfg.kind.outer().iter().any(|o| *o)
-        || cfg.kind == JoinKind::Anti
+    cfg.spec.kind.outer().iter().any(|o| *o)
+        || cfg.spec.kind == JoinKind::Anti
         || cfg.updating.iter().any(|u| *u)
 }
 
@@ -347,9 +333,9 @@ impl Operator for JoinOperator {
     }
 
     fn describe(&self) -> String {
-        let pairs = describe_keys(&self.cfg.left_keys, &self.cfg.right_keys);
-        let mut line = format!("Join: {} on [{}]", self.cfg.kind.sql(), pairs);
-        if let Some(f) = &self.cfg.filter {
+        let pairs = self.cfg.spec.keys();
+        let mut line = format!("Join: {} on [{}]", self.cfg.spec.kind.sql(), pairs);
+        if let Some(f) = &self.cfg.spec.filter {
             line.push_str(&format!(" filter {f}"));
         }
         line
@@ -402,30 +388,43 @@ mod tests {
     use datafusion::physical_expr::expressions::col;
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    #[test]
-    fn pairs_once_and_forgets_idle_keys() {
-        let left = batch_i64(&[("k", &[1, 2]), ("a", &[10, 20])]);
-        let right = batch_i64(&[("k", &[1, 1]), ("b", &[7, 8])]);
+    /// A `kind` join on `k` of batches like `left` and `right`, with a
+    /// 100 ms TTL measured by the returned clock.
+    fn ttl_join(
+        left: &RecordBatch,
+        right: &RecordBatch,
+        kind: JoinKind,
+    ) -> (JoinOperator, Arc<AtomicU64>) {
         let (ls, rs) = (left.schema(), right.schema());
         let fields: Vec<Field> = ls
             .fields()
             .iter()
             .chain(rs.fields().iter())
-            .map(|f| f.as_ref().clone())
+            .map(|f| f.as_ref().clone().with_nullable(true))
             .collect();
         let cfg = JoinConfig {
-            left_keys: vec![col("k", &ls).expect("k")],
-            right_keys: vec![col("k", &rs).expect("k")],
-            filter: None,
-            joined: Arc::new(Schema::new(fields)),
+            spec: JoinSpec {
+                left_keys: vec![col("k", &ls).expect("k")],
+                right_keys: vec![col("k", &rs).expect("k")],
+                filter: None,
+                joined: Arc::new(Schema::new(fields)),
+                kind,
+            },
             ttl: Some(Duration::from_millis(100)),
-            kind: JoinKind::Inner,
             updating: [false, false],
         };
         let mut op = JoinOperator::try_new(cfg, &ls, &rs).expect("join");
         let now = Arc::new(AtomicU64::new(0));
         let t = Arc::clone(&now);
         op.set_clock(Arc::new(move || t.load(Ordering::Relaxed)));
+        (op, now)
+    }
+
+    #[test]
+    fn pairs_once_and_forgets_idle_keys() {
+        let left = batch_i64(&[("k", &[1, 2]), ("a", &[10, 20])]);
+        let right = batch_i64(&[("k", &[1, 1]), ("b", &[7, 8])]);
+        let (mut op, now) = ttl_join(&left, &right, JoinKind::Inner);
         let mut out = Output::default();
         op.on_batch(0, left.clone(), &mut out).expect("left");
         op.on_batch(1, right.clone(), &mut out).expect("right");
@@ -448,26 +447,7 @@ mod tests {
         let l2 = batch_i64(&[("k", &[2]), ("a", &[20])]);
         let r1 = batch_i64(&[("k", &[1]), ("b", &[7])]);
         let r2 = batch_i64(&[("k", &[2]), ("b", &[8])]);
-        let (ls, rs) = (l1.schema(), r1.schema());
-        let fields: Vec<Field> = ls
-            .fields()
-            .iter()
-            .chain(rs.fields().iter())
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect();
-        let cfg = JoinConfig {
-            left_keys: vec![col("k", &ls).expect("k")],
-            right_keys: vec![col("k", &rs).expect("k")],
-            filter: None,
-            joined: Arc::new(Schema::new(fields)),
-            ttl: Some(Duration::from_millis(100)),
-            kind: JoinKind::Left,
-            updating: [false, false],
-        };
-        let mut op = JoinOperator::try_new(cfg, &ls, &rs).expect("join");
-        let now = Arc::new(AtomicU64::new(0));
-        let t = Arc::clone(&now);
-        op.set_clock(Arc::new(move || t.load(Ordering::Relaxed)));
+        let (mut op, now) = ttl_join(&l1, &r1, JoinKind::Left);
         let mut out = Output::default();
         op.on_batch(0, l1, &mut out).expect("left 1");
         op.on_batch(1, r1, &mut out).expect("right 1");

@@ -62,6 +62,45 @@ impl JoinKind {
     }
 }
 
+/// What every join is given: its keys, other conditions, joined columns
+/// and kind.
+#[derive(Debug, Clone)]
+pub struct JoinSpec {
+    /// Key expressions over the left input, one per equality.
+    pub left_keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// Key expressions over the right input, in the same order.
+    pub right_keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// Other conditions, over the joined columns (left, then right).
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+    /// The left input's columns, then the right's (without row kinds).
+    pub joined: SchemaRef,
+    /// Which rows the join emits.
+    pub kind: JoinKind,
+}
+
+impl JoinSpec {
+    /// How output rows are built, for a left input of schema `left`.
+    pub(crate) fn shape(&self, left: &Schema) -> Shape {
+        Shape {
+            joined: Arc::clone(&self.joined),
+            left_width: left.fields().len(),
+            filter: self.filter.clone(),
+            kind: self.kind,
+        }
+    }
+
+    /// EXPLAIN's list of the key equalities: `l1 = r1, l2 = r2`.
+    pub(crate) fn keys(&self) -> String {
+        let pairs: Vec<String> = self
+            .left_keys
+            .iter()
+            .zip(&self.right_keys)
+            .map(|(l, r)| format!("{l} = {r}"))
+            .collect();
+        pairs.join(", ")
+    }
+}
+
 /// Joined rows and the pairs they came from: (row of the probing batch,
 /// stored row of the other side).
 pub(crate) type Pairs = (RecordBatch, Vec<u32>, Vec<Pick>);
@@ -162,19 +201,6 @@ impl Shape {
             .collect();
         Ok((filter_record_batch(&joined, &mask)?, mine, theirs))
     }
-}
-
-/// EXPLAIN's list of a join's key equalities: `l1 = r1, l2 = r2`.
-pub(crate) fn describe_keys(
-    left: &[Arc<dyn PhysicalExpr>],
-    right: &[Arc<dyn PhysicalExpr>],
-) -> String {
-    let pairs: Vec<String> = left
-        .iter()
-        .zip(right)
-        .map(|(l, r)| format!("{l} = {r}"))
-        .collect();
-    pairs.join(", ")
 }
 
 /// The rows of `batch` at `idx`, as columns.

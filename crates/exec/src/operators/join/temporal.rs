@@ -17,11 +17,10 @@ use std::sync::Arc;
 use arrow::array::Array;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::changelog::{self, RowKind};
 use sluice_common::{Error, Result, Watermark};
 
-use super::shape::{describe_keys, emit, take_rows, JoinKind, Shape};
+use super::shape::{emit, take_rows, JoinKind, JoinSpec, Shape};
 use super::side::{Pick, Side};
 use crate::operator::{Operator, Output};
 use crate::time::to_millis;
@@ -29,16 +28,9 @@ use crate::time::to_millis;
 /// What a temporal join computes.
 #[derive(Debug, Clone)]
 pub struct TemporalConfig {
-    /// Key expressions over the stream (left input).
-    pub left_keys: Vec<Arc<dyn PhysicalExpr>>,
-    /// Key expressions over the versioned table (right input).
-    pub right_keys: Vec<Arc<dyn PhysicalExpr>>,
-    /// Other conditions, over the joined columns.
-    pub filter: Option<Arc<dyn PhysicalExpr>>,
-    /// The left input's columns, then the right's.
-    pub joined: SchemaRef,
-    /// INNER or LEFT.
-    pub kind: JoinKind,
+    /// Keys (the stream's, then the versioned table's), other conditions,
+    /// joined columns and kind (INNER or LEFT).
+    pub spec: JoinSpec,
     /// The stream's time column (the `AS OF` column).
     pub left_time: usize,
     /// The versioned table's time column.
@@ -69,19 +61,14 @@ impl TemporalJoin {
     /// A temporal join of batches of `left` (the stream) and `right` (the
     /// versioned table's data columns).
     pub fn try_new(cfg: TemporalConfig, left: &Schema, right: &Schema) -> Result<Self> {
-        if !matches!(cfg.kind, JoinKind::Inner | JoinKind::Left) {
+        if !matches!(cfg.spec.kind, JoinKind::Inner | JoinKind::Left) {
             return Err(Error::internal("a temporal join is INNER or LEFT"));
         }
         let sides = [
-            Side::try_new(cfg.left_keys.clone(), left, false)?,
-            Side::try_new(cfg.right_keys.clone(), right, false)?,
+            Side::try_new(cfg.spec.left_keys.clone(), left, false)?,
+            Side::try_new(cfg.spec.right_keys.clone(), right, false)?,
         ];
-        let shape = Shape {
-            joined: Arc::clone(&cfg.joined),
-            left_width: left.fields().len(),
-            filter: cfg.filter.clone(),
-            kind: cfg.kind,
-        };
+        let shape = cfg.spec.shape(left);
         Ok(TemporalJoin {
             cfg,
             shape,
@@ -117,7 +104,7 @@ impl TemporalJoin {
             mine.iter().for_each(|&i| matched[i as usize] = true);
             parts.push((joined, RowKind::Insert));
         }
-        if self.cfg.kind == JoinKind::Left {
+        if self.cfg.spec.kind == JoinKind::Left {
             let lonely: Vec<u32> = (0..matched.len() as u32)
                 .filter(|&i| !matched[i as usize])
                 .collect();
@@ -128,7 +115,7 @@ impl TemporalJoin {
                 ));
             }
         }
-        emit(&self.cfg.joined, false, parts, out)
+        emit(&self.cfg.spec.joined, false, parts, out)
     }
 
     /// A stream batch: late rows dropped, rows the versioned side's
@@ -271,11 +258,11 @@ impl Operator for TemporalJoin {
     }
 
     fn describe(&self) -> String {
-        let pairs = describe_keys(&self.cfg.left_keys, &self.cfg.right_keys);
-        let f = self.cfg.joined.fields();
+        let pairs = self.cfg.spec.keys();
+        let f = self.cfg.spec.joined.fields();
         format!(
             "TemporalJoin: {} on [{}] FOR SYSTEM_TIME AS OF {} (versions by {})",
-            self.cfg.kind.sql(),
+            self.cfg.spec.kind.sql(),
             pairs,
             f[self.cfg.left_time].name(),
             f[self.shape.left_width + self.cfg.right_time].name()
@@ -283,7 +270,7 @@ impl Operator for TemporalJoin {
     }
 
     fn output_schema(&self) -> SchemaRef {
-        Arc::clone(&self.cfg.joined)
+        Arc::clone(&self.cfg.spec.joined)
     }
 
     fn on_batch(&mut self, input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {

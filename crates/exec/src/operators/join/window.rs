@@ -13,11 +13,10 @@ use arrow::array::Array;
 use arrow::compute::concat_batches;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::changelog::RowKind;
 use sluice_common::{Error, Result, Watermark};
 
-use super::shape::{describe_keys, emit, take_rows, JoinKind, Shape};
+use super::shape::{emit, take_rows, JoinKind, JoinSpec, Shape};
 use super::side::Side;
 use crate::operator::{Operator, Output};
 use crate::time::to_millis;
@@ -25,16 +24,8 @@ use crate::time::to_millis;
 /// What a window join computes.
 #[derive(Debug, Clone)]
 pub struct WindowJoinConfig {
-    /// Key expressions over the left input (window columns included).
-    pub left_keys: Vec<Arc<dyn PhysicalExpr>>,
-    /// Key expressions over the right input, in the same order.
-    pub right_keys: Vec<Arc<dyn PhysicalExpr>>,
-    /// Other conditions, over the joined columns.
-    pub filter: Option<Arc<dyn PhysicalExpr>>,
-    /// The left input's columns, then the right's.
-    pub joined: SchemaRef,
-    /// Which rows the join emits.
-    pub kind: JoinKind,
+    /// Keys, other conditions, joined columns and kind.
+    pub spec: JoinSpec,
     /// The `window_end` column of each input.
     pub ends: [usize; 2],
 }
@@ -58,12 +49,7 @@ pub struct WindowJoin {
 impl WindowJoin {
     /// A window join of batches of `left` and `right`.
     pub fn try_new(cfg: WindowJoinConfig, left: &Schema, right: &Schema) -> Result<Self> {
-        let shape = Shape {
-            joined: Arc::clone(&cfg.joined),
-            left_width: left.fields().len(),
-            filter: cfg.filter.clone(),
-            kind: cfg.kind,
-        };
+        let shape = cfg.spec.shape(left);
         Ok(WindowJoin {
             cfg,
             shape,
@@ -81,8 +67,8 @@ impl WindowJoin {
         let [l, r] = rows;
         let l = concat_batches(&self.inputs[0], &l)?;
         let r = concat_batches(&self.inputs[1], &r)?;
-        let mut right = Side::try_new(self.cfg.right_keys.clone(), &self.inputs[1], false)?;
-        let left = Side::try_new(self.cfg.left_keys.clone(), &self.inputs[0], false)?;
+        let mut right = Side::try_new(self.cfg.spec.right_keys.clone(), &self.inputs[1], false)?;
+        let left = Side::try_new(self.cfg.spec.left_keys.clone(), &self.inputs[0], false)?;
         let r_keys = right.key_rows(&r)?;
         let r_rows = r.num_rows();
         right.insert(r.clone(), r_keys, vec![0; r_rows], None, 0);
@@ -95,11 +81,11 @@ impl WindowJoin {
             let (joined, mine, theirs) = self.shape.pairs(0, &l, mine, theirs, cols)?;
             mine.iter().for_each(|&i| matched[0][i as usize] += 1);
             theirs.iter().for_each(|&(_, i)| matched[1][i] += 1);
-            if self.cfg.kind.emits_pairs() {
+            if self.cfg.spec.kind.emits_pairs() {
                 parts.push((joined, RowKind::Insert));
             }
         }
-        let kind = self.cfg.kind;
+        let kind = self.cfg.spec.kind;
         let lonely =
             |side: usize, batch: &RecordBatch, want_matched: bool| -> Result<RecordBatch> {
                 let idx: Vec<u32> = (0..batch.num_rows() as u32)
@@ -129,9 +115,9 @@ impl Operator for WindowJoin {
     }
 
     fn describe(&self) -> String {
-        let pairs = describe_keys(&self.cfg.left_keys, &self.cfg.right_keys);
-        let mut line = format!("WindowJoin: {} on [{}]", self.cfg.kind.sql(), pairs);
-        if let Some(f) = &self.cfg.filter {
+        let pairs = self.cfg.spec.keys();
+        let mut line = format!("WindowJoin: {} on [{}]", self.cfg.spec.kind.sql(), pairs);
+        if let Some(f) = &self.cfg.spec.filter {
             line.push_str(&format!(" filter {f}"));
         }
         line
