@@ -9,11 +9,8 @@
 
 use std::fmt::Write as _;
 
-use datafusion::prelude::SessionContext;
-use sluice_engine::{format, Session, StatementResult};
-
 mod common;
-use common::Lcg;
+use common::{batch, streaming, Lcg};
 
 /// Streaming DDL: `a` and `b` have event time (watermark 3 s behind).
 const STREAM_DDL: &[&str] = &[
@@ -115,58 +112,6 @@ fn query(rng: &mut Lcg) -> (String, String) {
     }
 }
 
-async fn streaming(statements: &[String], query: &str, parallelism: usize) -> Vec<Vec<String>> {
-    let session = Session::new();
-    session
-        .settings()
-        .set("parallelism", &parallelism.to_string())
-        .expect("valid setting");
-    let ddl = STREAM_DDL.iter().map(|s| s.to_string());
-    for sql in ddl.chain(statements.iter().cloned()) {
-        for stmt in session.parse(&sql, None).expect("parses") {
-            if let StatementResult::Insert(h) = session.execute(&stmt).await.expect("runs") {
-                h.wait().await.expect("insert runs");
-            }
-        }
-    }
-    let stmts = session.parse(query, None).expect("query parses");
-    let result = session.execute(&stmts[0]).await;
-    let Ok(StatementResult::Query(handle)) = result else {
-        panic!("not a query: {query}: {:?}", result.err());
-    };
-    let (batches, summary) = handle
-        .collect_table()
-        .await
-        .unwrap_or_else(|e| panic!("{query}: {e}"));
-    assert_eq!(summary.late_rows, 0, "no row is late: {query}");
-    let mut rows = format::rows_as_strings(&batches).expect("formats");
-    rows.sort();
-    rows
-}
-
-async fn batch(statements: &[String], query: &str) -> Vec<Vec<String>> {
-    let ctx = SessionContext::new();
-    let ddl = BATCH_DDL.iter().copied();
-    for sql in ddl.chain(statements.iter().map(String::as_str)) {
-        ctx.sql(sql)
-            .await
-            .expect("batch plans")
-            .collect()
-            .await
-            .expect("batch runs");
-    }
-    let batches = ctx
-        .sql(query)
-        .await
-        .unwrap_or_else(|e| panic!("batch plans {query}: {e}"))
-        .collect()
-        .await
-        .expect("batch query runs");
-    let mut rows = format::rows_as_strings(&batches).expect("formats");
-    rows.sort();
-    rows
-}
-
 #[tokio::test]
 async fn joins_fold_to_the_batch_answer() {
     // More seeds for a long run: SLUICE_JOIN_SEEDS=40.
@@ -180,11 +125,12 @@ async fn joins_fold_to_the_batch_answer() {
         let statements = inserts(&mut rng);
         for _ in 0..10 {
             let (stream, reference) = query(&mut rng);
-            let expected = batch(&statements, &reference).await;
+            let expected = batch(BATCH_DDL, &statements, &reference).await;
             queries += 1;
             with_rows += usize::from(!expected.is_empty());
             for parallelism in [1, 2] {
-                let got = streaming(&statements, &stream, parallelism).await;
+                let (got, summary) = streaming(STREAM_DDL, &statements, &stream, parallelism).await;
+                assert_eq!(summary.late_rows, 0, "no row is late: {stream}");
                 assert_eq!(
                     got, expected,
                     "seed {seed}, parallelism {parallelism}: {stream}"

@@ -8,11 +8,8 @@
 
 use std::fmt::Write as _;
 
-use datafusion::prelude::SessionContext;
-use sluice_engine::{format, Session, StatementResult};
-
 mod common;
-use common::Lcg;
+use common::{batch, streaming, Lcg};
 
 const DDL: &str = "CREATE TABLE t (k BIGINT, g BIGINT, v BIGINT, s VARCHAR)";
 
@@ -184,55 +181,6 @@ fn query(rng: &mut Lcg) -> String {
     }
 }
 
-async fn streaming(statements: &[String], query: &str, parallelism: usize) -> Vec<Vec<String>> {
-    let session = Session::new();
-    session
-        .settings()
-        .set("parallelism", &parallelism.to_string())
-        .expect("valid setting");
-    for sql in std::iter::once(DDL.to_string()).chain(statements.iter().cloned()) {
-        for stmt in session.parse(&sql, None).expect("parses") {
-            if let StatementResult::Insert(h) = session.execute(&stmt).await.expect("runs") {
-                h.wait().await.expect("insert runs");
-            }
-        }
-    }
-    let stmts = session.parse(query, None).expect("query parses");
-    let result = session.execute(&stmts[0]).await;
-    let Ok(StatementResult::Query(handle)) = result else {
-        panic!("not a query: {query}: {:?}", result.err());
-    };
-    let (batches, _) = handle
-        .collect_table()
-        .await
-        .unwrap_or_else(|e| panic!("{query}: {e}"));
-    let mut rows = format::rows_as_strings(&batches).expect("formats");
-    rows.sort();
-    rows
-}
-
-async fn batch(statements: &[String], query: &str) -> Vec<Vec<String>> {
-    let ctx = SessionContext::new();
-    for sql in std::iter::once(DDL).chain(statements.iter().map(String::as_str)) {
-        ctx.sql(sql)
-            .await
-            .expect("batch plans")
-            .collect()
-            .await
-            .expect("batch runs");
-    }
-    let batches = ctx
-        .sql(query)
-        .await
-        .expect("batch query plans")
-        .collect()
-        .await
-        .expect("batch query runs");
-    let mut rows = format::rows_as_strings(&batches).expect("formats");
-    rows.sort();
-    rows
-}
-
 #[tokio::test]
 async fn updating_queries_fold_to_the_batch_answer() {
     // More seeds for a long run: SLUICE_UPDATING_SEEDS=40.
@@ -245,9 +193,9 @@ async fn updating_queries_fold_to_the_batch_answer() {
         let statements = inserts(&mut rng, 30, 25);
         for _ in 0..12 {
             let q = query(&mut rng);
-            let expected = batch(&statements, &q).await;
+            let expected = batch(&[DDL], &statements, &q).await;
             for parallelism in [1, 2] {
-                let got = streaming(&statements, &q, parallelism).await;
+                let (got, _) = streaming(&[DDL], &statements, &q, parallelism).await;
                 assert_eq!(got, expected, "seed {seed}, parallelism {parallelism}: {q}");
             }
         }
