@@ -86,12 +86,8 @@ impl LookupJoin {
             _ => None,
         };
         if let Some(want) = want {
-            let idx: Vec<u32> = (0..matched.len() as u32)
-                .filter(|&i| (matched[i as usize] > 0) == want)
-                .collect();
-            if !idx.is_empty() {
-                let cols = super::shape::take_rows(batch, &idx)?;
-                parts.push((self.shape.lonely(s, cols)?, RowKind::Insert));
+            if let Some(rows) = self.shape.lonely_where(s, batch, &matched, want)? {
+                parts.push((rows, RowKind::Insert));
             }
         }
         emit(&self.shape.data_schema(), false, parts, out)
@@ -104,21 +100,13 @@ impl Operator for LookupJoin {
     }
 
     fn describe(&self) -> String {
-        let pairs = self.cfg.spec.keys();
         let side = if self.cfg.stream == 0 {
             "right"
         } else {
             "left"
         };
-        let mut line = format!(
-            "LookupJoin: {} on [{}], the {side} input is the table (broadcast)",
-            self.cfg.spec.kind.sql(),
-            pairs
-        );
-        if let Some(f) = &self.cfg.spec.filter {
-            line.push_str(&format!(" filter {f}"));
-        }
-        line
+        let extra = format!(", the {side} input is the table (broadcast)");
+        self.cfg.spec.describe("LookupJoin", &extra)
     }
 
     fn output_schema(&self) -> SchemaRef {

@@ -46,7 +46,7 @@ use arrow::record_batch::RecordBatch;
 use sluice_common::changelog::{self, RowKind};
 use sluice_common::{Error, Result};
 
-use shape::{emit, take_rows, Shape};
+use shape::{emit, Shape};
 pub use shape::{JoinKind, JoinSpec};
 use side::{Pick, Side};
 
@@ -193,12 +193,8 @@ impl JoinOperator {
         let Some(want) = want else {
             return Ok(());
         };
-        let idx: Vec<u32> = (0..matched.len() as u32)
-            .filter(|&i| (matched[i as usize] > 0) == want)
-            .collect();
-        if !idx.is_empty() {
-            let cols = take_rows(batch, &idx)?;
-            parts.push((self.shape.lonely(input, cols)?, kind));
+        if let Some(rows) = self.shape.lonely_where(input, batch, matched, want)? {
+            parts.push((rows, kind));
         }
         Ok(())
     }
@@ -333,12 +329,7 @@ impl Operator for JoinOperator {
     }
 
     fn describe(&self) -> String {
-        let pairs = self.cfg.spec.keys();
-        let mut line = format!("Join: {} on [{}]", self.cfg.spec.kind.sql(), pairs);
-        if let Some(f) = &self.cfg.spec.filter {
-            line.push_str(&format!(" filter {f}"));
-        }
-        line
+        self.cfg.spec.describe("Join", "")
     }
 
     fn output_schema(&self) -> SchemaRef {

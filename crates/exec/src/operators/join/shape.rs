@@ -89,6 +89,16 @@ impl JoinSpec {
         }
     }
 
+    /// EXPLAIN's line: `name: KIND on [keys]`, then `extra`, then the other
+    /// conditions.
+    pub(crate) fn describe(&self, name: &str, extra: &str) -> String {
+        let mut line = format!("{name}: {} on [{}]{extra}", self.kind.sql(), self.keys());
+        if let Some(f) = &self.filter {
+            line.push_str(&format!(" filter {f}"));
+        }
+        line
+    }
+
     /// EXPLAIN's list of the key equalities: `l1 = r1, l2 = r2`.
     pub(crate) fn keys(&self) -> String {
         let pairs: Vec<String> = self
@@ -161,6 +171,25 @@ impl Shape {
             .map(|f| new_null_array(f.data_type(), n))
             .collect();
         self.combine(side, cols, nulls)
+    }
+
+    /// The rows of `batch` (from side `side`) with some matches
+    /// (`matched_ones`) or none, as [`Shape::lonely`] rows; `None` when
+    /// there are none.
+    pub fn lonely_where(
+        &self,
+        side: usize,
+        batch: &RecordBatch,
+        matched: &[u32],
+        matched_ones: bool,
+    ) -> Result<Option<RecordBatch>> {
+        let idx: Vec<u32> = (0..matched.len() as u32)
+            .filter(|&i| (matched[i as usize] > 0) == matched_ones)
+            .collect();
+        if idx.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.lonely(side, take_rows(batch, &idx)?)?))
     }
 
     /// Pair row `mine[i]` of `batch` (from side `input`) with stored row

@@ -85,24 +85,21 @@ impl WindowJoin {
                 parts.push((joined, RowKind::Insert));
             }
         }
+        // Semi and anti joins keep left rows with or without matches; an
+        // outer side its rows without.
         let kind = self.cfg.spec.kind;
-        let lonely =
-            |side: usize, batch: &RecordBatch, want_matched: bool| -> Result<RecordBatch> {
-                let idx: Vec<u32> = (0..batch.num_rows() as u32)
-                    .filter(|&i| (matched[side][i as usize] > 0) == want_matched)
-                    .collect();
-                self.shape.lonely(side, take_rows(batch, &idx)?)
-            };
-        match kind {
-            JoinKind::Semi => parts.push((lonely(0, &l, true)?, RowKind::Insert)),
-            JoinKind::Anti => parts.push((lonely(0, &l, false)?, RowKind::Insert)),
-            _ => {
-                if kind.outer()[0] {
-                    parts.push((lonely(0, &l, false)?, RowKind::Insert));
-                }
-                if kind.outer()[1] {
-                    parts.push((lonely(1, &r, false)?, RowKind::Insert));
-                }
+        let lonely: Vec<(usize, &RecordBatch, bool)> = match kind {
+            JoinKind::Semi => vec![(0, &l, true)],
+            JoinKind::Anti => vec![(0, &l, false)],
+            k => [(0, &l), (1, &r)]
+                .into_iter()
+                .filter(|(s, _)| k.outer()[*s])
+                .map(|(s, b)| (s, b, false))
+                .collect(),
+        };
+        for (side, batch, want) in lonely {
+            if let Some(rows) = self.shape.lonely_where(side, batch, &matched[side], want)? {
+                parts.push((rows, RowKind::Insert));
             }
         }
         emit(&self.shape.data_schema(), false, parts, out)
@@ -115,12 +112,7 @@ impl Operator for WindowJoin {
     }
 
     fn describe(&self) -> String {
-        let pairs = self.cfg.spec.keys();
-        let mut line = format!("WindowJoin: {} on [{}]", self.cfg.spec.kind.sql(), pairs);
-        if let Some(f) = &self.cfg.spec.filter {
-            line.push_str(&format!(" filter {f}"));
-        }
-        line
+        self.cfg.spec.describe("WindowJoin", "")
     }
 
     fn output_schema(&self) -> SchemaRef {
