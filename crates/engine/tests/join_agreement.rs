@@ -2,7 +2,7 @@
 //! rows with event times out of order (within the watermark delay, so no
 //! row is late) arrive in many small INSERTs into two time-attributed
 //! tables and one plain table; random regular (INNER/LEFT/RIGHT/FULL, with
-//! extra conditions), semi/anti, interval, window and three-table joins run
+//! extra conditions), semi/anti (NOT IN over nullable columns too), interval, window and three-table joins run
 //! streaming at parallelism 1 and 2, and the result folded to a table must
 //! equal DataFusion's batch result over the same rows. Window joins are
 //! compared with a batch join on the window start computed by `date_bin`.
@@ -63,7 +63,7 @@ fn query(rng: &mut Lcg) -> (String, String) {
     let kind = rng.pick(&["INNER", "LEFT", "RIGHT", "FULL"]);
     let n = rng.below(20);
     let same = |q: String| (q.clone(), q);
-    match rng.below(6) {
+    match rng.below(7) {
         0 => same(format!(
             "SELECT a.k, a.v, b.v FROM a {kind} JOIN b ON a.k = b.k AND a.v < b.v + {n}"
         )),
@@ -105,10 +105,24 @@ fn query(rng: &mut Lcg) -> (String, String) {
             "SELECT a.k, a.v, b.v, c.w FROM a JOIN b ON a.k = b.k {kind} JOIN c ON b.k = c.k \
              AND c.w > {n}"
         )),
-        _ => same(format!(
+        5 => same(format!(
             "SELECT a.k, a.v FROM a WHERE {} (SELECT 1 FROM b WHERE b.k = a.k AND b.v > a.v + {n})",
             rng.pick(&["EXISTS", "NOT EXISTS"])
         )),
+        // NOT IN over nullable columns (three-valued logic): a subquery of
+        // a few rows (sometimes none, sometimes with a NULL), or an
+        // updating one.
+        _ => same(if rng.below(2) == 0 {
+            format!(
+                "SELECT a.k, a.v FROM a WHERE a.k NOT IN (SELECT b.k FROM b WHERE b.v BETWEEN \
+                 {n} AND {})",
+                n + rng.below(8)
+            )
+        } else {
+            format!(
+                "SELECT a.k, a.v FROM a WHERE a.v NOT IN (SELECT MAX(b.v) - {n} FROM b GROUP BY b.k)"
+            )
+        }),
     }
 }
 

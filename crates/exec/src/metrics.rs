@@ -12,6 +12,8 @@ pub struct NodeMetrics {
     rows_in: AtomicU64,
     rows_out: AtomicU64,
     late_rows: AtomicU64,
+    /// At a join: pairs of rows matched.
+    matched_rows: AtomicU64,
     bad_records: AtomicU64,
     nulled_records: AtomicU64,
     bytes_read: AtomicU64,
@@ -34,6 +36,7 @@ impl Default for NodeMetrics {
             rows_in: AtomicU64::new(0),
             rows_out: AtomicU64::new(0),
             late_rows: AtomicU64::new(0),
+            matched_rows: AtomicU64::new(0),
             bad_records: AtomicU64::new(0),
             nulled_records: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
@@ -96,6 +99,14 @@ impl NodeMetrics {
     /// Count late rows dropped.
     pub fn add_late(&self, n: u64) {
         self.late_rows.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Count pairs of rows a join matched.
+    pub fn add_matched(&self, n: u64) {
+        self.matched_rows.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Pairs of rows matched (joins).
+    pub fn matched_rows(&self) -> u64 {
+        self.matched_rows.load(Ordering::Relaxed)
     }
     /// Count malformed records skipped.
     pub fn add_bad(&self, n: u64) {

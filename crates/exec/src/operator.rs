@@ -10,6 +10,7 @@ use sluice_common::{Barrier, Result, Watermark};
 pub struct Output {
     pub(crate) batches: Vec<RecordBatch>,
     pub(crate) late_rows: u64,
+    pub(crate) matched_rows: u64,
     pub(crate) pending_watermark: Option<Watermark>,
 }
 
@@ -24,6 +25,11 @@ impl Output {
     /// Count rows dropped for being late.
     pub fn add_late(&mut self, n: u64) {
         self.late_rows += n;
+    }
+
+    /// Count pairs of rows a join matched (passing all its conditions).
+    pub fn add_matched(&mut self, n: usize) {
+        self.matched_rows += n as u64;
     }
 
     /// Batches emitted so far (for tests).

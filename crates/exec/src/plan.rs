@@ -205,6 +205,11 @@ fn columns(schema: &SchemaRef) -> String {
 /// EXPLAIN ANALYZE's counters of one node.
 fn counters(m: &NodeMetrics) -> String {
     let mut line = format!(" [rows_in={}, rows_out={}", m.rows_in(), m.rows_out());
+    if m.state_rows().is_some() {
+        // Joins: the pairs found (rows_out also counts padded rows and
+        // retractions).
+        let _ = write!(line, ", rows_matched={}", m.matched_rows());
+    }
     if m.late_rows() > 0 {
         let _ = write!(line, ", late_rows_dropped={}", m.late_rows());
     }

@@ -166,6 +166,7 @@ pub async fn run_operator(
             }
         };
         metrics.add_late(std::mem::take(&mut output.late_rows));
+        metrics.add_matched(std::mem::take(&mut output.matched_rows));
         state.update(&*op, &metrics, !matches!(flow, Flow::Continue));
         let finished = op.is_finished();
         if !flush(&mut output, &out, &metrics).await? {

@@ -16,7 +16,8 @@ use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
 use sluice_exec::operator::Operator;
 use sluice_exec::operators::join::interval::{IntervalConfig, IntervalJoin};
-use sluice_exec::operators::join::lookup::{LookupConfig, LookupJoin};
+use sluice_exec::operators::join::lookup::{LookupConfig, LookupJoin, SharedTable};
+use sluice_exec::operators::join::null_aware::NullAwareAntiJoin;
 use sluice_exec::operators::join::window::{WindowJoin, WindowJoinConfig};
 use sluice_exec::operators::join::{JoinConfig, JoinKind, JoinOperator, JoinSpec};
 use sluice_exec::operators::window_aggregate::WindowRole;
@@ -31,13 +32,6 @@ pub(crate) fn kind_of(j: &Join) -> Result<JoinKind> {
         JoinType::Right => JoinKind::Right,
         JoinType::Full => JoinKind::Full,
         JoinType::LeftSemi => JoinKind::Semi,
-        JoinType::LeftAnti if j.null_aware => {
-            return Err(Error::plan(
-                "NOT IN over a column that may be NULL is not supported on streams yet (one NULL \
-                 in the subquery would empty the result); use NOT EXISTS, or a NOT NULL column",
-            )
-            .near("NOT IN"))
-        }
         JoinType::LeftAnti => JoinKind::Anti,
         other => {
             return Err(Error::plan(format!(
@@ -64,6 +58,9 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
     }
     let left = p.plan(&j.left)?;
     let right = p.plan(&j.right)?;
+    if j.null_aware {
+        return plan_not_in(p, j, left, right);
+    }
     // Semi and anti joins emit left rows only, but their conditions see
     // both sides.
     let joined = if kind.emits_pairs() {
@@ -111,7 +108,11 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
             spec: spec.clone(),
             stream,
         };
-        Box::new(move || Ok(Box::new(LookupJoin::try_new(cfg.clone(), &ls, &rs)?)))
+        let table = SharedTable::default();
+        Box::new(move || {
+            let op = LookupJoin::try_new(cfg.clone(), &ls, &rs, table.clone())?;
+            Ok(Box::new(op))
+        })
     } else if let Some(ends) = window {
         // Window columns stay window columns; `window_time` stays a time
         // attribute (a window's rows are emitted before the watermark
@@ -169,6 +170,58 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
         windows,
         bounded,
         changelog,
+    })
+}
+
+/// `x NOT IN (SELECT y ...)` where `x` or `y` may be NULL: a null-aware
+/// anti join. DataFusion puts the `NOT IN`'s equality first in `on`; the
+/// others are the subquery's correlation. Hashed by the correlation keys;
+/// without any, one instance sees every row.
+fn plan_not_in(p: &StreamPlanner, j: &Join, left: Planned, right: Planned) -> Result<Planned> {
+    if j.filter.is_some() {
+        return Err(Error::plan(
+            "NOT IN over a column that may be NULL, with a correlation other than equalities, \
+             is not supported on streams; use NOT EXISTS, or make the column NOT NULL",
+        )
+        .near("NOT IN"));
+    }
+    let joined = Arc::new(left.schema.join(&right.schema)?);
+    let spec = join_spec(p, j, JoinKind::Anti, &left.schema, &right.schema, &joined)?;
+    let (instances, exchanges) = if p.parallelism > 1 && spec.left_keys.len() > 1 {
+        let exchanges = vec![
+            Exchange::Hash(spec.left_keys[1..].to_vec()),
+            Exchange::Hash(spec.right_keys[1..].to_vec()),
+        ];
+        (p.parallelism, exchanges)
+    } else {
+        (1, vec![Exchange::Forward, Exchange::Forward])
+    };
+    let cfg = JoinConfig {
+        spec,
+        ttl: p.state_ttl,
+        updating: [left.changelog.is_updating(), right.changelog.is_updating()],
+    };
+    let (ls, rs) = (left.schema.inner().clone(), right.schema.inner().clone());
+    let ops = (0..instances)
+        .map(|_| {
+            let op = NullAwareAntiJoin::try_new(cfg.clone(), &ls, &rs)?;
+            Ok(Box::new(op) as Box<dyn Operator>)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let n = j.schema.fields().len();
+    let bounded = left.bounded && right.bounded;
+    Ok(Planned {
+        node: StreamNode::parallel(
+            ops,
+            vec![left.materialize(), right.materialize()],
+            exchanges,
+        ),
+        steps: vec![],
+        schema: Arc::clone(&j.schema),
+        rowtime: vec![false; n],
+        windows: vec![None; n],
+        bounded,
+        changelog: ChangelogMode::Updating { upsert_key: None },
     })
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 /// A batch of nullable BIGINT columns.
@@ -52,4 +52,26 @@ pub fn pretty(batches: &[RecordBatch]) -> String {
     arrow::util::pretty::pretty_format_batches(batches)
         .expect("formats")
         .to_string()
+}
+
+/// A `kind` join on column `k` of batches of `left` and `right`.
+pub fn spec_on_k(
+    left: &SchemaRef,
+    right: &SchemaRef,
+    kind: crate::operators::join::JoinKind,
+) -> crate::operators::join::JoinSpec {
+    use datafusion::physical_expr::expressions::col;
+    let fields: Vec<Field> = left
+        .fields()
+        .iter()
+        .chain(right.fields().iter())
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    crate::operators::join::JoinSpec {
+        left_keys: vec![col("k", left).expect("k")],
+        right_keys: vec![col("k", right).expect("k")],
+        filter: None,
+        joined: Arc::new(Schema::new(fields)),
+        kind,
+    }
 }

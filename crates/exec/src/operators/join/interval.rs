@@ -248,6 +248,7 @@ impl Operator for IntervalJoin {
         if !mine.is_empty() {
             let cols: Vec<ArrayRef> = other.rows(&theirs)?;
             let (joined, mine, theirs) = self.shape.pairs(input, &batch, mine, theirs, cols)?;
+            out.add_matched(mine.len());
             mine.iter().for_each(|&i| matched[i as usize] += 1);
             let other = &mut self.sides[1 - input].side;
             theirs.iter().for_each(|&(b, r)| other.matches[b][r] += 1);

@@ -10,6 +10,8 @@
 //!   first; no per-row state.
 //! - [`temporal::TemporalJoin`]: each stream row joined with the version of
 //!   a versioned table valid at its time.
+//! - [`null_aware::NullAwareAntiJoin`]: `NOT IN` over columns that may be
+//!   NULL (SQL's three-valued logic).
 //!
 //! A regular join keeps every row each side has seen ([`side::Side`]). A
 //! batch from one side probes the other side's index, then joins its own:
@@ -30,6 +32,7 @@
 
 pub mod interval;
 pub mod lookup;
+pub mod null_aware;
 mod shape;
 mod side;
 pub mod temporal;
@@ -199,19 +202,22 @@ impl JoinOperator {
         Ok(())
     }
 
-    /// New rows from side `input`: join, then store them.
+    /// New rows from side `input`: join, then store them. Returns the
+    /// pairs matched.
     fn accumulate(
         &mut self,
         input: usize,
         batch: RecordBatch,
         now: u64,
         parts: &mut Parts,
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let side = &self.sides[input];
         let keys = side.key_rows(&batch)?;
         let wholes = side.whole_rows(&batch)?;
         let mut matched = vec![0u32; batch.num_rows()];
+        let mut pairs = 0;
         if let Some((joined, mine, theirs)) = self.probe(input, &batch, &keys)? {
+            pairs = mine.len();
             mine.iter().for_each(|&i| matched[i as usize] += 1);
             let other = &mut self.sides[1 - input];
             let mut first = Vec::new();
@@ -229,7 +235,7 @@ impl JoinOperator {
         }
         self.own_changed(input, &batch, &matched, RowKind::Insert, parts)?;
         self.sides[input].insert(batch, keys, matched, wholes, now);
-        Ok(())
+        Ok(pairs)
     }
 
     /// Rows retracted from side `input`: take equal stored rows out and
@@ -352,10 +358,10 @@ impl Operator for JoinOperator {
                 self.retract(input, gone, &mut parts)?;
             }
             if new.num_rows() > 0 {
-                self.accumulate(input, new, now, &mut parts)?;
+                out.add_matched(self.accumulate(input, new, now, &mut parts)?);
             }
         } else {
-            self.accumulate(input, batch, now, &mut parts)?;
+            out.add_matched(self.accumulate(input, batch, now, &mut parts)?);
         }
         emit(&self.schema, is_changelog(&self.cfg), parts, out)
     }
@@ -374,9 +380,7 @@ impl Operator for JoinOperator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operators::test_util::batch_i64;
-    use arrow::datatypes::Field;
-    use datafusion::physical_expr::expressions::col;
+    use crate::operators::test_util::{batch_i64, spec_on_k};
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// A `kind` join on `k` of batches like `left` and `right`, with a
@@ -387,20 +391,8 @@ mod tests {
         kind: JoinKind,
     ) -> (JoinOperator, Arc<AtomicU64>) {
         let (ls, rs) = (left.schema(), right.schema());
-        let fields: Vec<Field> = ls
-            .fields()
-            .iter()
-            .chain(rs.fields().iter())
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect();
         let cfg = JoinConfig {
-            spec: JoinSpec {
-                left_keys: vec![col("k", &ls).expect("k")],
-                right_keys: vec![col("k", &rs).expect("k")],
-                filter: None,
-                joined: Arc::new(Schema::new(fields)),
-                kind,
-            },
+            spec: spec_on_k(&ls, &rs, kind),
             ttl: Some(Duration::from_millis(100)),
             updating: [false, false],
         };

@@ -101,6 +101,7 @@ impl TemporalJoin {
         if !mine.is_empty() {
             let cols = self.sides[1].rows(&theirs)?;
             let (joined, mine, _) = self.shape.pairs(0, batch, mine, theirs, cols)?;
+            out.add_matched(mine.len());
             mine.iter().for_each(|&i| matched[i as usize] = true);
             parts.push((joined, RowKind::Insert));
         }

@@ -79,6 +79,7 @@ impl WindowJoin {
         if !mine.is_empty() {
             let cols = right.rows(&theirs)?;
             let (joined, mine, theirs) = self.shape.pairs(0, &l, mine, theirs, cols)?;
+            out.add_matched(mine.len());
             mine.iter().for_each(|&i| matched[0][i as usize] += 1);
             theirs.iter().for_each(|&(_, i)| matched[1][i] += 1);
             if self.cfg.spec.kind.emits_pairs() {
