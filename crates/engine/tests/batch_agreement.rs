@@ -198,3 +198,31 @@ async fn hop_agrees_with_batch_group_by() {
     assert!(streaming.len() > 500, "many groups: {}", streaming.len());
     assert_eq!(streaming, batch);
 }
+
+#[tokio::test]
+async fn cumulate_agrees_with_batch_group_by() {
+    let (_dir, path, ddl) = setup(20_000);
+    let streaming = streaming_rows(
+        &ddl,
+        "SELECT auction, CAST(window_start AS BIGINT) / 1000 AS ws, \
+         CAST(window_end AS BIGINT) / 1000 AS we, COUNT(*), SUM(price), MAX(price), AVG(price) \
+         FROM TABLE(CUMULATE(TABLE bids, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND)) \
+         GROUP BY auction, window_start, window_end",
+    )
+    .await;
+    // Each row belongs to the windows of its 10 s period that end after
+    // it: ends at the period start plus 2, 4, 6, 8 and 10 seconds.
+    let batch = batch_rows(
+        &path,
+        &format!(
+            "SELECT auction, ({BATCH_TS}) / 10000 * 10000 / 1000 AS ws, \
+             (({BATCH_TS}) / 10000 * 10000 + k.j * 2000) / 1000 AS we, \
+             COUNT(*), SUM(price), MAX(price), AVG(price) \
+             FROM bids CROSS JOIN (VALUES (1), (2), (3), (4), (5)) AS k(j) \
+             WHERE ({BATCH_TS}) / 10000 * 10000 + k.j * 2000 > {BATCH_TS} GROUP BY 1, 2, 3"
+        ),
+    )
+    .await;
+    assert!(streaming.len() > 500, "many groups: {}", streaming.len());
+    assert_eq!(streaming, batch);
+}

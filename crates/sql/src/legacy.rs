@@ -64,7 +64,7 @@ impl VisitorMut for TvfArgs {
             },
             _ => return ControlFlow::Continue(()),
         };
-        if !matches!(name.to_ascii_uppercase().as_str(), "TUMBLE" | "HOP") {
+        if !crate::window::is_window_tvf(&name) {
             return ControlFlow::Continue(());
         }
         let data = args.iter_mut().find_map(|a| match a {

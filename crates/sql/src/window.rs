@@ -1,8 +1,9 @@
-//! Window table functions TUMBLE and HOP.
+//! Window table functions TUMBLE, HOP and CUMULATE.
 //!
 //! Both TVF dialects are planned here, by a DataFusion [`RelationPlanner`]:
 //! Flink's `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), size))` and RisingWave's
-//! `TUMBLE(t, ts, size)` (HOP takes `slide, size`). The result is a
+//! `TUMBLE(t, ts, size)` (HOP takes `slide, size`, CUMULATE `step, size`).
+//! The result is a
 //! [`WindowTvfNode`]: the input's columns plus `window_start`,
 //! `window_end` and `window_time` (= `window_end - 1 ms`).
 
@@ -208,18 +209,31 @@ impl RelationPlanner for WindowRelationPlanner {
 fn unknown_table_function(name: &ObjectName) -> Result<RelationPlanning> {
     let upper = name.to_string().to_ascii_uppercase();
     match upper.as_str() {
-        "CUMULATE" | "SESSION" => {
-            plan_err!("window table function '{name}' is not supported yet; use TUMBLE or HOP")
+        "SESSION" => {
+            plan_err!(
+                "window table function '{name}' is not supported yet; use TUMBLE, HOP or CUMULATE"
+            )
         }
-        _ => plan_err!("unknown table function '{name}' (window table functions: TUMBLE, HOP)"),
+        _ => plan_err!(
+            "unknown table function '{name}' (window table functions: TUMBLE, HOP, CUMULATE)"
+        ),
     }
 }
 
+/// Whether `name` (as written) names a window table function.
+pub fn is_window_tvf(name: &str) -> bool {
+    kind_of_name(name).is_some()
+}
+
 fn window_kind(name: &ObjectName) -> Option<WindowKind> {
-    let last = name.0.last()?.as_ident()?;
-    match last.value.to_ascii_uppercase().as_str() {
+    kind_of_name(&name.0.last()?.as_ident()?.value)
+}
+
+fn kind_of_name(name: &str) -> Option<WindowKind> {
+    match name.to_ascii_uppercase().as_str() {
         "TUMBLE" => Some(WindowKind::Tumble),
         "HOP" => Some(WindowKind::Hop),
+        "CUMULATE" => Some(WindowKind::Cumulate),
         _ => None,
     }
 }
@@ -235,13 +249,11 @@ struct WindowArgs {
 }
 
 fn bind_args(kind: WindowKind, args: Vec<FunctionArg>) -> Result<WindowArgs> {
-    let fname = match kind {
-        WindowKind::Tumble => "TUMBLE",
-        WindowKind::Hop => "HOP",
-    };
+    let fname = kind.name();
     let positional: &[&str] = match kind {
         WindowKind::Tumble => &["DATA", "TIMECOL", "SIZE", "OFFSET"],
         WindowKind::Hop => &["DATA", "TIMECOL", "SLIDE", "SIZE", "OFFSET"],
+        WindowKind::Cumulate => &["DATA", "TIMECOL", "STEP", "SIZE", "OFFSET"],
     };
     let mut out = WindowArgs::default();
     for (i, arg) in args.into_iter().enumerate() {
@@ -261,6 +273,7 @@ fn bind_args(kind: WindowKind, args: Vec<FunctionArg>) -> Result<WindowArgs> {
             "DATA" => &mut out.data,
             "TIMECOL" => &mut out.timecol,
             "SLIDE" if kind == WindowKind::Hop => &mut out.slide,
+            "STEP" if kind == WindowKind::Cumulate => &mut out.slide,
             "SIZE" => &mut out.size,
             "OFFSET" => &mut out.offset,
             other => return plan_err!("{fname} has no argument named {other}"),
@@ -280,6 +293,7 @@ fn plan_window(
     let usage = match kind {
         WindowKind::Tumble => "TUMBLE(TABLE t, DESCRIPTOR(ts), size [, offset])",
         WindowKind::Hop => "HOP(TABLE t, DESCRIPTOR(ts), slide, size [, offset])",
+        WindowKind::Cumulate => "CUMULATE(TABLE t, DESCRIPTOR(ts), step, size [, offset])",
     };
     let a = bind_args(kind, args)?;
     let (Some(data), Some(timecol), Some(size)) = (a.data, a.timecol, a.size) else {
@@ -288,7 +302,9 @@ fn plan_window(
     let size = interval_ms(size, "size", ctx)?;
     let slide = match (kind, a.slide) {
         (WindowKind::Hop, Some(s)) => interval_ms(s, "slide", ctx)?,
+        (WindowKind::Cumulate, Some(s)) => interval_ms(s, "step", ctx)?,
         (WindowKind::Hop, None) => return plan_err!("missing slide; use {usage}"),
+        (WindowKind::Cumulate, None) => return plan_err!("missing step; use {usage}"),
         (WindowKind::Tumble, _) => size,
     };
     let offset = match a.offset {
@@ -296,7 +312,28 @@ fn plan_window(
         None => 0,
     };
     if size <= 0 || slide <= 0 {
-        return plan_err!("window size and slide must be positive intervals");
+        let what = match kind {
+            WindowKind::Cumulate => "step and max size",
+            _ => "size and slide",
+        };
+        return plan_err!("{} window {what} must be positive intervals", kind.name());
+    }
+    if kind == WindowKind::Cumulate && size % slide != 0 {
+        return plan_err!(
+            "CUMULATE max size ({}) must be an integral multiple of its step ({})",
+            fmt_ms(size),
+            fmt_ms(slide)
+        );
+    }
+    if kind == WindowKind::Cumulate && size / slide > MAX_WINDOWS_PER_ROW {
+        return plan_err!(
+            "CUMULATE max size {} with step {} makes {} windows per period; at most {} are \
+             supported: use a larger step",
+            fmt_ms(size),
+            fmt_ms(slide),
+            size / slide,
+            MAX_WINDOWS_PER_ROW
+        );
     }
     if kind == WindowKind::Hop && slide > size {
         return plan_err!(

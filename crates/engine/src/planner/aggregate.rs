@@ -5,6 +5,7 @@ use std::sync::Arc;
 use datafusion::logical_expr::logical_plan::Aggregate;
 use datafusion::logical_expr::Expr;
 use sluice_common::changelog::ChangelogMode;
+use sluice_common::window::WindowKind;
 use sluice_common::{Error, Result};
 use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
@@ -72,9 +73,26 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
             .and_then(|i| input.windows[i].map(|w| (i, w))),
         _ => None,
     };
-    let Some((window_column, window)) = agg.group_expr.iter().find_map(window_of) else {
+    let Some((mut window_column, mut window)) = agg.group_expr.iter().find_map(window_of) else {
         return super::updating::plan_updating_aggregate(p, agg, input);
     };
+    if window.spec.kind == WindowKind::Cumulate && !window.panes {
+        // CUMULATE windows of one period share their start: each is known
+        // by its end.
+        let by_end = agg
+            .group_expr
+            .iter()
+            .filter_map(window_of)
+            .find(|(_, w)| w.role != WindowRole::Start);
+        let Some((c, w)) = by_end else {
+            return Err(Error::plan(
+                "a CUMULATE window aggregate must group by window_end (its windows of one \
+                 period share their window_start)",
+            )
+            .near_any(first_aggregate_or_group(agg)));
+        };
+        (window_column, window) = (c, w);
+    }
     if input.changelog.is_updating() {
         return Err(Error::plan(
             "a window aggregate needs an append-only input, but its input is an updating \

@@ -1,4 +1,4 @@
-//! Which HOP TVFs can be aggregated by panes: those whose rows reach a
+//! Which HOP and CUMULATE TVFs can be aggregated by panes: those whose rows reach a
 //! window aggregate through filters and projections that only pass the
 //! window columns through.
 
@@ -15,7 +15,7 @@ struct Lineage {
     transparent: bool,
 }
 
-/// Addresses of the HOP TVF nodes to plan in pane mode.
+/// Addresses of the HOP and CUMULATE TVF nodes to plan in pane mode.
 pub fn pane_candidates(plan: &LogicalPlan) -> HashSet<usize> {
     let mut out = HashSet::new();
     visit(plan, &mut out);
@@ -60,7 +60,7 @@ fn lineage(plan: &LogicalPlan) -> Lineage {
     };
     match plan {
         LogicalPlan::Extension(ext) => match ext.node.as_any().downcast_ref::<WindowTvfNode>() {
-            Some(tvf) if tvf.spec.kind == WindowKind::Hop => {
+            Some(tvf) if matches!(tvf.spec.kind, WindowKind::Hop | WindowKind::Cumulate) => {
                 let n = plan.schema().fields().len();
                 let mut window = vec![false; n];
                 window[n - 3..].iter_mut().for_each(|w| *w = true);

@@ -50,7 +50,8 @@ mod sort;
 pub(crate) struct WindowCol {
     pub role: WindowRole,
     pub spec: WindowSpec,
-    /// The TVF assigns panes, not windows (HOP under a window aggregate).
+    /// The TVF assigns panes, not windows (HOP or CUMULATE under a window
+    /// aggregate).
     pub panes: bool,
 }
 
@@ -360,11 +361,12 @@ impl<'a> StreamPlanner<'a> {
     fn plan_window_tvf(&self, tvf: &WindowTvfNode) -> Result<Planned> {
         let input = self.plan(&tvf.input)?;
         if input.changelog.is_updating() {
-            return Err(Error::plan(
-                "a window table function (TUMBLE/HOP) needs an append-only input, but its input \
-                 is an updating result (rows change after they were emitted)",
-            )
-            .near_any(vec!["TUMBLE".into(), "HOP".into()]));
+            let name = tvf.spec.kind.name();
+            return Err(Error::plan(format!(
+                "a window table function ({name}) needs an append-only input, but its input is \
+                 an updating result (rows change after they were emitted)"
+            ))
+            .near(name));
         }
         if !input.rowtime[tvf.time_index] {
             return Err(Error::plan(format!(

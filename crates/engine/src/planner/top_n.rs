@@ -10,6 +10,7 @@ use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator as Op, WindowFunctionDefinition};
 use sluice_common::changelog::ChangelogMode;
+use sluice_common::window::WindowKind;
 use sluice_common::{Error, Result};
 use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
@@ -234,6 +235,8 @@ fn window_partition(w: &Window, input: &Planned) -> Option<(usize, i64)> {
             let col = input.windows[i]?;
             match col.role {
                 WindowRole::End => Some((i, 0)),
+                // CUMULATE windows of one period share their start.
+                WindowRole::Start if col.spec.kind == WindowKind::Cumulate => None,
                 WindowRole::Start => Some((i, col.spec.size)),
                 WindowRole::Time => None,
             }

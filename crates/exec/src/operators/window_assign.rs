@@ -1,7 +1,8 @@
 //! The window TVF as an operator: appends `window_start`, `window_end` and
 //! `window_time` to each row. TUMBLE maps each row to one window; HOP copies
-//! each row into the `size / slide` windows that contain it. (Window
-//! aggregates over HOP do not use this expansion: they aggregate panes, see
+//! each row into the `size / slide` windows that contain it, CUMULATE into
+//! the windows of its period that end after it. (Window aggregates over HOP
+//! and CUMULATE do not use this expansion: they aggregate panes, see
 //! `window_aggregate`.)
 
 use std::sync::Arc;
@@ -59,14 +60,14 @@ impl RowFunction for WindowAssignOperator {
         let late = ts.null_count() as u64;
         let mut rows = Vec::with_capacity(ts.len());
         let mut starts = Vec::with_capacity(ts.len());
+        let mut ends = Vec::with_capacity(ts.len());
         for (i, t) in ts.iter().enumerate() {
             // Rows without event time belong to no window.
             let Some(t) = t else { continue };
-            let mut s = self.spec.last_start(t);
-            while s > t.saturating_sub(self.spec.size) {
+            for (s, e) in self.spec.windows_of(t) {
                 rows.push(i as u32);
                 starts.push(s);
-                s -= self.spec.slide;
+                ends.push(e);
             }
         }
         let indices = UInt32Array::from(rows);
@@ -75,14 +76,14 @@ impl RowFunction for WindowAssignOperator {
             .iter()
             .map(|c| take(c, &indices, None))
             .collect::<std::result::Result<_, _>>()?;
-        let size = self.spec.size;
-        cols.push(Arc::new(TimestampMillisecondArray::from(starts.clone())));
+        cols.push(Arc::new(TimestampMillisecondArray::from(starts)));
         cols.push(Arc::new(TimestampMillisecondArray::from_iter_values(
-            starts.iter().map(|s| s + size),
+            ends.iter().map(|e| e - 1),
         )));
-        cols.push(Arc::new(TimestampMillisecondArray::from_iter_values(
-            starts.iter().map(|s| s + size - 1),
-        )));
+        cols.insert(
+            cols.len() - 1,
+            Arc::new(TimestampMillisecondArray::from(ends)),
+        );
         Ok((RecordBatch::try_new(Arc::clone(&self.schema), cols)?, late))
     }
 }

@@ -39,13 +39,12 @@ impl WindowAggregateOperator {
     /// Output rows of one window from key arrays and aggregate values.
     fn emit(
         &self,
-        start: i64,
+        (start, end): (i64, i64),
         keys: Vec<ArrayRef>,
         aggs: Vec<ArrayRef>,
         num_groups: usize,
         out: &mut Output,
     ) -> Result<()> {
-        let end = start + self.cfg.spec.size;
         let mut keys = keys.into_iter();
         let mut cols = Vec::with_capacity(self.cfg.schema.fields().len());
         for k in &self.cfg.keys {
@@ -110,7 +109,12 @@ impl WindowAggregateOperator {
                     .iter_mut()
                     .map(|a| a.evaluate(EmitTo::All))
                     .collect::<datafusion::error::Result<Vec<_>>>()?;
-                self.emit(pane, keys, aggs, num_groups, out)?;
+                let window = if self.unit == 0 {
+                    (self.cfg.spec.start_of(pane), pane)
+                } else {
+                    (pane, pane + self.unit)
+                };
+                self.emit(window, keys, aggs, num_groups, out)?;
             }
         }
         Ok(())
@@ -126,48 +130,47 @@ impl WindowAggregateOperator {
             self.mark_fired(wm);
             return Ok(());
         };
-        let mut s = spec.last_start(first - spec.size) + spec.slide;
-        while fired(s.saturating_add(spec.size), wm) {
-            let end = s + spec.size;
+        // Windows by their end, from the first that holds the first pane.
+        let mut end = spec.last_end_by(first).saturating_add(spec.slide);
+        while fired(end, wm) {
             if end <= self.last_fired_end {
-                s += spec.slide;
+                end += spec.slide;
                 continue;
             }
-            let panes: Vec<i64> = self.closed.range(s..end).map(|(k, _)| *k).collect();
+            let start = spec.start_of(end);
+            let panes: Vec<i64> = self.closed.range(start..end).map(|(k, _)| *k).collect();
             if panes.is_empty() {
                 // Jump to the first window holding the next pane.
                 match self.closed.range(end..).next() {
                     Some((&next, _)) => {
-                        s = (spec.last_start(next - spec.size) + spec.slide).max(s + spec.slide)
+                        end = (spec.last_end_by(next) + spec.slide).max(end + spec.slide)
                     }
                     None => break,
                 }
                 continue;
             }
-            self.merge_window(s, &panes, out)?;
+            self.merge_window((start, end), &panes, out)?;
             self.last_fired_end = end;
-            s += spec.slide;
+            end += spec.slide;
         }
         self.mark_fired(wm);
         // A pane is needed until the last window holding it has fired.
         self.closed
-            .retain(|&p, _| !fired(spec.last_start(p).saturating_add(spec.size), wm));
+            .retain(|&p, _| !fired(spec.last_end_holding(p), wm));
         Ok(())
     }
 
     /// Every window ending by `wm + 1` has fired, with rows or without.
     fn mark_fired(&mut self, wm: i64) {
-        let spec = self.cfg.spec;
         if wm == i64::MIN || wm == i64::MAX {
             self.last_fired_end = self.last_fired_end.max(wm);
             return;
         }
-        let last_start = spec.last_start(wm.saturating_add(1).saturating_sub(spec.size));
-        let last_end = last_start.saturating_add(spec.size);
+        let last_end = self.cfg.spec.last_end_by(wm.saturating_add(1));
         self.last_fired_end = self.last_fired_end.max(last_end);
     }
 
-    fn merge_window(&self, start: i64, panes: &[i64], out: &mut Output) -> Result<()> {
+    fn merge_window(&self, window: (i64, i64), panes: &[i64], out: &mut Output) -> Result<()> {
         let mut groups = self.new_groups()?;
         let mut accs = self.new_accumulators()?;
         let mut num_groups = 0;
@@ -195,6 +198,6 @@ impl WindowAggregateOperator {
             .iter_mut()
             .map(|a| a.evaluate(EmitTo::All))
             .collect::<datafusion::error::Result<Vec<_>>>()?;
-        self.emit(start, keys, aggs, num_groups, out)
+        self.emit(window, keys, aggs, num_groups, out)
     }
 }

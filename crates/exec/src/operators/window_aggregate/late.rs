@@ -49,10 +49,7 @@ impl WindowAggregateOperator {
             .map(|p| match p {
                 None => Fate::Dropped,
                 Some(p) if !fired(p.saturating_add(unit), wm) => Fate::Open,
-                Some(p)
-                    if self.cfg.panes
-                        && !fired(spec.last_start(p).saturating_add(spec.size), wm) =>
-                {
+                Some(p) if self.cfg.panes && !fired(spec.last_end_holding(p), wm) => {
                     Fate::IntoClosedPane
                 }
                 Some(_) => Fate::Dropped,

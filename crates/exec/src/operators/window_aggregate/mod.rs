@@ -30,7 +30,7 @@ use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
-use sluice_common::window::WindowSpec;
+use sluice_common::window::{WindowKind, WindowSpec};
 use sluice_common::{Error, Result, Watermark};
 
 use crate::operator::{Operator, Output};
@@ -201,7 +201,8 @@ pub struct WindowAggregateOperator {
     cfg: WindowAggConfig,
     key_schema: SchemaRef,
     key_exprs: Vec<Arc<dyn PhysicalExpr>>,
-    /// Length of a pane: the window size, or gcd(size, slide) in pane mode.
+    /// Length of a pane: the window size, or gcd(size, slide) in pane
+    /// mode; 0 for expanded CUMULATE windows, kept by their end.
     unit: i64,
     open: BTreeMap<i64, PaneState>,
     closed: BTreeMap<i64, ClosedPane>,
@@ -234,6 +235,13 @@ impl WindowAggregateOperator {
             .collect::<Result<Vec<_>>>()?;
         let unit = if cfg.panes {
             cfg.spec.pane()
+        } else if cfg.spec.kind == WindowKind::Cumulate {
+            // Expanded CUMULATE windows share their start: each is kept
+            // under its end.
+            if cfg.window_role == WindowRole::Start {
+                return Err(Error::internal("a CUMULATE window read by its start"));
+            }
+            0
         } else {
             cfg.spec.size
         };
