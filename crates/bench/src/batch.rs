@@ -75,6 +75,24 @@ pub fn batch_sql(query: &str) -> Option<&'static str> {
              COUNT(*), SUM(price), MAX(price) \
              FROM bid CROSS JOIN (VALUES (0), (1), (2), (3), (4)) AS k(i) GROUP BY 1, 2"
         }
+        "cumulate" => {
+            "SELECT auction, CAST(datetime AS BIGINT) / 10000 * 10000 AS ws, \
+             CAST(datetime AS BIGINT) / 10000 * 10000 + k.j * 2000 AS we, \
+             COUNT(*), SUM(price), MAX(price) \
+             FROM bid CROSS JOIN (VALUES (1), (2), (3), (4), (5)) AS k(j) \
+             WHERE CAST(datetime AS BIGINT) / 10000 * 10000 + k.j * 2000 > CAST(datetime AS BIGINT) \
+             GROUP BY 1, 2, 3"
+        }
+        // Sessions by gaps and islands: a bid more than 10 s after the
+        // bidder's previous one starts a new session.
+        "q11" => {
+            "WITH t AS (SELECT bidder, CAST(datetime AS BIGINT) AS t FROM bid), \
+             m AS (SELECT *, CASE WHEN t - LAG(t) OVER (PARTITION BY bidder ORDER BY t) <= 10000 \
+             THEN 0 ELSE 1 END AS new FROM t), \
+             s AS (SELECT *, SUM(new) OVER (PARTITION BY bidder ORDER BY t \
+             ROWS UNBOUNDED PRECEDING) AS sid FROM m) \
+             SELECT bidder, COUNT(*), MIN(t), MAX(t) + 10000 FROM s GROUP BY bidder, sid"
+        }
         "q15" => Q15_BATCH,
         "q16" => Q16_BATCH,
         "q17" => {

@@ -27,9 +27,9 @@ use sluice_engine::{Session, StatementResult};
 
 use proc_stats::{cpu_seconds, peak_rss_mib};
 
-const QUERIES: [&str; 17] = [
-    "q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9", "q15", "q16", "q17", "q18", "q19", "q20",
-    "tumble", "hop",
+const QUERIES: [&str; 19] = [
+    "q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9", "q11", "q15", "q16", "q17", "q18", "q19",
+    "q20", "tumble", "hop", "cumulate",
 ];
 
 /// Queries that read persons or auctions: those tables come from the

@@ -115,6 +115,7 @@ fn harness_runs_every_query() {
         ("q7", 1),
         ("q8", 13),
         ("q9", 144),
+        ("q11", 114),
         ("q15", 1),
         ("q16", 5932),
         ("q17", 161),
@@ -123,6 +124,7 @@ fn harness_runs_every_query() {
         ("q20", 3034),
         ("tumble", 161),
         ("hop", 805),
+        ("cumulate", 805),
     ];
     // Queries over persons or auctions read the generator only.
     let generator_only = ["q3", "q4", "q8", "q9", "q20"];

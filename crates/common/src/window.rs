@@ -14,6 +14,10 @@ pub enum WindowKind {
     /// `size`-long period (the max size): `[s, s + step)`, `[s, s + 2 step)`,
     /// ..., `[s, s + size)`.
     Cumulate,
+    /// Sessions: rows of a key no more than `size` (the gap) apart, merged.
+    /// Each row's own window is `[t, t + gap)`; a window aggregate merges
+    /// the windows that touch.
+    Session,
 }
 
 impl WindowKind {
@@ -23,6 +27,7 @@ impl WindowKind {
             WindowKind::Tumble => "TUMBLE",
             WindowKind::Hop => "HOP",
             WindowKind::Cumulate => "CUMULATE",
+            WindowKind::Session => "SESSION",
         }
     }
 }
@@ -88,6 +93,12 @@ impl WindowSpec {
     /// (CUMULATE: shortest first).
     pub fn windows_of(&self, t: i64) -> Windows {
         match self.kind {
+            // A row's own window, before sessions are merged.
+            WindowKind::Session => Windows {
+                next: (t, t.saturating_add(self.size)),
+                step: (0, 0),
+                left: 1,
+            },
             WindowKind::Cumulate => {
                 let start = period_start(t, self.offset, self.size);
                 let first = self.last_end_by(t).saturating_add(self.slide);
@@ -164,6 +175,7 @@ impl fmt::Display for WindowSpec {
                 fmt_ms(self.slide),
                 fmt_ms(self.size)
             )?,
+            WindowKind::Session => write!(f, "SESSION(gap={})", fmt_ms(self.size))?,
         }
         if self.offset != 0 {
             write!(f, " offset={}", fmt_ms(self.offset))?;

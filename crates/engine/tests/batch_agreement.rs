@@ -226,3 +226,33 @@ async fn cumulate_agrees_with_batch_group_by() {
     assert!(streaming.len() > 500, "many groups: {}", streaming.len());
     assert_eq!(streaming, batch);
 }
+
+#[tokio::test]
+async fn session_agrees_with_gaps_and_islands() {
+    let (_dir, path, ddl) = setup(20_000);
+    let streaming = streaming_rows(
+        &ddl,
+        "SELECT auction, CAST(window_start AS BIGINT) AS ws, CAST(window_end AS BIGINT) AS we, \
+         COUNT(*), SUM(price), MAX(price) \
+         FROM TABLE(SESSION(TABLE bids PARTITION BY auction, DESCRIPTOR(ts), INTERVAL '2' SECOND)) \
+         GROUP BY auction, window_start, window_end",
+    )
+    .await;
+    // A row more than the gap after its key's previous row starts a new
+    // session (rows exactly the gap apart share one, as in Flink).
+    let batch = batch_rows(
+        &path,
+        &format!(
+            "WITH t AS (SELECT auction, price, {BATCH_TS} AS t FROM bids), \
+             m AS (SELECT *, CASE WHEN t - LAG(t) OVER (PARTITION BY auction ORDER BY t) <= 2000 \
+                   THEN 0 ELSE 1 END AS new FROM t), \
+             s AS (SELECT *, SUM(new) OVER (PARTITION BY auction ORDER BY t \
+                   ROWS UNBOUNDED PRECEDING) AS sid FROM m) \
+             SELECT auction, MIN(t), MAX(t) + 2000, COUNT(*), SUM(price), MAX(price) \
+             FROM s GROUP BY auction, sid"
+        ),
+    )
+    .await;
+    assert!(streaming.len() > 500, "many sessions: {}", streaming.len());
+    assert_eq!(streaming, batch);
+}

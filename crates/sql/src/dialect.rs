@@ -118,15 +118,37 @@ impl Dialect for SluiceDialect {
             && matches!(&third, Token::Word(w) if matches!(w.keyword, Keyword::SELECT | Keyword::WITH | Keyword::VALUES));
         if is_name {
             parser.next_token();
-            return Some(parser.parse_object_name(false).map(table_arg));
+            let arg = parser.parse_object_name(false).map(table_arg);
+            return Some(arg.and_then(|a| partition_by(parser, a)));
         }
         if is_query {
             parser.next_token();
             parser.next_token();
-            return Some(parse_subquery_arg(parser));
+            return Some(parse_subquery_arg(parser).and_then(|a| partition_by(parser, a)));
         }
         None
     }
+}
+
+/// The call wrapping a table argument with its `PARTITION BY` keys
+/// (`SESSION(TABLE t PARTITION BY k, ...)`): `__PARTITION_BY(table, k...)`.
+pub const PARTITION_BY_FUNCTION: &str = "__PARTITION_BY";
+
+/// `PARTITION BY k` or `PARTITION BY (k1, k2)` after a table argument.
+fn partition_by(parser: &mut Parser, table: Expr) -> Result<Expr, ParserError> {
+    if !parser.parse_keywords(&[Keyword::PARTITION, Keyword::BY]) {
+        return Ok(table);
+    }
+    let keys = if parser.consume_token(&Token::LParen) {
+        let keys = parser.parse_comma_separated(Parser::parse_expr)?;
+        parser.expect_token(&Token::RParen)?;
+        keys
+    } else {
+        vec![parser.parse_expr()?]
+    };
+    let mut args = vec![table];
+    args.extend(keys);
+    Ok(crate::ast::call(PARTITION_BY_FUNCTION, args))
 }
 
 /// `(SELECT ...)` after `TABLE (`: the subquery, up to its `)`.
@@ -173,6 +195,17 @@ mod tests {
         let text = stmts[0].to_string();
         assert!(
             text.contains("TUMBLE((SELECT * FROM bid WHERE x > 1), DESCRIPTOR(ts)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn parses_partition_by_after_a_table_argument() {
+        let sql = "SELECT * FROM TABLE(SESSION(TABLE bid PARTITION BY (a, b), DESCRIPTOR(ts), INTERVAL '1' SECOND))";
+        let stmt = Parser::parse_sql(&SluiceDialect, sql).expect("parses");
+        let text = stmt[0].to_string();
+        assert!(
+            text.contains("SESSION(__PARTITION_BY(TABLE(bid), a, b), DESCRIPTOR(ts)"),
             "{text}"
         );
     }

@@ -20,7 +20,7 @@ use crate::ast::call;
 
 use datafusion::sql::sqlparser::parser::Parser;
 
-use crate::dialect::{SluiceDialect, TABLE_ARG_FUNCTION};
+use crate::dialect::{SluiceDialect, PARTITION_BY_FUNCTION, TABLE_ARG_FUNCTION};
 use crate::window::{WINDOW_END, WINDOW_START, WINDOW_TIME};
 
 /// Rewrite every legacy group window in `stmt` (nested queries included),
@@ -79,6 +79,23 @@ impl VisitorMut for TvfArgs {
         let Some(data) = data else {
             return ControlFlow::Continue(());
         };
+        // `TABLE t PARTITION BY k`: the table is the wrapper's first argument.
+        let wrapped =
+            matches!(&*data, Expr::Function(f) if f.name.to_string() == PARTITION_BY_FUNCTION);
+        let data = if wrapped {
+            match data {
+                Expr::Function(f) => match &mut f.args {
+                    FunctionArguments::List(list) => match list.args.first_mut() {
+                        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => e,
+                        _ => return ControlFlow::Continue(()),
+                    },
+                    _ => return ControlFlow::Continue(()),
+                },
+                _ => return ControlFlow::Continue(()),
+            }
+        } else {
+            data
+        };
         let table = match data {
             Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case(TABLE_ARG_FUNCTION) => {
                 match &f.args {
@@ -135,7 +152,7 @@ fn call_name(f: &Function) -> String {
 }
 
 fn is_group_window(e: &Expr) -> bool {
-    matches!(e, Expr::Function(f) if matches!(call_name(f).as_str(), "TUMBLE" | "HOP"))
+    matches!(e, Expr::Function(f) if matches!(call_name(f).as_str(), "TUMBLE" | "HOP" | "SESSION"))
 }
 
 fn rewrite_select(select: &mut datafusion::sql::sqlparser::ast::Select) -> Result<()> {
@@ -150,7 +167,7 @@ fn rewrite_select(select: &mut datafusion::sql::sqlparser::ast::Select) -> Resul
     };
     if exprs.iter().any(is_group_window) {
         return Err(Error::plan(
-            "only one group window (TUMBLE or HOP) per GROUP BY",
+            "only one group window (TUMBLE, HOP or SESSION) per GROUP BY",
         ));
     }
     exprs.insert(pos, ident(WINDOW_START));
@@ -218,6 +235,27 @@ fn rewrite_select(select: &mut datafusion::sql::sqlparser::ast::Select) -> Resul
             )))
         }
     };
+    // A session is per the other GROUP BY keys: its PARTITION BY.
+    let data = if name == "SESSION" {
+        let keys: Vec<Expr> = exprs
+            .iter()
+            .filter(|e| !matches!(e, Expr::Identifier(i) if i.value == WINDOW_START || i.value == WINDOW_END))
+            .cloned()
+            .collect();
+        if keys
+            .iter()
+            .any(|k| !matches!(k, Expr::Identifier(_) | Expr::CompoundIdentifier(_)))
+        {
+            return Err(Error::plan(
+                "GROUP BY SESSION(...) takes other keys as plain columns",
+            ));
+        }
+        let mut args = vec![data];
+        args.extend(keys);
+        call(PARTITION_BY_FUNCTION, args)
+    } else {
+        data
+    };
     let mut tvf_args = vec![data, call("DESCRIPTOR", vec![Expr::Identifier(time_col)])];
     for a in args {
         match a {
@@ -234,9 +272,9 @@ fn rewrite_select(select: &mut datafusion::sql::sqlparser::ast::Select) -> Resul
     let replace = |e: &mut Expr| {
         if let Expr::Function(f) = e {
             let col = match call_name(f).as_str() {
-                "TUMBLE_START" | "HOP_START" => Some(WINDOW_START),
-                "TUMBLE_END" | "HOP_END" => Some(WINDOW_END),
-                "TUMBLE_ROWTIME" | "HOP_ROWTIME" => Some(WINDOW_TIME),
+                "TUMBLE_START" | "HOP_START" | "SESSION_START" => Some(WINDOW_START),
+                "TUMBLE_END" | "HOP_END" | "SESSION_END" => Some(WINDOW_END),
+                "TUMBLE_ROWTIME" | "HOP_ROWTIME" | "SESSION_ROWTIME" => Some(WINDOW_TIME),
                 _ => None,
             };
             if let Some(col) = col {

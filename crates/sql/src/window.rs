@@ -23,7 +23,7 @@ use datafusion::sql::sqlparser::ast::{
     TableFactor, Value,
 };
 
-use crate::dialect::TABLE_ARG_FUNCTION;
+use crate::dialect::{PARTITION_BY_FUNCTION, TABLE_ARG_FUNCTION};
 pub use sluice_common::window::{fmt_ms, gcd, WindowKind, WindowSpec};
 
 /// Names of the columns a window TVF adds.
@@ -48,6 +48,8 @@ pub struct WindowTvfNode {
     pub time_index: usize,
     /// Window shape.
     pub spec: WindowSpec,
+    /// SESSION's `PARTITION BY` columns.
+    pub partition: Vec<String>,
     schema: DFSchemaRef,
 }
 
@@ -58,9 +60,23 @@ impl PartialOrd for WindowTvfNode {
 }
 
 impl WindowTvfNode {
-    /// Build the node; checks the time column.
-    pub fn try_new(input: LogicalPlan, time_column: &str, spec: WindowSpec) -> Result<Self> {
+    /// Build the node; checks the time column and the `PARTITION BY`
+    /// columns.
+    pub fn try_new(
+        input: LogicalPlan,
+        time_column: &str,
+        spec: WindowSpec,
+        partition: Vec<String>,
+    ) -> Result<Self> {
         let in_schema = input.schema();
+        for p in &partition {
+            if in_schema
+                .qualified_fields_with_unqualified_name(p)
+                .is_empty()
+            {
+                return plan_err!("PARTITION BY {p}: no column named '{p}' in the windowed table");
+            }
+        }
         let Some((qualifier, field)) = in_schema
             .qualified_fields_with_unqualified_name(time_column)
             .into_iter()
@@ -106,6 +122,7 @@ impl WindowTvfNode {
             time_column: column,
             time_index,
             spec,
+            partition,
             schema: Arc::new(schema),
         })
     }
@@ -129,7 +146,11 @@ impl UserDefinedLogicalNodeCore for WindowTvfNode {
     }
 
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "WindowTvf: {} on {}", self.spec, self.time_column)
+        write!(f, "WindowTvf: {} on {}", self.spec, self.time_column)?;
+        if !self.partition.is_empty() {
+            write!(f, " partition by {}", self.partition.join(", "))?;
+        }
+        Ok(())
     }
 
     fn with_exprs_and_inputs(
@@ -140,7 +161,12 @@ impl UserDefinedLogicalNodeCore for WindowTvfNode {
         let Some(input) = inputs.pop() else {
             return plan_err!("WindowTvf needs one input");
         };
-        WindowTvfNode::try_new(input, &self.time_column.name, self.spec)
+        WindowTvfNode::try_new(
+            input,
+            &self.time_column.name,
+            self.spec,
+            self.partition.clone(),
+        )
     }
 
     /// Only the input columns the query reads (and the time column) are
@@ -149,6 +175,15 @@ impl UserDefinedLogicalNodeCore for WindowTvfNode {
         let n = self.input.schema().fields().len();
         let mut needed: Vec<usize> = output_columns.iter().copied().filter(|&i| i < n).collect();
         needed.push(self.time_index);
+        let schema = self.input.schema();
+        for p in &self.partition {
+            let found = schema.qualified_fields_with_unqualified_name(p);
+            if let Some((q, f)) = found.first() {
+                if let Ok(i) = schema.index_of_column(&Column::new(q.cloned(), f.name())) {
+                    needed.push(i);
+                }
+            }
+        }
         needed.sort_unstable();
         needed.dedup();
         Some(vec![needed])
@@ -207,17 +242,9 @@ impl RelationPlanner for WindowRelationPlanner {
 
 /// A table function Sluice does not have, named in SQL terms.
 fn unknown_table_function(name: &ObjectName) -> Result<RelationPlanning> {
-    let upper = name.to_string().to_ascii_uppercase();
-    match upper.as_str() {
-        "SESSION" => {
-            plan_err!(
-                "window table function '{name}' is not supported yet; use TUMBLE, HOP or CUMULATE"
-            )
-        }
-        _ => plan_err!(
-            "unknown table function '{name}' (window table functions: TUMBLE, HOP, CUMULATE)"
-        ),
-    }
+    plan_err!(
+        "unknown table function '{name}' (window table functions: TUMBLE, HOP, CUMULATE, SESSION)"
+    )
 }
 
 /// Whether `name` (as written) names a window table function.
@@ -234,6 +261,7 @@ fn kind_of_name(name: &str) -> Option<WindowKind> {
         "TUMBLE" => Some(WindowKind::Tumble),
         "HOP" => Some(WindowKind::Hop),
         "CUMULATE" => Some(WindowKind::Cumulate),
+        "SESSION" => Some(WindowKind::Session),
         _ => None,
     }
 }
@@ -254,6 +282,7 @@ fn bind_args(kind: WindowKind, args: Vec<FunctionArg>) -> Result<WindowArgs> {
         WindowKind::Tumble => &["DATA", "TIMECOL", "SIZE", "OFFSET"],
         WindowKind::Hop => &["DATA", "TIMECOL", "SLIDE", "SIZE", "OFFSET"],
         WindowKind::Cumulate => &["DATA", "TIMECOL", "STEP", "SIZE", "OFFSET"],
+        WindowKind::Session => &["DATA", "TIMECOL", "GAP"],
     };
     let mut out = WindowArgs::default();
     for (i, arg) in args.into_iter().enumerate() {
@@ -274,7 +303,8 @@ fn bind_args(kind: WindowKind, args: Vec<FunctionArg>) -> Result<WindowArgs> {
             "TIMECOL" => &mut out.timecol,
             "SLIDE" if kind == WindowKind::Hop => &mut out.slide,
             "STEP" if kind == WindowKind::Cumulate => &mut out.slide,
-            "SIZE" => &mut out.size,
+            "SIZE" if kind != WindowKind::Session => &mut out.size,
+            "GAP" if kind == WindowKind::Session => &mut out.size,
             "OFFSET" => &mut out.offset,
             other => return plan_err!("{fname} has no argument named {other}"),
         };
@@ -294,18 +324,27 @@ fn plan_window(
         WindowKind::Tumble => "TUMBLE(TABLE t, DESCRIPTOR(ts), size [, offset])",
         WindowKind::Hop => "HOP(TABLE t, DESCRIPTOR(ts), slide, size [, offset])",
         WindowKind::Cumulate => "CUMULATE(TABLE t, DESCRIPTOR(ts), step, size [, offset])",
+        WindowKind::Session => "SESSION(TABLE t [PARTITION BY k], DESCRIPTOR(ts), gap)",
     };
     let a = bind_args(kind, args)?;
     let (Some(data), Some(timecol), Some(size)) = (a.data, a.timecol, a.size) else {
         return plan_err!("missing arguments; use {usage}");
     };
-    let size = interval_ms(size, "size", ctx)?;
+    let size = interval_ms(
+        size,
+        if kind == WindowKind::Session {
+            "gap"
+        } else {
+            "size"
+        },
+        ctx,
+    )?;
     let slide = match (kind, a.slide) {
         (WindowKind::Hop, Some(s)) => interval_ms(s, "slide", ctx)?,
         (WindowKind::Cumulate, Some(s)) => interval_ms(s, "step", ctx)?,
         (WindowKind::Hop, None) => return plan_err!("missing slide; use {usage}"),
         (WindowKind::Cumulate, None) => return plan_err!("missing step; use {usage}"),
-        (WindowKind::Tumble, _) => size,
+        (WindowKind::Tumble | WindowKind::Session, _) => size,
     };
     let offset = match a.offset {
         Some(o) => interval_ms(o, "offset", ctx)?,
@@ -314,9 +353,19 @@ fn plan_window(
     if size <= 0 || slide <= 0 {
         let what = match kind {
             WindowKind::Cumulate => "step and max size",
+            WindowKind::Session => "gap",
             _ => "size and slide",
         };
-        return plan_err!("{} window {what} must be positive intervals", kind.name());
+        let s = if kind == WindowKind::Session {
+            " a"
+        } else {
+            ""
+        };
+        return plan_err!(
+            "{} window {what} must be{s} positive interval{}",
+            kind.name(),
+            if s.is_empty() { "s" } else { "" }
+        );
     }
     if kind == WindowKind::Cumulate && size % slide != 0 {
         return plan_err!(
@@ -354,6 +403,10 @@ fn plan_window(
             MAX_WINDOWS_PER_ROW
         );
     }
+    let (data, partition) = partition_keys(data)?;
+    if !partition.is_empty() && kind != WindowKind::Session {
+        return plan_err!("{}: only SESSION takes PARTITION BY", kind.name());
+    }
     let input = ctx.plan(data_relation(data)?)?;
     let time_column = descriptor_column(timecol)?;
     let spec = WindowSpec {
@@ -362,10 +415,41 @@ fn plan_window(
         slide,
         offset,
     };
-    let node = WindowTvfNode::try_new(input, &time_column, spec)?;
+    let node = WindowTvfNode::try_new(input, &time_column, spec, partition)?;
     Ok(LogicalPlan::Extension(Extension {
         node: Arc::new(node),
     }))
+}
+
+/// The table argument and its `PARTITION BY` column names, if any.
+fn partition_keys(data: SqlExpr) -> Result<(SqlExpr, Vec<String>)> {
+    let SqlExpr::Function(f) = data else {
+        return Ok((data, vec![]));
+    };
+    if f.name.to_string() != PARTITION_BY_FUNCTION {
+        return Ok((SqlExpr::Function(f), vec![]));
+    }
+    let FunctionArguments::List(list) = f.args else {
+        return plan_err!("PARTITION BY without a table");
+    };
+    let mut args = list.args.into_iter().map(|a| match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+        other => plan_err!("unexpected {other} in PARTITION BY"),
+    });
+    let Some(table) = args.next() else {
+        return plan_err!("PARTITION BY without a table");
+    };
+    let keys = args
+        .map(|k| match k? {
+            SqlExpr::Identifier(i) => Ok(crate::parser::ident_name(i)),
+            SqlExpr::CompoundIdentifier(mut is) => match is.pop() {
+                Some(i) => Ok(crate::parser::ident_name(i)),
+                None => plan_err!("empty column name in PARTITION BY"),
+            },
+            other => plan_err!("PARTITION BY takes column names, found {other}"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((table?, keys))
 }
 
 /// The first argument: `TABLE t`, `t` or `(subquery)`.

@@ -10,6 +10,7 @@ use sluice_common::{Error, Result};
 use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
 use sluice_exec::operators::partial_aggregate::PartialAggregate;
+use sluice_exec::operators::session::{SessionAggregate, SessionConfig};
 use sluice_exec::operators::window_aggregate::{
     AggInput, AggregateCall, GroupKey, WindowAggConfig, WindowAggregateOperator, WindowRole,
 };
@@ -76,6 +77,13 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
     let Some((mut window_column, mut window)) = agg.group_expr.iter().find_map(window_of) else {
         return super::updating::plan_updating_aggregate(p, agg, input);
     };
+    if window.spec.kind == WindowKind::Session && !window.panes {
+        return Err(Error::plan(
+            "grouping by the window columns of a SESSION window aggregate is not supported; \
+             window its window_time instead",
+        )
+        .near_any(first_aggregate_or_group(agg)));
+    }
     if window.spec.kind == WindowKind::Cumulate && !window.panes {
         // CUMULATE windows of one period share their start: each is known
         // by its end.
@@ -127,6 +135,32 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
     let aggregates = aggregate_calls(p, agg, &input)?;
     rowtime.extend(aggregates.iter().map(|_| false));
     windows.extend(aggregates.iter().map(|_| None));
+    if window.spec.kind == WindowKind::Session {
+        let cfg = SessionConfig {
+            gap: window.spec.size,
+            window_column,
+            window_role: window.role,
+            keys,
+            aggregates,
+            schema: Arc::clone(agg.schema.inner()),
+        };
+        let bounded = input.bounded;
+        let node = keyed(p, hash_keys, input.materialize(), || {
+            Ok(Box::new(SessionAggregate::try_new(
+                cfg.clone(),
+                &input_schema,
+            )?))
+        })?;
+        return Ok(Planned {
+            bounded,
+            node,
+            steps: vec![],
+            schema: Arc::clone(&agg.schema),
+            rowtime,
+            windows,
+            changelog: ChangelogMode::AppendOnly,
+        });
+    }
     let cfg = WindowAggConfig {
         spec: window.spec,
         panes: window.panes,
@@ -150,27 +184,14 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
     } else {
         (cfg, input_schema, hash_keys)
     };
-    // Rows are spread over instances by their non-window keys, so every
-    // window of a key is in one instance; windows alone (a global
-    // aggregate per window) are one instance.
-    let instances = if hash_keys.is_empty() {
-        1
-    } else {
-        p.parallelism
-    };
-    let ops = (0..instances)
-        .map(|_| {
-            WindowAggregateOperator::try_new(cfg.clone(), &agg_input_schema)
-                .map(|op| Box::new(op) as Box<dyn sluice_exec::operator::Operator>)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let exchange = if instances > 1 {
-        Exchange::Hash(hash_keys)
-    } else {
-        Exchange::Forward
-    };
+    let node = keyed(p, hash_keys, node, || {
+        Ok(Box::new(WindowAggregateOperator::try_new(
+            cfg.clone(),
+            &agg_input_schema,
+        )?))
+    })?;
     Ok(Planned {
-        node: StreamNode::parallel(ops, vec![node], vec![exchange]),
+        node,
         steps: vec![],
         schema: Arc::clone(&agg.schema),
         rowtime,
@@ -178,4 +199,24 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         bounded,
         changelog: ChangelogMode::AppendOnly,
     })
+}
+
+/// Instances of an operator made by `make` over `input`, hashed by `keys`.
+/// Rows are spread over instances by their non-window keys, so every window
+/// of a key is in one instance; without keys (a global aggregate per
+/// window) there is one instance.
+fn keyed(
+    p: &StreamPlanner,
+    keys: Vec<Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
+    input: StreamNode,
+    make: impl Fn() -> Result<Box<dyn sluice_exec::operator::Operator>>,
+) -> Result<StreamNode> {
+    let instances = if keys.is_empty() { 1 } else { p.parallelism };
+    let ops = (0..instances).map(|_| make()).collect::<Result<Vec<_>>>()?;
+    let exchange = if instances > 1 {
+        Exchange::Hash(keys)
+    } else {
+        Exchange::Forward
+    };
+    Ok(StreamNode::parallel(ops, vec![input], vec![exchange]))
 }

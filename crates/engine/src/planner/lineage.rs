@@ -1,6 +1,8 @@
-//! Which HOP and CUMULATE TVFs can be aggregated by panes: those whose rows reach a
-//! window aggregate through filters and projections that only pass the
-//! window columns through.
+//! Which HOP, CUMULATE and SESSION TVFs can be aggregated by panes (a
+//! SESSION by each row's own window, merged by the aggregate): those whose
+//! rows reach a window aggregate through filters and projections that only
+//! pass the window columns through (and, for a SESSION, that group by its
+//! PARTITION BY columns).
 
 use std::collections::HashSet;
 
@@ -9,13 +11,14 @@ use sluice_sql::window::{WindowKind, WindowTvfNode};
 
 /// Per output column: is it a window column of the TVF below; the TVF; and
 /// whether everything between it and here is transparent.
-struct Lineage {
+struct Lineage<'a> {
     window: Vec<bool>,
-    tvf: Option<*const WindowTvfNode>,
+    tvf: Option<&'a WindowTvfNode>,
     transparent: bool,
 }
 
-/// Addresses of the HOP and CUMULATE TVF nodes to plan in pane mode.
+/// Addresses of the HOP, CUMULATE and SESSION TVF nodes to plan in pane
+/// mode.
 pub fn pane_candidates(plan: &LogicalPlan) -> HashSet<usize> {
     let mut out = HashSet::new();
     visit(plan, &mut out);
@@ -41,9 +44,24 @@ fn visit(plan: &LogicalPlan, out: &mut HashSet<usize>) {
                 .iter()
                 .any(|e| matches!(e, Expr::Column(_)) && refs_window(e));
             let aggs_ok = agg.aggr_expr.iter().all(|e| !refs_window(e));
-            // SAFETY-free: the pointer is only compared, never dereferenced.
-            if keys_ok && aggs_ok && has_window_key {
-                out.insert(tvf as usize);
+            // A SESSION's other keys must be its PARTITION BY columns.
+            let session_ok = tvf.spec.kind != WindowKind::Session || {
+                let others: Vec<&Expr> =
+                    agg.group_expr.iter().filter(|e| !refs_window(e)).collect();
+                let mut keys: Vec<&str> = others
+                    .iter()
+                    .filter_map(|e| match e {
+                        Expr::Column(c) => Some(c.name.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let mut want: Vec<&str> = tvf.partition.iter().map(String::as_str).collect();
+                keys.sort_unstable();
+                want.sort_unstable();
+                keys.len() == others.len() && keys == want
+            };
+            if keys_ok && aggs_ok && has_window_key && session_ok {
+                out.insert(tvf as *const WindowTvfNode as usize);
             }
         }
     }
@@ -52,7 +70,7 @@ fn visit(plan: &LogicalPlan, out: &mut HashSet<usize>) {
     }
 }
 
-fn lineage(plan: &LogicalPlan) -> Lineage {
+fn lineage(plan: &LogicalPlan) -> Lineage<'_> {
     let opaque = |n: usize| Lineage {
         window: vec![false; n],
         tvf: None,
@@ -60,13 +78,13 @@ fn lineage(plan: &LogicalPlan) -> Lineage {
     };
     match plan {
         LogicalPlan::Extension(ext) => match ext.node.as_any().downcast_ref::<WindowTvfNode>() {
-            Some(tvf) if matches!(tvf.spec.kind, WindowKind::Hop | WindowKind::Cumulate) => {
+            Some(tvf) if tvf.spec.kind != WindowKind::Tumble => {
                 let n = plan.schema().fields().len();
                 let mut window = vec![false; n];
                 window[n - 3..].iter_mut().for_each(|w| *w = true);
                 Lineage {
                     window,
-                    tvf: Some(tvf as *const WindowTvfNode),
+                    tvf: Some(tvf),
                     transparent: true,
                 }
             }

@@ -384,8 +384,26 @@ impl<'a> StreamPlanner<'a> {
             .pane_tvfs
             .contains(&(tvf as *const WindowTvfNode as usize));
         let spec = tvf.spec;
-        // In pane mode rows get their pane (a tumble of the pane length).
-        let assign_spec = if panes {
+        if spec.kind == WindowKind::Session && !panes {
+            let keys = if tvf.partition.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " and exactly its PARTITION BY columns ({})",
+                    tvf.partition.join(", ")
+                )
+            };
+            return Err(Error::plan(format!(
+                "a SESSION window must be aggregated directly: GROUP BY window_start, \
+                 window_end{keys}, with aggregates over the input's own columns"
+            ))
+            .near("SESSION"));
+        }
+        // In pane mode rows get their pane (a tumble of the pane length);
+        // under a SESSION aggregate, their own window (merged there).
+        let assign_spec = if spec.kind == WindowKind::Session {
+            spec
+        } else if panes {
             WindowSpec {
                 kind: WindowKind::Tumble,
                 size: spec.pane(),

@@ -8,6 +8,7 @@ pub mod limit;
 pub mod mini_batch;
 pub mod partial_aggregate;
 pub mod ranked;
+pub mod session;
 pub mod sort;
 pub mod stateless;
 pub mod top_n;

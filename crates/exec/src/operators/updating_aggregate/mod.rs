@@ -33,7 +33,7 @@ use sluice_common::{Error, Result};
 
 use crate::operator::{Operator, Output};
 use crate::operators::expiry::{wall_clock, Clock, Expiry};
-use crate::operators::window_aggregate::{batch_of, AggregateCall};
+use crate::operators::window_aggregate::{batch_of, describe_aggregates, AggregateCall};
 use acc::{GroupAcc, Rows};
 use changes::{positions, Changes};
 
@@ -305,16 +305,10 @@ impl Operator for UpdatingAggregateOperator {
 
     fn describe(&self) -> String {
         let keys: Vec<String> = self.cfg.keys.iter().map(|k| k.to_string()).collect();
-        let aggs: Vec<String> = self
-            .cfg
-            .aggregates
-            .iter()
-            .map(|a| a.expr.name().to_string())
-            .collect();
         format!(
             "UpdatingAggregate: keys=[{}], aggregates=[{}]",
             keys.join(", "),
-            aggs.join(", ")
+            describe_aggregates(&self.cfg.aggregates)
         )
     }
 

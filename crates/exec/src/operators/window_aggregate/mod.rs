@@ -136,16 +136,29 @@ impl WindowAggConfig {
 
     /// The keys as EXPLAIN shows them.
     pub(crate) fn describe_keys(&self) -> String {
-        let keys: Vec<String> = self
-            .keys
-            .iter()
-            .map(|k| match k {
-                GroupKey::Window(r) => r.to_string(),
-                GroupKey::Expr(e) => e.to_string(),
-            })
-            .collect();
-        keys.join(", ")
+        describe_keys(&self.keys)
     }
+}
+
+/// GROUP BY keys as EXPLAIN shows them.
+pub(crate) fn describe_keys(keys: &[GroupKey]) -> String {
+    let keys: Vec<String> = keys
+        .iter()
+        .map(|k| match k {
+            GroupKey::Window(r) => r.to_string(),
+            GroupKey::Expr(e) => e.to_string(),
+        })
+        .collect();
+    keys.join(", ")
+}
+
+/// Aggregate calls as EXPLAIN shows them.
+pub(crate) fn describe_aggregates(aggregates: &[AggregateCall]) -> String {
+    let names: Vec<String> = aggregates
+        .iter()
+        .map(|a| a.expr.name().to_string())
+        .collect();
+    names.join(", ")
 }
 
 /// A batch of `schema` from `cols`, casting columns that differ from the
@@ -285,20 +298,7 @@ impl WindowAggregateOperator {
     }
 
     fn new_accumulators(&self) -> Result<Vec<Box<dyn GroupsAccumulator>>> {
-        self.cfg
-            .aggregates
-            .iter()
-            .map(|a| -> Result<Box<dyn GroupsAccumulator>> {
-                if a.expr.groups_accumulator_supported() {
-                    Ok(a.expr.create_groups_accumulator()?)
-                } else {
-                    let agg = Arc::clone(&a.expr);
-                    Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
-                        agg.create_accumulator()
-                    })))
-                }
-            })
-            .collect()
+        new_accumulators(&self.cfg.aggregates)
     }
 
     /// Start of the pane holding each row (None for NULL window values).
@@ -414,7 +414,30 @@ impl WindowAggregateOperator {
     }
 }
 
-fn eval_all(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+/// Fresh vectorised accumulators for `aggregates` (through
+/// `GroupsAccumulatorAdapter` where an aggregate has no groups version).
+pub(crate) fn new_accumulators(
+    aggregates: &[AggregateCall],
+) -> Result<Vec<Box<dyn GroupsAccumulator>>> {
+    aggregates
+        .iter()
+        .map(|a| -> Result<Box<dyn GroupsAccumulator>> {
+            if a.expr.groups_accumulator_supported() {
+                Ok(a.expr.create_groups_accumulator()?)
+            } else {
+                let agg = Arc::clone(&a.expr);
+                Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
+                    agg.create_accumulator()
+                })))
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn eval_all(
+    exprs: &[Arc<dyn PhysicalExpr>],
+    batch: &RecordBatch,
+) -> Result<Vec<ArrayRef>> {
     exprs
         .iter()
         .map(|e| Ok(e.evaluate(batch)?.into_array(batch.num_rows())?))
@@ -427,12 +450,6 @@ impl Operator for WindowAggregateOperator {
     }
 
     fn describe(&self) -> String {
-        let aggs: Vec<String> = self
-            .cfg
-            .aggregates
-            .iter()
-            .map(|a| a.expr.name().to_string())
-            .collect();
         format!(
             "WindowAggregate: {}{} keys=[{}] aggs=[{}]",
             self.cfg.spec,
@@ -442,7 +459,7 @@ impl Operator for WindowAggregateOperator {
                 String::new()
             },
             self.cfg.describe_keys(),
-            aggs.join(", ")
+            describe_aggregates(&self.cfg.aggregates)
         )
     }
 

@@ -1,0 +1,371 @@
+//! Session window aggregation (`SESSION(TABLE t PARTITION BY k,
+//! DESCRIPTOR(ts), gap)`, `GROUP BY SESSION(ts, gap), k`).
+//!
+//! Flink's rule: each row's own window is `[ts, ts + gap)`; windows of one
+//! key that touch (`a.start <= b.end && a.end >= b.start`) merge into a
+//! session `[first ts, last ts + gap)`, so a row arriving between two
+//! sessions bridges them. A session fires when the watermark reaches
+//! `end - 1`: its row is emitted once and its state freed. A row whose own
+//! window has fired and that merges with no open session is late (dropped,
+//! counted); one that joins an open session is not.
+//!
+//! The rows of open sessions are kept as the batches they came in (a key's
+//! sessions hold `(batch, row)` picks); when sessions fire their rows are
+//! gathered (`interleave`) and aggregated in one pass with DataFusion's
+//! vectorised accumulators, one group per session. Any aggregate works,
+//! with `DISTINCT` and `FILTER`, since each session is aggregated once
+//! from its rows. Keys with no open session are forgotten and the stored
+//! batches are compacted once most of their rows are gone, so memory is
+//! bounded by the open sessions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, TimestampMillisecondArray, UInt32Array};
+use arrow::compute::{interleave, take};
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
+use datafusion::logical_expr::EmitTo;
+use datafusion::physical_expr::PhysicalExpr;
+use sluice_common::{Error, Result, Watermark};
+
+use super::window_aggregate::{
+    batch_of, describe_aggregates, describe_keys, eval_all, fired, new_accumulators, AggregateCall,
+    GroupKey, WindowRole,
+};
+use crate::operator::{Operator, Output};
+use crate::time::to_millis;
+
+/// What a session aggregate computes.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The gap, in milliseconds.
+    pub gap: i64,
+    /// Input column holding each row's own window start, end or time.
+    pub window_column: usize,
+    /// Which one it holds.
+    pub window_role: WindowRole,
+    /// GROUP BY keys, in output order: window columns and the partition
+    /// keys (sessions are per partition key).
+    pub keys: Vec<GroupKey>,
+    /// Aggregates, in output order after the keys.
+    pub aggregates: Vec<AggregateCall>,
+    /// Output schema: keys then aggregates.
+    pub schema: SchemaRef,
+}
+
+/// A stored row: (batch, row).
+type Pick = (usize, usize);
+
+/// One open session of a key.
+struct Session {
+    start: i64,
+    /// Last row time + gap.
+    end: i64,
+    rows: Vec<Pick>,
+}
+
+/// See the module docs.
+pub struct SessionAggregate {
+    cfg: SessionConfig,
+    partition: Vec<Arc<dyn PhysicalExpr>>,
+    converter: RowConverter,
+    /// Open sessions per partition key, by start.
+    keys: HashMap<Box<[u8]>, Vec<Session>>,
+    batches: Vec<RecordBatch>,
+    live: usize,
+    /// No open session ends before this.
+    min_end: i64,
+    watermark: i64,
+}
+
+impl SessionAggregate {
+    /// A session aggregate over batches of `input`.
+    pub fn try_new(cfg: SessionConfig, input: &Schema) -> Result<Self> {
+        if cfg.gap <= 0 {
+            return Err(Error::plan("a SESSION gap must be a positive interval"));
+        }
+        let partition: Vec<Arc<dyn PhysicalExpr>> = cfg
+            .keys
+            .iter()
+            .filter_map(|k| match k {
+                GroupKey::Expr(e) => Some(Arc::clone(e)),
+                GroupKey::Window(_) => None,
+            })
+            .collect();
+        let fields = partition
+            .iter()
+            .map(|e| Ok(SortField::new(e.data_type(input)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(SessionAggregate {
+            converter: RowConverter::new(fields)?,
+            partition,
+            cfg,
+            keys: HashMap::new(),
+            batches: Vec::new(),
+            live: 0,
+            min_end: i64::MAX,
+            watermark: i64::MIN,
+        })
+    }
+
+    /// Each row's event time (from its own window column).
+    fn times(&self, batch: &RecordBatch) -> Result<arrow::array::Int64Array> {
+        let v = to_millis(batch.column(self.cfg.window_column))?;
+        let shift = match self.cfg.window_role {
+            WindowRole::Start => 0,
+            WindowRole::End => -self.cfg.gap,
+            WindowRole::Time => 1 - self.cfg.gap,
+        };
+        Ok(arrow::compute::kernels::arity::unary(&v, |x: i64| {
+            x + shift
+        }))
+    }
+
+    /// Each row's partition key, encoded.
+    fn key_rows(&self, batch: &RecordBatch) -> Result<arrow::row::Rows> {
+        let cols = eval_all(&self.partition, batch)?;
+        if cols.is_empty() {
+            // No partition: one key. A constant column keeps the row count.
+            let one: ArrayRef = Arc::new(arrow::array::BooleanArray::from(vec![
+                true;
+                batch.num_rows()
+            ]));
+            let c = RowConverter::new(vec![SortField::new(one.data_type().clone())])?;
+            return Ok(c.convert_columns(&[one])?);
+        }
+        Ok(self.converter.convert_columns(&cols)?)
+    }
+
+    /// Put row `pick` (time `t`) into its key's sessions; `false` when it
+    /// is late.
+    fn add(&mut self, key: &[u8], t: i64, pick: Pick) -> bool {
+        let gap = self.cfg.gap;
+        let (start, end) = (t, t.saturating_add(gap));
+        let sessions = match self.keys.get_mut(key) {
+            Some(s) => s,
+            None => {
+                if fired(end, self.watermark) {
+                    return false;
+                }
+                self.keys.insert(key.into(), Vec::new());
+                self.keys.get_mut(key).expect("just inserted")
+            }
+        };
+        // The sessions this row's window touches: a run, by start.
+        let first = sessions.partition_point(|s| s.end < start);
+        let last = sessions[first..].partition_point(|s| s.start <= end) + first;
+        if first == last {
+            if fired(end, self.watermark) {
+                if sessions.is_empty() {
+                    self.keys.remove(key);
+                }
+                return false;
+            }
+            sessions.insert(
+                first,
+                Session {
+                    start,
+                    end,
+                    rows: vec![pick],
+                },
+            );
+            self.min_end = self.min_end.min(end);
+            return true;
+        }
+        // Merge the run into its first session.
+        let mut merged: Vec<Session> = sessions.drain(first + 1..last).collect();
+        let s = &mut sessions[first];
+        s.start = s.start.min(start);
+        s.end = s.end.max(end);
+        s.rows.push(pick);
+        for m in merged.drain(..) {
+            s.start = s.start.min(m.start);
+            s.end = s.end.max(m.end);
+            s.rows.extend(m.rows);
+        }
+        true
+    }
+
+    /// Take every session that fired by `wm` out of the state, by end.
+    fn take_fired(&mut self, wm: i64) -> Vec<(Box<[u8]>, Session)> {
+        let mut done = Vec::new();
+        let mut min_end = i64::MAX;
+        self.keys.retain(|key, sessions| {
+            let mut i = 0;
+            while i < sessions.len() {
+                if fired(sessions[i].end, wm) {
+                    done.push((key.clone(), sessions.remove(i)));
+                } else {
+                    min_end = min_end.min(sessions[i].end);
+                    i += 1;
+                }
+            }
+            !sessions.is_empty()
+        });
+        self.min_end = min_end;
+        done.sort_by_key(|(_, s)| (s.end, s.start));
+        done
+    }
+
+    /// Aggregate the fired sessions and emit one row each.
+    fn emit(&mut self, done: Vec<(Box<[u8]>, Session)>, out: &mut Output) -> Result<()> {
+        let mut picks = Vec::new();
+        let mut groups = Vec::new();
+        let mut firsts = Vec::with_capacity(done.len());
+        for (g, (_, s)) in done.iter().enumerate() {
+            firsts.push(picks.len() as u32);
+            picks.extend_from_slice(&s.rows);
+            groups.extend(std::iter::repeat_n(g, s.rows.len()));
+        }
+        self.live -= picks.len();
+        let rows = self.gather(&picks)?;
+        let n = done.len();
+        let mut aggs = Vec::with_capacity(self.cfg.aggregates.len());
+        for (a, mut acc) in self
+            .cfg
+            .aggregates
+            .iter()
+            .zip(new_accumulators(&self.cfg.aggregates)?)
+        {
+            let args = eval_all(&a.expr.expressions(), &rows)?;
+            let filter = match &a.filter {
+                Some(f) => Some(f.evaluate(&rows)?.into_array(rows.num_rows())?),
+                None => None,
+            };
+            let filter = filter.as_ref().map(arrow::array::AsArray::as_boolean);
+            acc.update_batch(&args, &groups, filter, n)?;
+            aggs.push(acc.evaluate(EmitTo::All)?);
+        }
+        let first_rows = UInt32Array::from(firsts);
+        let mut keys = eval_all(&self.partition, &rows)?
+            .into_iter()
+            .map(|k| Ok(take(&k, &first_rows, None)?))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter();
+        let window = |f: &dyn Fn(&Session) -> i64| -> ArrayRef {
+            let v: Vec<i64> = done.iter().map(|(_, s)| f(s)).collect();
+            Arc::new(TimestampMillisecondArray::from(v))
+        };
+        let mut cols = Vec::with_capacity(self.cfg.schema.fields().len());
+        for k in &self.cfg.keys {
+            cols.push(match k {
+                GroupKey::Window(WindowRole::Start) => window(&|s| s.start),
+                GroupKey::Window(WindowRole::End) => window(&|s| s.end),
+                GroupKey::Window(WindowRole::Time) => window(&|s| s.end - 1),
+                GroupKey::Expr(_) => keys
+                    .next()
+                    .ok_or_else(|| Error::internal("missing session key column"))?,
+            });
+        }
+        cols.extend(aggs);
+        out.push(batch_of(&self.cfg.schema, cols)?);
+        Ok(())
+    }
+
+    /// The stored rows at `picks`, as one batch.
+    fn gather(&self, picks: &[Pick]) -> Result<RecordBatch> {
+        let schema = self
+            .batches
+            .first()
+            .map(RecordBatch::schema)
+            .ok_or_else(|| Error::internal("sessions without rows"))?;
+        let cols = (0..schema.fields().len())
+            .map(|c| {
+                let arrays: Vec<&dyn Array> =
+                    self.batches.iter().map(|b| b.column(c).as_ref()).collect();
+                Ok(interleave(&arrays, picks)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new(schema, cols)?)
+    }
+
+    /// Keep only the rows of open sessions, in one batch.
+    fn compact(&mut self) -> Result<()> {
+        let mut picks = Vec::with_capacity(self.live);
+        for sessions in self.keys.values_mut() {
+            for s in sessions.iter_mut() {
+                for r in s.rows.iter_mut() {
+                    picks.push(*r);
+                    *r = (0, picks.len() - 1);
+                }
+            }
+        }
+        self.batches = if picks.is_empty() {
+            Vec::new()
+        } else {
+            vec![self.gather(&picks)?]
+        };
+        Ok(())
+    }
+}
+
+impl Operator for SessionAggregate {
+    fn name(&self) -> &'static str {
+        "SessionAggregate"
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "SessionAggregate: SESSION(gap={}) keys=[{}] aggs=[{}]",
+            sluice_common::window::fmt_ms(self.cfg.gap),
+            describe_keys(&self.cfg.keys),
+            describe_aggregates(&self.cfg.aggregates)
+        )
+    }
+
+    fn output_schema(&self) -> SchemaRef {
+        Arc::clone(&self.cfg.schema)
+    }
+
+    fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let times = self.times(&batch)?;
+        let keys = self.key_rows(&batch)?;
+        let b = self.batches.len();
+        let mut late = 0;
+        for (i, t) in times.iter().enumerate() {
+            let Some(t) = t else {
+                late += 1;
+                continue;
+            };
+            if self.add(keys.row(i).as_ref(), t, (b, i)) {
+                self.live += 1;
+            } else {
+                late += 1;
+            }
+        }
+        out.add_late(late);
+        self.batches.push(batch);
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, wm: Watermark, out: &mut Output) -> Result<Option<Watermark>> {
+        self.watermark = wm.0;
+        if fired(self.min_end, wm.0) {
+            let done = self.take_fired(wm.0);
+            if !done.is_empty() {
+                self.emit(done, out)?;
+            }
+            let stored: usize = self.batches.iter().map(RecordBatch::num_rows).sum();
+            if stored > 2 * self.live + 8192 {
+                self.compact()?;
+            }
+        }
+        Ok(Some(wm))
+    }
+
+    fn state_size(&self) -> Option<(usize, usize)> {
+        let bytes = self
+            .batches
+            .iter()
+            .map(RecordBatch::get_array_memory_size)
+            .sum::<usize>()
+            + 16 * self.live
+            + self.keys.keys().map(|k| k.len() + 48).sum::<usize>();
+        Some((self.keys.len(), bytes))
+    }
+}
