@@ -87,7 +87,7 @@ impl Session {
 
     /// `INSERT INTO t SELECT ...` without a column list writes the columns a
     /// sink stores: virtual metadata columns (read-only, such as a Kafka
-    /// offset) are left out, as in Flink.
+    /// offset) and computed columns are left out, as in Flink.
     pub(crate) async fn skip_virtual_columns(
         &self,
         insert: &mut datafusion::sql::sqlparser::ast::Insert,
@@ -111,11 +111,12 @@ impl Session {
             .filter(|(_, _, is_virtual)| *is_virtual)
             .map(|(i, _, _)| i)
             .collect();
-        if virtual_cols.is_empty() {
+        if virtual_cols.is_empty() && !table.has_computed() {
             return;
         }
+        // Written: the physical columns that are not virtual metadata.
         insert.columns = table
-            .schema
+            .physical
             .fields()
             .iter()
             .enumerate()

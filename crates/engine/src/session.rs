@@ -30,7 +30,7 @@ use crate::planner_thread::{on_planner_thread, plan_async};
 use crate::query::{QueryHandle, ResultShape};
 use crate::settings::Settings;
 use crate::show;
-use crate::tables::{describe_rows, ConnectorTable};
+use crate::tables::{describe_rows, physical_columns, ConnectorTable};
 
 /// What a statement produced.
 pub enum StatementResult {
@@ -335,7 +335,7 @@ impl Session {
                 let sink = ct.sink(state, overwrite)?;
                 let shape = ResultShape::of(&plan);
                 let graph = StreamGraph {
-                    root: plan.node,
+                    root: physical_columns(plan.node, table),
                     sink: Some((sink, Arc::default())),
                     parallelism,
                     ordered: bounded,

@@ -5,11 +5,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use arrow::datatypes::Schema;
 use datafusion::execution::context::SessionState;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::PhysicalExpr;
+use sluice_common::changelog;
 use sluice_common::changelog::ChangelogMode;
 use sluice_common::{Error, Result};
 use sluice_connectors::memory::MemoryStore;
 use sluice_connectors::registry::{Connector, ConnectorContext, Registry, TableDesc};
+use sluice_exec::graph::StreamNode;
+use sluice_exec::operators::stateless::{StatelessOperator, Step};
 use sluice_exec::sink::Sink;
 use sluice_sql::parser::CreateTableDef;
 use sluice_sql::table::StreamTable;
@@ -32,7 +38,7 @@ impl<'a> ConnectorTable<'a> {
             .primary_key
             .iter()
             .map(|k| {
-                table.schema.index_of(k).map_err(|_| {
+                table.physical.index_of(k).map_err(|_| {
                     Error::plan(format!("PRIMARY KEY column '{k}' is not a column")).near(k)
                 })
             })
@@ -45,11 +51,12 @@ impl<'a> ConnectorTable<'a> {
         })
     }
 
-    /// The table as the connector sees it.
+    /// The table as the connector sees it: its physical columns (computed
+    /// ones are added after the source and dropped before the sink).
     pub fn desc(&self) -> TableDesc<'_> {
         TableDesc {
             name: &self.table.name,
-            schema: &self.table.schema,
+            schema: &self.table.physical,
             options: &self.table.options,
             primary_key: &self.primary_key,
             metadata: &self.metadata,
@@ -65,7 +72,7 @@ impl<'a> ConnectorTable<'a> {
                     "table {}: column {} reads metadata '{key}', but connector '{}' has no \
                      metadata columns",
                     self.table.name,
-                    self.table.schema.field(*i).name(),
+                    self.table.physical.field(*i).name(),
                     self.connector.name()
                 )));
             }
@@ -83,6 +90,26 @@ impl<'a> ConnectorTable<'a> {
         self.connector
             .sink(&self.desc(), &connector_context(state)?, overwrite)
     }
+}
+
+/// The rows an INSERT writes into `table`: its physical columns (a
+/// computed column is computed when read, never stored).
+pub(crate) fn physical_columns(node: StreamNode, table: &StreamTable) -> StreamNode {
+    if !table.has_computed() {
+        return node;
+    }
+    let input = node.schema();
+    let data = changelog::data_schema(&input);
+    let keep: Vec<usize> = (0..table.schema.fields().len())
+        .filter(|&i| table.physical_index(i).is_some())
+        .collect();
+    let exprs: Vec<Arc<dyn PhysicalExpr>> = keep
+        .iter()
+        .map(|&i| Arc::new(Column::new(data.field(i).name(), i)) as Arc<dyn PhysicalExpr>)
+        .collect();
+    let fields: Vec<_> = keep.iter().map(|&i| data.field(i).clone()).collect();
+    let step = Step::Project(exprs, Arc::new(Schema::new(fields)));
+    node.then(Arc::new(StatelessOperator::new(vec![step], input)))
 }
 
 /// A table's relative paths resolved against `base` (the script's folder),
@@ -109,7 +136,7 @@ pub(crate) async fn describe_rows(table: &StreamTable) -> Result<Vec<Vec<String>
     let (connector, name, schema, options) = (
         ct.connector,
         table.name.clone(),
-        Arc::clone(&table.schema),
+        Arc::clone(&table.physical),
         table.options.clone(),
     );
     let (pk, meta) = (ct.primary_key.clone(), ct.metadata.clone());

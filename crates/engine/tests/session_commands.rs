@@ -49,6 +49,31 @@ async fn show_create_table_prints_the_definition() {
 }
 
 #[tokio::test]
+async fn show_create_table_prints_computed_columns() {
+    let session = Session::new();
+    run(
+        &session,
+        "CREATE TABLE orders (price DOUBLE, qty INT, total AS price * qty, \
+         ts AS TO_TIMESTAMP_LTZ(qty, 3), WATERMARK FOR ts AS ts)",
+    )
+    .await;
+    let rows = cells(&session, "SHOW CREATE TABLE orders").await;
+    assert_eq!(
+        rows,
+        vec![vec!["CREATE TABLE `orders` (\n  \
+              `price` DOUBLE,\n  \
+              `qty` INT,\n  \
+              `total` AS price * qty,\n  \
+              `ts` AS TO_TIMESTAMP_LTZ(qty, 3),\n  \
+              WATERMARK FOR `ts` AS ts\n\
+              ) WITH (\n  \
+              'connector' = 'memory'\n\
+              )"
+        .to_string()]]
+    );
+}
+
+#[tokio::test]
 async fn a_background_job_runs_to_its_end_and_is_listed() {
     let session = Session::new();
     run(&session, "CREATE TABLE src (a INT)").await;

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use datafusion::physical_expr::PhysicalExpr;
+
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
@@ -15,10 +17,13 @@ use crate::watermark::WatermarkExpr;
 
 /// The columns a source makes, the ones it emits, and its watermark: the
 /// watermark is evaluated on every column made, then the batch is cut down
-/// to the emitted ones.
+/// to the emitted ones. A table with computed columns also has an
+/// expansion: expressions over the made (physical) columns giving the
+/// columns the watermark and the output read.
 #[derive(Debug, Clone)]
 pub struct ScanColumns {
     made: SchemaRef,
+    expand: Option<(Vec<Arc<dyn PhysicalExpr>>, SchemaRef)>,
     output: Option<Vec<usize>>,
     watermark: Option<WatermarkExpr>,
     emitted: SchemaRef,
@@ -38,7 +43,28 @@ impl ScanColumns {
         };
         Ok(ScanColumns {
             made,
+            expand: None,
             output,
+            watermark,
+            emitted,
+        })
+    }
+
+    /// Batches of `made` expanded by `exprs` into `expanded` (computed
+    /// columns), emitted as the columns `output` of the expansion, with
+    /// `watermark` over the expansion.
+    pub fn expanding(
+        made: SchemaRef,
+        exprs: Vec<Arc<dyn PhysicalExpr>>,
+        expanded: SchemaRef,
+        output: Vec<usize>,
+        watermark: Option<WatermarkExpr>,
+    ) -> Result<Self> {
+        let emitted = Arc::new(expanded.project(&output)?);
+        Ok(ScanColumns {
+            made,
+            expand: Some((exprs, expanded)),
+            output: Some(output),
             watermark,
             emitted,
         })
@@ -72,6 +98,17 @@ impl ScanColumns {
 
     /// A made batch as emitted, with the largest watermark it supports.
     pub fn split(&self, batch: RecordBatch) -> Result<(RecordBatch, Option<i64>)> {
+        let batch = match &self.expand {
+            Some((exprs, schema)) => {
+                let n = batch.num_rows();
+                let cols = exprs
+                    .iter()
+                    .map(|e| Ok(e.evaluate(&batch)?.into_array(n)?))
+                    .collect::<Result<Vec<_>>>()?;
+                crate::operators::window_aggregate::batch_of(schema, cols)?
+            }
+            None => batch,
+        };
         let wm = match &self.watermark {
             Some(w) => w.eval(&batch)?,
             None => None,

@@ -1,6 +1,6 @@
 //! `CREATE TABLE` with Flink's streaming extensions: `WATERMARK FOR`,
-//! `PRIMARY KEY ... NOT ENFORCED`, `METADATA [FROM 'key'] [VIRTUAL]` columns
-//! and `WITH (...)` connector options.
+//! `PRIMARY KEY ... NOT ENFORCED`, `METADATA [FROM 'key'] [VIRTUAL]` columns,
+//! computed columns (`name AS expr`) and `WITH (...)` connector options.
 
 use datafusion::sql::sqlparser::ast::{DataType, Expr};
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -21,6 +21,9 @@ pub struct ColumnDef {
     /// `METADATA [FROM 'key'] [VIRTUAL]`: the connector's metadata key
     /// (the column name when no `FROM` is given).
     pub metadata: Option<MetadataDef>,
+    /// `name AS expr`: a computed column (its type is the expression's;
+    /// `data_type` is `Unspecified`).
+    pub computed: Option<Expr>,
 }
 
 /// A metadata column: its value comes from the connector (a Kafka record's
@@ -132,6 +135,20 @@ pub(crate) fn parse_create_table(p: &mut Parser) -> Result<CreateTableDef, Parse
 
 fn parse_column(p: &mut Parser, primary_key: &mut Vec<String>) -> Result<ColumnDef, ParserError> {
     let name = ident_name(p.parse_identifier()?);
+    if p.parse_keyword(Keyword::AS) {
+        // A computed column: `name AS expr [COMMENT '...']`.
+        let expr = p.parse_expr()?;
+        if p.parse_keyword(Keyword::COMMENT) {
+            let _ = p.next_token();
+        }
+        return Ok(ColumnDef {
+            name,
+            data_type: DataType::Unspecified,
+            not_null: false,
+            metadata: None,
+            computed: Some(expr),
+        });
+    }
     let data_type = p.parse_data_type()?;
     let mut not_null = false;
     let mut metadata = None;
@@ -155,6 +172,8 @@ fn parse_column(p: &mut Parser, primary_key: &mut Vec<String>) -> Result<ColumnD
         } else if p.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
             primary_key.push(name.clone());
             let _ = p.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+        } else if p.parse_keyword(Keyword::COMMENT) {
+            let _ = p.next_token();
         } else {
             break;
         }
@@ -164,6 +183,7 @@ fn parse_column(p: &mut Parser, primary_key: &mut Vec<String>) -> Result<ColumnD
         data_type,
         not_null,
         metadata,
+        computed: None,
     })
 }
 

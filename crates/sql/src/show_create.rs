@@ -34,6 +34,9 @@ impl StreamTable {
             .columns
             .iter()
             .map(|c| {
+                if let Some(e) = &c.computed {
+                    return format!("  `{}` AS {e}", c.name);
+                }
                 let null = if c.not_null { " NOT NULL" } else { "" };
                 let meta = match &c.metadata {
                     None => String::new(),

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::DFSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::optimizer::analyzer::type_coercion::TypeCoercionRewriter;
 use datafusion::physical_plan::ExecutionPlan;
 use sluice_common::{Error, Result};
 
@@ -35,8 +37,13 @@ pub struct WatermarkSpec {
 pub struct StreamTable {
     /// Table name.
     pub name: String,
-    /// Columns.
+    /// Columns, computed ones included (what queries see).
     pub schema: SchemaRef,
+    /// The columns a connector reads and writes: all but computed ones.
+    pub physical: SchemaRef,
+    /// Per column: its expression over the physical columns, for a
+    /// computed column.
+    pub computed: Vec<Option<Expr>>,
     /// Event-time column and watermark, if declared.
     pub watermark: Option<WatermarkSpec>,
     /// Connector options, keys lower-cased (includes `connector`).
@@ -50,20 +57,24 @@ pub struct StreamTable {
 impl StreamTable {
     /// Build a table from its definition; checks the watermark declaration.
     pub fn try_new(def: &CreateTableDef, state: &SessionState) -> Result<Self> {
-        let mut fields = Vec::with_capacity(def.columns.len());
-        for c in &def.columns {
-            if fields.iter().any(|f: &Field| f.name() == &c.name) {
+        let mut physical = Vec::with_capacity(def.columns.len());
+        for (i, c) in def.columns.iter().enumerate() {
+            if def.columns[..i].iter().any(|d| d.name == c.name) {
                 return Err(Error::plan(format!(
                     "column '{}' is declared twice",
                     c.name
                 )));
             }
+            if c.computed.is_some() {
+                continue;
+            }
             let dt = sql_type_to_arrow(&c.data_type).map_err(|e| {
                 Error::plan(format!("column '{}': {}", c.name, e.message())).near(&c.name)
             })?;
-            fields.push(Field::new(&c.name, dt, !c.not_null));
+            physical.push(Field::new(&c.name, dt, !c.not_null));
         }
-        let schema = Arc::new(Schema::new(fields));
+        let physical = Arc::new(Schema::new(physical));
+        let (schema, computed) = computed_columns(def, &physical, state)?;
         let mut options = BTreeMap::new();
         for (k, v) in &def.options {
             if options.insert(k.clone(), v.clone()).is_some() {
@@ -85,9 +96,14 @@ impl StreamTable {
             )?),
         };
         for k in &def.primary_key {
-            if schema.index_of(k).is_err() {
+            if physical.index_of(k).is_err() {
+                let what = if schema.index_of(k).is_ok() {
+                    "is a computed column"
+                } else {
+                    "is not a column"
+                };
                 return Err(Error::plan(format!(
-                    "PRIMARY KEY column '{k}' is not a column of {}",
+                    "PRIMARY KEY column '{k}' {what} of {}",
                     def.name
                 )));
             }
@@ -95,6 +111,8 @@ impl StreamTable {
         Ok(StreamTable {
             name: def.name.clone(),
             schema,
+            physical,
+            computed,
             watermark,
             options,
             primary_key: def.primary_key.clone(),
@@ -102,11 +120,13 @@ impl StreamTable {
         })
     }
 
-    /// Metadata columns: (column index, metadata key, virtual).
+    /// Metadata columns: (index among the physical columns, metadata key,
+    /// virtual).
     pub fn metadata_columns(&self) -> Vec<(usize, String, bool)> {
         self.definition
             .columns
             .iter()
+            .filter(|c| c.computed.is_none())
             .enumerate()
             .filter_map(|(i, c)| {
                 c.metadata
@@ -116,6 +136,33 @@ impl StreamTable {
             .collect()
     }
 
+    /// Whether the table has computed columns.
+    pub fn has_computed(&self) -> bool {
+        self.computed.iter().any(Option::is_some)
+    }
+
+    /// Index among the physical columns of column `i` (`None`: computed).
+    pub fn physical_index(&self, i: usize) -> Option<usize> {
+        if self.computed.get(i)?.is_some() {
+            return None;
+        }
+        Some(self.computed[..i].iter().filter(|c| c.is_none()).count())
+    }
+
+    /// Index among all columns of physical column `i`.
+    pub fn column_of_physical(&self, i: usize) -> Option<usize> {
+        let mut seen = 0;
+        for (c, computed) in self.computed.iter().enumerate() {
+            if computed.is_none() {
+                if seen == i {
+                    return Some(c);
+                }
+                seen += 1;
+            }
+        }
+        None
+    }
+
     /// The connector name (`memory` when none was given).
     pub fn connector(&self) -> &str {
         self.options
@@ -123,6 +170,46 @@ impl StreamTable {
             .map(String::as_str)
             .unwrap_or("memory")
     }
+}
+
+/// All columns in order (computed ones typed by their expression over the
+/// physical columns), and each computed column's expression.
+fn computed_columns(
+    def: &CreateTableDef,
+    physical: &SchemaRef,
+    state: &SessionState,
+) -> Result<(SchemaRef, Vec<Option<Expr>>)> {
+    let df_schema = DFSchema::try_from(physical.as_ref().clone())?;
+    let mut fields = Vec::with_capacity(def.columns.len());
+    let mut exprs = Vec::with_capacity(def.columns.len());
+    for c in &def.columns {
+        let Some(e) = &c.computed else {
+            let i = physical.index_of(&c.name)?;
+            fields.push(physical.field(i).clone());
+            exprs.push(None);
+            continue;
+        };
+        let text = e.to_string();
+        let expr = state
+            .create_logical_expr(&text, &df_schema)
+            .map_err(|err| {
+                let err = Error::from(err);
+                Error::plan(format!(
+                "computed column '{}' AS {text}: {} (a computed column reads the table's other, \
+                 non-computed columns)",
+                c.name,
+                err.message()
+            ))
+                .near(&c.name)
+            })?;
+        // Coerced as a query's expressions are (DOUBLE * INT, ...).
+        let mut coerce = TypeCoercionRewriter::new(&df_schema);
+        let expr = expr.rewrite(&mut coerce)?.data;
+        let ty = expr.get_type(&df_schema)?;
+        fields.push(Field::new(&c.name, ty, true));
+        exprs.push(Some(expr));
+    }
+    Ok((Arc::new(Schema::new(fields)), exprs))
 }
 
 fn watermark_spec(

@@ -2,7 +2,8 @@
 //! evaluates these per record in streaming mode, so a long-running query
 //! never sees the time it started at):
 //!
-//! * NOW(), CURRENT_TIMESTAMP: TIMESTAMP_LTZ(3).
+//! * NOW(), CURRENT_TIMESTAMP: TIMESTAMP_LTZ(3); PROCTIME() (a computed
+//!   column's processing time) is the same.
 //! * LOCALTIMESTAMP: TIMESTAMP(3) in the session time zone (UTC in Sluice).
 //! * LOCALTIME, CURRENT_TIME: TIME(0).
 //! * CURRENT_DATE: DATE.
@@ -20,7 +21,7 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
     let v = Volatility::Volatile;
     vec![
         Udf::with_volatility("now", v, none, ret_now, now)
-            .aliases(&["current_timestamp", "current_row_timestamp"])
+            .aliases(&["current_timestamp", "current_row_timestamp", "proctime"])
             .build(),
         Udf::with_volatility("localtimestamp", v, none, ret_local, localtimestamp).build(),
         Udf::with_volatility("localtime", v, none, ret_time, localtime)

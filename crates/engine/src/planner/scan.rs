@@ -62,7 +62,19 @@ fn read(
     upserts: bool,
 ) -> Result<Planned> {
     let desc = ct.desc();
-    let mode = ct.connector.changelog(&desc)?;
+    let mode = match ct.connector.changelog(&desc)? {
+        // The connector's key is over the physical columns.
+        ChangelogMode::Updating {
+            upsert_key: Some(k),
+        } => ChangelogMode::Updating {
+            upsert_key: Some(
+                k.iter()
+                    .map(|&i| table.column_of_physical(i).unwrap_or(i))
+                    .collect(),
+            ),
+        },
+        m => m,
+    };
     let all: Vec<usize> = (0..table.schema.fields().len()).collect();
     let scanned = scan.projection.clone().unwrap_or(all);
     let mut projection = wanted.clone();
@@ -118,15 +130,12 @@ fn scan_request(
     changelog: bool,
 ) -> Result<ScanRequest> {
     let needed = with_watermark_columns(table, projection)?;
+    if table.has_computed() {
+        return expanding_request(p, table, projection, &needed, changelog);
+    }
     let columns = |made: &[usize], mut output: Vec<usize>| -> Result<ScanColumns> {
         let data = Arc::new(table.schema.project(made)?);
-        let watermark = match &table.watermark {
-            Some(w) => {
-                let schema = DFSchema::try_from(data.as_ref().clone())?;
-                Some(WatermarkExpr::new(p.physical(&w.expr, &schema)?))
-            }
-            None => None,
-        };
+        let watermark = watermark_over(p, table, &data)?;
         let made_schema = if changelog {
             output.push(made.len());
             changelog::with_op_field(&data)
@@ -140,6 +149,84 @@ fn scan_request(
         full: columns(&all, projection.to_vec())?,
         narrow: columns(&needed, (0..projection.len()).collect())?,
         needed,
+    })
+}
+
+/// The table's watermark over columns `data` (when it has one).
+fn watermark_over(
+    p: &StreamPlanner,
+    table: &StreamTable,
+    data: &Schema,
+) -> Result<Option<WatermarkExpr>> {
+    match &table.watermark {
+        Some(w) => {
+            let schema = DFSchema::try_from(data.clone())?;
+            Ok(Some(WatermarkExpr::new(p.physical(&w.expr, &schema)?)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// [`scan_request`] for a table with computed columns: the source makes
+/// physical columns (all of them, or those the needed columns read), and
+/// the scan computes the rest before the watermark.
+fn expanding_request(
+    p: &StreamPlanner,
+    table: &StreamTable,
+    projection: &[usize],
+    needed: &[usize],
+    changelog: bool,
+) -> Result<ScanRequest> {
+    let mut needed_physical = Vec::new();
+    for &c in needed {
+        let reads = match (&table.computed[c], table.physical_index(c)) {
+            (_, Some(i)) => vec![i],
+            (Some(e), None) => e
+                .column_refs()
+                .iter()
+                .map(|r| Ok(table.physical.index_of(&r.name)?))
+                .collect::<Result<Vec<_>>>()?,
+            (None, None) => return Err(Error::internal("a column neither physical nor computed")),
+        };
+        for i in reads {
+            if !needed_physical.contains(&i) {
+                needed_physical.push(i);
+            }
+        }
+    }
+    let columns = |made: &[usize], cols: &[usize], mut output: Vec<usize>| {
+        let data = Arc::new(table.physical.project(made)?);
+        let df = DFSchema::try_from(data.as_ref().clone())?;
+        let mut exprs = cols
+            .iter()
+            .map(|&c| match &table.computed[c] {
+                Some(e) => p.physical(e, &df),
+                None => {
+                    let name = table.schema.field(c).name();
+                    Ok(Arc::new(Column::new(name, data.index_of(name)?)) as Arc<dyn PhysicalExpr>)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let expanded = Arc::new(table.schema.project(cols)?);
+        let watermark = watermark_over(p, table, &expanded)?;
+        let (made_schema, expanded) = if changelog {
+            exprs.push(Arc::new(Column::new(changelog::OP_COLUMN, made.len())));
+            output.push(cols.len());
+            (
+                changelog::with_op_field(&data),
+                changelog::with_op_field(&expanded),
+            )
+        } else {
+            (data, expanded)
+        };
+        ScanColumns::expanding(made_schema, exprs, expanded, output, watermark)
+    };
+    let all: Vec<usize> = (0..table.schema.fields().len()).collect();
+    let physical: Vec<usize> = (0..table.physical.fields().len()).collect();
+    Ok(ScanRequest {
+        full: columns(&physical, &all, projection.to_vec())?,
+        narrow: columns(&needed_physical, needed, (0..projection.len()).collect())?,
+        needed: needed_physical,
     })
 }
 
