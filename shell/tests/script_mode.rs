@@ -271,13 +271,6 @@ fn examples_run_from_another_folder() {
 /// were computed from the two CSV files apart from Sluice.
 #[test]
 fn clicks_per_segment_example() {
-    let path = repo_root().join("examples/clicks_per_segment.sql");
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["--format", "csv", "-f"])
-        .arg(&path)
-        .output()
-        .expect("sluice runs");
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let want = "window_start,segment,users,clicks\n\
         2024-03-01 09:00:00,free,2,4\n2024-03-01 09:00:00,premium,2,2\n\
         2024-03-01 09:00:00,trial,1,1\n2024-03-01 09:01:00,free,2,4\n\
@@ -287,7 +280,29 @@ fn clicks_per_segment_example() {
         2024-03-01 09:03:00,premium,2,5\n2024-03-01 09:03:00,trial,2,2\n\
         2024-03-01 09:04:00,free,2,4\n2024-03-01 09:04:00,premium,3,3\n\
         2024-03-01 09:04:00,trial,2,2\n";
-    assert_eq!(text(&out.stdout), want);
+    assert_eq!(run_example("clicks_per_segment.sql"), want);
+}
+
+/// What `examples/<name>` prints as CSV (it must succeed).
+fn run_example(name: &str) -> String {
+    let path = repo_root().join("examples").join(name);
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["--format", "csv", "-f"])
+        .arg(&path)
+        .output()
+        .expect("sluice runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// Issue 13's anomaly detection: readings more than 3 standard deviations
+/// from their sensor's last minute (an OVER aggregate), here one spike.
+#[test]
+fn anomalies_example() {
+    let want = "sensor,ts,reading,mean,sd,z,anomaly
+\
+        boiler,2024-03-01 09:02:00,96.5,72.09,7.36,3.32,true\n";
+    assert_eq!(run_example("anomalies.sql"), want);
 }
 
 /// Issue 10: an error while a statement runs (here a division by zero)

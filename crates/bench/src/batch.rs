@@ -93,6 +93,11 @@ pub fn batch_sql(query: &str) -> Option<&'static str> {
              ROWS UNBOUNDED PRECEDING) AS sid FROM m) \
              SELECT bidder, COUNT(*), MIN(t), MAX(t) + 10000 FROM s GROUP BY bidder, sid"
         }
+        "over" => {
+            "SELECT auction, price, datetime, AVG(price) OVER w, COUNT(*) OVER w FROM bid \
+             WINDOW w AS (PARTITION BY auction ORDER BY datetime \
+             RANGE BETWEEN INTERVAL '10' SECOND PRECEDING AND CURRENT ROW)"
+        }
         "q15" => Q15_BATCH,
         "q16" => Q16_BATCH,
         "q17" => {

@@ -27,9 +27,9 @@ use sluice_engine::{Session, StatementResult};
 
 use proc_stats::{cpu_seconds, peak_rss_mib};
 
-const QUERIES: [&str; 19] = [
+const QUERIES: [&str; 20] = [
     "q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9", "q11", "q15", "q16", "q17", "q18", "q19",
-    "q20", "tumble", "hop", "cumulate",
+    "q20", "tumble", "hop", "cumulate", "over",
 ];
 
 /// Queries that read persons or auctions: those tables come from the

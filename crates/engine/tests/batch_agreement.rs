@@ -256,3 +256,46 @@ async fn session_agrees_with_gaps_and_islands() {
     assert!(streaming.len() > 500, "many sessions: {}", streaming.len());
     assert_eq!(streaming, batch);
 }
+
+#[tokio::test]
+async fn over_agrees_with_batch_window_functions() {
+    let (_dir, path, ddl) = setup(20_000);
+    // RANGE frames (peers share a value in both engines) and a ROWS count
+    // (the same whatever order ties take).
+    let streaming = streaming_rows(
+        &ddl,
+        "SELECT auction, CAST(ts AS BIGINT), price, \
+         SUM(price) OVER w, MAX(price) OVER w, COUNT(price) OVER w \
+         FROM bids WINDOW w AS (PARTITION BY auction ORDER BY ts \
+         RANGE BETWEEN INTERVAL '2' SECOND PRECEDING AND CURRENT ROW)",
+    )
+    .await;
+    let batch = batch_rows(
+        &path,
+        &format!(
+            "SELECT auction, {BATCH_TS}, price, SUM(price) OVER w, MAX(price) OVER w, \
+             COUNT(price) OVER w FROM (SELECT auction, price, \
+             CAST(CAST(ts AS TIMESTAMP) AS TIMESTAMP(3)) AS ts FROM bids) \
+             WINDOW w AS (PARTITION BY auction ORDER BY ts \
+             RANGE BETWEEN INTERVAL '2' SECOND PRECEDING AND CURRENT ROW)"
+        ),
+    )
+    .await;
+    assert!(streaming.len() > 10_000, "every row: {}", streaming.len());
+    assert_eq!(streaming, batch);
+    let streaming = streaming_rows(
+        &ddl,
+        "SELECT auction, CAST(ts AS BIGINT), COUNT(*) OVER (PARTITION BY auction ORDER BY ts \
+         ROWS BETWEEN 3 PRECEDING AND CURRENT ROW) FROM bids",
+    )
+    .await;
+    let batch = batch_rows(
+        &path,
+        &format!(
+            "SELECT auction, {BATCH_TS}, COUNT(*) OVER (PARTITION BY auction ORDER BY ts \
+             ROWS BETWEEN 3 PRECEDING AND CURRENT ROW) FROM bids"
+        ),
+    )
+    .await;
+    assert_eq!(streaming, batch);
+}

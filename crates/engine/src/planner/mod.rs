@@ -43,6 +43,7 @@ use sluice_exec::operators::window_assign::WindowAssignOperator;
 use sluice_sql::temporal::VersionedNode;
 use sluice_sql::window::{WindowKind, WindowSpec, WindowTvfNode};
 
+mod over;
 mod sort;
 
 /// A window column's origin.
@@ -72,6 +73,18 @@ pub(crate) struct Planned {
 }
 
 impl Planned {
+    /// The input column `e` names, when it is a time attribute.
+    pub(crate) fn rowtime_column(&self, e: &Expr) -> Option<usize> {
+        match e {
+            Expr::Column(c) => self
+                .schema
+                .index_of_column(c)
+                .ok()
+                .filter(|&i| self.rowtime[i]),
+            _ => None,
+        }
+    }
+
     /// Fuse pending steps into a node.
     pub fn materialize(self) -> StreamNode {
         let key = self.upsert_key_names();
@@ -178,6 +191,15 @@ impl<'a> StreamPlanner<'a> {
             self.state.execution_props(),
             &PhysicalPlanningContext::default(),
         )?)
+    }
+
+    /// [`StreamPlanner::physical`] of each of `exprs`.
+    pub(crate) fn physical_all(
+        &self,
+        exprs: &[Expr],
+        schema: &DFSchema,
+    ) -> Result<Vec<Arc<dyn PhysicalExpr>>> {
+        exprs.iter().map(|e| self.physical(e, schema)).collect()
     }
 
     /// Plan `plan` into a node tree.
@@ -303,10 +325,7 @@ impl<'a> StreamPlanner<'a> {
                  `rn = 1`) with a constant N",
             )
             .near("ROW_NUMBER")),
-            LogicalPlan::Window(_) => Err(Error::plan(
-                "OVER windows are not supported yet; use TUMBLE or HOP window aggregation",
-            )
-            .near("OVER")),
+            LogicalPlan::Window(w) => over::plan_over(self, w),
             other => Err(Error::plan(format!(
                 "{} is not supported in a streaming query",
                 other.display()

@@ -131,11 +131,7 @@ pub(crate) fn plan_top_n(p: &StreamPlanner, w: &Window, predicate: &Expr) -> Res
     }
     let input = p.plan(&w.input)?;
     let params = &f.params;
-    let partition = params
-        .partition_by
-        .iter()
-        .map(|e| p.physical(e, &input.schema))
-        .collect::<Result<Vec<_>>>()?;
+    let partition = p.physical_all(&params.partition_by, &input.schema)?;
     let order = super::sort::sort_keys(p, &params.order_by, &input.schema)?;
     if order.is_empty() {
         return Err(Error::plan("a Top-N needs ORDER BY inside OVER (..)").near("OVER"));
@@ -169,14 +165,7 @@ pub(crate) fn plan_top_n(p: &StreamPlanner, w: &Window, predicate: &Expr) -> Res
     // deduplication keeping the last row) keeps the time attribute: the
     // result is a versioned table, which a temporal join can read.
     let version_time = match params.order_by.as_slice() {
-        [s] if n == 1 && !s.asc && !input.changelog.is_updating() => match &s.expr {
-            Expr::Column(c) => input
-                .schema
-                .index_of_column(c)
-                .ok()
-                .filter(|&i| input.rowtime[i]),
-            _ => None,
-        },
+        [s] if n == 1 && !s.asc && !input.changelog.is_updating() => input.rowtime_column(&s.expr),
         _ => None,
     };
     let cfg = TopNConfig {

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, TimestampMillisecondArray, UInt32Array};
-use arrow::compute::{interleave, take};
+use arrow::compute::take;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
@@ -30,6 +30,7 @@ use datafusion::logical_expr::EmitTo;
 use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::{Error, Result, Watermark};
 
+use super::stored::{Pick, Stored};
 use super::window_aggregate::{
     batch_of, describe_aggregates, describe_keys, eval_all, fired, new_accumulators, AggregateCall,
     GroupKey, WindowRole,
@@ -55,9 +56,6 @@ pub struct SessionConfig {
     pub schema: SchemaRef,
 }
 
-/// A stored row: (batch, row).
-type Pick = (usize, usize);
-
 /// One open session of a key.
 struct Session {
     start: i64,
@@ -73,7 +71,7 @@ pub struct SessionAggregate {
     converter: RowConverter,
     /// Open sessions per partition key, by start.
     keys: HashMap<Box<[u8]>, Vec<Session>>,
-    batches: Vec<RecordBatch>,
+    stored: Stored,
     live: usize,
     /// No open session ends before this.
     min_end: i64,
@@ -103,7 +101,7 @@ impl SessionAggregate {
             partition,
             cfg,
             keys: HashMap::new(),
-            batches: Vec::new(),
+            stored: Stored::default(),
             live: 0,
             min_end: i64::MAX,
             watermark: i64::MIN,
@@ -220,7 +218,7 @@ impl SessionAggregate {
             groups.extend(std::iter::repeat_n(g, s.rows.len()));
         }
         self.live -= picks.len();
-        let rows = self.gather(&picks)?;
+        let rows = self.stored.gather(&picks)?;
         let n = done.len();
         let mut aggs = Vec::with_capacity(self.cfg.aggregates.len());
         for (a, mut acc) in self
@@ -263,42 +261,6 @@ impl SessionAggregate {
         out.push(batch_of(&self.cfg.schema, cols)?);
         Ok(())
     }
-
-    /// The stored rows at `picks`, as one batch.
-    fn gather(&self, picks: &[Pick]) -> Result<RecordBatch> {
-        let schema = self
-            .batches
-            .first()
-            .map(RecordBatch::schema)
-            .ok_or_else(|| Error::internal("sessions without rows"))?;
-        let cols = (0..schema.fields().len())
-            .map(|c| {
-                let arrays: Vec<&dyn Array> =
-                    self.batches.iter().map(|b| b.column(c).as_ref()).collect();
-                Ok(interleave(&arrays, picks)?)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(RecordBatch::try_new(schema, cols)?)
-    }
-
-    /// Keep only the rows of open sessions, in one batch.
-    fn compact(&mut self) -> Result<()> {
-        let mut picks = Vec::with_capacity(self.live);
-        for sessions in self.keys.values_mut() {
-            for s in sessions.iter_mut() {
-                for r in s.rows.iter_mut() {
-                    picks.push(*r);
-                    *r = (0, picks.len() - 1);
-                }
-            }
-        }
-        self.batches = if picks.is_empty() {
-            Vec::new()
-        } else {
-            vec![self.gather(&picks)?]
-        };
-        Ok(())
-    }
 }
 
 impl Operator for SessionAggregate {
@@ -325,7 +287,7 @@ impl Operator for SessionAggregate {
         }
         let times = self.times(&batch)?;
         let keys = self.key_rows(&batch)?;
-        let b = self.batches.len();
+        let b = self.stored.next_index();
         let mut late = 0;
         for (i, t) in times.iter().enumerate() {
             let Some(t) = t else {
@@ -339,7 +301,7 @@ impl Operator for SessionAggregate {
             }
         }
         out.add_late(late);
-        self.batches.push(batch);
+        self.stored.push(batch);
         Ok(())
     }
 
@@ -350,20 +312,18 @@ impl Operator for SessionAggregate {
             if !done.is_empty() {
                 self.emit(done, out)?;
             }
-            let stored: usize = self.batches.iter().map(RecordBatch::num_rows).sum();
-            if stored > 2 * self.live + 8192 {
-                self.compact()?;
-            }
+            let picks = self
+                .keys
+                .values_mut()
+                .flat_map(|s| s.iter_mut())
+                .flat_map(|s| s.rows.iter_mut());
+            self.stored.compact(self.live, 8192, picks)?;
         }
         Ok(Some(wm))
     }
 
     fn state_size(&self) -> Option<(usize, usize)> {
-        let bytes = self
-            .batches
-            .iter()
-            .map(RecordBatch::get_array_memory_size)
-            .sum::<usize>()
+        let bytes = self.stored.bytes()
             + 16 * self.live
             + self.keys.keys().map(|k| k.len() + 48).sum::<usize>();
         Some((self.keys.len(), bytes))

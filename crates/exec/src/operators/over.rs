@@ -1,0 +1,430 @@
+//! OVER aggregates over event time (Flink's over windows):
+//! `AGG(x) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN n PRECEDING AND
+//! CURRENT ROW)`, `RANGE BETWEEN INTERVAL '1' MINUTE PRECEDING AND CURRENT
+//! ROW`, `UNBOUNDED PRECEDING`, and `LAG`.
+//!
+//! Rows wait until the watermark passes their time (a row at or behind the
+//! watermark when it arrives is late: dropped, counted); then each
+//! partition's rows are taken in time order and each gets its frame's
+//! values, computed incrementally: the row is added to DataFusion
+//! accumulators, rows that leave the frame are retracted (sliding
+//! accumulators), and the accumulators are evaluated. In a RANGE frame rows
+//! with the same time are peers and share one value, as in SQL. The output
+//! is the input row and its values, append-only; the time column stays a
+//! time attribute. State per partition is the waiting rows, the frame's
+//! argument values (ROWS: the last n rows; RANGE: the last interval) and the
+//! accumulators; a partition with nothing waiting and an empty frame is
+//! forgotten.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array};
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Accumulator;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::PhysicalExpr;
+use sluice_common::{Error, Result, Watermark};
+
+use super::stored::{Pick, Stored};
+use super::window_aggregate::eval_all;
+use crate::operator::{Operator, Output};
+use crate::time::to_millis;
+
+/// Which rows before the current one are in the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// `ROWS BETWEEN n PRECEDING AND CURRENT ROW` (`None`: unbounded).
+    Rows(Option<u64>),
+    /// `RANGE BETWEEN <ms> PRECEDING AND CURRENT ROW` (`None`: unbounded).
+    Range(Option<i64>),
+}
+
+/// One function computed over the frame.
+#[derive(Debug, Clone)]
+pub enum OverFunction {
+    /// An aggregate.
+    Aggregate(Arc<AggregateFunctionExpr>),
+    /// `LAG(arg, offset, default)`: the value `offset` rows before.
+    Lag {
+        /// The value taken.
+        arg: Arc<dyn PhysicalExpr>,
+        /// How many rows before.
+        offset: usize,
+        /// When there is no such row.
+        default: ScalarValue,
+    },
+}
+
+/// What an OVER aggregate computes.
+#[derive(Debug, Clone)]
+pub struct OverConfig {
+    /// PARTITION BY expressions.
+    pub partition: Vec<Arc<dyn PhysicalExpr>>,
+    /// The ORDER BY time column of the input.
+    pub time_column: usize,
+    /// The frame.
+    pub frame: Frame,
+    /// The functions, in output order after the input's columns.
+    pub functions: Vec<OverFunction>,
+    /// Output schema: the input's columns, then one per function.
+    pub schema: SchemaRef,
+}
+
+/// A row in the frame: its time and each aggregate's argument values.
+type FrameRow = (i64, Vec<Vec<ScalarValue>>);
+
+/// One partition's state.
+struct Partition {
+    waiting: Vec<(i64, Pick)>,
+    frame: VecDeque<FrameRow>,
+    accs: Vec<Option<Box<dyn Accumulator>>>,
+    /// Per LAG: the last values, oldest first.
+    lags: Vec<VecDeque<ScalarValue>>,
+}
+
+/// See the module docs.
+pub struct OverAggregate {
+    cfg: OverConfig,
+    converter: RowConverter,
+    partitions: HashMap<Box<[u8]>, Partition>,
+    stored: Stored,
+    waiting: usize,
+    watermark: i64,
+}
+
+impl OverAggregate {
+    /// An OVER aggregate over batches of `input`.
+    pub fn try_new(cfg: OverConfig, input: &Schema) -> Result<Self> {
+        let fields = cfg
+            .partition
+            .iter()
+            .map(|e| Ok(SortField::new(e.data_type(input)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let op = OverAggregate {
+            converter: RowConverter::new(fields)?,
+            cfg,
+            partitions: HashMap::new(),
+            stored: Stored::default(),
+            waiting: 0,
+            watermark: i64::MIN,
+        };
+        // Fail at planning, not on the first row, when a bounded frame
+        // needs an aggregate that cannot take rows back.
+        op.new_partition()?;
+        Ok(op)
+    }
+
+    fn bounded(&self) -> bool {
+        matches!(self.cfg.frame, Frame::Rows(Some(_)) | Frame::Range(Some(_)))
+    }
+
+    fn new_partition(&self) -> Result<Partition> {
+        let mut accs = Vec::new();
+        let mut lags = Vec::new();
+        for f in &self.cfg.functions {
+            match f {
+                OverFunction::Aggregate(a) if self.bounded() => {
+                    let acc = a.create_sliding_accumulator()?;
+                    if !acc.supports_retract_batch() {
+                        return Err(Error::plan(format!(
+                            "{} over a bounded frame (ROWS/RANGE ... PRECEDING) is not \
+                             supported: it cannot take rows back; use UNBOUNDED PRECEDING",
+                            a.name()
+                        )));
+                    }
+                    accs.push(Some(acc));
+                }
+                OverFunction::Aggregate(a) => accs.push(Some(a.create_accumulator()?)),
+                OverFunction::Lag { .. } => {
+                    accs.push(None);
+                    lags.push(VecDeque::new());
+                }
+            }
+        }
+        Ok(Partition {
+            waiting: Vec::new(),
+            frame: VecDeque::new(),
+            accs,
+            lags,
+        })
+    }
+
+    /// Rows of one partition that the watermark passed, in time order:
+    /// each with its functions' values (one column per function).
+    fn advance(
+        &self,
+        part: &mut Partition,
+        rows: &RecordBatch,
+        times: &[i64],
+    ) -> Result<Vec<ArrayRef>> {
+        let n = rows.num_rows();
+        let mut args = Vec::with_capacity(self.cfg.functions.len());
+        for f in &self.cfg.functions {
+            args.push(match f {
+                OverFunction::Aggregate(a) => eval_all(&a.expressions(), rows)?,
+                OverFunction::Lag { arg, .. } => eval_all(std::slice::from_ref(arg), rows)?,
+            });
+        }
+        let mut values: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(n); args.len()];
+        let peers = matches!(self.cfg.frame, Frame::Range(_));
+        let mut i = 0;
+        while i < n {
+            // A RANGE frame takes all rows of one time together.
+            let mut j = i + 1;
+            if peers {
+                while j < n && times[j] == times[i] {
+                    j += 1;
+                }
+            }
+            for (r, &t) in times.iter().enumerate().take(j).skip(i) {
+                self.add(part, &args, r, t, &mut values)?;
+                if !peers {
+                    self.evict(part, t)?;
+                    self.evaluate(part, &mut values)?;
+                }
+            }
+            if peers {
+                self.evict(part, times[i])?;
+                for _ in i..j {
+                    self.evaluate(part, &mut values)?;
+                }
+            }
+            i = j;
+        }
+        values
+            .into_iter()
+            .map(|v| Ok(ScalarValue::iter_to_array(v)?))
+            .collect()
+    }
+
+    /// Row `r` enters its partition's frame; its LAG values are taken.
+    fn add(
+        &self,
+        part: &mut Partition,
+        args: &[Vec<ArrayRef>],
+        r: usize,
+        t: i64,
+        values: &mut [Vec<ScalarValue>],
+    ) -> Result<()> {
+        let mut kept = Vec::new();
+        let mut lag = 0;
+        for (i, ((f, acc), a)) in self
+            .cfg
+            .functions
+            .iter()
+            .zip(&mut part.accs)
+            .zip(args)
+            .enumerate()
+        {
+            match (f, acc) {
+                (OverFunction::Aggregate(_), Some(acc)) => {
+                    let one: Vec<ArrayRef> = a.iter().map(|c| c.slice(r, 1)).collect();
+                    acc.update_batch(&one)?;
+                    if self.bounded() {
+                        let v = a
+                            .iter()
+                            .map(|c| Ok(ScalarValue::try_from_array(c, r)?))
+                            .collect::<Result<Vec<_>>>()?;
+                        kept.push(v);
+                    }
+                }
+                (
+                    OverFunction::Lag {
+                        offset, default, ..
+                    },
+                    _,
+                ) => {
+                    let q = &mut part.lags[lag];
+                    lag += 1;
+                    // The value `offset` rows before this one (rows in time
+                    // order; a RANGE frame's peers too).
+                    let v = match q.len().checked_sub(*offset) {
+                        Some(at) if *offset > 0 => q[at].clone(),
+                        _ if *offset == 0 => ScalarValue::try_from_array(&a[0], r)?,
+                        _ => default.clone(),
+                    };
+                    values[i].push(v);
+                    q.push_back(ScalarValue::try_from_array(&a[0], r)?);
+                    while q.len() > *offset {
+                        q.pop_front();
+                    }
+                }
+                _ => return Err(Error::internal("an OVER aggregate without its accumulator")),
+            }
+        }
+        if self.bounded() {
+            part.frame.push_back((t, kept));
+        }
+        Ok(())
+    }
+
+    /// Retract the rows that left the frame of a row at time `t`.
+    fn evict(&self, part: &mut Partition, t: i64) -> Result<()> {
+        let leaves = |part: &Partition| match self.cfg.frame {
+            Frame::Rows(Some(n)) => part.frame.len() as u64 > n + 1,
+            Frame::Range(Some(d)) => part.frame.front().is_some_and(|(ft, _)| *ft < t - d),
+            _ => false,
+        };
+        while leaves(part) {
+            let Some((_, gone)) = part.frame.pop_front() else {
+                break;
+            };
+            let mut aggs = part.accs.iter_mut().flatten();
+            for v in gone {
+                let Some(acc) = aggs.next() else { break };
+                let cols = v
+                    .into_iter()
+                    .map(|s| Ok(s.to_array()?))
+                    .collect::<Result<Vec<ArrayRef>>>()?;
+                acc.retract_batch(&cols)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Each aggregate's value for the row just added.
+    fn evaluate(&self, part: &mut Partition, values: &mut [Vec<ScalarValue>]) -> Result<()> {
+        for (i, acc) in part.accs.iter_mut().enumerate() {
+            if let Some(acc) = acc {
+                values[i].push(acc.evaluate()?);
+            }
+        }
+        Ok(())
+    }
+
+    fn times(&self, batch: &RecordBatch) -> Result<Int64Array> {
+        to_millis(batch.column(self.cfg.time_column))
+    }
+}
+
+impl Operator for OverAggregate {
+    fn name(&self) -> &'static str {
+        "OverAggregate"
+    }
+
+    fn describe(&self) -> String {
+        let partition: Vec<String> = self.cfg.partition.iter().map(|e| e.to_string()).collect();
+        let funcs: Vec<String> = self
+            .cfg
+            .functions
+            .iter()
+            .map(|f| match f {
+                OverFunction::Aggregate(a) => {
+                    let args: Vec<String> = a.expressions().iter().map(|e| e.to_string()).collect();
+                    format!("{}({})", a.fun().name(), args.join(", "))
+                }
+                OverFunction::Lag { arg, offset, .. } => format!("lag({arg}, {offset})"),
+            })
+            .collect();
+        let frame = match self.cfg.frame {
+            Frame::Rows(None) => "ROWS UNBOUNDED PRECEDING".to_string(),
+            Frame::Rows(Some(n)) => format!("ROWS {n} PRECEDING"),
+            Frame::Range(None) => "RANGE UNBOUNDED PRECEDING".to_string(),
+            Frame::Range(Some(d)) => {
+                format!("RANGE {} PRECEDING", sluice_common::window::fmt_ms(d))
+            }
+        };
+        format!(
+            "OverAggregate: partition by [{}] order by #{} {frame} [{}]",
+            partition.join(", "),
+            self.cfg.time_column,
+            funcs.join(", ")
+        )
+    }
+
+    fn output_schema(&self) -> SchemaRef {
+        Arc::clone(&self.cfg.schema)
+    }
+
+    fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let times = self.times(&batch)?;
+        let cols = eval_all(&self.cfg.partition, &batch)?;
+        let keys = if cols.is_empty() {
+            None
+        } else {
+            Some(self.converter.convert_columns(&cols)?)
+        };
+        let b = self.stored.next_index();
+        let mut late = 0;
+        for (i, t) in times.iter().enumerate() {
+            let Some(t) = t.filter(|t| *t > self.watermark) else {
+                late += 1;
+                continue;
+            };
+            let row = keys.as_ref().map(|k| k.row(i));
+            let key: &[u8] = row.as_ref().map_or(&[], |r| r.as_ref());
+            if !self.partitions.contains_key(key) {
+                let part = self.new_partition()?;
+                self.partitions.insert(key.into(), part);
+            }
+            if let Some(part) = self.partitions.get_mut(key) {
+                part.waiting.push((t, (b, i)));
+                self.waiting += 1;
+            }
+        }
+        out.add_late(late);
+        self.stored.push(batch);
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, wm: Watermark, out: &mut Output) -> Result<Option<Watermark>> {
+        self.watermark = wm.0;
+        let mut parts = std::mem::take(&mut self.partitions);
+        let mut pieces = Vec::new();
+        for part in parts.values_mut() {
+            if !part.waiting.iter().any(|(t, _)| *t <= wm.0) {
+                continue;
+            }
+            // Stable: rows of one time keep their arrival order.
+            part.waiting.sort_by_key(|(t, _)| *t);
+            let ready = part.waiting.partition_point(|(t, _)| *t <= wm.0);
+            let done: Vec<(i64, Pick)> = part.waiting.drain(..ready).collect();
+            self.waiting -= done.len();
+            let picks: Vec<Pick> = done.iter().map(|(_, p)| *p).collect();
+            let times: Vec<i64> = done.iter().map(|(t, _)| *t).collect();
+            let rows = self.stored.gather(&picks)?;
+            let values = self.advance(part, &rows, &times)?;
+            let mut cols = rows.columns().to_vec();
+            cols.extend(values);
+            pieces.push(super::window_aggregate::batch_of(&self.cfg.schema, cols)?);
+        }
+        // A RANGE frame's rows older than the watermark by more than the
+        // range are in no later row's frame: retracted now, and a partition
+        // left with nothing is forgotten. (ROWS frames, unbounded ones and
+        // LAG need their partitions' last rows for as long as rows come.)
+        if let Frame::Range(Some(_)) = self.cfg.frame {
+            let lags = self
+                .cfg
+                .functions
+                .iter()
+                .any(|f| matches!(f, OverFunction::Lag { .. }));
+            for part in parts.values_mut() {
+                self.evict(part, wm.0.saturating_add(1))?;
+            }
+            parts.retain(|_, p| lags || !p.waiting.is_empty() || !p.frame.is_empty());
+        }
+        self.partitions = parts;
+        for p in pieces {
+            out.push(p);
+        }
+        let picks = self
+            .partitions
+            .values_mut()
+            .flat_map(|p| p.waiting.iter_mut().map(|(_, p)| p));
+        self.stored.compact(self.waiting, 8192, picks)?;
+        Ok(Some(wm))
+    }
+
+    fn state_size(&self) -> Option<(usize, usize)> {
+        let frames: usize = self.partitions.values().map(|p| p.frame.len()).sum();
+        let bytes = self.stored.bytes() + 64 * frames + 16 * self.waiting;
+        Some((self.partitions.len(), bytes))
+    }
+}
