@@ -74,12 +74,15 @@ pub struct OverConfig {
     pub schema: SchemaRef,
 }
 
-/// A row in the frame: its time and each aggregate's argument values.
-type FrameRow = (i64, Vec<Vec<ScalarValue>>);
+/// A row in the frame: its time and each aggregate's argument values (one
+/// row slices of the columns they were evaluated in).
+type FrameRow = (i64, Vec<Vec<ArrayRef>>);
 
 /// One partition's state.
 struct Partition {
     waiting: Vec<(i64, Pick)>,
+    /// The earliest waiting time (`i64::MAX`: none).
+    min_waiting: i64,
     frame: VecDeque<FrameRow>,
     accs: Vec<Option<Box<dyn Accumulator>>>,
     /// Per LAG: the last values, oldest first.
@@ -147,58 +150,62 @@ impl OverAggregate {
         }
         Ok(Partition {
             waiting: Vec::new(),
+            min_waiting: i64::MAX,
             frame: VecDeque::new(),
             accs,
             lags,
         })
     }
 
-    /// Rows of one partition that the watermark passed, in time order:
-    /// each with its functions' values (one column per function).
+    /// Each function's argument columns over `rows`.
+    fn arguments(&self, rows: &RecordBatch) -> Result<Vec<Vec<ArrayRef>>> {
+        self.cfg
+            .functions
+            .iter()
+            .map(|f| match f {
+                OverFunction::Aggregate(a) => eval_all(&a.expressions(), rows),
+                OverFunction::Lag { arg, .. } => eval_all(std::slice::from_ref(arg), rows),
+            })
+            .collect()
+    }
+
+    /// Rows `range` (of one partition, in time order, the watermark passed
+    /// them) enter the frame; each function's value for each is pushed to
+    /// `values`.
     fn advance(
         &self,
         part: &mut Partition,
-        rows: &RecordBatch,
+        args: &[Vec<ArrayRef>],
+        range: std::ops::Range<usize>,
         times: &[i64],
-    ) -> Result<Vec<ArrayRef>> {
-        let n = rows.num_rows();
-        let mut args = Vec::with_capacity(self.cfg.functions.len());
-        for f in &self.cfg.functions {
-            args.push(match f {
-                OverFunction::Aggregate(a) => eval_all(&a.expressions(), rows)?,
-                OverFunction::Lag { arg, .. } => eval_all(std::slice::from_ref(arg), rows)?,
-            });
-        }
-        let mut values: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(n); args.len()];
+        values: &mut [Vec<ScalarValue>],
+    ) -> Result<()> {
         let peers = matches!(self.cfg.frame, Frame::Range(_));
-        let mut i = 0;
-        while i < n {
+        let mut i = range.start;
+        while i < range.end {
             // A RANGE frame takes all rows of one time together.
             let mut j = i + 1;
             if peers {
-                while j < n && times[j] == times[i] {
+                while j < range.end && times[j] == times[i] {
                     j += 1;
                 }
             }
             for (r, &t) in times.iter().enumerate().take(j).skip(i) {
-                self.add(part, &args, r, t, &mut values)?;
+                self.add(part, args, r, t, values)?;
                 if !peers {
                     self.evict(part, t)?;
-                    self.evaluate(part, &mut values)?;
+                    self.evaluate(part, values)?;
                 }
             }
             if peers {
                 self.evict(part, times[i])?;
                 for _ in i..j {
-                    self.evaluate(part, &mut values)?;
+                    self.evaluate(part, values)?;
                 }
             }
             i = j;
         }
-        values
-            .into_iter()
-            .map(|v| Ok(ScalarValue::iter_to_array(v)?))
-            .collect()
+        Ok(())
     }
 
     /// Row `r` enters its partition's frame; its LAG values are taken.
@@ -225,11 +232,7 @@ impl OverAggregate {
                     let one: Vec<ArrayRef> = a.iter().map(|c| c.slice(r, 1)).collect();
                     acc.update_batch(&one)?;
                     if self.bounded() {
-                        let v = a
-                            .iter()
-                            .map(|c| Ok(ScalarValue::try_from_array(c, r)?))
-                            .collect::<Result<Vec<_>>>()?;
-                        kept.push(v);
+                        kept.push(one);
                     }
                 }
                 (
@@ -274,12 +277,8 @@ impl OverAggregate {
                 break;
             };
             let mut aggs = part.accs.iter_mut().flatten();
-            for v in gone {
+            for cols in gone {
                 let Some(acc) = aggs.next() else { break };
-                let cols = v
-                    .into_iter()
-                    .map(|s| Ok(s.to_array()?))
-                    .collect::<Result<Vec<ArrayRef>>>()?;
                 acc.retract_batch(&cols)?;
             }
         }
@@ -366,6 +365,7 @@ impl Operator for OverAggregate {
             }
             if let Some(part) = self.partitions.get_mut(key) {
                 part.waiting.push((t, (b, i)));
+                part.min_waiting = part.min_waiting.min(t);
                 self.waiting += 1;
             }
         }
@@ -377,23 +377,42 @@ impl Operator for OverAggregate {
     fn on_watermark(&mut self, wm: Watermark, out: &mut Output) -> Result<Option<Watermark>> {
         self.watermark = wm.0;
         let mut parts = std::mem::take(&mut self.partitions);
-        let mut pieces = Vec::new();
-        for part in parts.values_mut() {
-            if !part.waiting.iter().any(|(t, _)| *t <= wm.0) {
+        // Every partition's rows the watermark passed, in time order within
+        // each, gathered and evaluated once.
+        let mut runs = Vec::new();
+        let mut picks = Vec::new();
+        let mut times = Vec::new();
+        for (key, part) in parts.iter_mut() {
+            if part.min_waiting > wm.0 {
                 continue;
             }
             // Stable: rows of one time keep their arrival order.
             part.waiting.sort_by_key(|(t, _)| *t);
             let ready = part.waiting.partition_point(|(t, _)| *t <= wm.0);
-            let done: Vec<(i64, Pick)> = part.waiting.drain(..ready).collect();
-            self.waiting -= done.len();
-            let picks: Vec<Pick> = done.iter().map(|(_, p)| *p).collect();
-            let times: Vec<i64> = done.iter().map(|(t, _)| *t).collect();
+            let start = picks.len();
+            for (t, p) in part.waiting.drain(..ready) {
+                times.push(t);
+                picks.push(p);
+            }
+            part.min_waiting = part.waiting.first().map_or(i64::MAX, |(t, _)| *t);
+            runs.push((key.clone(), start..picks.len()));
+        }
+        self.waiting -= picks.len();
+        if !picks.is_empty() {
             let rows = self.stored.gather(&picks)?;
-            let values = self.advance(part, &rows, &times)?;
+            let args = self.arguments(&rows)?;
+            let mut values: Vec<Vec<ScalarValue>> =
+                vec![Vec::with_capacity(picks.len()); args.len()];
+            for (key, range) in runs {
+                if let Some(part) = parts.get_mut(&key) {
+                    self.advance(part, &args, range, &times, &mut values)?;
+                }
+            }
             let mut cols = rows.columns().to_vec();
-            cols.extend(values);
-            pieces.push(super::window_aggregate::batch_of(&self.cfg.schema, cols)?);
+            for v in values {
+                cols.push(ScalarValue::iter_to_array(v)?);
+            }
+            out.push(super::window_aggregate::batch_of(&self.cfg.schema, cols)?);
         }
         // A RANGE frame's rows older than the watermark by more than the
         // range are in no later row's frame: retracted now, and a partition
@@ -411,9 +430,6 @@ impl Operator for OverAggregate {
             parts.retain(|_, p| lags || !p.waiting.is_empty() || !p.frame.is_empty());
         }
         self.partitions = parts;
-        for p in pieces {
-            out.push(p);
-        }
         let picks = self
             .partitions
             .values_mut()
