@@ -27,6 +27,12 @@ impl Output {
         self.late_rows += n;
     }
 
+    /// Emit watermark `wm` after the batches (an operator that makes its
+    /// own time, such as processing time).
+    pub fn emit_watermark(&mut self, wm: Watermark) {
+        self.pending_watermark = Some(self.pending_watermark.map_or(wm, |p| p.max(wm)));
+    }
+
     /// Count pairs of rows a join matched (passing all its conditions).
     pub fn add_matched(&mut self, n: usize) {
         self.matched_rows += n as u64;

@@ -123,6 +123,12 @@ pub async fn run_operator(
             if !flush(&mut output, &out, &metrics).await? {
                 return Ok(());
             }
+            if let Some(wm) = output_watermark(&mut output) {
+                metrics.set_watermark(wm);
+                if !out.broadcast(Message::Watermark(wm)).await {
+                    return Ok(());
+                }
+            }
             continue;
         };
         let Some((idx, msg)) = received else {

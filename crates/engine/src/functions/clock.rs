@@ -2,8 +2,8 @@
 //! evaluates these per record in streaming mode, so a long-running query
 //! never sees the time it started at):
 //!
-//! * NOW(), CURRENT_TIMESTAMP: TIMESTAMP_LTZ(3); PROCTIME() (a computed
-//!   column's processing time) is the same.
+//! * NOW(), CURRENT_TIMESTAMP: TIMESTAMP_LTZ(3); PROCTIME() is the same
+//!   clock, and a window over a PROCTIME() column fires on it.
 //! * LOCALTIMESTAMP: TIMESTAMP(3) in the session time zone (UTC in Sluice).
 //! * LOCALTIME, CURRENT_TIME: TIME(0).
 //! * CURRENT_DATE: DATE.
@@ -21,8 +21,11 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
     let v = Volatility::Volatile;
     vec![
         Udf::with_volatility("now", v, none, ret_now, now)
-            .aliases(&["current_timestamp", "current_row_timestamp", "proctime"])
+            .aliases(&["current_timestamp", "current_row_timestamp"])
             .build(),
+        // The same clock under its own name, so a window can tell a
+        // processing-time column (see `planner::proctime`).
+        Udf::with_volatility("proctime", v, none, ret_now, now).build(),
         Udf::with_volatility("localtimestamp", v, none, ret_local, localtimestamp).build(),
         Udf::with_volatility("localtime", v, none, ret_time, localtime)
             .aliases(&["current_time"])

@@ -37,6 +37,7 @@ use sluice_common::{Error, Result};
 use sluice_exec::graph::StreamNode;
 use sluice_exec::operators::changelog::FoldOperator;
 use sluice_exec::operators::limit::LimitOperator;
+use sluice_exec::operators::proctime::ProcTime;
 use sluice_exec::operators::stateless::{StatelessOperator, Step};
 use sluice_exec::operators::window_aggregate::WindowRole;
 use sluice_exec::operators::window_assign::WindowAssignOperator;
@@ -44,6 +45,7 @@ use sluice_sql::temporal::VersionedNode;
 use sluice_sql::window::{WindowKind, WindowSpec, WindowTvfNode};
 
 mod over;
+mod proctime;
 mod sort;
 
 /// A window column's origin.
@@ -378,7 +380,17 @@ impl<'a> StreamPlanner<'a> {
     }
 
     fn plan_window_tvf(&self, tvf: &WindowTvfNode) -> Result<Planned> {
-        let input = self.plan(&tvf.input)?;
+        let mut input = self.plan(&tvf.input)?;
+        // A window over processing time: the clock becomes the time and
+        // its watermark, set just before the window.
+        if !input.changelog.is_updating()
+            && !input.rowtime[tvf.time_index]
+            && proctime::is_proctime(&tvf.input, &tvf.time_column.name)
+        {
+            let op = ProcTime::try_new(tvf.time_index, input.arrow_schema())?;
+            input = self.wrap(input, Box::new(op));
+            input.rowtime[tvf.time_index] = true;
+        }
         if input.changelog.is_updating() {
             let name = tvf.spec.kind.name();
             return Err(Error::plan(format!(

@@ -8,6 +8,7 @@ pub mod limit;
 pub mod mini_batch;
 pub mod over;
 pub mod partial_aggregate;
+pub mod proctime;
 pub mod ranked;
 pub mod session;
 pub mod sort;
