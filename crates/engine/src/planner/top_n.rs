@@ -224,8 +224,13 @@ fn window_partition(w: &Window, input: &Planned) -> Option<(usize, i64)> {
             let col = input.windows[i]?;
             match col.role {
                 WindowRole::End => Some((i, 0)),
-                // CUMULATE windows of one period share their start.
-                WindowRole::Start if col.spec.kind == WindowKind::Cumulate => None,
+                // CUMULATE windows of one period share their start, and a
+                // session's end is not its start plus a size.
+                WindowRole::Start
+                    if matches!(col.spec.kind, WindowKind::Cumulate | WindowKind::Session) =>
+                {
+                    None
+                }
                 WindowRole::Start => Some((i, col.spec.size)),
                 WindowRole::Time => None,
             }

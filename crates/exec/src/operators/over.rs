@@ -20,6 +20,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array};
+use arrow::compute::concat;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
@@ -181,6 +182,23 @@ impl OverAggregate {
         values: &mut [Vec<ScalarValue>],
     ) -> Result<()> {
         let peers = matches!(self.cfg.frame, Frame::Range(_));
+        // A bounded frame keeps one-row slices of its rows' arguments: of
+        // a copy of this partition's run, so the frame does not hold the
+        // arrays of every row gathered at this watermark.
+        let owned;
+        let (args, base) = if self.bounded() {
+            owned = args
+                .iter()
+                .map(|a| {
+                    a.iter()
+                        .map(|c| Ok(concat(&[c.slice(range.start, range.len()).as_ref()])?))
+                        .collect::<Result<Vec<ArrayRef>>>()
+                })
+                .collect::<Result<Vec<_>>>()?;
+            (&owned[..], range.start)
+        } else {
+            (args, 0)
+        };
         let mut i = range.start;
         while i < range.end {
             // A RANGE frame takes all rows of one time together.
@@ -191,7 +209,7 @@ impl OverAggregate {
                 }
             }
             for (r, &t) in times.iter().enumerate().take(j).skip(i) {
-                self.add(part, args, r, t, values)?;
+                self.add(part, args, r - base, t, values)?;
                 if !peers {
                     self.evict(part, t)?;
                     self.evaluate(part, values)?;

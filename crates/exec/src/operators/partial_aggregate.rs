@@ -18,6 +18,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::PhysicalExpr;
+use sluice_common::window::WindowKind;
 use sluice_common::{Error, Result};
 
 use super::window_aggregate::{
@@ -76,7 +77,13 @@ impl PartialAggregate {
             spec: cfg.spec,
             panes: cfg.panes,
             window_column: 0,
-            window_role: WindowRole::Start,
+            // Column 0 holds each partial's pane: its start, or for
+            // expanded CUMULATE windows (kept by their end) its end.
+            window_role: if cfg.spec.kind == WindowKind::Cumulate && !cfg.panes {
+                WindowRole::End
+            } else {
+                WindowRole::Start
+            },
             keys: final_keys,
             aggregates: cfg
                 .aggregates

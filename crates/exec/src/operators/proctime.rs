@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{ArrayRef, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use sluice_common::{Error, Result, Watermark};
 
@@ -39,10 +39,10 @@ impl ProcTime {
     /// Set column `column` of batches of `schema` to the processing time.
     pub fn try_new(column: usize, schema: SchemaRef) -> Result<Self> {
         let zone = match schema.fields().get(column).map(|f| f.data_type()) {
-            Some(DataType::Timestamp(_, zone)) => zone.clone(),
+            Some(DataType::Timestamp(TimeUnit::Millisecond, zone)) => zone.clone(),
             _ => {
                 return Err(Error::internal(
-                    "a processing-time column that is not a TIMESTAMP",
+                    "a processing-time column that is not a TIMESTAMP(3)",
                 ))
             }
         };
@@ -128,7 +128,7 @@ impl Operator for ProcTime {
 mod tests {
     use super::*;
     use arrow::array::AsArray;
-    use arrow::datatypes::{Field, Schema, TimeUnit};
+    use arrow::datatypes::{Field, Schema};
 
     #[test]
     fn sets_the_clock_and_emits_it_as_the_watermark_with_or_without_rows() {

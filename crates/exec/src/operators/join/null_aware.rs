@@ -315,6 +315,15 @@ impl NullAwareAntiJoin {
                 None => self.groups.entry(group.clone()).or_default(),
             };
             g.last = now;
+            // A retraction of a row this group never counted (it expired
+            // and the group started afresh) changes nothing.
+            let counted = match &value {
+                Some(v) => g.by_value.get(v).is_some_and(|e| e.right > 0),
+                None => g.nulls > 0,
+            };
+            if !add && !counted {
+                continue;
+            }
             let before = g.mode();
             let step = |n: &mut u64| {
                 if add {
@@ -372,6 +381,11 @@ impl NullAwareAntiJoin {
 
     /// Keep only the left rows still stored, in one batch.
     fn compact(&mut self) -> Result<()> {
+        if self.batches.is_empty() {
+            // Only right rows so far: no left row to keep.
+            self.wholes.clear();
+            return Ok(());
+        }
         let mut picks = Vec::new();
         for g in self.groups.values_mut() {
             let lists = g.by_value.values_mut().map(|v| &mut v.left);
@@ -575,6 +589,29 @@ mod tests {
         let mut out = Output::default();
         op.on_batch(1, batch, &mut out).expect("right");
         emitted(&mut out)
+    }
+
+    /// With a TTL, groups of right rows alone expire (nothing to compact),
+    /// and a retraction of a row counted before the expiry is ignored.
+    #[test]
+    fn expiry_with_only_subquery_rows_and_stale_retractions() {
+        let mut op = join();
+        op.cfg.ttl = Some(std::time::Duration::from_millis(100));
+        let now = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let t = Arc::clone(&now);
+        op.set_clock(Arc::new(move || t.load(std::sync::atomic::Ordering::Relaxed)));
+        assert!(right(&mut op, &[Some(1)], &[RowKind::Insert]).is_empty());
+        now.store(1_000, std::sync::atomic::Ordering::Relaxed);
+        // The group expired: a new row 2 counts afresh; retracting the old
+        // 1 must not empty the group.
+        assert!(right(&mut op, &[Some(2)], &[RowKind::Insert]).is_empty());
+        assert!(right(&mut op, &[Some(1)], &[RowKind::Delete]).is_empty());
+        let k: ArrayRef = Arc::new(Int64Array::from(vec![Some(2), Some(3)]));
+        let a: ArrayRef = Arc::new(Int64Array::from(vec![20, 30]));
+        let left = RecordBatch::try_from_iter(vec![("k", k), ("a", a)]).expect("left");
+        let mut out = Output::default();
+        op.on_batch(0, left, &mut out).expect("left");
+        assert_eq!(emitted(&mut out), [(RowKind::Insert.code(), 30)], "2 is in the subquery");
     }
 
     #[test]
