@@ -182,11 +182,13 @@ impl OverAggregate {
         values: &mut [Vec<ScalarValue>],
     ) -> Result<()> {
         let peers = matches!(self.cfg.frame, Frame::Range(_));
-        // A bounded frame keeps one-row slices of its rows' arguments: of
-        // a copy of this partition's run, so the frame does not hold the
-        // arrays of every row gathered at this watermark.
+        // A ROWS frame keeps one-row slices of its last rows' arguments for
+        // as long as the partition lives: slices of a copy of this
+        // partition's run, so an idle partition does not hold the arrays of
+        // every row gathered at this watermark. (A RANGE frame's rows leave
+        // as the watermark passes, and with them the arrays.)
         let owned;
-        let (args, base) = if self.bounded() {
+        let (args, base) = if matches!(self.cfg.frame, Frame::Rows(Some(_))) {
             owned = args
                 .iter()
                 .map(|a| {
