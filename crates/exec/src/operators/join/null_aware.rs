@@ -599,7 +599,9 @@ mod tests {
         op.cfg.ttl = Some(std::time::Duration::from_millis(100));
         let now = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let t = Arc::clone(&now);
-        op.set_clock(Arc::new(move || t.load(std::sync::atomic::Ordering::Relaxed)));
+        op.set_clock(Arc::new(move || {
+            t.load(std::sync::atomic::Ordering::Relaxed)
+        }));
         assert!(right(&mut op, &[Some(1)], &[RowKind::Insert]).is_empty());
         now.store(1_000, std::sync::atomic::Ordering::Relaxed);
         // The group expired: a new row 2 counts afresh; retracting the old
@@ -611,7 +613,11 @@ mod tests {
         let left = RecordBatch::try_from_iter(vec![("k", k), ("a", a)]).expect("left");
         let mut out = Output::default();
         op.on_batch(0, left, &mut out).expect("left");
-        assert_eq!(emitted(&mut out), [(RowKind::Insert.code(), 30)], "2 is in the subquery");
+        assert_eq!(
+            emitted(&mut out),
+            [(RowKind::Insert.code(), 30)],
+            "2 is in the subquery"
+        );
     }
 
     #[test]
