@@ -205,7 +205,7 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
 /// Rows are spread over instances by their non-window keys, so every window
 /// of a key is in one instance; without keys (a global aggregate per
 /// window) there is one instance.
-fn keyed(
+pub(crate) fn keyed(
     p: &StreamPlanner,
     keys: Vec<Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
     input: StreamNode,

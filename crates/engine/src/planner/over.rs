@@ -12,9 +12,6 @@ use datafusion::logical_expr::{
 use datafusion::physical_expr::aggregate::AggregateExprBuilder;
 use sluice_common::changelog::ChangelogMode;
 use sluice_common::{Error, Result};
-use sluice_exec::exchange::Exchange;
-use sluice_exec::graph::StreamNode;
-use sluice_exec::operator::Operator;
 use sluice_exec::operators::over::{Frame, OverAggregate, OverConfig, OverFunction};
 
 use super::{Planned, StreamPlanner};
@@ -120,28 +117,16 @@ pub(crate) fn plan_over(p: &StreamPlanner, w: &Window) -> Result<Planned> {
         functions,
         schema: Arc::clone(w.schema.inner()),
     };
-    let instances = if partition.is_empty() {
-        1
-    } else {
-        p.parallelism
-    };
-    let ops = (0..instances)
-        .map(
-            |_| Ok(Box::new(OverAggregate::try_new(cfg.clone(), &in_schema)?) as Box<dyn Operator>),
-        )
-        .collect::<Result<Vec<_>>>()?;
-    let exchange = if instances > 1 {
-        Exchange::Hash(partition)
-    } else {
-        Exchange::Forward
-    };
     let mut rowtime = input.rowtime.clone();
     let mut windows = input.windows.clone();
     rowtime.extend(calls.iter().map(|_| false));
     windows.extend(calls.iter().map(|_| None));
     let bounded = input.bounded;
+    let node = super::aggregate::keyed(p, partition, input.materialize(), || {
+        Ok(Box::new(OverAggregate::try_new(cfg.clone(), &in_schema)?))
+    })?;
     Ok(Planned {
-        node: StreamNode::parallel(ops, vec![input.materialize()], vec![exchange]),
+        node,
         steps: vec![],
         schema: Arc::clone(&w.schema),
         rowtime,

@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, TimestampMillisecondArray, UInt32Array};
+use arrow::array::{ArrayRef, TimestampMillisecondArray, UInt32Array};
 use arrow::compute::take;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -122,18 +122,13 @@ impl SessionAggregate {
     }
 
     /// Each row's partition key, encoded.
-    fn key_rows(&self, batch: &RecordBatch) -> Result<arrow::row::Rows> {
+    /// (`None` without a partition: every row has the empty key).
+    fn key_rows(&self, batch: &RecordBatch) -> Result<Option<arrow::row::Rows>> {
         let cols = eval_all(&self.partition, batch)?;
         if cols.is_empty() {
-            // No partition: one key. A constant column keeps the row count.
-            let one: ArrayRef = Arc::new(arrow::array::BooleanArray::from(vec![
-                true;
-                batch.num_rows()
-            ]));
-            let c = RowConverter::new(vec![SortField::new(one.data_type().clone())])?;
-            return Ok(c.convert_columns(&[one])?);
+            return Ok(None);
         }
-        Ok(self.converter.convert_columns(&cols)?)
+        Ok(Some(self.converter.convert_columns(&cols)?))
     }
 
     /// Put row `pick` (time `t`) into its key's sessions; `false` when it
@@ -294,7 +289,9 @@ impl Operator for SessionAggregate {
                 late += 1;
                 continue;
             };
-            if self.add(keys.row(i).as_ref(), t, (b, i)) {
+            let row = keys.as_ref().map(|k| k.row(i));
+            let key: &[u8] = row.as_ref().map_or(&[], |r| r.as_ref());
+            if self.add(key, t, (b, i)) {
                 self.live += 1;
             } else {
                 late += 1;
