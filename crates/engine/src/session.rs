@@ -289,17 +289,19 @@ impl Session {
         if std::env::var_os("SLUICE_TMP_PLAN").is_some() {
             eprintln!("{}", plan.display_indent());
         }
-        let (parallelism, ttl, mini_batch) = {
+        let (parallelism, ttl, mini_batch, emit) = {
             let settings = self.settings();
             (
                 settings.parallelism(),
                 settings.state_ttl(),
                 settings.mini_batch(),
+                settings.emit_strategy()?,
             )
         };
         let planner = StreamPlanner::new(state, &plan, parallelism)
             .with_state_ttl(ttl)
-            .with_mini_batch(mini_batch);
+            .with_mini_batch(mini_batch)
+            .with_emit_strategy(emit);
         match &plan {
             LogicalPlan::Dml(dml)
                 if matches!(

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use sluice_common::{Error, Result};
 
+mod emit;
+
 /// One known setting.
 struct Spec {
     key: &'static str,
@@ -90,7 +92,54 @@ const SPECS: &[Spec] = &[
                (on when allow-latency is above 0)",
         check: check_true_false_auto,
     },
+    Spec {
+        key: "table.exec.emit.early-fire.enabled",
+        aliases: &[],
+        default: "false",
+        help: "window aggregates emit results before their window closes (updating \
+               output), every early-fire.delay: true | false",
+        check: check_true_false,
+    },
+    Spec {
+        key: "table.exec.emit.early-fire.delay",
+        aliases: &[],
+        default: "unset",
+        help: "how often early results are emitted (wall clock; 0: after every input batch), \
+               e.g. '1 s'",
+        check: check_duration,
+    },
+    Spec {
+        key: "table.exec.emit.allow-lateness",
+        aliases: &[],
+        default: "0 ms",
+        help: "how long a window aggregate keeps a window after it fired; a late row within \
+               it updates the result (updating output), e.g. '1 min'",
+        check: check_duration,
+    },
+    Spec {
+        key: "table.exec.emit.late-fire.enabled",
+        aliases: &[],
+        default: "false",
+        help: "emit late rows' updates every late-fire.delay instead of after every input \
+               batch: true | false",
+        check: check_true_false,
+    },
+    Spec {
+        key: "table.exec.emit.late-fire.delay",
+        aliases: &[],
+        default: "unset",
+        help: "how often late updates are emitted when late-fire is enabled (wall clock; \
+               0: after every input batch)",
+        check: check_duration,
+    },
 ];
+
+fn check_true_false(v: &str) -> std::result::Result<String, String> {
+    match v.to_ascii_lowercase().as_str() {
+        s @ ("true" | "false") => Ok(s.to_string()),
+        _ => Err("true or false".into()),
+    }
+}
 
 fn check_positive(v: &str) -> std::result::Result<String, String> {
     match v.trim().parse::<usize>() {
@@ -266,6 +315,11 @@ impl Settings {
             _ => ms > 0,
         };
         on.then(|| (std::time::Duration::from_millis(ms), size))
+    }
+
+    /// A stored value (`None` when unset).
+    pub(crate) fn value(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
     }
 
     /// Names of every setting (for completion).

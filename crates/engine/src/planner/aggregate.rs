@@ -12,7 +12,8 @@ use sluice_exec::graph::StreamNode;
 use sluice_exec::operators::partial_aggregate::PartialAggregate;
 use sluice_exec::operators::session::{SessionAggregate, SessionConfig};
 use sluice_exec::operators::window_aggregate::{
-    AggInput, AggregateCall, GroupKey, WindowAggConfig, WindowAggregateOperator, WindowRole,
+    AggInput, AggregateCall, EmitStrategy, EmitWindowAggregate, GroupKey, WindowAggConfig,
+    WindowAggregateOperator, WindowRole,
 };
 
 use super::{Planned, StreamPlanner, WindowCol};
@@ -136,6 +137,13 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
     rowtime.extend(aggregates.iter().map(|_| false));
     windows.extend(aggregates.iter().map(|_| None));
     if window.spec.kind == WindowKind::Session {
+        if p.emit.is_some() {
+            return Err(Error::plan(
+                "SESSION window aggregates do not support 'table.exec.emit.*' (early fire, \
+                 allowed lateness), as in Flink; RESET them for this query",
+            )
+            .near("SESSION"));
+        }
         let cfg = SessionConfig {
             gap: window.spec.size,
             window_column,
@@ -171,6 +179,10 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         schema: Arc::clone(agg.schema.inner()),
         input: AggInput::Rows,
     };
+    if let Some(strategy) = p.emit {
+        let schema = Arc::clone(&agg.schema);
+        return plan_emitting(p, (cfg, schema), input, hash_keys, strategy);
+    }
     let bounded = input.bounded;
     let mut node = input.materialize();
     let (cfg, agg_input_schema, hash_keys) = if p.parallelism > 1 && node.is_source() {
@@ -198,6 +210,39 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
         windows,
         bounded,
         changelog: ChangelogMode::AppendOnly,
+    })
+}
+
+/// A window aggregate with an emit strategy: an updating result keyed by
+/// its GROUP BY columns (window columns included), with no time attribute.
+fn plan_emitting(
+    p: &StreamPlanner,
+    (cfg, schema): (WindowAggConfig, datafusion::common::DFSchemaRef),
+    input: Planned,
+    hash_keys: Vec<Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
+    strategy: EmitStrategy,
+) -> Result<Planned> {
+    let input_schema = Arc::clone(input.schema.inner());
+    let width = schema.fields().len();
+    let upsert_key = (0..cfg.keys.len()).collect();
+    let bounded = input.bounded;
+    let node = keyed(p, hash_keys, input.materialize(), || {
+        Ok(Box::new(EmitWindowAggregate::try_new(
+            cfg.clone(),
+            &input_schema,
+            strategy,
+        )?))
+    })?;
+    Ok(Planned {
+        node,
+        steps: vec![],
+        schema,
+        rowtime: vec![false; width],
+        windows: vec![None; width],
+        bounded,
+        changelog: ChangelogMode::Updating {
+            upsert_key: Some(upsert_key),
+        },
     })
 }
 

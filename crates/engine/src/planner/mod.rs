@@ -154,6 +154,8 @@ pub struct StreamPlanner<'a> {
     pub(crate) state_ttl: Option<std::time::Duration>,
     /// Mini-batches before updating aggregates: latency and rows.
     pub(crate) mini_batch: Option<(std::time::Duration, usize)>,
+    /// When window aggregates emit besides when a window closes.
+    pub(crate) emit: Option<sluice_exec::operators::window_aggregate::EmitStrategy>,
     /// Tables scanned more than once, read once (by table name).
     pub(crate) shared: std::cell::RefCell<std::collections::HashMap<String, shared::SharedScan>>,
 }
@@ -169,7 +171,18 @@ impl<'a> StreamPlanner<'a> {
             parallelism: parallelism.max(1),
             state_ttl: None,
             mini_batch: None,
+            emit: None,
         }
+    }
+
+    /// Window aggregates emit early and late results by `emit`
+    /// (`table.exec.emit.*`).
+    pub fn with_emit_strategy(
+        mut self,
+        emit: Option<sluice_exec::operators::window_aggregate::EmitStrategy>,
+    ) -> Self {
+        self.emit = emit;
+        self
     }
 
     /// Updating aggregates read their input in mini-batches of up to this
@@ -411,10 +424,12 @@ impl<'a> StreamPlanner<'a> {
                 tvf.time_column.name.clone(),
             ]));
         }
+        let spec = tvf.spec;
+        // An emit strategy keeps each window's own state (no panes).
         let panes = self
             .pane_tvfs
-            .contains(&(tvf as *const WindowTvfNode as usize));
-        let spec = tvf.spec;
+            .contains(&(tvf as *const WindowTvfNode as usize))
+            && (self.emit.is_none() || spec.kind == WindowKind::Session);
         if spec.kind == WindowKind::Session && !panes {
             let keys = if tvf.partition.is_empty() {
                 String::new()

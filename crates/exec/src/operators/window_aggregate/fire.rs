@@ -37,7 +37,7 @@ impl WindowAggregateOperator {
     }
 
     /// Output rows of one window from key arrays and aggregate values.
-    fn emit(
+    pub(super) fn emit(
         &self,
         (start, end): (i64, i64),
         keys: Vec<ArrayRef>,

@@ -36,8 +36,11 @@ use sluice_common::{Error, Result, Watermark};
 use crate::operator::{Operator, Output};
 use crate::time::to_millis;
 
+mod emit;
 mod fire;
 mod late;
+
+pub use emit::{EmitStrategy, EmitWindowAggregate};
 
 pub(crate) use late::fired;
 use late::{pick_rows, Fate};

@@ -237,3 +237,61 @@ fn partials_merge_to_the_same_windows_and_late_rows() {
     assert_eq!(direct.1, 2);
     assert_eq!(run(true), direct);
 }
+
+/// Each output row as "kind cells".
+fn changes(out: &mut Output) -> Vec<String> {
+    let mut rows = Vec::new();
+    for b in out.take_batches() {
+        let ops = sluice_common::changelog::ops(&b).expect("a changelog");
+        for r in 0..b.num_rows() {
+            let kind = sluice_common::changelog::RowKind::from_code(ops.value(r)).expect("kind");
+            let mut cells = vec![kind.short().to_string()];
+            for c in &b.columns()[..b.num_columns() - 1] {
+                cells.push(array_value_to_string(c, r).expect("formats"));
+            }
+            rows.push(cells.join(" "));
+        }
+    }
+    rows
+}
+
+/// Early fire on a delay: nothing until the timer, then the result so far;
+/// a changed result is retracted and replaced; closing unchanged emits
+/// nothing, and the window's state is freed.
+#[test]
+fn early_fire_on_a_timer_then_nothing_when_unchanged() {
+    let (assign, mut cfg, windowed) = tumble_sum();
+    cfg.panes = false;
+    let strategy = EmitStrategy {
+        early: Some(std::time::Duration::from_millis(20)),
+        ..EmitStrategy::default()
+    };
+    let mut agg = EmitWindowAggregate::try_new(cfg, &windowed, strategy).expect("builds");
+    let mut out = Output::default();
+    let rows = assign.apply(batch_ts(&[1_000, 2_000], &[1, 2], &[1, 2]));
+    agg.on_batch(0, rows.expect("assigns"), &mut out)
+        .expect("aggregates");
+    assert!(changes(&mut out).is_empty(), "nothing before the timer");
+    let at = agg.deadline().expect("armed");
+    std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+    agg.on_timer(&mut out).expect("fires");
+    assert_eq!(
+        changes(&mut out),
+        ["+I 1970-01-01T00:00:00 1 1", "+I 1970-01-01T00:00:00 2 2"]
+    );
+    assert!(agg.deadline().is_none(), "nothing changed since");
+    let rows = assign.apply(batch_ts(&[3_000], &[2], &[10]));
+    agg.on_batch(0, rows.expect("assigns"), &mut out)
+        .expect("aggregates");
+    let at = agg.deadline().expect("armed again");
+    std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+    agg.on_timer(&mut out).expect("fires");
+    assert_eq!(
+        changes(&mut out),
+        ["-U 1970-01-01T00:00:00 2 2", "+U 1970-01-01T00:00:00 2 12"]
+    );
+    agg.on_watermark(Watermark(9_999), &mut out)
+        .expect("closes");
+    assert!(changes(&mut out).is_empty(), "unchanged when it closed");
+    assert_eq!(agg.state_size().map(|s| s.0), Some(0), "state freed");
+}
