@@ -55,6 +55,10 @@ pub enum Message {
     Watermark(Watermark),
     /// Checkpoint marker; snapshot once it arrived on every input.
     Barrier(Barrier),
+    /// The producer is idle (Flink's `WatermarkStatus.IDLE`): nothing is
+    /// coming for now, so a consumer leaves this edge out of its watermark
+    /// minimum until the next batch or watermark arrives on it.
+    Idle,
     /// Bounded input exhausted: flush, forward, stop.
     EndOfStream,
 }

@@ -203,7 +203,7 @@ impl QueryHandle {
         loop {
             match rx.recv().await {
                 Some(Message::Batch(b)) => return Ok(Some(b)),
-                Some(Message::Watermark(_)) | Some(Message::Barrier(_)) => continue,
+                Some(Message::Watermark(_) | Message::Barrier(_) | Message::Idle) => continue,
                 Some(Message::EndOfStream) => {
                     self.done = true;
                     self.join_after_end().await?;

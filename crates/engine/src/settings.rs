@@ -219,8 +219,11 @@ fn spec(key: &str) -> Result<&'static Spec> {
         .find(|s| s.key == k || s.aliases.contains(&k.as_str()))
         .ok_or_else(|| {
             let known: Vec<&str> = SPECS.iter().map(|s| s.key).collect();
+            // A long key is echoed by its start only.
+            let shown: String = key.chars().take(40).collect();
+            let more = if shown.len() < key.len() { "..." } else { "" };
             Error::plan(format!(
-                "unknown setting '{key}' (known: {})",
+                "unknown setting '{shown}{more}' (known: {})",
                 known.join(", ")
             ))
         })

@@ -50,6 +50,15 @@ struct Instance {
     /// Closing watermark of the last segment emitted.
     emitted: Watermark,
     ended: bool,
+    /// Sent `Idle` and nothing since: it holds nothing back.
+    idle: bool,
+}
+
+impl Instance {
+    /// Idle with nothing buffered.
+    fn quiet(&self) -> bool {
+        self.idle && self.closed.is_empty() && self.open.is_empty()
+    }
 }
 
 /// Merge `inputs` (one per instance, in instance order) into `out`. With
@@ -72,9 +81,11 @@ pub async fn run_gather(
             received: Watermark::MIN,
             emitted: Watermark::MIN,
             ended: false,
+            idle: false,
         })
         .collect();
     let mut forwarded = Watermark::MIN;
+    let mut idle_out = false;
     let mut buffered = 0usize;
     let mut turn = 0;
     // Barriers and which instances sent each, oldest first.
@@ -85,7 +96,17 @@ pub async fn run_gather(
         else {
             return Ok(()); // a producer failed or was cancelled
         };
+        // Anything but `Idle` makes an instance active again.
+        inst[i].idle = matches!(msg, Message::Idle);
         match msg {
+            Message::Idle => {
+                // Its rows so far close at its last watermark.
+                if !inst[i].open.is_empty() {
+                    let batches = take(&mut inst[i].open);
+                    let closes_at = inst[i].received;
+                    inst[i].closed.push_back(Segment { batches, closes_at });
+                }
+            }
             Message::Batch(b) if !ordered => {
                 metrics.add_in(b.num_rows());
                 metrics.add_out(b.num_rows());
@@ -146,17 +167,26 @@ pub async fn run_gather(
                 }
             }
         }
-        let wm = inst
-            .iter()
-            .map(|x| x.emitted)
-            .min()
-            .unwrap_or(Watermark::MAX);
-        if wm > forwarded {
+        let active = inst.iter().filter(|x| !x.quiet());
+        let wm = active.map(|x| x.emitted).min();
+        if wm.is_some_and(|wm| wm > forwarded) {
+            let wm = wm.unwrap_or(forwarded);
             forwarded = wm;
+            idle_out = false;
             metrics.set_watermark(wm);
             if !out.broadcast(Message::Watermark(wm)).await {
                 return Ok(());
             }
+        }
+        // Every running instance idle: so is the gather.
+        let idle = inst.iter().all(|x| x.ended || x.quiet()) && inst.iter().any(|x| x.idle);
+        if idle && !idle_out {
+            idle_out = true;
+            if !out.broadcast(Message::Idle).await {
+                return Ok(());
+            }
+        } else if !idle {
+            idle_out = false;
         }
         // A barrier passes once every running instance sent it. (Aligning
         // the rows around it comes with checkpoints, which do not exist yet.)
@@ -194,7 +224,7 @@ fn ready(inst: &[Instance], overflow: bool) -> Option<usize> {
         // the last watermark it sent (watermarks only grow).
         let blocked = inst
             .iter()
-            .any(|x| x.closed.is_empty() && !x.ended && x.received < first);
+            .any(|x| x.closed.is_empty() && !x.ended && !x.idle && x.received < first);
         if !blocked {
             return Some(j);
         }
@@ -261,6 +291,7 @@ mod tests {
                     }
                     Message::Watermark(w) => format!("wm{}", w.0),
                     Message::Barrier(_) => "barrier".into(),
+                    Message::Idle => "idle".into(),
                     Message::EndOfStream => "end".into(),
                 });
             }

@@ -9,6 +9,13 @@
 //! was cancelled: the task stops quietly and the failure is reported by the
 //! producer's own task. An operator with a [`Operator::deadline`] is woken
 //! then when no message came first.
+//!
+//! An input that sent [`Message::Idle`] is left out of the minimum until
+//! it sends a batch or a watermark again, so a quiet input (a Kafka topic
+//! with no traffic) does not hold back time combined with busy ones. An
+//! operator input whose channels are all idle follows the combined
+//! watermark; when every input is idle, the operator tells its consumers
+//! it is idle too.
 
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -39,7 +46,20 @@ struct InputState {
     rx: Receiver<Message>,
     watermark: Watermark,
     ended: bool,
+    /// Sent `Idle` and nothing since.
+    idle: bool,
     blocked_on: Option<Barrier>,
+}
+
+impl InputState {
+    /// The watermark this channel holds the minimum to (`None`: idle).
+    fn holds(&self) -> Option<Watermark> {
+        if self.ended {
+            Some(Watermark::MAX)
+        } else {
+            (!self.idle).then_some(self.watermark)
+        }
+    }
 }
 
 /// Rows a batch adds to the result: all of an append-only batch; of a
@@ -99,9 +119,12 @@ pub async fn run_operator(
             rx,
             watermark: Watermark::MIN,
             ended: false,
+            idle: false,
             blocked_on: None,
         })
         .collect();
+    // Told the consumers this operator is idle (and nothing sent since).
+    let mut idle_out = false;
     let mut current = Watermark::MIN;
     let width = inputs.iter().map(|i| i.input + 1).max().unwrap_or(0);
     let mut per_input = vec![Watermark::MIN; width];
@@ -120,20 +143,16 @@ pub async fn run_operator(
         };
         let Some(received) = received else {
             op.on_timer(&mut output)?;
-            if !flush(&mut output, &out, &metrics).await? {
+            if !send_output(&mut output, &out, &metrics, &mut idle_out).await? {
                 return Ok(());
-            }
-            if let Some(wm) = output_watermark(&mut output) {
-                metrics.set_watermark(wm);
-                if !out.broadcast(Message::Watermark(wm)).await {
-                    return Ok(());
-                }
             }
             continue;
         };
         let Some((idx, msg)) = received else {
             return Ok(()); // an upstream failed or was cancelled
         };
+        // Anything but `Idle` makes an input active again.
+        inputs[idx].idle = matches!(msg, Message::Idle);
         let flow = match msg {
             Message::Batch(batch) => {
                 metrics.add_in(batch.num_rows());
@@ -142,6 +161,10 @@ pub async fn run_operator(
             }
             Message::Watermark(wm) => {
                 inputs[idx].watermark = inputs[idx].watermark.max(wm);
+                advance(&mut *op, &inputs, &mut per_input, &mut current, &mut output)?;
+                Flow::Continue
+            }
+            Message::Idle => {
                 advance(&mut *op, &inputs, &mut per_input, &mut current, &mut output)?;
                 Flow::Continue
             }
@@ -175,12 +198,14 @@ pub async fn run_operator(
         metrics.add_matched(std::mem::take(&mut output.matched_rows));
         state.update(&*op, &metrics, !matches!(flow, Flow::Continue));
         let finished = op.is_finished();
-        if !flush(&mut output, &out, &metrics).await? {
+        if !send_output(&mut output, &out, &metrics, &mut idle_out).await? {
             return Ok(());
         }
-        if let Some(wm) = output_watermark(&mut output) {
-            metrics.set_watermark(wm);
-            if !out.broadcast(Message::Watermark(wm)).await {
+        // Every running input idle, and no timer of its own to act on.
+        let all_idle = inputs.iter().all(|i| i.ended || i.idle) && inputs.iter().any(|i| i.idle);
+        if all_idle && !idle_out && op.deadline().is_none() {
+            idle_out = true;
+            if !out.broadcast(Message::Idle).await {
                 return Ok(());
             }
         }
@@ -200,13 +225,23 @@ fn advance(
     current: &mut Watermark,
     output: &mut Output,
 ) -> Result<()> {
+    // Idle channels are left out; with every channel idle nothing moves.
+    let combined = if inputs.is_empty() {
+        Some(Watermark::MAX)
+    } else {
+        inputs.iter().filter_map(InputState::holds).min()
+    };
     for (input, seen) in per_input.iter_mut().enumerate() {
-        let wm = inputs
-            .iter()
-            .filter(|i| i.input == input)
-            .map(|i| i.watermark)
-            .min()
-            .unwrap_or(Watermark::MAX);
+        let mut channels = inputs.iter().filter(|i| i.input == input).peekable();
+        let wm = if channels.peek().is_none() {
+            Some(Watermark::MAX)
+        } else {
+            // An input whose channels are all idle follows the combined one.
+            channels.filter_map(InputState::holds).min().or(combined)
+        };
+        let Some(wm) = wm else {
+            continue;
+        };
         if wm > *seen {
             *seen = wm;
             if let Some(forward) = op.on_input_watermark(input, wm, output)? {
@@ -214,11 +249,9 @@ fn advance(
             }
         }
     }
-    let combined = inputs
-        .iter()
-        .map(|i| i.watermark)
-        .min()
-        .unwrap_or(Watermark::MAX);
+    let Some(combined) = combined else {
+        return Ok(());
+    };
     if combined > *current {
         *current = combined;
         if let Some(forward) = op.on_watermark(combined, output)? {
@@ -228,8 +261,28 @@ fn advance(
     Ok(())
 }
 
-fn output_watermark(output: &mut Output) -> Option<Watermark> {
-    output.pending_watermark.take()
+/// Send what the operator produced: its batches, then its watermark.
+/// Sending anything ends its idleness. `false` when the output closed.
+async fn send_output(
+    output: &mut Output,
+    out: &Outbox,
+    metrics: &NodeMetrics,
+    idle_out: &mut bool,
+) -> Result<bool> {
+    if !output.batches.is_empty() {
+        *idle_out = false;
+    }
+    if !flush(output, out, metrics).await? {
+        return Ok(false);
+    }
+    if let Some(wm) = output.pending_watermark.take() {
+        *idle_out = false;
+        metrics.set_watermark(wm);
+        if !out.broadcast(Message::Watermark(wm)).await {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Send the batches an operator produced. `false` when the output closed.
@@ -308,7 +361,7 @@ pub async fn run_sink(
                 metrics.set_watermark(wm);
                 sink.on_watermark(wm).await?;
             }
-            Message::Barrier(_) => {}
+            Message::Barrier(_) | Message::Idle => {}
             Message::EndOfStream => {
                 sink.finish().await?;
                 return Ok(());

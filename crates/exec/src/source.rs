@@ -195,6 +195,12 @@ impl SourceContext {
         self.out.broadcast(Message::Watermark(wm)).await
     }
 
+    /// Tell consumers the source is idle: they leave it out of their
+    /// watermark minimum until it sends again.
+    pub async fn send_idle(&self) -> bool {
+        self.out.broadcast(Message::Idle).await
+    }
+
     /// Send `wm` only if it is ahead of the last watermark sent (`true` when
     /// there is nothing to send).
     pub async fn advance_watermark(&self, wm: Watermark) -> bool {

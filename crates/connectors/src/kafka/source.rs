@@ -211,6 +211,8 @@ impl KafkaSource {
         ));
         let _lag = LagMonitor::start(o.clone(), Arc::clone(&positions), ctx.clone());
         let mut failing_since: Option<(Instant, String)> = None;
+        // Told downstream this source is idle (and sent nothing since).
+        let mut idle_sent = false;
         loop {
             if state.values().all(|s| s.done) {
                 break;
@@ -323,6 +325,13 @@ impl KafkaSource {
                         return Ok(());
                     }
                 }
+                // Every partition idle: so is the table, and whatever
+                // combines its time with other inputs' goes on without it.
+                let idle = all_idle(&state, o.idle_timeout);
+                if idle && !idle_sent && !ctx.send_idle().await {
+                    return Ok(());
+                }
+                idle_sent = idle;
             }
         }
         if bounded {
@@ -448,6 +457,15 @@ impl Drop for LagMonitor {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// Whether every partition still running has been idle for the timeout.
+fn all_idle(state: &BTreeMap<i32, PartitionState>, idle: Option<Duration>) -> bool {
+    let Some(t) = idle else {
+        return false;
+    };
+    let mut running = state.values().filter(|s| !s.done).peekable();
+    running.peek().is_some() && running.all(|s| s.last_record.elapsed() >= t)
 }
 
 /// The minimum over partitions still running and not idle (`None` while

@@ -150,7 +150,8 @@ mod tests {
             "the wall clock, not the input's time"
         );
         let wm = out.pending_watermark.take().expect("a watermark");
-        assert_eq!(wm, Watermark(t - 1));
+        // The clock read after the rows (a millisecond may have passed).
+        assert!(wm >= Watermark(t - 1), "{wm:?} after rows at {t}");
         // With no row, the timer emits the clock.
         std::thread::sleep(Duration::from_millis(5));
         op.on_timer(&mut out).expect("timer");

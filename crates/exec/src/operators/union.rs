@@ -90,7 +90,7 @@ mod tests {
                 Message::Batch(b) => rows += b.num_rows(),
                 Message::Watermark(w) => watermarks.push(w.0),
                 Message::EndOfStream => ended = true,
-                Message::Barrier(_) => {}
+                Message::Barrier(_) | Message::Idle => {}
             }
         }
         assert_eq!(rows, 3);
@@ -98,5 +98,51 @@ mod tests {
         // until b ends; a's end gives +inf.
         assert_eq!(watermarks, vec![5, 20, Watermark::MAX.0]);
         assert!(ended);
+    }
+
+    /// An idle input is left out of the minimum until it sends again; with
+    /// both idle, the union says it is idle too.
+    #[tokio::test]
+    async fn an_idle_input_does_not_hold_the_watermark_back() {
+        let schema = batch_i64(&[("x", &[])]).schema();
+        let (a_tx, a_rx) = channel(8);
+        let (b_tx, b_rx) = channel(8);
+        let (out_tx, mut out_rx) = channel(64);
+        let task = tokio::spawn(run_operator(
+            Box::new(UnionOperator::new(schema)),
+            vec![(0, a_rx), (1, b_rx)],
+            Outbox::single(out_tx),
+            Arc::new(NodeMetrics::default()),
+        ));
+        let mut next = async || out_rx.recv().await.expect("a message");
+        // Each step waits for what it produces, so the order is fixed.
+        b_tx.send(Message::Idle).await.expect("send");
+        a_tx.send(Message::Watermark(Watermark(10)))
+            .await
+            .expect("send");
+        assert!(matches!(next().await, Message::Watermark(Watermark(10))));
+        // b is active again (no watermark yet): a's 20 waits for b.
+        b_tx.send(Message::Batch(batch_i64(&[("x", &[1])])))
+            .await
+            .expect("send");
+        assert!(matches!(next().await, Message::Batch(_)));
+        a_tx.send(Message::Watermark(Watermark(20)))
+            .await
+            .expect("send");
+        b_tx.send(Message::Watermark(Watermark(15)))
+            .await
+            .expect("send");
+        assert!(matches!(next().await, Message::Watermark(Watermark(15))));
+        // Both idle: so is the union.
+        a_tx.send(Message::Idle).await.expect("send");
+        b_tx.send(Message::Idle).await.expect("send");
+        assert!(matches!(next().await, Message::Idle));
+        // b alone active: its 25 passes a's 20.
+        b_tx.send(Message::Watermark(Watermark(25)))
+            .await
+            .expect("send");
+        assert!(matches!(next().await, Message::Watermark(Watermark(25))));
+        drop((a_tx, b_tx));
+        task.await.expect("joins").expect("runs");
     }
 }
