@@ -146,6 +146,11 @@ impl MemoryTable {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The table's columns.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
 }
 
 /// Every memory table of a session, by name (runtime data, kept out of the

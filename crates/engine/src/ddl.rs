@@ -36,6 +36,7 @@ impl Session {
         let table = StreamTable::try_new(&def, state)?;
         let ct = ConnectorTable::of(&table)?;
         ct.validate()?;
+        crate::planner::late::late_table(state, &table)?;
         let note = ct
             .connector
             .create(&ct.desc(), &connector_context(state)?)?;

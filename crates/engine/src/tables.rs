@@ -26,6 +26,8 @@ pub(crate) struct ConnectorTable<'a> {
     pub connector: &'static dyn Connector,
     primary_key: Vec<usize>,
     metadata: Vec<(usize, String, bool)>,
+    /// The options the connector reads (without the engine's own).
+    options: std::collections::BTreeMap<String, String>,
 }
 
 impl<'a> ConnectorTable<'a> {
@@ -43,11 +45,14 @@ impl<'a> ConnectorTable<'a> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let mut options = table.options.clone();
+        options.remove(crate::planner::late::LATE_ROWS);
         Ok(ConnectorTable {
             table,
             connector,
             primary_key,
             metadata: table.metadata_columns(),
+            options,
         })
     }
 
@@ -57,7 +62,7 @@ impl<'a> ConnectorTable<'a> {
         TableDesc {
             name: &self.table.name,
             schema: &self.table.physical,
-            options: &self.table.options,
+            options: &self.options,
             primary_key: &self.primary_key,
             metadata: &self.metadata,
             has_watermark: self.table.watermark.is_some(),

@@ -167,8 +167,9 @@ pub async fn run_gather(
                 }
             }
         }
-        let active = inst.iter().filter(|x| !x.quiet());
-        let wm = active.map(|x| x.emitted).min();
+        // With every instance quiet, the largest watermark any emitted.
+        let active = inst.iter().filter(|x| !x.quiet()).map(|x| x.emitted).min();
+        let wm = active.or_else(|| inst.iter().map(|x| x.emitted).max());
         if wm.is_some_and(|wm| wm > forwarded) {
             let wm = wm.unwrap_or(forwarded);
             forwarded = wm;

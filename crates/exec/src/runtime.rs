@@ -14,8 +14,9 @@
 //! it sends a batch or a watermark again, so a quiet input (a Kafka topic
 //! with no traffic) does not hold back time combined with busy ones. An
 //! operator input whose channels are all idle follows the combined
-//! watermark; when every input is idle, the operator tells its consumers
-//! it is idle too.
+//! watermark; when every input is idle, the combined watermark is the
+//! largest any of them sent (as Flink's `StatusWatermarkValve` does), and
+//! the operator tells its consumers it is idle too.
 
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -225,11 +226,14 @@ fn advance(
     current: &mut Watermark,
     output: &mut Output,
 ) -> Result<()> {
-    // Idle channels are left out; with every channel idle nothing moves.
+    // Idle channels are left out.
+    // With every channel idle, the largest watermark any sent (Flink's
+    // StatusWatermarkValve): nothing is coming from any of them.
     let combined = if inputs.is_empty() {
         Some(Watermark::MAX)
     } else {
-        inputs.iter().filter_map(InputState::holds).min()
+        let active = inputs.iter().filter_map(InputState::holds).min();
+        active.or_else(|| inputs.iter().map(|i| i.watermark).max())
     };
     for (input, seen) in per_input.iter_mut().enumerate() {
         let mut channels = inputs.iter().filter(|i| i.input == input).peekable();

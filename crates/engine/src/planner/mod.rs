@@ -10,6 +10,7 @@
 
 mod aggregate;
 mod join;
+pub(crate) mod late;
 mod lineage;
 mod scan;
 mod shared;

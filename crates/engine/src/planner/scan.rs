@@ -45,11 +45,28 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
         let name = scan.table_name.to_string();
         if let Some(shared) = p.shared.borrow_mut().get_mut(&name) {
             return shared.scan(scan, &wanted, |columns| {
-                read(p, scan, table, &ct, columns.to_vec(), false)
+                read_on_time(p, scan, table, &ct, (columns.to_vec(), false))
             });
         }
     }
-    read(p, scan, table, &ct, wanted, upserts)
+    read_on_time(p, scan, table, &ct, (wanted, upserts))
+}
+
+/// [`read`], with late rows diverted when the table names a late-rows
+/// table: every column is read for them, then `wanted` kept.
+fn read_on_time(
+    p: &StreamPlanner,
+    scan: &TableScan,
+    table: &StreamTable,
+    ct: &ConnectorTable,
+    (wanted, upserts): (Vec<usize>, bool),
+) -> Result<Planned> {
+    let Some(late) = super::late::late_table(p.state, table)? else {
+        return read(p, scan, table, ct, wanted, upserts);
+    };
+    let all: Vec<usize> = (0..table.schema.fields().len()).collect();
+    let full = read(p, scan, table, ct, all, upserts)?;
+    super::late::divert(scan, table, full, (late, upserts), &wanted)
 }
 
 /// Read columns `wanted` of `table` (for `scan`).

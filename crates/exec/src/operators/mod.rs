@@ -4,6 +4,7 @@ pub mod changelog;
 pub mod current_watermark;
 pub mod expiry;
 pub mod join;
+pub mod late_rows;
 pub mod limit;
 pub mod mini_batch;
 pub mod over;

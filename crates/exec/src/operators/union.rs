@@ -101,7 +101,7 @@ mod tests {
     }
 
     /// An idle input is left out of the minimum until it sends again; with
-    /// both idle, the union says it is idle too.
+    /// both idle, the union takes the larger watermark and says it is idle.
     #[tokio::test]
     async fn an_idle_input_does_not_hold_the_watermark_back() {
         let schema = batch_i64(&[("x", &[])]).schema();
@@ -133,9 +133,11 @@ mod tests {
             .await
             .expect("send");
         assert!(matches!(next().await, Message::Watermark(Watermark(15))));
-        // Both idle: so is the union.
+        // Both idle: the union moves to the larger watermark (a's 20, as
+        // Flink does), then is idle too.
         a_tx.send(Message::Idle).await.expect("send");
         b_tx.send(Message::Idle).await.expect("send");
+        assert!(matches!(next().await, Message::Watermark(Watermark(20))));
         assert!(matches!(next().await, Message::Idle));
         // b alone active: its 25 passes a's 20.
         b_tx.send(Message::Watermark(Watermark(25)))
