@@ -298,4 +298,13 @@ async fn over_agrees_with_batch_window_functions() {
     )
     .await;
     assert_eq!(streaming, batch);
+    // LEAD of the time itself: the same whatever order ties take.
+    let lead = "SELECT auction, CAST(ts AS BIGINT), CAST(LEAD(ts) OVER w AS BIGINT), \
+                CAST(LEAD(ts, 3) OVER w AS BIGINT) FROM {from} \
+                WINDOW w AS (PARTITION BY auction ORDER BY ts)";
+    let streaming = streaming_rows(&ddl, &lead.replace("{from}", "bids")).await;
+    let from = "(SELECT auction, CAST(CAST(ts AS TIMESTAMP) AS TIMESTAMP(3)) AS ts FROM bids)";
+    let batch = batch_rows(&path, &lead.replace("{from}", from)).await;
+    assert!(streaming.len() > 10_000, "every row: {}", streaming.len());
+    assert_eq!(streaming, batch);
 }

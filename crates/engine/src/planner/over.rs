@@ -90,19 +90,13 @@ pub(crate) fn plan_over(p: &StreamPlanner, w: &Window) -> Result<Planned> {
                 }
                 OverFunction::Aggregate(Arc::new(b.build()?))
             }
-            WindowFunctionDefinition::WindowUDF(u) if u.name() == "lag" => lag(
-                &params.args,
-                args,
-                &w.schema.field(n_in + i).data_type().clone(),
-            )?,
+            WindowFunctionDefinition::WindowUDF(u) if matches!(u.name(), "lag" | "lead") => {
+                let ty = w.schema.field(n_in + i).data_type().clone();
+                shift(u.name() == "lead", &params.args, args, &ty)?
+            }
             WindowFunctionDefinition::WindowUDF(u) => {
-                let why = if u.name() == "lead" {
-                    "LEAD reads rows that have not arrived yet; on a stream use LAG"
-                } else {
-                    "OVER on a stream takes aggregates and LAG"
-                };
                 return Err(Error::plan(format!(
-                    "{}() OVER is not supported: {why}",
+                    "{}() OVER is not supported: OVER on a stream takes aggregates, LAG and LEAD",
                     u.name().to_uppercase()
                 ))
                 .near(u.name().to_uppercase()));
@@ -196,15 +190,17 @@ fn interval_ms(v: &ScalarValue) -> Option<i64> {
     }
 }
 
-/// `LAG(x [, offset [, default]])`.
-fn lag(
+/// `LAG(x [, offset [, default]])` or `LEAD(...)`.
+fn shift(
+    lead: bool,
     logical: &[Expr],
     mut args: Vec<Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
     ty: &arrow::datatypes::DataType,
 ) -> Result<OverFunction> {
+    let name = if lead { "LEAD" } else { "LAG" };
     let literal = |i: usize| match logical.get(i).map(|e| e.clone().unalias()) {
         Some(Expr::Literal(v, _)) => Ok(Some(v)),
-        Some(other) => Err(Error::plan(format!("LAG: {other} must be a constant")).near("LAG")),
+        Some(other) => Err(Error::plan(format!("{name}: {other} must be a constant")).near(name)),
         None => Ok(None),
     };
     let offset = match literal(1)? {
@@ -212,7 +208,9 @@ fn lag(
         Some(v) => match v.cast_to(&arrow::datatypes::DataType::Int64)? {
             ScalarValue::Int64(Some(n)) if n >= 0 => n as usize,
             other => {
-                return Err(Error::plan(format!("LAG offset {other} must be 0 or more")).near("LAG"))
+                return Err(
+                    Error::plan(format!("{name} offset {other} must be 0 or more")).near(name),
+                )
             }
         },
     };
@@ -221,11 +219,20 @@ fn lag(
         _ => ScalarValue::try_from(ty)?,
     };
     if args.is_empty() {
-        return Err(Error::plan("LAG needs a value").near("LAG"));
+        return Err(Error::plan(format!("{name} needs a value")).near(name));
     }
-    Ok(OverFunction::Lag {
-        arg: args.swap_remove(0),
-        offset,
-        default,
+    let arg = args.swap_remove(0);
+    Ok(if lead {
+        OverFunction::Lead {
+            arg,
+            offset,
+            default,
+        }
+    } else {
+        OverFunction::Lag {
+            arg,
+            offset,
+            default,
+        }
     })
 }

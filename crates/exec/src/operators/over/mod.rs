@@ -1,7 +1,7 @@
 //! OVER aggregates over event time (Flink's over windows):
 //! `AGG(x) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN n PRECEDING AND
 //! CURRENT ROW)`, `RANGE BETWEEN INTERVAL '1' MINUTE PRECEDING AND CURRENT
-//! ROW`, `UNBOUNDED PRECEDING`, and `LAG`.
+//! ROW`, `UNBOUNDED PRECEDING`, `LAG` and `LEAD`.
 //!
 //! Rows wait until the watermark passes their time (a row at or behind the
 //! watermark when it arrives is late: dropped, counted); then each
@@ -14,7 +14,9 @@
 //! time attribute. State per partition is the waiting rows, the frame's
 //! argument values (ROWS: the last n rows; RANGE: the last interval) and the
 //! accumulators; a partition with nothing waiting and an empty frame is
-//! forgotten.
+//! forgotten. With `LEAD(x, n)` a row whose time the watermark passed
+//! waits in its partition until `n` later rows have too (or the input
+//! ends, when missing rows give the default): see [`lead`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -32,6 +34,8 @@ use sluice_common::{Error, Result, Watermark};
 
 use super::stored::{Pick, Stored};
 use super::window_aggregate::eval_all;
+
+mod lead;
 use crate::operator::{Operator, Output};
 use crate::time::to_millis;
 
@@ -54,6 +58,15 @@ pub enum OverFunction {
         /// The value taken.
         arg: Arc<dyn PhysicalExpr>,
         /// How many rows before.
+        offset: usize,
+        /// When there is no such row.
+        default: ScalarValue,
+    },
+    /// `LEAD(arg, offset, default)`: the value `offset` rows after.
+    Lead {
+        /// The value taken.
+        arg: Arc<dyn PhysicalExpr>,
+        /// How many rows after.
         offset: usize,
         /// When there is no such row.
         default: ScalarValue,
@@ -88,6 +101,9 @@ struct Partition {
     accs: Vec<Option<Box<dyn Accumulator>>>,
     /// Per LAG: the last values, oldest first.
     lags: Vec<VecDeque<ScalarValue>>,
+    /// With LEAD: rows the watermark passed, waiting for the rows after
+    /// them, with their values (a LEAD's slot holds the row's own value).
+    pending: VecDeque<(Pick, Vec<ScalarValue>)>,
 }
 
 /// See the module docs.
@@ -97,6 +113,8 @@ pub struct OverAggregate {
     partitions: HashMap<Box<[u8]>, Partition>,
     stored: Stored,
     waiting: usize,
+    /// Rows pending for LEAD, over all partitions.
+    pending: usize,
     watermark: i64,
 }
 
@@ -114,6 +132,7 @@ impl OverAggregate {
             partitions: HashMap::new(),
             stored: Stored::default(),
             waiting: 0,
+            pending: 0,
             watermark: i64::MIN,
         };
         // Fail at planning, not on the first row, when a bounded frame
@@ -147,6 +166,7 @@ impl OverAggregate {
                     accs.push(None);
                     lags.push(VecDeque::new());
                 }
+                OverFunction::Lead { .. } => accs.push(None),
             }
         }
         Ok(Partition {
@@ -155,6 +175,7 @@ impl OverAggregate {
             frame: VecDeque::new(),
             accs,
             lags,
+            pending: VecDeque::new(),
         })
     }
 
@@ -165,7 +186,9 @@ impl OverAggregate {
             .iter()
             .map(|f| match f {
                 OverFunction::Aggregate(a) => eval_all(&a.expressions(), rows),
-                OverFunction::Lag { arg, .. } => eval_all(std::slice::from_ref(arg), rows),
+                OverFunction::Lag { arg, .. } | OverFunction::Lead { arg, .. } => {
+                    eval_all(std::slice::from_ref(arg), rows)
+                }
             })
             .collect()
     }
@@ -276,6 +299,9 @@ impl OverAggregate {
                         q.pop_front();
                     }
                 }
+                (OverFunction::Lead { .. }, _) => {
+                    values[i].push(ScalarValue::try_from_array(&a[0], r)?);
+                }
                 _ => return Err(Error::internal("an OVER aggregate without its accumulator")),
             }
         }
@@ -315,6 +341,21 @@ impl OverAggregate {
         Ok(())
     }
 
+    /// Output rows: `rows` and each function's values for them.
+    fn emit(
+        &self,
+        rows: RecordBatch,
+        values: Vec<Vec<ScalarValue>>,
+        out: &mut Output,
+    ) -> Result<()> {
+        let mut cols = rows.columns().to_vec();
+        for v in values {
+            cols.push(ScalarValue::iter_to_array(v)?);
+        }
+        out.push(super::window_aggregate::batch_of(&self.cfg.schema, cols)?);
+        Ok(())
+    }
+
     fn times(&self, batch: &RecordBatch) -> Result<Int64Array> {
         to_millis(batch.column(self.cfg.time_column))
     }
@@ -337,6 +378,7 @@ impl Operator for OverAggregate {
                     format!("{}({})", a.fun().name(), args.join(", "))
                 }
                 OverFunction::Lag { arg, offset, .. } => format!("lag({arg}, {offset})"),
+                OverFunction::Lead { arg, offset, .. } => format!("lead({arg}, {offset})"),
             })
             .collect();
         let frame = match self.cfg.frame {
@@ -418,21 +460,27 @@ impl Operator for OverAggregate {
             runs.push((key.clone(), start..picks.len()));
         }
         self.waiting -= picks.len();
+        let mut values: Vec<Vec<ScalarValue>> = vec![Vec::new(); self.cfg.functions.len()];
         if !picks.is_empty() {
             let rows = self.stored.gather(&picks)?;
             let args = self.arguments(&rows)?;
-            let mut values: Vec<Vec<ScalarValue>> =
-                vec![Vec::with_capacity(picks.len()); args.len()];
-            for (key, range) in runs {
-                if let Some(part) = parts.get_mut(&key) {
-                    self.advance(part, &args, range, &times, &mut values)?;
+            for (key, range) in &runs {
+                if let Some(part) = parts.get_mut(key) {
+                    self.advance(part, &args, range.clone(), &times, &mut values)?;
                 }
             }
-            let mut cols = rows.columns().to_vec();
-            for v in values {
-                cols.push(ScalarValue::iter_to_array(v)?);
+            if !self.leads() {
+                self.emit(rows, values, out)?;
+                values = vec![];
             }
-            out.push(super::window_aggregate::batch_of(&self.cfg.schema, cols)?);
+        }
+        if self.leads() {
+            let end = wm == Watermark::MAX;
+            let (ready, values) = self.release(&mut parts, &runs, &picks, values, end)?;
+            if !ready.is_empty() {
+                let rows = self.stored.gather(&ready)?;
+                self.emit(rows, values, out)?;
+            }
         }
         // A RANGE frame's rows older than the watermark by more than the
         // range are in no later row's frame: retracted now, and a partition
@@ -447,20 +495,23 @@ impl Operator for OverAggregate {
             for part in parts.values_mut() {
                 self.evict(part, wm.0.saturating_add(1))?;
             }
-            parts.retain(|_, p| lags || !p.waiting.is_empty() || !p.frame.is_empty());
+            parts.retain(|_, p| {
+                lags || !p.waiting.is_empty() || !p.frame.is_empty() || !p.pending.is_empty()
+            });
         }
         self.partitions = parts;
-        let picks = self
-            .partitions
-            .values_mut()
-            .flat_map(|p| p.waiting.iter_mut().map(|(_, p)| p));
-        self.stored.compact(self.waiting, 8192, picks)?;
+        let picks = self.partitions.values_mut().flat_map(|p| {
+            let waiting = p.waiting.iter_mut().map(|(_, p)| p);
+            waiting.chain(p.pending.iter_mut().map(|(p, _)| p))
+        });
+        self.stored
+            .compact(self.waiting + self.pending, 8192, picks)?;
         Ok(Some(wm))
     }
 
     fn state_size(&self) -> Option<(usize, usize)> {
         let frames: usize = self.partitions.values().map(|p| p.frame.len()).sum();
-        let bytes = self.stored.bytes() + 64 * frames + 16 * self.waiting;
+        let bytes = self.stored.bytes() + 64 * frames + 16 * (self.waiting + self.pending);
         Some((self.partitions.len(), bytes))
     }
 }
