@@ -6,10 +6,9 @@
 //! default. Rows stay in event-time order and the output stays
 //! append-only; state is at most `n` rows per partition.
 
-use std::collections::HashMap;
 use std::ops::Range;
 
-use datafusion::common::ScalarValue;
+use datafusion::common::{HashMap, ScalarValue};
 use sluice_common::Result;
 
 use super::{OverAggregate, OverFunction, Partition};

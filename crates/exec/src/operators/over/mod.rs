@@ -18,7 +18,7 @@
 //! waits in its partition until `n` later rows have too (or the input
 //! ends, when missing rows give the default): see [`lead`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array};
@@ -26,7 +26,7 @@ use arrow::compute::concat;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
-use datafusion::common::ScalarValue;
+use datafusion::common::{HashMap, ScalarValue};
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
@@ -115,6 +115,8 @@ pub struct OverAggregate {
     waiting: usize,
     /// Rows pending for LEAD, over all partitions.
     pending: usize,
+    /// Reused buffers of the rows a watermark releases and their times.
+    scratch: (Vec<Pick>, Vec<i64>),
     watermark: i64,
 }
 
@@ -129,10 +131,11 @@ impl OverAggregate {
         let op = OverAggregate {
             converter: RowConverter::new(fields)?,
             cfg,
-            partitions: HashMap::new(),
+            partitions: HashMap::default(),
             stored: Stored::default(),
             waiting: 0,
             pending: 0,
+            scratch: Default::default(),
             watermark: i64::MIN,
         };
         // Fail at planning, not on the first row, when a bounded frame
@@ -442,8 +445,11 @@ impl Operator for OverAggregate {
         // Every partition's rows the watermark passed, in time order within
         // each, gathered and evaluated once.
         let mut runs = Vec::new();
-        let mut picks = Vec::new();
-        let mut times = Vec::new();
+        // Buffers kept from the last watermark (large, so not allocated
+        // afresh each time).
+        let (mut picks, mut times) = std::mem::take(&mut self.scratch);
+        picks.clear();
+        times.clear();
         for (key, part) in parts.iter_mut() {
             if part.min_waiting > wm.0 {
                 continue;
@@ -460,7 +466,8 @@ impl Operator for OverAggregate {
             runs.push((key.clone(), start..picks.len()));
         }
         self.waiting -= picks.len();
-        let mut values: Vec<Vec<ScalarValue>> = vec![Vec::new(); self.cfg.functions.len()];
+        let mut values: Vec<Vec<ScalarValue>> =
+            vec![Vec::with_capacity(picks.len()); self.cfg.functions.len()];
         if !picks.is_empty() {
             let rows = self.stored.gather(&picks)?;
             let args = self.arguments(&rows)?;
@@ -500,6 +507,7 @@ impl Operator for OverAggregate {
             });
         }
         self.partitions = parts;
+        self.scratch = (picks, times);
         let picks = self.partitions.values_mut().flat_map(|p| {
             let waiting = p.waiting.iter_mut().map(|(_, p)| p);
             waiting.chain(p.pending.iter_mut().map(|(p, _)| p))
