@@ -289,19 +289,21 @@ impl Session {
         if std::env::var_os("SLUICE_TMP_PLAN").is_some() {
             eprintln!("{}", plan.display_indent());
         }
-        let (parallelism, ttl, mini_batch, emit) = {
+        let (parallelism, ttl, mini_batch, emit, idle) = {
             let settings = self.settings();
             (
                 settings.parallelism(),
                 settings.state_ttl(),
                 settings.mini_batch(),
                 settings.emit_strategy()?,
+                settings.source_idle_timeout(),
             )
         };
         let planner = StreamPlanner::new(state, &plan, parallelism)
             .with_state_ttl(ttl)
             .with_mini_batch(mini_batch)
-            .with_emit_strategy(emit);
+            .with_emit_strategy(emit)
+            .with_source_idle_timeout(idle);
         match &plan {
             LogicalPlan::Dml(dml)
                 if matches!(

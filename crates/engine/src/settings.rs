@@ -93,6 +93,14 @@ const SPECS: &[Spec] = &[
         check: check_true_false_auto,
     },
     Spec {
+        key: "table.exec.source.idle-timeout",
+        aliases: &[],
+        default: "0 ms",
+        help: "how long a Kafka partition without records holds the watermark back, for tables \
+               without their own 'scan.watermark.idle-timeout' (0: forever)",
+        check: check_duration,
+    },
+    Spec {
         key: "table.exec.emit.early-fire.enabled",
         aliases: &[],
         default: "false",
@@ -218,7 +226,17 @@ fn spec(key: &str) -> Result<&'static Spec> {
         .iter()
         .find(|s| s.key == k || s.aliases.contains(&k.as_str()))
         .ok_or_else(|| {
-            let known: Vec<&str> = SPECS.iter().map(|s| s.key).collect();
+            // Flink's `table.exec.*` keys are listed for a key of that
+            // family, the others otherwise (`SET;` lists them all).
+            let family = k.starts_with("table.");
+            let mut known: Vec<&str> = SPECS
+                .iter()
+                .map(|s| s.key)
+                .filter(|key| key.starts_with("table.") == family)
+                .collect();
+            if !family {
+                known.push("table.exec.* (SET; lists every setting)");
+            }
             // A long key is echoed by its start only.
             let shown: String = key.chars().take(40).collect();
             let more = if shown.len() < key.len() { "..." } else { "" };
@@ -299,6 +317,15 @@ impl Settings {
         let ms = self
             .values
             .get("table.exec.state.ttl")
+            .and_then(|v| sluice_connectors::options::parse_duration_ms(v))?;
+        (ms > 0).then(|| std::time::Duration::from_millis(ms))
+    }
+
+    /// `table.exec.source.idle-timeout`: `None` when 0.
+    pub fn source_idle_timeout(&self) -> Option<std::time::Duration> {
+        let ms = self
+            .values
+            .get("table.exec.source.idle-timeout")
             .and_then(|v| sluice_connectors::options::parse_duration_ms(v))?;
         (ms > 0).then(|| std::time::Duration::from_millis(ms))
     }

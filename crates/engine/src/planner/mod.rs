@@ -157,6 +157,8 @@ pub struct StreamPlanner<'a> {
     pub(crate) mini_batch: Option<(std::time::Duration, usize)>,
     /// When window aggregates emit besides when a window closes.
     pub(crate) emit: Option<sluice_exec::operators::window_aggregate::EmitStrategy>,
+    /// `table.exec.source.idle-timeout`, for Kafka tables without their own.
+    pub(crate) source_idle: Option<std::time::Duration>,
     /// Tables scanned more than once, read once (by table name).
     pub(crate) shared: std::cell::RefCell<std::collections::HashMap<String, shared::SharedScan>>,
 }
@@ -173,7 +175,15 @@ impl<'a> StreamPlanner<'a> {
             state_ttl: None,
             mini_batch: None,
             emit: None,
+            source_idle: None,
         }
+    }
+
+    /// Kafka tables without `scan.watermark.idle-timeout` use `idle`
+    /// (`table.exec.source.idle-timeout`).
+    pub fn with_source_idle_timeout(mut self, idle: Option<std::time::Duration>) -> Self {
+        self.source_idle = idle;
+        self
     }
 
     /// Window aggregates emit early and late results by `emit`
