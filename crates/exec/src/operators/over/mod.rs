@@ -16,7 +16,8 @@
 //! accumulators; a partition with nothing waiting and an empty frame is
 //! forgotten. With `LEAD(x, n)` a row whose time the watermark passed
 //! waits in its partition until `n` later rows have too (or the input
-//! ends, when missing rows give the default): see [`lead`].
+//! ends, when missing rows give the default): see [`lead`]. COUNT, SUM and
+//! AVG of numbers run as plain running sums ([`fast`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -35,9 +36,12 @@ use sluice_common::{Error, Result, Watermark};
 use super::stored::{Pick, Stored};
 use super::window_aggregate::eval_all;
 
+mod fast;
 mod lead;
+
 use crate::operator::{Operator, Output};
 use crate::time::to_millis;
+use fast::{Fast, Running};
 
 /// Which rows before the current one are in the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +105,8 @@ struct Partition {
     accs: Vec<Option<Box<dyn Accumulator>>>,
     /// Per LAG: the last values, oldest first.
     lags: Vec<VecDeque<ScalarValue>>,
+    /// Per function: its running aggregate (COUNT/SUM/AVG of numbers).
+    running: Vec<Option<Running>>,
     /// With LEAD: rows the watermark passed, waiting for the rows after
     /// them, with their values (a LEAD's slot holds the row's own value).
     pending: VecDeque<(Pick, Vec<ScalarValue>)>,
@@ -117,6 +123,8 @@ pub struct OverAggregate {
     pending: usize,
     /// Reused buffers of the rows a watermark releases and their times.
     scratch: (Vec<Pick>, Vec<i64>),
+    /// Per function: the running form it takes, if any.
+    fast: Vec<Option<Fast>>,
     watermark: i64,
 }
 
@@ -128,7 +136,16 @@ impl OverAggregate {
             .iter()
             .map(|e| Ok(SortField::new(e.data_type(input)?)))
             .collect::<Result<Vec<_>>>()?;
+        let fast = cfg
+            .functions
+            .iter()
+            .map(|f| match f {
+                OverFunction::Aggregate(a) => Fast::of(a, input),
+                _ => None,
+            })
+            .collect();
         let op = OverAggregate {
+            fast,
             converter: RowConverter::new(fields)?,
             cfg,
             partitions: HashMap::default(),
@@ -151,8 +168,10 @@ impl OverAggregate {
     fn new_partition(&self) -> Result<Partition> {
         let mut accs = Vec::new();
         let mut lags = Vec::new();
-        for f in &self.cfg.functions {
+        let running = self.fast.iter().map(|f| f.map(Running::new)).collect();
+        for (f, fast) in self.cfg.functions.iter().zip(&self.fast) {
             match f {
+                OverFunction::Aggregate(_) if fast.is_some() => accs.push(None),
                 OverFunction::Aggregate(a) if self.bounded() => {
                     let acc = a.create_sliding_accumulator()?;
                     if !acc.supports_retract_batch() {
@@ -178,6 +197,7 @@ impl OverAggregate {
             frame: VecDeque::new(),
             accs,
             lags,
+            running,
             pending: VecDeque::new(),
         })
     }
@@ -265,6 +285,7 @@ impl OverAggregate {
     ) -> Result<()> {
         let mut kept = Vec::new();
         let mut lag = 0;
+        let bounded = self.bounded();
         for (i, ((f, acc), a)) in self
             .cfg
             .functions
@@ -274,6 +295,10 @@ impl OverAggregate {
             .enumerate()
         {
             match (f, acc) {
+                (OverFunction::Aggregate(_), None) => match &mut part.running[i] {
+                    Some(running) => running.add(&a[0], r, bounded),
+                    None => return Err(Error::internal("an OVER aggregate without its state")),
+                },
                 (OverFunction::Aggregate(_), Some(acc)) => {
                     let one: Vec<ArrayRef> = a.iter().map(|c| c.slice(r, 1)).collect();
                     acc.update_batch(&one)?;
@@ -305,7 +330,6 @@ impl OverAggregate {
                 (OverFunction::Lead { .. }, _) => {
                     values[i].push(ScalarValue::try_from_array(&a[0], r)?);
                 }
-                _ => return Err(Error::internal("an OVER aggregate without its accumulator")),
             }
         }
         if self.bounded() {
@@ -330,15 +354,20 @@ impl OverAggregate {
                 let Some(acc) = aggs.next() else { break };
                 acc.retract_batch(&cols)?;
             }
+            for running in part.running.iter_mut().flatten() {
+                running.retract();
+            }
         }
         Ok(())
     }
 
     /// Each aggregate's value for the row just added.
     fn evaluate(&self, part: &mut Partition, values: &mut [Vec<ScalarValue>]) -> Result<()> {
-        for (i, acc) in part.accs.iter_mut().enumerate() {
-            if let Some(acc) = acc {
-                values[i].push(acc.evaluate()?);
+        for (i, (acc, running)) in part.accs.iter_mut().zip(&part.running).enumerate() {
+            match (acc, running) {
+                (Some(acc), _) => values[i].push(acc.evaluate()?),
+                (None, Some(running)) => values[i].push(running.value()?),
+                (None, None) => {}
             }
         }
         Ok(())
