@@ -314,20 +314,24 @@ impl Settings {
 
     /// `table.exec.state.ttl`: `None` keeps state forever.
     pub fn state_ttl(&self) -> Option<std::time::Duration> {
-        let ms = self
-            .values
-            .get("table.exec.state.ttl")
-            .and_then(|v| sluice_connectors::options::parse_duration_ms(v))?;
-        (ms > 0).then(|| std::time::Duration::from_millis(ms))
+        self.nonzero_duration("table.exec.state.ttl")
     }
 
     /// `table.exec.source.idle-timeout`: `None` when 0.
     pub fn source_idle_timeout(&self) -> Option<std::time::Duration> {
-        let ms = self
-            .values
-            .get("table.exec.source.idle-timeout")
-            .and_then(|v| sluice_connectors::options::parse_duration_ms(v))?;
-        (ms > 0).then(|| std::time::Duration::from_millis(ms))
+        self.nonzero_duration("table.exec.source.idle-timeout")
+    }
+
+    /// A duration setting's stored value (`None` when unset).
+    fn duration(&self, key: &str) -> Option<std::time::Duration> {
+        self.value(key)
+            .and_then(sluice_connectors::options::parse_duration_ms)
+            .map(std::time::Duration::from_millis)
+    }
+
+    /// A duration setting, `None` when unset or 0.
+    fn nonzero_duration(&self, key: &str) -> Option<std::time::Duration> {
+        self.duration(key).filter(|d| !d.is_zero())
     }
 
     /// `table.exec.mini-batch.*`: how long and how many rows an updating

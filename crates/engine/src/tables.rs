@@ -56,6 +56,17 @@ impl<'a> ConnectorTable<'a> {
         })
     }
 
+    /// Give a Kafka table without its own `scan.watermark.idle-timeout`
+    /// the session's `table.exec.source.idle-timeout`.
+    pub fn with_idle_default(mut self, idle: Option<std::time::Duration>) -> Self {
+        if let (Some(idle), "kafka" | "upsert-kafka") = (idle, self.connector.name()) {
+            self.options
+                .entry("scan.watermark.idle-timeout".to_string())
+                .or_insert_with(|| format!("{} ms", idle.as_millis()));
+        }
+        self
+    }
+
     /// The table as the connector sees it: its physical columns (computed
     /// ones are added after the source and dropped before the sink).
     pub fn desc(&self) -> TableDesc<'_> {

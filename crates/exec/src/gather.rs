@@ -170,8 +170,7 @@ pub async fn run_gather(
         // With every instance quiet, the largest watermark any emitted.
         let active = inst.iter().filter(|x| !x.quiet()).map(|x| x.emitted).min();
         let wm = active.or_else(|| inst.iter().map(|x| x.emitted).max());
-        if wm.is_some_and(|wm| wm > forwarded) {
-            let wm = wm.unwrap_or(forwarded);
+        if let Some(wm) = wm.filter(|&wm| wm > forwarded) {
             forwarded = wm;
             idle_out = false;
             metrics.set_watermark(wm);

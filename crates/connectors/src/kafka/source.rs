@@ -459,13 +459,15 @@ impl Drop for LagMonitor {
     }
 }
 
+/// Whether partition `s` has had no record for the idle timeout.
+fn is_idle(s: &PartitionState, idle: Option<Duration>) -> bool {
+    idle.is_some_and(|t| s.last_record.elapsed() >= t)
+}
+
 /// Whether every partition still running has been idle for the timeout.
 fn all_idle(state: &BTreeMap<i32, PartitionState>, idle: Option<Duration>) -> bool {
-    let Some(t) = idle else {
-        return false;
-    };
     let mut running = state.values().filter(|s| !s.done).peekable();
-    running.peek().is_some() && running.all(|s| s.last_record.elapsed() >= t)
+    running.peek().is_some() && running.all(|s| is_idle(s, idle))
 }
 
 /// The minimum over partitions still running and not idle (`None` while
@@ -477,8 +479,7 @@ fn combined_watermark(
     idle: Option<Duration>,
 ) -> Option<i64> {
     let running: Vec<&PartitionState> = state.values().filter(|s| !s.done).collect();
-    let is_idle = |s: &PartitionState| idle.is_some_and(|t| s.last_record.elapsed() >= t);
-    let active: Vec<&&PartitionState> = running.iter().filter(|s| !is_idle(s)).collect();
+    let active: Vec<&&PartitionState> = running.iter().filter(|s| !is_idle(s, idle)).collect();
     if active.is_empty() {
         return running.iter().filter_map(|s| s.watermark).min();
     }

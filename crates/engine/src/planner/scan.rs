@@ -15,7 +15,7 @@ use sluice_common::changelog;
 use sluice_common::changelog::ChangelogMode;
 use sluice_common::{Error, Result};
 use sluice_connectors::memory::BatchSource;
-use sluice_connectors::registry::{ScanRequest, TableDesc};
+use sluice_connectors::registry::ScanRequest;
 use sluice_exec::graph::StreamNode;
 use sluice_exec::operators::changelog::UpsertNormalize;
 use sluice_exec::operators::expiry::wall_clock;
@@ -35,7 +35,7 @@ pub(crate) fn plan_scan(p: &StreamPlanner, scan: &TableScan) -> Result<Planned> 
                 .near(scan.table_name.table()),
         );
     };
-    let ct = ConnectorTable::of(table)?;
+    let ct = ConnectorTable::of(table)?.with_idle_default(p.source_idle);
     let all: Vec<usize> = (0..table.schema.fields().len()).collect();
     let wanted = scan.projection.clone().unwrap_or(all.clone());
     // Upserts are normalized by key, so the key columns are read even when
@@ -103,17 +103,6 @@ fn read(
         }
     }
     let request = scan_request(p, table, &projection, mode.is_updating())?;
-    // The session's idle timeout, for a Kafka table without its own.
-    let mut options = desc.options.clone();
-    if let (Some(idle), "kafka" | "upsert-kafka") = (p.source_idle, ct.connector.name()) {
-        options
-            .entry("scan.watermark.idle-timeout".to_string())
-            .or_insert_with(|| format!("{} ms", idle.as_millis()));
-    }
-    let desc = TableDesc {
-        options: &options,
-        ..desc
-    };
     let built = ct
         .connector
         .source(&desc, request, &connector_context(p.state)?)?;

@@ -3,18 +3,11 @@
 use std::time::Duration;
 
 use sluice_common::{Error, Result};
-use sluice_connectors::options::parse_duration_ms;
 use sluice_exec::operators::window_aggregate::EmitStrategy;
 
 use super::Settings;
 
 impl Settings {
-    fn duration(&self, key: &str) -> Option<Duration> {
-        self.value(key)
-            .and_then(parse_duration_ms)
-            .map(Duration::from_millis)
-    }
-
     fn enabled(&self, key: &str) -> bool {
         self.value(key) == Some("true")
     }

@@ -58,21 +58,25 @@ fn duckdb() -> Option<String> {
     py
 }
 
+/// `streaming` over the table of `ddl` equals `duck` over the file at
+/// `path`; the number of rows.
+async fn agree(py: &str, (ddl, path): (&str, &str), streaming: &str, duck: &str) -> usize {
+    let streaming = streaming_rows(ddl, streaming).await;
+    assert_eq!(streaming, duckdb_rows(py, path, duck));
+    streaming.len()
+}
+
 #[tokio::test]
 async fn session_agrees_with_duckdb() {
     let Some(py) = duckdb() else { return };
     let (_dir, path, ddl) = setup(20_000);
-    let streaming = streaming_rows(
-        &ddl,
+    let rows = agree(
+        &py,
+        (&ddl, &path),
         "SELECT auction, CAST(window_start AS BIGINT), CAST(window_end AS BIGINT), \
          COUNT(*), SUM(price), MAX(price) \
          FROM TABLE(SESSION(TABLE bids PARTITION BY auction, DESCRIPTOR(ts), INTERVAL '2' SECOND)) \
          GROUP BY auction, window_start, window_end",
-    )
-    .await;
-    let duck = duckdb_rows(
-        &py,
-        &path,
         "WITH t AS (SELECT auction, price, epoch_ms(ts) AS t FROM bids), \
          m AS (SELECT *, CASE WHEN t - LAG(t) OVER (PARTITION BY auction ORDER BY t) <= 2000 \
                THEN 0 ELSE 1 END AS new FROM t), \
@@ -80,34 +84,30 @@ async fn session_agrees_with_duckdb() {
                ROWS UNBOUNDED PRECEDING) AS sid FROM m) \
          SELECT auction, MIN(t), MAX(t) + 2000, COUNT(*), SUM(price), MAX(price) \
          FROM s GROUP BY auction, sid",
-    );
-    assert!(streaming.len() > 500, "many sessions: {}", streaming.len());
-    assert_eq!(streaming, duck);
+    )
+    .await;
+    assert!(rows > 500, "many sessions: {rows}");
 }
 
 #[tokio::test]
 async fn cumulate_agrees_with_duckdb() {
     let Some(py) = duckdb() else { return };
     let (_dir, path, ddl) = setup(20_000);
-    let streaming = streaming_rows(
-        &ddl,
+    // Each row is in the windows of its 10 s period that end after it.
+    let rows = agree(
+        &py,
+        (&ddl, &path),
         "SELECT auction, CAST(window_start AS BIGINT), CAST(window_end AS BIGINT), \
          COUNT(*), SUM(price), MAX(price) \
          FROM TABLE(CUMULATE(TABLE bids, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND)) \
          GROUP BY auction, window_start, window_end",
-    )
-    .await;
-    // Each row is in the windows of its 10 s period that end after it.
-    let duck = duckdb_rows(
-        &py,
-        &path,
         "WITH t AS (SELECT auction, price, epoch_ms(ts) AS t FROM bids), \
          w AS (SELECT auction, price, t - t % 10000 AS ws, t - t % 10000 + 2000 * k AS we \
                FROM t CROSS JOIN range(1, 6) AS r(k) WHERE t - t % 10000 + 2000 * k > t) \
          SELECT auction, ws, we, COUNT(*), SUM(price), MAX(price) FROM w GROUP BY auction, ws, we",
-    );
-    assert!(streaming.len() > 1000, "many windows: {}", streaming.len());
-    assert_eq!(streaming, duck);
+    )
+    .await;
+    assert!(rows > 1000, "many windows: {rows}");
 }
 
 #[tokio::test]
@@ -116,33 +116,29 @@ async fn over_agrees_with_duckdb() {
     let (_dir, path, ddl) = setup(20_000);
     // RANGE frames (peers share a value in both engines); LEAD of the time
     // (the same whatever order ties take).
-    let streaming = streaming_rows(
-        &ddl,
+    let rows = agree(
+        &py,
+        (&ddl, &path),
         "SELECT auction, CAST(ts AS BIGINT), price, SUM(price) OVER w, MAX(price) OVER w, \
          COUNT(price) OVER w, COUNT(*) OVER w \
          FROM bids WINDOW w AS (PARTITION BY auction ORDER BY ts \
          RANGE BETWEEN INTERVAL '2' SECOND PRECEDING AND CURRENT ROW)",
-    )
-    .await;
-    let duck = duckdb_rows(
-        &py,
-        &path,
         "SELECT auction, epoch_ms(ts), price, SUM(price) OVER w, MAX(price) OVER w, \
          COUNT(price) OVER w, COUNT(*) OVER w \
          FROM bids WINDOW w AS (PARTITION BY auction ORDER BY ts \
          RANGE BETWEEN INTERVAL 2 SECOND PRECEDING AND CURRENT ROW)",
-    );
-    assert!(streaming.len() > 10_000, "every row: {}", streaming.len());
-    assert_eq!(streaming, duck);
-    let lead = "SELECT auction, CAST(ts AS BIGINT), CAST(LEAD(ts) OVER w AS BIGINT), \
-                CAST(LEAD(ts, 3) OVER w AS BIGINT) FROM bids \
-                WINDOW w AS (PARTITION BY auction ORDER BY ts)";
-    let streaming = streaming_rows(&ddl, lead).await;
-    let duck = duckdb_rows(
+    )
+    .await;
+    assert!(rows > 10_000, "every row: {rows}");
+    let rows = agree(
         &py,
-        &path,
+        (&ddl, &path),
+        "SELECT auction, CAST(ts AS BIGINT), CAST(LEAD(ts) OVER w AS BIGINT), \
+         CAST(LEAD(ts, 3) OVER w AS BIGINT) FROM bids \
+         WINDOW w AS (PARTITION BY auction ORDER BY ts)",
         "SELECT auction, epoch_ms(ts), epoch_ms(LEAD(ts) OVER w), epoch_ms(LEAD(ts, 3) OVER w) \
          FROM bids WINDOW w AS (PARTITION BY auction ORDER BY ts)",
-    );
-    assert_eq!(streaming, duck);
+    )
+    .await;
+    assert!(rows > 10_000, "every row: {rows}");
 }

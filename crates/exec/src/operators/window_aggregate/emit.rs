@@ -285,15 +285,14 @@ impl Operator for EmitWindowAggregate {
         }
         let wm = self.watermark;
         let panes = self.inner.pane_starts(&batch)?;
-        let keep: arrow::array::BooleanArray = panes
+        // Each row's window, unless its state is freed (late) or its time
+        // is NULL.
+        let open: Vec<Option<i64>> = panes
             .iter()
-            .map(|p| Some(p.is_some_and(|p| !self.expired(p, wm))))
+            .map(|p| p.filter(|&p| !self.expired(p, wm)))
             .collect();
-        let touched: BTreeSet<i64> = panes
-            .iter()
-            .flatten()
-            .filter(|&p| !self.expired(p, wm))
-            .collect();
+        let keep: arrow::array::BooleanArray = open.iter().map(|p| Some(p.is_some())).collect();
+        let touched: BTreeSet<i64> = open.into_iter().flatten().collect();
         let late = batch.num_rows() - keep.true_count();
         let batch = if late > 0 {
             out.add_late(late as u64);
