@@ -11,6 +11,9 @@ use std::fmt::Write as _;
 mod common;
 use common::{batch, streaming, Lcg};
 
+#[path = "updating_agreement/session_lateness.rs"]
+mod session_lateness;
+
 const DDL: &str = "CREATE TABLE t (k BIGINT, g BIGINT, v BIGINT, s VARCHAR)";
 
 /// `inserts` INSERT statements of up to `rows` rows: NULLs in every column.

@@ -12,7 +12,7 @@ use sluice_exec::graph::StreamNode;
 use sluice_exec::operators::partial_aggregate::PartialAggregate;
 use sluice_exec::operators::session::{SessionAggregate, SessionConfig};
 use sluice_exec::operators::window_aggregate::{
-    AggInput, AggregateCall, EmitStrategy, EmitWindowAggregate, GroupKey, WindowAggConfig,
+    AggInput, AggregateCall, EmitWindowAggregate, GroupKey, WindowAggConfig,
     WindowAggregateOperator, WindowRole,
 };
 
@@ -136,14 +136,8 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
     let aggregates = aggregate_calls(p, agg, &input)?;
     rowtime.extend(aggregates.iter().map(|_| false));
     windows.extend(aggregates.iter().map(|_| None));
+    let upsert_key = emit_upsert_key(&keys);
     if window.spec.kind == WindowKind::Session {
-        if p.emit.is_some() {
-            return Err(Error::plan(
-                "SESSION window aggregates do not support 'table.exec.emit.*' (early fire, \
-                 allowed lateness), as in Flink; RESET them for this query",
-            )
-            .near("SESSION"));
-        }
         let cfg = SessionConfig {
             gap: window.spec.size,
             window_column,
@@ -152,13 +146,25 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
             aggregates,
             schema: Arc::clone(agg.schema.inner()),
         };
-        let bounded = input.bounded;
-        let node = keyed(p, hash_keys, input.materialize(), || {
+        let strategy = p.emit;
+        let make = move || -> Result<Box<dyn sluice_exec::operator::Operator>> {
             Ok(Box::new(SessionAggregate::try_new(
                 cfg.clone(),
                 &input_schema,
+                strategy,
             )?))
-        })?;
+        };
+        if strategy.is_some() {
+            return plan_emitting(
+                p,
+                (Arc::clone(&agg.schema), upsert_key),
+                input,
+                hash_keys,
+                make,
+            );
+        }
+        let bounded = input.bounded;
+        let node = keyed(p, hash_keys, input.materialize(), make)?;
         return Ok(Planned {
             bounded,
             node,
@@ -181,7 +187,14 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
     };
     if let Some(strategy) = p.emit {
         let schema = Arc::clone(&agg.schema);
-        return plan_emitting(p, (cfg, schema), input, hash_keys, strategy);
+        let make = move || -> Result<Box<dyn sluice_exec::operator::Operator>> {
+            Ok(Box::new(EmitWindowAggregate::try_new(
+                cfg.clone(),
+                &input_schema,
+                strategy,
+            )?))
+        };
+        return plan_emitting(p, (schema, upsert_key), input, hash_keys, make);
     }
     let bounded = input.bounded;
     let mut node = input.materialize();
@@ -213,26 +226,21 @@ pub(crate) fn plan_aggregate(p: &StreamPlanner, agg: &Aggregate) -> Result<Plann
     })
 }
 
-/// A window aggregate with an emit strategy: an updating result keyed by
-/// its GROUP BY columns (window columns included), with no time attribute.
+/// A window aggregate with an emit strategy (made by `make`): an updating
+/// result keyed by its GROUP BY columns (window columns included), with no
+/// time attribute. Without a window column among them (a legacy group
+/// window that selects none) there is no key: the rows of one group's
+/// windows would share it.
 fn plan_emitting(
     p: &StreamPlanner,
-    (cfg, schema): (WindowAggConfig, datafusion::common::DFSchemaRef),
+    (schema, upsert_key): (datafusion::common::DFSchemaRef, Option<Vec<usize>>),
     input: Planned,
     hash_keys: Vec<Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
-    strategy: EmitStrategy,
+    make: impl Fn() -> Result<Box<dyn sluice_exec::operator::Operator>>,
 ) -> Result<Planned> {
-    let input_schema = Arc::clone(input.schema.inner());
     let width = schema.fields().len();
-    let upsert_key = (0..cfg.keys.len()).collect();
     let bounded = input.bounded;
-    let node = keyed(p, hash_keys, input.materialize(), || {
-        Ok(Box::new(EmitWindowAggregate::try_new(
-            cfg.clone(),
-            &input_schema,
-            strategy,
-        )?))
-    })?;
+    let node = keyed(p, hash_keys, input.materialize(), make)?;
     Ok(Planned {
         node,
         steps: vec![],
@@ -240,10 +248,15 @@ fn plan_emitting(
         rowtime: vec![false; width],
         windows: vec![None; width],
         bounded,
-        changelog: ChangelogMode::Updating {
-            upsert_key: Some(upsert_key),
-        },
+        changelog: ChangelogMode::Updating { upsert_key },
     })
+}
+
+/// The upsert key of a window aggregate's updating result: its GROUP BY
+/// columns, if a window column is among them.
+fn emit_upsert_key(keys: &[GroupKey]) -> Option<Vec<usize>> {
+    let windowed = keys.iter().any(|k| matches!(k, GroupKey::Window(_)));
+    windowed.then(|| (0..keys.len()).collect())
 }
 
 /// Instances of an operator made by `make` over `input`, hashed by `keys`.

@@ -9,6 +9,10 @@
 //! window has fired and that merges with no open session is late (dropped,
 //! counted); one that joins an open session is not.
 //!
+//! With an emit strategy (`emit.rs`) the result is updating instead: early
+//! results before a session fires, and sessions kept for the allowed
+//! lateness after it, so a late row can still join, extend or bridge them.
+//!
 //! The rows of open sessions are kept as the batches they came in (a key's
 //! sessions hold `(batch, row)` picks); when sessions fire their rows are
 //! gathered (`interleave`) and aggregated in one pass with DataFusion's
@@ -17,6 +21,10 @@
 //! from its rows. Keys with no open session are forgotten and the stored
 //! batches are compacted once most of their rows are gone, so memory is
 //! bounded by the open sessions.
+
+mod emit;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,10 +38,11 @@ use datafusion::logical_expr::EmitTo;
 use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::{Error, Result, Watermark};
 
+use self::emit::{SessionEmit, Shown};
 use super::stored::{Pick, Stored};
 use super::window_aggregate::{
     batch_of, describe_aggregates, describe_keys, eval_all, fired, new_accumulators, AggregateCall,
-    GroupKey, WindowRole,
+    EmitStrategy, GroupKey, WindowRole,
 };
 use crate::operator::{Operator, Output};
 use crate::time::to_millis;
@@ -56,12 +65,20 @@ pub struct SessionConfig {
     pub schema: SchemaRef,
 }
 
-/// One open session of a key.
+/// One session of a key.
 struct Session {
     start: i64,
     /// Last row time + gap.
     end: i64,
     rows: Vec<Pick>,
+    /// Emit strategies only: its rows shown downstream (those of the
+    /// sessions merged into it that are not retracted yet).
+    shown: Vec<Shown>,
+    /// Emit strategies only: changed since its result last went out.
+    dirty: bool,
+    /// Emit strategies only: the watermark passed its end (its result is
+    /// on time, or a late update).
+    done: bool,
 }
 
 /// See the module docs.
@@ -69,18 +86,22 @@ pub struct SessionAggregate {
     cfg: SessionConfig,
     partition: Vec<Arc<dyn PhysicalExpr>>,
     converter: RowConverter,
-    /// Open sessions per partition key, by start.
+    /// Sessions per partition key, by start.
     keys: HashMap<Box<[u8]>, Vec<Session>>,
     stored: Stored,
     live: usize,
-    /// No open session ends before this.
+    /// Nothing happens to any session before the watermark reaches this.
     min_end: i64,
     watermark: i64,
+    /// How long a session is kept after it fired, in ms.
+    lateness: i64,
+    emit: Option<SessionEmit>,
 }
 
 impl SessionAggregate {
-    /// A session aggregate over batches of `input`.
-    pub fn try_new(cfg: SessionConfig, input: &Schema) -> Result<Self> {
+    /// A session aggregate over batches of `input`, emitting each session
+    /// once (`emit` is `None`) or by an emit strategy.
+    pub fn try_new(cfg: SessionConfig, input: &Schema, emit: Option<EmitStrategy>) -> Result<Self> {
         if cfg.gap <= 0 {
             return Err(Error::plan("a SESSION gap must be a positive interval"));
         }
@@ -96,6 +117,9 @@ impl SessionAggregate {
             .iter()
             .map(|e| Ok(SortField::new(e.data_type(input)?)))
             .collect::<Result<Vec<_>>>()?;
+        let emit = emit
+            .map(|s| SessionEmit::try_new(s, &cfg.schema))
+            .transpose()?;
         Ok(SessionAggregate {
             converter: RowConverter::new(fields)?,
             partition,
@@ -105,6 +129,8 @@ impl SessionAggregate {
             live: 0,
             min_end: i64::MAX,
             watermark: i64::MIN,
+            lateness: emit.as_ref().map_or(0, SessionEmit::lateness),
+            emit,
         })
     }
 
@@ -131,26 +157,28 @@ impl SessionAggregate {
         Ok(Some(self.converter.convert_columns(&cols)?))
     }
 
+    /// Whether a session ending at `end` is gone (fired, and past the
+    /// allowed lateness) at the watermark.
+    fn expired(&self, end: i64) -> bool {
+        fired(end.saturating_add(self.lateness), self.watermark)
+    }
+
     /// Put row `pick` (time `t`) into its key's sessions; `false` when it
     /// is late.
     fn add(&mut self, key: &[u8], t: i64, pick: Pick) -> bool {
         let gap = self.cfg.gap;
         let (start, end) = (t, t.saturating_add(gap));
+        let (wm, late) = (self.watermark, self.expired(end));
         let sessions = match self.keys.get_mut(key) {
             Some(s) => s,
-            None => {
-                if fired(end, self.watermark) {
-                    return false;
-                }
-                self.keys.insert(key.into(), Vec::new());
-                self.keys.get_mut(key).expect("just inserted")
-            }
+            None if late => return false,
+            None => self.keys.entry(key.into()).or_default(),
         };
         // The sessions this row's window touches: a run, by start.
         let first = sessions.partition_point(|s| s.end < start);
         let last = sessions[first..].partition_point(|s| s.start <= end) + first;
         if first == last {
-            if fired(end, self.watermark) {
+            if late {
                 if sessions.is_empty() {
                     self.keys.remove(key);
                 }
@@ -162,34 +190,45 @@ impl SessionAggregate {
                     start,
                     end,
                     rows: vec![pick],
+                    shown: Vec::new(),
+                    dirty: true,
+                    done: fired(end, wm),
                 },
             );
             self.min_end = self.min_end.min(end);
-            return true;
+        } else {
+            // Merge the run into its first session.
+            let merged: Vec<Session> = sessions.drain(first + 1..last).collect();
+            let s = &mut sessions[first];
+            s.start = s.start.min(start);
+            s.end = s.end.max(end);
+            s.rows.push(pick);
+            for m in merged {
+                s.start = s.start.min(m.start);
+                s.end = s.end.max(m.end);
+                s.rows.extend(m.rows);
+                s.shown.extend(m.shown);
+            }
+            s.dirty = true;
+            s.done = fired(s.end, wm);
+            // A kept session that grew past the watermark fires again.
+            self.min_end = self.min_end.min(s.end);
         }
-        // Merge the run into its first session.
-        let mut merged: Vec<Session> = sessions.drain(first + 1..last).collect();
-        let s = &mut sessions[first];
-        s.start = s.start.min(start);
-        s.end = s.end.max(end);
-        s.rows.push(pick);
-        for m in merged.drain(..) {
-            s.start = s.start.min(m.start);
-            s.end = s.end.max(m.end);
-            s.rows.extend(m.rows);
+        if let Some(e) = &mut self.emit {
+            e.touch(key);
         }
         true
     }
 
     /// Take every session that fired by `wm` out of the state, by end.
-    fn take_fired(&mut self, wm: i64) -> Vec<(Box<[u8]>, Session)> {
+    fn take_fired(&mut self, wm: i64) -> Vec<Session> {
         let mut done = Vec::new();
         let mut min_end = i64::MAX;
-        self.keys.retain(|key, sessions| {
+        self.keys.retain(|_, sessions| {
             let mut i = 0;
             while i < sessions.len() {
                 if fired(sessions[i].end, wm) {
-                    done.push((key.clone(), sessions.remove(i)));
+                    done.push(sessions.remove(i));
                 } else {
                     min_end = min_end.min(sessions[i].end);
                     i += 1;
@@ -198,23 +237,26 @@ impl SessionAggregate {
             !sessions.is_empty()
         });
         self.min_end = min_end;
-        done.sort_by_key(|(_, s)| (s.end, s.start));
+        done.sort_by_key(|s| (s.end, s.start));
         done
     }
 
-    /// Aggregate the fired sessions and emit one row each.
-    fn emit(&mut self, done: Vec<(Box<[u8]>, Session)>, out: &mut Output) -> Result<()> {
+    /// One result row per session, in order: its keys (from its first
+    /// row), window columns and aggregates over its rows.
+    fn results(&self, sessions: &[&Session]) -> Result<RecordBatch> {
+        if sessions.is_empty() {
+            return Ok(RecordBatch::new_empty(Arc::clone(&self.cfg.schema)));
+        }
         let mut picks = Vec::new();
         let mut groups = Vec::new();
-        let mut firsts = Vec::with_capacity(done.len());
-        for (g, (_, s)) in done.iter().enumerate() {
+        let mut firsts = Vec::with_capacity(sessions.len());
+        for (g, s) in sessions.iter().enumerate() {
             firsts.push(picks.len() as u32);
             picks.extend_from_slice(&s.rows);
             groups.extend(std::iter::repeat_n(g, s.rows.len()));
         }
-        self.live -= picks.len();
         let rows = self.stored.gather(&picks)?;
-        let n = done.len();
+        let n = sessions.len();
         let mut aggs = Vec::with_capacity(self.cfg.aggregates.len());
         for (a, mut acc) in self
             .cfg
@@ -238,7 +280,7 @@ impl SessionAggregate {
             .collect::<Result<Vec<_>>>()?
             .into_iter();
         let window = |f: &dyn Fn(&Session) -> i64| -> ArrayRef {
-            let v: Vec<i64> = done.iter().map(|(_, s)| f(s)).collect();
+            let v: Vec<i64> = sessions.iter().map(|s| f(s)).collect();
             Arc::new(TimestampMillisecondArray::from(v))
         };
         let mut cols = Vec::with_capacity(self.cfg.schema.fields().len());
@@ -253,8 +295,17 @@ impl SessionAggregate {
             });
         }
         cols.extend(aggs);
-        out.push(batch_of(&self.cfg.schema, cols)?);
-        Ok(())
+        batch_of(&self.cfg.schema, cols)
+    }
+
+    /// Keep the stored batches to about the rows still held.
+    fn compact(&mut self) -> Result<()> {
+        let picks = self
+            .keys
+            .values_mut()
+            .flat_map(|s| s.iter_mut())
+            .flat_map(|s| s.rows.iter_mut());
+        self.stored.compact(self.live, 8192, picks)
     }
 }
 
@@ -264,16 +315,21 @@ impl Operator for SessionAggregate {
     }
 
     fn describe(&self) -> String {
+        let strategy = self.emit.as_ref().map(SessionEmit::describe);
         format!(
-            "SessionAggregate: SESSION(gap={}) keys=[{}] aggs=[{}]",
+            "SessionAggregate: SESSION(gap={}) keys=[{}] aggs=[{}]{}",
             sluice_common::window::fmt_ms(self.cfg.gap),
             describe_keys(&self.cfg.keys),
-            describe_aggregates(&self.cfg.aggregates)
+            describe_aggregates(&self.cfg.aggregates),
+            strategy.unwrap_or_default()
         )
     }
 
     fn output_schema(&self) -> SchemaRef {
-        Arc::clone(&self.cfg.schema)
+        match &self.emit {
+            Some(e) => e.output_schema(),
+            None => Arc::clone(&self.cfg.schema),
+        }
     }
 
     fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
@@ -299,29 +355,54 @@ impl Operator for SessionAggregate {
         }
         out.add_late(late);
         self.stored.push(batch);
+        if self.emit.is_some() {
+            self.after_batch(out)?;
+        }
         Ok(())
     }
 
     fn on_watermark(&mut self, wm: Watermark, out: &mut Output) -> Result<Option<Watermark>> {
         self.watermark = wm.0;
-        if fired(self.min_end, wm.0) {
+        if !fired(self.min_end, wm.0) {
+            return Ok(Some(wm));
+        }
+        if self.emit.is_some() {
+            self.fire_and_expire(out)?;
+        } else {
             let done = self.take_fired(wm.0);
             if !done.is_empty() {
-                self.emit(done, out)?;
+                self.live -= done.iter().map(|s| s.rows.len()).sum::<usize>();
+                let sessions: Vec<&Session> = done.iter().collect();
+                out.push(self.results(&sessions)?);
             }
-            let picks = self
-                .keys
-                .values_mut()
-                .flat_map(|s| s.iter_mut())
-                .flat_map(|s| s.rows.iter_mut());
-            self.stored.compact(self.live, 8192, picks)?;
         }
+        self.compact()?;
         Ok(Some(wm))
     }
 
+    fn deadline(&self) -> Option<std::time::Instant> {
+        self.emit.as_ref().and_then(SessionEmit::deadline)
+    }
+
+    fn on_timer(&mut self, out: &mut Output) -> Result<()> {
+        self.on_emit_timer(out)
+    }
+
+    fn on_end(&mut self, out: &mut Output) -> Result<()> {
+        self.flush_dirty(out)
+    }
+
     fn state_size(&self) -> Option<(usize, usize)> {
+        let shown: usize = self
+            .keys
+            .values()
+            .flatten()
+            .flat_map(|s| &s.shown)
+            .map(Shown::bytes)
+            .sum();
         let bytes = self.stored.bytes()
             + 16 * self.live
+            + shown
             + self.keys.keys().map(|k| k.len() + 48).sum::<usize>();
         Some((self.keys.len(), bytes))
     }
