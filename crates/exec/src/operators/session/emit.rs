@@ -129,13 +129,14 @@ impl SessionEmit {
     /// goes out or only the retraction of what it showed; `None` when it
     /// has nothing to emit before it fires.
     fn pending(&self, s: &Session) -> Option<(Schedule, bool)> {
-        if !s.dirty {
+        let m = s.meta.as_ref()?;
+        if !m.dirty {
             None
-        } else if s.done {
+        } else if m.done {
             Some((Schedule::Late, true))
         } else if self.strategy.early.is_some() {
             Some((Schedule::Early, true))
-        } else if !s.shown.is_empty() {
+        } else if !m.shown.is_empty() {
             Some((Schedule::Late, false))
         } else {
             None
@@ -246,7 +247,7 @@ impl SessionAggregate {
         let mut due = Vec::new();
         for (key, sessions) in &self.keys {
             for (i, s) in sessions.iter().enumerate() {
-                if s.dirty {
+                if s.meta.as_ref().is_some_and(|m| m.dirty) {
                     due.push(Due::new(key, i, s, true));
                 }
             }
@@ -261,10 +262,13 @@ impl SessionAggregate {
         let mut due = Vec::new();
         for (key, sessions) in &mut self.keys {
             for (i, s) in sessions.iter_mut().enumerate() {
-                let firing = !s.done && fired(s.end, wm);
-                s.done |= firing;
-                let expiring = fired(s.end.saturating_add(lateness), wm);
-                if s.dirty && (firing || expiring) {
+                let (end, expiring) = (s.end, fired(s.end.saturating_add(lateness), wm));
+                let Some(m) = s.meta.as_mut() else {
+                    continue;
+                };
+                let firing = !m.done && fired(end, wm);
+                m.done |= firing;
+                if m.dirty && (firing || expiring) {
                     due.push(Due::new(key, i, s, true));
                 }
             }
@@ -279,7 +283,8 @@ impl SessionAggregate {
                     freed += s.rows.len();
                     return false;
                 }
-                min_end = min_end.min(if s.done { expiry } else { s.end });
+                let done = s.meta.as_ref().is_some_and(|m| m.done);
+                min_end = min_end.min(if done { expiry } else { s.end });
                 true
             });
             !sessions.is_empty()
@@ -321,9 +326,14 @@ impl SessionAggregate {
                 .get_mut(&d.key)
                 .and_then(|s| s.get_mut(d.index))
                 .ok_or_else(|| Error::internal("a due session is gone"))?;
+            let bounds = (s.start, s.end);
+            let m = s
+                .meta
+                .as_mut()
+                .ok_or_else(|| Error::internal("a session without emit state"))?;
             let mut same = None;
-            for old in std::mem::take(&mut s.shown) {
-                if d.full && (old.start, old.end) == (s.start, s.end) {
+            for old in std::mem::take(&mut m.shown) {
+                if d.full && (old.start, old.end) == bounds {
                     same = Some(old.row);
                 } else {
                     picks.push((0, olds.len()));
@@ -347,12 +357,12 @@ impl SessionAggregate {
                     kinds.push(RowKind::Insert.code());
                 }
             }
-            s.shown.push(Shown {
-                start: s.start,
-                end: s.end,
+            m.shown.push(Shown {
+                start: bounds.0,
+                end: bounds.1,
                 row: row.owned(),
             });
-            s.dirty = false;
+            m.dirty = false;
             j += 1;
         }
         if picks.is_empty() {

@@ -71,14 +71,41 @@ struct Session {
     /// Last row time + gap.
     end: i64,
     rows: Vec<Pick>,
-    /// Emit strategies only: its rows shown downstream (those of the
-    /// sessions merged into it that are not retracted yet).
+    /// Emit strategies only (boxed: sessions stay small without one).
+    meta: Option<Box<Meta>>,
+}
+
+/// What an emit strategy keeps of a session.
+#[derive(Default)]
+struct Meta {
+    /// Its rows shown downstream (those of the sessions merged into it that
+    /// are not retracted yet).
     shown: Vec<Shown>,
-    /// Emit strategies only: changed since its result last went out.
+    /// Changed since its result last went out.
     dirty: bool,
-    /// Emit strategies only: the watermark passed its end (its result is
-    /// on time, or a late update).
+    /// The watermark passed its end (its result is on time, or a late
+    /// update).
     done: bool,
+}
+
+impl Session {
+    /// Take in the rows (and shown rows) of `other`, which touches it.
+    fn absorb(&mut self, other: Session) {
+        self.start = self.start.min(other.start);
+        self.end = self.end.max(other.end);
+        self.rows.extend(other.rows);
+        if let (Some(m), Some(o)) = (&mut self.meta, other.meta) {
+            m.shown.extend(o.shown);
+        }
+    }
+
+    /// It changed at watermark `wm`.
+    fn changed(&mut self, wm: i64) {
+        if let Some(m) = &mut self.meta {
+            m.dirty = true;
+            m.done = fired(self.end, wm);
+        }
+    }
 }
 
 /// See the module docs.
@@ -184,33 +211,29 @@ impl SessionAggregate {
                 }
                 return false;
             }
-            sessions.insert(
-                first,
-                Session {
-                    start,
-                    end,
-                    rows: vec![pick],
-                    shown: Vec::new(),
-                    dirty: true,
-                    done: fired(end, wm),
-                },
-            );
+            let meta = self.emit.is_some().then(Box::default);
+            let mut session = Session {
+                start,
+                end,
+                rows: vec![pick],
+                meta,
+            };
+            session.changed(wm);
+            sessions.insert(first, session);
             self.min_end = self.min_end.min(end);
         } else {
             // Merge the run into its first session.
-            let merged: Vec<Session> = sessions.drain(first + 1..last).collect();
+            if last > first + 1 {
+                let merged: Vec<Session> = sessions.drain(first + 1..last).collect();
+                for m in merged {
+                    sessions[first].absorb(m);
+                }
+            }
             let s = &mut sessions[first];
             s.start = s.start.min(start);
             s.end = s.end.max(end);
             s.rows.push(pick);
-            for m in merged {
-                s.start = s.start.min(m.start);
-                s.end = s.end.max(m.end);
-                s.rows.extend(m.rows);
-                s.shown.extend(m.shown);
-            }
-            s.dirty = true;
-            s.done = fired(s.end, wm);
+            s.changed(wm);
             // A kept session that grew past the watermark fires again.
             self.min_end = self.min_end.min(s.end);
         }
@@ -397,7 +420,7 @@ impl Operator for SessionAggregate {
             .keys
             .values()
             .flatten()
-            .flat_map(|s| &s.shown)
+            .flat_map(|s| s.meta.iter().flat_map(|m| m.shown.iter()))
             .map(Shown::bytes)
             .sum();
         let bytes = self.stored.bytes()
