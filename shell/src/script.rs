@@ -69,6 +69,9 @@ async fn print_result(session: &Session, result: StatementResult) -> anyhow::Res
             }
         }
         StatementResult::Insert(handle) => {
+            if let Some(notice) = handle.notice() {
+                eprintln!("{notice}");
+            }
             let summary = handle.wait().await?;
             eprintln!("{}", output::insert_note(&summary));
         }

@@ -58,6 +58,9 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Taking, writing or restoring a checkpoint failed.
+    #[error("checkpoint error: {0}")]
+    Checkpoint(String),
     /// The query was cancelled by the user.
     #[error("query cancelled")]
     Cancelled,
@@ -163,6 +166,7 @@ impl Error {
             | Error::Plan(m)
             | Error::Execution(m)
             | Error::BadRecord(m)
+            | Error::Checkpoint(m)
             | Error::Internal(m) => m.clone(),
             Error::External { message, .. } => message.clone(),
             Error::DataFusion(df) => datafusion_message(df),

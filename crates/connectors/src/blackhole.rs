@@ -26,6 +26,19 @@ impl Sink for BlackholeSink {
     async fn finish(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// Nothing is written, so nothing is written twice.
+    fn checkpoints(&self) -> bool {
+        true
+    }
+
+    async fn start_checkpoints(
+        &mut self,
+        _job: &str,
+        _restored: Option<&sluice_exec::checkpoint::State>,
+    ) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// `connector = 'blackhole'`: accepts any result, inserts or updates.

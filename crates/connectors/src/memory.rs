@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
 
 use sluice_common::changelog::{self, ChangelogMode};
-use sluice_common::{Error, Fold, Result};
+use sluice_common::{Error, Fold, Result, Watermark};
+use sluice_exec::checkpoint::state::{scalar, scalars};
+use sluice_exec::checkpoint::State;
 use sluice_exec::sink::Sink;
 use sluice_exec::source::{ScanColumns, Source, SourceContext};
 
@@ -25,6 +27,8 @@ pub struct BatchSource {
     label: String,
     batches: Vec<RecordBatch>,
     scan: ScanColumns,
+    /// A restored source: the next batch and the watermark sent last.
+    resume: Option<(usize, Watermark)>,
 }
 
 impl BatchSource {
@@ -35,6 +39,7 @@ impl BatchSource {
             label: label.into(),
             batches,
             scan,
+            resume: None,
         }
     }
 }
@@ -55,13 +60,38 @@ impl Source for BatchSource {
     }
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
-        for batch in self.batches {
+        let (skip, wm) = self.resume.unwrap_or((0, Watermark::MIN));
+        ctx.resume_watermark(wm);
+        for (i, batch) in self.batches.into_iter().enumerate().skip(skip) {
+            if let Some(id) = ctx.barrier_due() {
+                let position = scalars(&[("next", i as i64), ("watermark", ctx.watermark().0)]);
+                if !ctx
+                    .send_barrier(id, State::new().with("position", position))
+                    .await
+                {
+                    return Ok(());
+                }
+            }
             let sent = ctx.send_with_watermark(batch, &self.scan).await?;
             if !sent {
                 return Ok(());
             }
         }
         ctx.finish().await;
+        Ok(())
+    }
+
+    /// The batches are the table's rows when the query was planned: a job
+    /// rerun by the same script reads the same ones.
+    fn checkpoints(&self) -> bool {
+        true
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        let position = state.require("position")?;
+        let next = scalar(position, "next")?;
+        let wm = Watermark(scalar(position, "watermark")?);
+        self.resume = Some((next.max(0) as usize, wm));
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
 //! background [`jobs`] (`SHOW JOBS`, `STOP JOB`).
 #![deny(missing_docs)]
 
+mod checkpoints;
 mod commands;
 mod ddl;
 pub mod format;

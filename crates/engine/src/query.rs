@@ -6,7 +6,8 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_common::changelog::{self, ChangelogMode};
 use sluice_common::{Error, Fold, Message, Result, SourceLocation, Watermark};
-use sluice_exec::graph::{launch, StreamGraph};
+use sluice_exec::checkpoint::{CheckpointConfig, CheckpointStats, JobCheckpoints};
+use sluice_exec::graph::{launch, launch_checkpointed, StreamGraph};
 use sluice_exec::plan::PlanNode;
 use tokio::sync::mpsc::Receiver;
 use tokio::task::JoinSet;
@@ -45,6 +46,8 @@ pub struct QuerySummary {
     pub watermark: Watermark,
     /// Time since start.
     pub elapsed: Duration,
+    /// A checkpointing job's checkpoints so far.
+    pub checkpoints: Option<CheckpointStats>,
 }
 
 /// A live view of a query's counters that outlives its handle (the shell's
@@ -53,6 +56,7 @@ pub struct QuerySummary {
 pub struct QueryProgress {
     explain: PlanNode,
     started: Instant,
+    checkpoints: Option<JobCheckpoints>,
 }
 
 impl QueryProgress {
@@ -73,6 +77,12 @@ impl QueryProgress {
             partition_lag: e.partition_lag(),
             watermark: e.metrics.watermark(),
             elapsed: self.started.elapsed(),
+            checkpoints: self.checkpoints.as_ref().map(|c| {
+                c.stats
+                    .lock()
+                    .map(|s| s.clone())
+                    .unwrap_or_else(|p| p.into_inner().clone())
+            }),
         }
     }
 }
@@ -109,6 +119,8 @@ pub struct QueryHandle {
     schema: SchemaRef,
     shape: ResultShape,
     done: bool,
+    /// What the job says when it starts (it resumes from a checkpoint).
+    notice: Option<String>,
 }
 
 impl QueryHandle {
@@ -124,11 +136,46 @@ impl QueryHandle {
             progress: QueryProgress {
                 explain,
                 started: Instant::now(),
+                checkpoints: None,
             },
             schema,
             shape,
             done: false,
+            notice: None,
         }
+    }
+
+    /// Start an INSERT job that checkpoints by `cfg`; `notice` says where
+    /// it resumes from.
+    pub(crate) fn start_checkpointed(
+        graph: StreamGraph,
+        shape: ResultShape,
+        cfg: CheckpointConfig,
+        notice: Option<String>,
+    ) -> Result<Self> {
+        let explain = graph.plan();
+        let schema = changelog::data_schema(&graph.root.schema());
+        let mut tasks = JoinSet::new();
+        let checkpoints = launch_checkpointed(graph, &mut tasks, cfg)?;
+        Ok(QueryHandle {
+            tasks,
+            location: None,
+            output: None,
+            progress: QueryProgress {
+                explain,
+                started: Instant::now(),
+                checkpoints: Some(checkpoints),
+            },
+            schema,
+            shape,
+            done: false,
+            notice,
+        })
+    }
+
+    /// What to tell the user as the job starts (where it resumes from).
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
     }
 
     /// Errors raised while the query runs point at `location` (its

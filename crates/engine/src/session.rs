@@ -18,6 +18,8 @@ use datafusion::sql::sqlparser::ast::{ObjectName, Statement};
 use sluice_common::{Error, Result};
 use sluice_connectors::memory::MemoryStore;
 use sluice_exec::graph::StreamGraph;
+
+use crate::checkpoints::JobCheckpointing;
 use sluice_sql::legacy::rewrite_group_windows;
 use sluice_sql::parser::{ident_name, parse_sql, ParsedStatement, SluiceStatement};
 use sluice_sql::table::StreamTable;
@@ -191,7 +193,7 @@ impl Session {
                     Statement::Insert(mut insert) => {
                         self.skip_virtual_columns(&mut insert).await;
                         let sql = Statement::Insert(insert);
-                        Ok(StatementResult::Insert(self.start(sql, &state).await?))
+                        self.start_insert(sql, &state, &stmt.text).await
                     }
                     Statement::CreateView(cv) => {
                         let name = object_name(&cv.name);
@@ -277,19 +279,23 @@ impl Session {
         stmt: Statement,
         state: &SessionState,
     ) -> Result<(StreamGraph, ResultShape)> {
-        plan_async(self.graph_here(stmt, state))
+        let (graph, shape, _) = plan_async(self.graph_here(stmt, state, None))?;
+        Ok((graph, shape))
     }
 
+    /// Plan `stmt`; an INSERT whose text is `job` (a job to run, not to
+    /// EXPLAIN) also gets its checkpointing.
     async fn graph_here(
         &self,
         stmt: Statement,
         state: &SessionState,
-    ) -> Result<(StreamGraph, ResultShape)> {
+        job: Option<&str>,
+    ) -> Result<(StreamGraph, ResultShape, Option<JobCheckpointing>)> {
         let plan = self.logical_plan(stmt, state).await?;
         if std::env::var_os("SLUICE_TMP_PLAN").is_some() {
             eprintln!("{}", plan.display_indent());
         }
-        let (parallelism, ttl, mini_batch, emit, idle) = {
+        let (parallelism, ttl, mini_batch, emit, idle, checkpoints) = {
             let settings = self.settings();
             (
                 settings.parallelism(),
@@ -297,6 +303,10 @@ impl Session {
                 settings.mini_batch(),
                 settings.emit_strategy()?,
                 settings.source_idle_timeout(),
+                match job {
+                    Some(_) => settings.checkpointing()?,
+                    None => None,
+                },
             )
         };
         let planner = StreamPlanner::new(state, &plan, parallelism)
@@ -337,6 +347,21 @@ impl Session {
                 }
                 ct.check_accepts(&plan.changelog, plan.key_names.as_deref())?;
                 let sink = ct.sink(state, overwrite)?;
+                let checkpointing = match job {
+                    // Rows of a memory table live in this process only:
+                    // a job writing one has nothing to resume after a
+                    // crash, and runs without checkpoints.
+                    Some(text) if table.connector() != "memory" => {
+                        let id = crate::checkpoints::JobIdentity {
+                            sink_table: &dml.table_name.to_string(),
+                            statement: text,
+                            plan: &dml.input.display_indent().to_string(),
+                            sink: &format!("{:?}", table.options),
+                        };
+                        crate::checkpoints::configure(checkpoints, &id, self.base_dir().as_deref())?
+                    }
+                    _ => None,
+                };
                 let shape = ResultShape::of(&plan);
                 let graph = StreamGraph {
                     root: physical_columns(plan.node, table),
@@ -344,7 +369,7 @@ impl Session {
                     parallelism,
                     ordered: bounded,
                 };
-                Ok((graph, shape))
+                Ok((graph, shape, checkpointing))
             }
             LogicalPlan::Dml(dml) => Err(Error::plan(format!(
                 "{} is not supported on streams",
@@ -359,7 +384,7 @@ impl Session {
                     sink: None,
                     parallelism,
                 };
-                Ok((graph, shape))
+                Ok((graph, shape, None))
             }
         }
     }
@@ -367,6 +392,41 @@ impl Session {
     async fn start(&self, stmt: Statement, state: &SessionState) -> Result<QueryHandle> {
         let (graph, shape) = self.graph(stmt, state).await?;
         Ok(QueryHandle::start(graph, shape))
+    }
+
+    /// Start an INSERT job (its text `text`), checkpointing and resuming
+    /// as the settings say.
+    async fn start_insert(
+        &self,
+        stmt: Statement,
+        state: &SessionState,
+        text: &str,
+    ) -> Result<StatementResult> {
+        let (mut graph, shape, checkpointing) =
+            plan_async(self.graph_here(stmt, state, Some(text)))?;
+        let Some(ck) = checkpointing else {
+            return Ok(StatementResult::Insert(QueryHandle::start(graph, shape)));
+        };
+        if let Some(done) = ck.config.restored.as_ref().filter(|r| r.finished) {
+            // The job finished: only its last commit may be missing.
+            let (mut sink, _) = graph
+                .sink
+                .take()
+                .ok_or_else(|| Error::internal("an INSERT without a sink"))?;
+            let state = done.tasks.first().map(|(_, s)| s.clone());
+            sink.start_checkpoints(&ck.config.job, state.as_ref())
+                .await?;
+            sink.commit(sluice_exec::sink::FINAL).await?;
+            return Ok(StatementResult::Done(format!(
+                "Job '{}' already finished (its checkpoint {} in {}): nothing to run. To run it \
+                 again, SET 'pipeline.name' to another name or remove its checkpoints.",
+                ck.config.job,
+                done.id,
+                done.path.display()
+            )));
+        }
+        let handle = QueryHandle::start_checkpointed(graph, shape, ck.config, ck.notice)?;
+        Ok(StatementResult::Insert(handle))
     }
 
     async fn explain(

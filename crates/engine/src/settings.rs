@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 
 use sluice_common::{Error, Result};
 
+mod checkpoint;
 mod emit;
+
+pub use checkpoint::CheckpointSettings;
 
 /// One known setting.
 struct Spec {
@@ -220,22 +223,37 @@ fn check_on_off(v: &str) -> std::result::Result<String, String> {
     }
 }
 
+/// Every known setting.
+fn specs() -> impl Iterator<Item = &'static Spec> {
+    SPECS.iter().chain(checkpoint::SPECS)
+}
+
 fn spec(key: &str) -> Result<&'static Spec> {
     let k = key.to_ascii_lowercase();
-    SPECS
-        .iter()
+    specs()
         .find(|s| s.key == k || s.aliases.contains(&k.as_str()))
         .ok_or_else(|| {
-            // Flink's `table.exec.*` keys are listed for a key of that
-            // family, the others otherwise (`SET;` lists them all).
-            let family = k.starts_with("table.");
-            let mut known: Vec<&str> = SPECS
-                .iter()
+            // Flink's `table.exec.*` and checkpoint keys are listed for a
+            // key of their family, the short ones otherwise (`SET;` lists
+            // them all).
+            let family = |k: &str| {
+                if k.starts_with("table.") {
+                    1
+                } else if ["execution.", "state.", "pipeline."]
+                    .iter()
+                    .any(|p| k.starts_with(p))
+                {
+                    2
+                } else {
+                    0
+                }
+            };
+            let mut known: Vec<&str> = specs()
                 .map(|s| s.key)
-                .filter(|key| key.starts_with("table.") == family)
+                .filter(|key| family(key) == family(&k))
                 .collect();
-            if !family {
-                known.push("table.exec.* (SET; lists every setting)");
+            if family(&k) == 0 {
+                known.push("table.exec.*, execution.checkpointing.* (SET; lists every setting)");
             }
             // A long key is echoed by its start only.
             let shown: String = key.chars().take(40).collect();
@@ -291,8 +309,7 @@ impl Settings {
 
     /// Every setting as (key, value, description).
     pub fn all(&self) -> Vec<(String, String, String)> {
-        SPECS
-            .iter()
+        specs()
             .map(|s| {
                 let v = self
                     .values
@@ -358,7 +375,7 @@ impl Settings {
 
     /// Names of every setting (for completion).
     pub fn keys() -> Vec<&'static str> {
-        SPECS.iter().map(|s| s.key).collect()
+        specs().map(|s| s.key).collect()
     }
 }
 

@@ -1,8 +1,9 @@
 //! How rows travel between the parallel instances of two nodes.
 //!
 //! Every instance of a node has an [`Outbox`] holding one bounded channel
-//! per instance of the consumer it feeds. Batches are routed — by a hash of
-//! the consumer's group key, to the one matching instance, or round robin —
+//! per instance of the consumer it feeds. Batches are routed — by the key
+//! group of the consumer's group key (a fixed hash range, see
+//! [`crate::checkpoint::keys`]) to the instance owning it, or round robin —
 //! while watermarks, barriers and end of stream go to every instance, so
 //! each consumer instance sees every producer's progress and combines the
 //! watermarks by minimum (see [`crate::runtime`]).
@@ -13,7 +14,6 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
-use datafusion::common::hash_utils::{create_hashes, RandomState};
 use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::{Message, Result};
 use tokio::sync::mpsc::Sender;
@@ -48,9 +48,6 @@ pub struct Outbox {
     outs: Vec<Sender<Message>>,
     route: Route,
 }
-
-/// Fixed seeds: the same key goes to the same instance in every run.
-const SEED: u64 = 0x5_1ce;
 
 impl Outbox {
     /// Everything to one channel.
@@ -151,11 +148,10 @@ fn hash_partition(
         .iter()
         .map(|k| k.evaluate(&batch).and_then(|v| v.into_array(rows)))
         .collect::<datafusion::error::Result<Vec<ArrayRef>>>()?;
-    let mut hashes = vec![0u64; rows];
-    create_hashes(&arrays, &RandomState::with_seed(SEED), &mut hashes)?;
+    let hashes = crate::checkpoint::keys::hash_keys(&arrays, rows)?;
     let mut indices: Vec<Vec<u32>> = vec![Vec::with_capacity(rows / n + 1); n];
     for (row, h) in hashes.iter().enumerate() {
-        indices[(*h % n as u64) as usize].push(row as u32);
+        indices[crate::checkpoint::keys::instance_of(*h, n)].push(row as u32);
     }
     let mut parts = Vec::with_capacity(n);
     for (i, idx) in indices.into_iter().enumerate() {

@@ -52,6 +52,9 @@ struct Instance {
     ended: bool,
     /// Sent `Idle` and nothing since: it holds nothing back.
     idle: bool,
+    /// Sent this barrier, which not every instance has sent yet: it is
+    /// not read until then.
+    blocked_on: Option<Barrier>,
 }
 
 impl Instance {
@@ -82,17 +85,18 @@ pub async fn run_gather(
             emitted: Watermark::MIN,
             ended: false,
             idle: false,
+            blocked_on: None,
         })
         .collect();
     let mut forwarded = Watermark::MIN;
     let mut idle_out = false;
     let mut buffered = 0usize;
     let mut turn = 0;
-    // Barriers and which instances sent each, oldest first.
-    let mut barriers: VecDeque<(Barrier, Vec<bool>)> = VecDeque::new();
     loop {
-        let Some((i, msg)) =
-            recv_any(&mut inst, &mut turn, |x| (!x.ended).then_some(&mut x.rx)).await
+        let Some((i, msg)) = recv_any(&mut inst, &mut turn, |x| {
+            (!x.ended && x.blocked_on.is_none()).then_some(&mut x.rx)
+        })
+        .await
         else {
             return Ok(()); // a producer failed or was cancelled
         };
@@ -132,14 +136,7 @@ pub async fn run_gather(
                 });
                 inst[i].received = w;
             }
-            Message::Barrier(b) => match barriers.iter_mut().find(|(x, _)| *x == b) {
-                Some((_, seen)) => seen[i] = true,
-                None => {
-                    let mut seen = vec![false; inst.len()];
-                    seen[i] = true;
-                    barriers.push_back((b, seen));
-                }
-            },
+            Message::Barrier(b) => inst[i].blocked_on = Some(b),
             Message::EndOfStream => {
                 let batches = take(&mut inst[i].open);
                 inst[i].closed.push_back(Segment {
@@ -188,14 +185,31 @@ pub async fn run_gather(
         } else if !idle {
             idle_out = false;
         }
-        // A barrier passes once every running instance sent it. (Aligning
-        // the rows around it comes with checkpoints, which do not exist yet.)
-        while let Some((b, seen)) = barriers.front() {
-            let b = *b;
-            if !inst.iter().zip(seen).all(|(x, &sent)| sent || x.ended) {
-                break;
+        // A barrier passes once every running instance sent it (each is
+        // not read after its own), after every row sent before it: what is
+        // buffered for ordering goes out first, in instance order.
+        if let Some(b) = barrier_aligned(&inst) {
+            for x in &mut inst {
+                let segments = take(&mut x.closed);
+                for segment in segments {
+                    x.emitted = x.emitted.max(segment.closes_at);
+                    for batch in segment.batches {
+                        buffered -= batch.num_rows();
+                        metrics.add_out(batch.num_rows());
+                        if !out.send_batch(batch).await? {
+                            return Ok(());
+                        }
+                    }
+                }
+                for batch in take(&mut x.open) {
+                    buffered -= batch.num_rows();
+                    metrics.add_out(batch.num_rows());
+                    if !out.send_batch(batch).await? {
+                        return Ok(());
+                    }
+                }
+                x.blocked_on = None;
             }
-            barriers.pop_front();
             if !out.broadcast(Message::Barrier(b)).await {
                 return Ok(());
             }
@@ -208,6 +222,14 @@ pub async fn run_gather(
             return Ok(());
         }
     }
+}
+
+/// The barrier every instance that has not ended has sent, if any.
+fn barrier_aligned(inst: &[Instance]) -> Option<Barrier> {
+    let b = inst.iter().find_map(|x| x.blocked_on)?;
+    inst.iter()
+        .all(|x| x.ended || x.blocked_on == Some(b))
+        .then_some(b)
 }
 
 /// The instance whose front segment is next in (closing watermark, index)

@@ -11,6 +11,8 @@ use sluice_common::{Message, Result};
 use tokio::sync::mpsc::{channel, Receiver};
 use tokio::task::JoinSet;
 
+use crate::checkpoint::launch::Launching;
+use crate::checkpoint::{CheckpointConfig, JobCheckpoints};
 use crate::exchange::{Exchange, Outbox};
 use crate::gather::run_gather;
 use crate::metrics::NodeMetrics;
@@ -34,7 +36,7 @@ pub enum NodeKind {
 /// A node with several consumers: launched once, when the last consumer
 /// is, with a tee into every consumer's outbox.
 pub struct SharedNode {
-    node: Mutex<Option<StreamNode>>,
+    pub(crate) node: Mutex<Option<StreamNode>>,
     waiting: Mutex<Vec<Outbox>>,
     schema: SchemaRef,
     metrics: Arc<NodeMetrics>,
@@ -312,6 +314,30 @@ impl StreamGraph {
 /// Spawn every node of `graph` into `tasks`. Returns the receiver of the
 /// root's output when the graph has no sink.
 pub fn launch(graph: StreamGraph, tasks: &mut JoinSet<Result<()>>) -> Option<Receiver<Message>> {
+    launch_with(graph, tasks, None)
+}
+
+/// Spawn an `INSERT INTO` job that checkpoints by `cfg` (resuming from
+/// `cfg.restored`), with its checkpoint coordinator.
+pub fn launch_checkpointed(
+    graph: StreamGraph,
+    tasks: &mut JoinSet<Result<()>>,
+    cfg: CheckpointConfig,
+) -> Result<JobCheckpoints> {
+    let mut launching = Launching::prepare(&graph, cfg)?;
+    let exposed = launching
+        .exposed()
+        .ok_or_else(|| sluice_common::Error::internal("checkpoint coordinator missing"))?;
+    launch_with(graph, tasks, Some(&launching));
+    launching.spawn(tasks);
+    Ok(exposed)
+}
+
+fn launch_with(
+    graph: StreamGraph,
+    tasks: &mut JoinSet<Result<()>>,
+    ck: Option<&Launching>,
+) -> Option<Receiver<Message>> {
     let (tx, rx) = channel(CHANNEL_CAPACITY);
     let root = graph.root;
     let out = Outbox::single(tx);
@@ -322,13 +348,14 @@ pub fn launch(graph: StreamGraph, tasks: &mut JoinSet<Result<()>>) -> Option<Rec
     if root.parallelism() > 1 {
         // One stream out, in an order that does not depend on timing.
         let senders = gather(root.parallelism(), out, ctx.ordered, tasks);
-        launch_node(root, senders, ctx, tasks);
+        launch_node(root, senders, ctx, ck, tasks);
     } else {
-        launch_node(root, vec![out], ctx, tasks);
+        launch_node(root, vec![out], ctx, ck, tasks);
     }
     match graph.sink {
         Some((sink, metrics)) => {
-            tasks.spawn(run_sink(sink, rx, metrics));
+            let checkpoint = ck.and_then(Launching::sink);
+            tasks.spawn(run_sink(sink, rx, metrics, checkpoint));
             None
         }
         None => Some(rx),
@@ -365,6 +392,30 @@ async fn run_tee(mut rx: Receiver<Message>, outs: Vec<Outbox>) -> Result<()> {
     Ok(())
 }
 
+/// Run `source`: resumed from its checkpointed position, or (it had
+/// finished) only its end.
+async fn run_source(
+    mut source: Box<dyn Source>,
+    ctx: SourceContext,
+    checkpoint: Option<(
+        crate::checkpoint::TaskCheckpoint,
+        Option<crate::checkpoint::State>,
+    )>,
+) -> Result<()> {
+    let Some((handle, restored)) = checkpoint else {
+        return source.run(ctx).await;
+    };
+    let ctx = ctx.with_checkpoint(handle);
+    if let Some(state) = restored {
+        if crate::source::is_finished(&state) {
+            ctx.finish().await;
+            return Ok(());
+        }
+        source.restore(&state)?;
+    }
+    source.run(ctx).await
+}
+
 /// Spawn a gather of `n` instances into `out`; returns their outboxes.
 fn gather(n: usize, out: Outbox, ordered: bool, tasks: &mut JoinSet<Result<()>>) -> Vec<Outbox> {
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..n).map(|_| channel(CHANNEL_CAPACITY)).unzip();
@@ -377,8 +428,10 @@ fn launch_node(
     node: StreamNode,
     mut outboxes: Vec<Outbox>,
     ctx: Launch,
+    ck: Option<&Launching>,
     tasks: &mut JoinSet<Result<()>>,
 ) {
+    let key = crate::checkpoint::launch::node_key(&node);
     match node.kind {
         NodeKind::Shared(shared) => {
             let Ok(mut waiting) = shared.waiting.lock() else {
@@ -397,12 +450,13 @@ fn launch_node(
             };
             let (tx, rx) = channel(CHANNEL_CAPACITY);
             tasks.spawn(run_tee(rx, outs));
-            launch_node(node, vec![Outbox::single(tx)], ctx, tasks);
+            launch_node(node, vec![Outbox::single(tx)], ctx, ck, tasks);
         }
         NodeKind::Source(source, chain) => {
+            let checkpoint = ck.and_then(|c| c.source(key));
             let out = outboxes.remove(0);
             let source_ctx = SourceContext::with_chain(out, node.metrics, chain, ctx.parallelism);
-            tasks.spawn(source.run(source_ctx));
+            tasks.spawn(run_source(source, source_ctx, checkpoint));
         }
         NodeKind::Operator(ops) => {
             let p = ops.len();
@@ -415,7 +469,7 @@ fn launch_node(
                     let (tx, rx) = channel(CHANNEL_CAPACITY);
                     receivers[0].push((k, rx));
                     let outboxes = gather(p_in, Outbox::single(tx), ctx.ordered, tasks);
-                    launch_node(input, outboxes, ctx, tasks);
+                    launch_node(input, outboxes, ctx, ck, tasks);
                     continue;
                 }
                 let mut input_outboxes = Vec::with_capacity(p_in);
@@ -434,10 +488,29 @@ fn launch_node(
                         Exchange::Broadcast => Outbox::broadcast_all(senders),
                     });
                 }
-                launch_node(input, input_outboxes, ctx, tasks);
+                launch_node(input, input_outboxes, ctx, ck, tasks);
             }
-            for ((op, inputs), out) in ops.into_iter().zip(receivers).zip(outboxes) {
-                tasks.spawn(run_operator(op, inputs, out, Arc::clone(&node.metrics)));
+            let metrics = &node.metrics;
+            for (i, ((mut op, inputs), out)) in
+                ops.into_iter().zip(receivers).zip(outboxes).enumerate()
+            {
+                let checkpoint = match ck.and_then(|c| c.operator(key, i)) {
+                    Some((handle, states, keys)) => {
+                        if let Err(e) = op.restore(states, keys) {
+                            tasks.spawn(async move { Err(e) });
+                            continue;
+                        }
+                        Some(handle)
+                    }
+                    None => None,
+                };
+                tasks.spawn(run_operator(
+                    op,
+                    inputs,
+                    out,
+                    Arc::clone(metrics),
+                    checkpoint,
+                ));
             }
         }
     }

@@ -17,6 +17,7 @@
 //! node ids, kinds, parallelism, partitioning, schemas and changelog modes.
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod exchange;
 pub mod gather;
 pub mod graph;

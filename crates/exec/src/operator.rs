@@ -2,7 +2,9 @@
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use sluice_common::{Barrier, Result, Watermark};
+use sluice_common::{Barrier, Error, Result, Watermark};
+
+use crate::checkpoint::{KeyRange, Snapshots, State};
 
 /// Where an operator puts what it produces while handling one message.
 /// The run loop sends it downstream after the hook returns.
@@ -102,9 +104,39 @@ pub trait Operator: Send + 'static {
         Ok(())
     }
 
-    /// A barrier arrived on every input: snapshot state here.
+    /// A barrier arrived on every input: emit what must go out before it
+    /// (the run loop then takes [`Operator::snapshot`] when the job
+    /// checkpoints).
     fn on_barrier(&mut self, _barrier: Barrier, _out: &mut Output) -> Result<()> {
         Ok(())
+    }
+
+    /// How the operator takes part in checkpoints. Operators that keep
+    /// state across messages say [`Snapshots::Stateful`] and implement
+    /// [`Operator::snapshot`] and [`Operator::restore`]; the default refuses
+    /// checkpoints, so a stateful operator never loses state silently.
+    fn snapshots(&self) -> Snapshots {
+        Snapshots::Unsupported
+    }
+
+    /// Its state at a barrier: everything the input before the barrier left
+    /// and nothing after. Keyed state keeps its key columns so a restore
+    /// at another parallelism can route it ([`KeyRange`]).
+    fn snapshot(&mut self) -> Result<State> {
+        Ok(State::new())
+    }
+
+    /// Take up the state `states` held (every instance's at the checkpoint,
+    /// when the node had several), keeping the keys of `keys`. Called once,
+    /// before the first message.
+    fn restore(&mut self, states: &[State], _keys: KeyRange) -> Result<()> {
+        if states.iter().all(State::is_empty) {
+            return Ok(());
+        }
+        Err(Error::Checkpoint(format!(
+            "{} cannot restore checkpointed state",
+            self.name()
+        )))
     }
 
     /// Every input ended.

@@ -23,8 +23,12 @@ use tokio::sync::mpsc::{channel, Receiver, Sender};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
+use crate::checkpoint::{CheckpointId, State};
 use crate::source::{ScanColumns, SourceContext};
 use crate::watermark::SplitWatermarks;
+
+/// The state table of a chunk pipeline's split watermarks.
+pub const WATERMARKS: &str = "watermarks";
 
 /// What happens to a chunk's rows after they are made.
 struct Post {
@@ -51,6 +55,9 @@ impl Post {
 enum Pending {
     Chunk(usize, JoinHandle<Result<Done>>),
     SplitDone(usize),
+    /// A checkpoint barrier after the chunks before it, with the reader's
+    /// position.
+    Barrier(CheckpointId, State),
 }
 
 enum Mode {
@@ -74,16 +81,22 @@ impl ChunkPipeline {
     /// columns `scan` makes, emitted as `scan` says. Call inside the runtime
     /// (or one of its blocking threads).
     pub fn new(ctx: &SourceContext, splits: usize, scan: ScanColumns) -> Self {
+        Self::resuming(ctx, SplitWatermarks::new(splits), scan)
+    }
+
+    /// A pipeline whose splits start with the watermarks `wms` (a source
+    /// resumed from a checkpoint: see [`WATERMARKS`]).
+    pub fn resuming(ctx: &SourceContext, wms: SplitWatermarks, scan: ScanColumns) -> Self {
         let post = Arc::new(Post {
             ctx: ctx.clone(),
             scan,
         });
         let n = ctx.parallelism();
         let mode = if n <= 1 {
-            Mode::Inline(SplitWatermarks::new(splits))
+            Mode::Inline(wms)
         } else {
             let (tx, rx) = channel(2 * n);
-            let merger = tokio::spawn(merge(ctx.clone(), rx, splits));
+            let merger = tokio::spawn(merge(ctx.clone(), rx, wms));
             Mode::Parallel {
                 tx: Some(tx),
                 // Twice the threads: hides wake-up delays between chunks
@@ -153,6 +166,31 @@ impl ChunkPipeline {
                 }
             }
         }
+    }
+
+    /// A checkpoint barrier after every chunk submitted so far; `state` is
+    /// the reader's position after them (the split watermarks are added).
+    pub async fn barrier(&mut self, id: CheckpointId, state: State) -> Result<bool> {
+        match &mut self.mode {
+            Mode::Inline(wms) => Ok(send_barrier(&self.post.ctx, wms, id, state).await),
+            Mode::Parallel { tx, .. } => {
+                let sent = match tx {
+                    Some(tx) => tx.send(Pending::Barrier(id, state)).await.is_ok(),
+                    None => false,
+                };
+                if sent {
+                    Ok(true)
+                } else {
+                    self.stopped().await
+                }
+            }
+        }
+    }
+
+    /// Blocking twin of [`ChunkPipeline::barrier`].
+    pub fn blocking_barrier(&mut self, id: CheckpointId, state: State) -> Result<bool> {
+        let handle = self.handle.clone();
+        handle.block_on(self.barrier(id, state))
     }
 
     /// Every chunk was submitted: wait for them, then end the stream (the
@@ -241,9 +279,23 @@ async fn advance(ctx: &SourceContext, wms: &mut SplitWatermarks) -> bool {
     }
 }
 
+/// Hand over the position and send the barrier.
+async fn send_barrier(
+    ctx: &SourceContext,
+    wms: &SplitWatermarks,
+    id: CheckpointId,
+    state: State,
+) -> bool {
+    ctx.send_barrier(id, state.with(WATERMARKS, wms.snapshot()))
+        .await
+}
+
 /// Emit chunks in submission order.
-async fn merge(ctx: SourceContext, mut rx: Receiver<Pending>, splits: usize) -> Result<()> {
-    let mut wms = SplitWatermarks::new(splits);
+async fn merge(
+    ctx: SourceContext,
+    mut rx: Receiver<Pending>,
+    mut wms: SplitWatermarks,
+) -> Result<()> {
     while let Some(p) = rx.recv().await {
         let open = match p {
             Pending::Chunk(split, job) => {
@@ -256,6 +308,7 @@ async fn merge(ctx: SourceContext, mut rx: Receiver<Pending>, splits: usize) -> 
                 wms.finish(split);
                 advance(&ctx, &mut wms).await
             }
+            Pending::Barrier(id, state) => send_barrier(&ctx, &wms, id, state).await,
         };
         if !open {
             return Ok(());

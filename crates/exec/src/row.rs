@@ -53,6 +53,10 @@ impl Operator for RowOperator {
         self.0.output_schema()
     }
 
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateless
+    }
+
     fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
         let (batch, late) = self.0.apply_counting_late(batch)?;
         if late > 0 {

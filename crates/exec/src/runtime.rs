@@ -25,11 +25,11 @@ use std::task::Poll;
 use sluice_common::{Barrier, Message, Result, Watermark};
 use tokio::sync::mpsc::Receiver;
 
+use crate::checkpoint::{State, TaskCheckpoint};
 use crate::exchange::Outbox;
-
 use crate::metrics::NodeMetrics;
 use crate::operator::{Operator, Output};
-use crate::sink::Sink;
+use crate::sink::{Sink, FINAL};
 
 /// Capacity of every edge, in messages (batches of up to a few thousand rows).
 pub const CHANNEL_CAPACITY: usize = 8;
@@ -106,12 +106,14 @@ impl StateReport {
 }
 
 /// Drive `op` until all inputs end or the output closes. Each channel is
-/// tagged with the input it belongs to.
+/// tagged with the input it belongs to. With `checkpoint`, the operator's
+/// state goes to the job's checkpoints at each barrier.
 pub async fn run_operator(
     mut op: Box<dyn Operator>,
     inputs: Vec<(usize, Receiver<Message>)>,
     out: Outbox,
     metrics: Arc<NodeMetrics>,
+    checkpoint: Option<TaskCheckpoint>,
 ) -> Result<()> {
     let mut inputs: Vec<InputState> = inputs
         .into_iter()
@@ -171,16 +173,6 @@ pub async fn run_operator(
             }
             Message::Barrier(b) => {
                 inputs[idx].blocked_on = Some(b);
-                if inputs.iter().all(|i| i.ended || i.blocked_on == Some(b)) {
-                    op.on_barrier(b, &mut output)?;
-                    if !flush(&mut output, &out, &metrics).await? {
-                        return Ok(());
-                    }
-                    inputs.iter_mut().for_each(|i| i.blocked_on = None);
-                    if !out.broadcast(Message::Barrier(b)).await {
-                        return Ok(());
-                    }
-                }
                 Flow::Continue
             }
             Message::EndOfStream => {
@@ -195,6 +187,21 @@ pub async fn run_operator(
                 }
             }
         };
+        // A barrier is taken once it arrived on every input that has not
+        // ended (an input ending while others wait counts as arrived).
+        if let Some(b) = aligned(&inputs) {
+            op.on_barrier(b, &mut output)?;
+            if !flush(&mut output, &out, &metrics).await? {
+                return Ok(());
+            }
+            if let Some(c) = &checkpoint {
+                c.ack(b.checkpoint_id, op.snapshot()?).await;
+            }
+            inputs.iter_mut().for_each(|i| i.blocked_on = None);
+            if !out.broadcast(Message::Barrier(b)).await {
+                return Ok(());
+            }
+        }
         metrics.add_late(std::mem::take(&mut output.late_rows));
         metrics.add_matched(std::mem::take(&mut output.matched_rows));
         state.update(&*op, &metrics, !matches!(flow, Flow::Continue));
@@ -211,10 +218,22 @@ pub async fn run_operator(
             }
         }
         if finished || matches!(flow, Flow::Stop) {
+            if let Some(c) = &checkpoint {
+                c.ended(op.snapshot()?).await;
+            }
             let _ = out.broadcast(Message::EndOfStream).await;
             return Ok(());
         }
     }
+}
+
+/// The barrier every input that has not ended has delivered, if any.
+fn aligned(inputs: &[InputState]) -> Option<Barrier> {
+    let b = inputs.iter().find_map(|i| i.blocked_on)?;
+    inputs
+        .iter()
+        .all(|i| i.ended || i.blocked_on == Some(b))
+        .then_some(b)
 }
 
 /// Recompute each input's watermark and the combined one; call the
@@ -347,30 +366,86 @@ pub(crate) async fn recv_any<T>(
     .await
 }
 
-/// Drive a sink until its input ends.
+/// Drive a sink until its input ends. With `checkpoint` (the job's name
+/// and the checkpoint it resumes from, if any) it commits in two phases:
+/// pre-commit at each barrier, commit when the checkpoint completes, and at
+/// the end a last checkpoint before the final commit.
 pub async fn run_sink(
+    mut sink: Box<dyn Sink>,
+    mut input: Receiver<Message>,
+    metrics: Arc<NodeMetrics>,
+    checkpoint: Option<(TaskCheckpoint, String, Option<State>)>,
+) -> Result<()> {
+    let Some((handle, job, restored)) = checkpoint else {
+        return run_plain_sink(sink, input, metrics).await;
+    };
+    sink.start_checkpoints(&job, restored.as_ref()).await?;
+    let mut completed = handle.completed();
+    loop {
+        let msg = tokio::select! {
+            biased;
+            changed = completed.changed() => {
+                if changed.is_ok() {
+                    let id = *completed.borrow_and_update();
+                    sink.commit(id).await?;
+                }
+                continue;
+            }
+            msg = input.recv() => msg,
+        };
+        let Some(msg) = msg else {
+            return Ok(());
+        };
+        match msg {
+            Message::Barrier(b) => {
+                let state = sink.pre_commit(b.checkpoint_id).await?;
+                handle.ack(b.checkpoint_id, state).await;
+            }
+            Message::EndOfStream => {
+                let state = sink.pre_commit(FINAL).await?;
+                if !handle.finish(state).await {
+                    return Err(sluice_common::Error::Checkpoint(
+                        "the job's last checkpoint did not complete; its last rows stay \
+                         uncommitted"
+                            .into(),
+                    ));
+                }
+                return sink.commit(FINAL).await;
+            }
+            other => write_message(&mut *sink, other, &metrics).await?,
+        }
+    }
+}
+
+/// A sink without checkpoints: write until the end, then finish.
+async fn run_plain_sink(
     mut sink: Box<dyn Sink>,
     mut input: Receiver<Message>,
     metrics: Arc<NodeMetrics>,
 ) -> Result<()> {
     while let Some(msg) = input.recv().await {
-        match msg {
-            Message::Batch(b) => {
-                metrics.add_in(b.num_rows());
-                metrics.add_out(b.num_rows());
-                metrics.add_net(net_rows(&b));
-                sink.write(b).await?;
-            }
-            Message::Watermark(wm) => {
-                metrics.set_watermark(wm);
-                sink.on_watermark(wm).await?;
-            }
-            Message::Barrier(_) | Message::Idle => {}
-            Message::EndOfStream => {
-                sink.finish().await?;
-                return Ok(());
-            }
+        if matches!(msg, Message::EndOfStream) {
+            return sink.finish().await;
         }
+        write_message(&mut *sink, msg, &metrics).await?;
     }
     Ok(())
+}
+
+/// A batch or watermark into a sink (barriers and idleness are not its
+/// business).
+async fn write_message(sink: &mut dyn Sink, msg: Message, metrics: &NodeMetrics) -> Result<()> {
+    match msg {
+        Message::Batch(b) => {
+            metrics.add_in(b.num_rows());
+            metrics.add_out(b.num_rows());
+            metrics.add_net(net_rows(&b));
+            sink.write(b).await
+        }
+        Message::Watermark(wm) => {
+            metrics.set_watermark(wm);
+            sink.on_watermark(wm).await
+        }
+        Message::Barrier(_) | Message::Idle | Message::EndOfStream => Ok(()),
+    }
 }

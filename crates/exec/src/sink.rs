@@ -1,8 +1,22 @@
 //! The [`Sink`] trait: async consumers at the root of an `INSERT INTO`.
+//!
+//! In a checkpointing job a sink commits in two phases: at each barrier it
+//! pre-commits what it wrote since the last one (nothing of it visible yet)
+//! and hands over what a restore needs; once the checkpoint is complete it
+//! commits (makes it visible). A restarted job hands the sink the state of
+//! the checkpoint it resumes from: the sink commits what that checkpoint
+//! pre-committed (the crash may have come first) and discards everything
+//! written after it, so readers of its output never see a row twice or miss
+//! one.
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use sluice_common::{Result, Watermark};
+use sluice_common::{Error, Result, Watermark};
+
+use crate::checkpoint::{CheckpointId, State};
+
+/// The pre-commit at the end of the input: everything not yet committed.
+pub const FINAL: CheckpointId = CheckpointId::MAX;
 
 /// Writes a query's result somewhere.
 #[async_trait]
@@ -25,4 +39,34 @@ pub trait Sink: Send + 'static {
 
     /// The input ended: flush everything.
     async fn finish(&mut self) -> Result<()>;
+
+    /// Whether it writes exactly once in a checkpointing job (the two
+    /// phases below); a job whose sink cannot refuses checkpoints.
+    fn checkpoints(&self) -> bool {
+        false
+    }
+
+    /// The job checkpoints; `job` names it the same across restarts. Take
+    /// up `restored` (commit what it pre-committed, discard what was
+    /// written after it), or without one (a fresh start) discard what
+    /// earlier attempts of the job left uncommitted. Before any write.
+    async fn start_checkpoints(&mut self, _job: &str, _restored: Option<&State>) -> Result<()> {
+        Err(Error::Checkpoint(format!(
+            "{} cannot take part in checkpoints",
+            self.name()
+        )))
+    }
+
+    /// Barrier `id` (or [`FINAL`], the end of the input) arrived: make what
+    /// was written before it ready to commit, and return what a restore
+    /// needs to commit every pre-committed write not yet committed.
+    async fn pre_commit(&mut self, _id: CheckpointId) -> Result<State> {
+        Ok(State::new())
+    }
+
+    /// Checkpoint `id` is complete: make what was pre-committed up to it
+    /// visible.
+    async fn commit(&mut self, _id: CheckpointId) -> Result<()> {
+        Ok(())
+    }
 }

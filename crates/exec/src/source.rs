@@ -4,12 +4,16 @@ use std::sync::Arc;
 
 use datafusion::physical_expr::PhysicalExpr;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use sluice_common::{Message, Result, Watermark};
+use sluice_common::{Barrier, Error, Message, Result, Watermark};
 use tokio::sync::mpsc::Sender;
 
+use crate::checkpoint::state::scalars;
+use crate::checkpoint::{CheckpointId, State, TaskCheckpoint};
 use crate::exchange::Outbox;
 use crate::metrics::NodeMetrics;
 use crate::row::Chain;
@@ -134,6 +138,28 @@ pub struct SourceContext {
     metrics: Arc<NodeMetrics>,
     chain: Chain,
     parallelism: usize,
+    checkpoint: Option<SourceCheckpoint>,
+}
+
+/// A source's part in checkpoints: its handle and the last barrier it sent.
+#[derive(Clone)]
+struct SourceCheckpoint {
+    handle: TaskCheckpoint,
+    sent: Arc<AtomicU64>,
+}
+
+/// The state table of a source that read its whole input.
+const FINISHED: &str = "finished";
+
+/// The state of a source that read its whole input: restored, it sends
+/// only the end.
+pub fn finished_state() -> State {
+    State::new().with(FINISHED, scalars(&[(FINISHED, 1)]))
+}
+
+/// Whether `state` is a [`finished_state`].
+pub fn is_finished(state: &State) -> bool {
+    state.get(FINISHED).is_some()
 }
 
 impl SourceContext {
@@ -155,7 +181,55 @@ impl SourceContext {
             metrics,
             chain,
             parallelism: parallelism.max(1),
+            checkpoint: None,
         }
+    }
+
+    /// This context taking part in the job's checkpoints through `handle`.
+    pub fn with_checkpoint(mut self, handle: TaskCheckpoint) -> Self {
+        let sent = Arc::new(AtomicU64::new(handle.triggered()));
+        self.checkpoint = Some(SourceCheckpoint { handle, sent });
+        self
+    }
+
+    /// Whether the job takes checkpoints (sources then keep their
+    /// positions).
+    pub fn checkpointing(&self) -> bool {
+        self.checkpoint.is_some()
+    }
+
+    /// The checkpoint to take now, if one was triggered since the source
+    /// last took one; asking claims it. Sources ask between batches, then
+    /// record their position and call [`SourceContext::send_barrier`].
+    pub fn barrier_due(&self) -> Option<CheckpointId> {
+        let c = self.checkpoint.as_ref()?;
+        let want = c.handle.triggered();
+        let before = c.sent.fetch_max(want, Ordering::AcqRel);
+        (want > before).then_some(want)
+    }
+
+    /// Hand over the source's position `state` at checkpoint `id` (claimed
+    /// by [`SourceContext::barrier_due`]) and send the barrier after
+    /// everything sent so far. `false` when nobody listens any more.
+    pub async fn send_barrier(&self, id: CheckpointId, state: State) -> bool {
+        let Some(c) = &self.checkpoint else {
+            return true;
+        };
+        c.handle.ack(id, state).await;
+        self.out
+            .broadcast(Message::Barrier(Barrier { checkpoint_id: id }))
+            .await
+    }
+
+    /// A restored source had sent watermark `wm`: it sends only later
+    /// ones (its consumers restored their own).
+    pub fn resume_watermark(&self, wm: Watermark) {
+        self.metrics.set_watermark(wm);
+    }
+
+    /// The watermark sent last.
+    pub fn watermark(&self) -> Watermark {
+        self.metrics.watermark()
     }
 
     /// Threads a chunk pipeline may use.
@@ -227,8 +301,12 @@ impl SourceContext {
         })
     }
 
-    /// End a bounded input: the final watermark, then end of stream.
+    /// End a bounded input: the final watermark, then end of stream. In a
+    /// checkpointing job the source's state from now on says it finished.
     pub async fn finish(&self) {
+        if let Some(c) = &self.checkpoint {
+            c.handle.ended(finished_state()).await;
+        }
         if self.send_watermark(Watermark::MAX).await {
             let _ = self.out.broadcast(Message::EndOfStream).await;
         }
@@ -284,4 +362,20 @@ pub trait Source: Send + 'static {
 
     /// Produce until done or until the output closes.
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()>;
+
+    /// Whether it can resume from a recorded position (see
+    /// [`SourceContext::barrier_due`]); a job reading a source that cannot
+    /// refuses checkpoints.
+    fn checkpoints(&self) -> bool {
+        false
+    }
+
+    /// Resume from the position `state` held at a checkpoint (before
+    /// [`Source::run`]).
+    fn restore(&mut self, _state: &State) -> Result<()> {
+        Err(Error::Checkpoint(format!(
+            "{} cannot resume from a checkpoint",
+            self.name()
+        )))
+    }
 }

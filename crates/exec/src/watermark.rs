@@ -94,6 +94,67 @@ impl SplitWatermarks {
         }
     }
 
+    /// Its state for a checkpoint: each split's watermark (NULL once
+    /// finished) and the last combined one, in column `emitted`.
+    pub fn snapshot(&self) -> RecordBatch {
+        use arrow::array::{ArrayRef, Int64Array};
+        use arrow::datatypes::{DataType, Field, Schema};
+        let splits: Int64Array = self.splits.iter().map(|w| w.map(|w| w.0)).collect();
+        let emitted = Int64Array::from(vec![self.emitted.0; self.splits.len()]);
+        let schema = Schema::new(vec![
+            Field::new("split", DataType::Int64, true),
+            Field::new("emitted", DataType::Int64, false),
+        ]);
+        let cols: Vec<ArrayRef> = vec![Arc::new(splits), Arc::new(emitted)];
+        RecordBatch::try_new(Arc::new(schema), cols)
+            .unwrap_or_else(|_| RecordBatch::new_empty(Arc::new(Schema::empty())))
+    }
+
+    /// Splits as [`SplitWatermarks::snapshot`] recorded them.
+    pub fn restore(batch: &RecordBatch) -> Result<Self> {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::Int64Type;
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<Int64Type>())
+                .ok_or_else(|| {
+                    sluice_common::Error::Checkpoint(format!(
+                        "checkpointed split watermarks have no '{name}'"
+                    ))
+                })
+        };
+        let (splits, emitted) = (col("split")?, col("emitted")?);
+        Ok(SplitWatermarks {
+            splits: (0..splits.len())
+                .map(|i| splits.is_valid(i).then(|| Watermark(splits.value(i))))
+                .collect(),
+            emitted: Watermark(if emitted.is_empty() {
+                i64::MIN
+            } else {
+                emitted.value(0)
+            }),
+        })
+    }
+
+    /// Give split `i` the watermark split `j` of `other` had.
+    pub fn copy_split(&mut self, i: usize, other: &SplitWatermarks, j: usize) {
+        if let (Some(s), Some(o)) = (self.splits.get_mut(i), other.splits.get(j)) {
+            *s = *o;
+        }
+    }
+
+    /// The last combined watermark was `wm` (a resumed source: it sends
+    /// only later ones).
+    pub fn set_emitted(&mut self, wm: Watermark) {
+        self.emitted = wm;
+    }
+
+    /// The last combined watermark.
+    pub fn emitted(&self) -> Watermark {
+        self.emitted
+    }
+
     /// The combined watermark if it advanced since the last call.
     pub fn advance(&mut self) -> Option<Watermark> {
         let min = self.splits.iter().flatten().min().copied()?;
@@ -109,6 +170,20 @@ impl SplitWatermarks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshot_round_trips() {
+        let mut w = SplitWatermarks::new(3);
+        w.observe(0, 100);
+        w.observe(1, 50);
+        w.finish(2);
+        assert_eq!(w.advance(), Some(Watermark(50)));
+        let mut r = SplitWatermarks::restore(&w.snapshot()).expect("restores");
+        assert_eq!(r.emitted(), Watermark(50));
+        assert_eq!(r.advance(), None);
+        r.finish(1);
+        assert_eq!(r.advance(), Some(Watermark(100)));
+    }
 
     #[test]
     fn min_over_unfinished_splits() {

@@ -83,6 +83,7 @@ pub fn error_kind(e: &Error) -> &'static str {
         | Error::Io { .. }
         | Error::Arrow(_)
         | Error::Execution(_)
+        | Error::Checkpoint(_)
         | Error::External { .. } => "runtime",
         Error::DataFusion(df) => match df.find_root() {
             DataFusionError::Plan(_)

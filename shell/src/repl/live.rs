@@ -457,6 +457,7 @@ mod tests {
             partition_lag: vec![(0, 5), (1, 0)],
             watermark: sluice_common::Watermark(0),
             elapsed: Duration::from_millis(2500),
+            checkpoints: None,
         };
         assert_eq!(
             status_line(&s, 3, 480.0),

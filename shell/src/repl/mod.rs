@@ -124,6 +124,9 @@ async fn run_sql(session: &Session, text: &str, file: Option<&str>) -> anyhow::R
             }
             StatementResult::Query(handle) => live::show(session, handle).await?,
             StatementResult::Insert(handle) => {
+                if let Some(notice) = handle.notice() {
+                    eprintln!("{notice}");
+                }
                 let bounded = handle.is_bounded();
                 let id = session.jobs().submit(stmt.text.clone(), handle);
                 eprintln!(

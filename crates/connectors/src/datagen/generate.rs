@@ -39,6 +39,16 @@ impl Rng {
         Rng(nanos ^ n.wrapping_mul(0xA076_1D64_78BD_642F))
     }
 
+    /// Its state: a restored generator continues the same sequence.
+    pub(crate) fn state(&self) -> u64 {
+        self.0
+    }
+
+    /// A generator at state `s` (see [`Rng::state`]).
+    pub(crate) fn at(s: u64) -> Self {
+        Rng(s)
+    }
+
     pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -94,6 +104,19 @@ pub(crate) struct Generator {
 }
 
 impl Generator {
+    /// Its random state and each sequence column's next value.
+    pub(crate) fn position(&self) -> (u64, Vec<i128>) {
+        (self.rng.state(), self.cursors.clone())
+    }
+
+    /// Continue from a [`Generator::position`].
+    pub(crate) fn resume(&mut self, rng: u64, cursors: Vec<i128>) {
+        self.rng = Rng::at(rng);
+        if cursors.len() == self.cursors.len() {
+            self.cursors = cursors;
+        }
+    }
+
     pub(crate) fn new(schema: SchemaRef, columns: Vec<ColumnSpec>, rng: Rng) -> Self {
         let cursors = columns
             .iter()

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
-use sluice_common::{Error, Result};
+use sluice_common::{Error, Result, Watermark};
+use sluice_exec::checkpoint::state::{scalar, scalars, string_values, strings};
+use sluice_exec::checkpoint::State;
 use sluice_exec::source::{ScanColumns, Source, SourceContext};
 use tokio::time::Instant;
 
@@ -35,6 +37,18 @@ pub struct DatagenSourceConfig {
 #[derive(Debug)]
 pub struct DatagenSource {
     cfg: DatagenSourceConfig,
+    /// A restored source's position.
+    resume: Option<Resume>,
+}
+
+/// Where a restored datagen source continues: rows sent, the random state,
+/// the sequences' next values and the watermark sent last.
+#[derive(Debug, Clone)]
+struct Resume {
+    emitted: u64,
+    rng: u64,
+    cursors: Vec<i128>,
+    watermark: i64,
 }
 
 impl DatagenSource {
@@ -52,7 +66,7 @@ impl DatagenSource {
                 cfg.table
             )));
         }
-        Ok(DatagenSource { cfg })
+        Ok(DatagenSource { cfg, resume: None })
     }
 }
 
@@ -93,6 +107,16 @@ pub(super) struct Pacer {
 }
 
 impl Pacer {
+    /// Rows sent so far.
+    pub(super) fn emitted(&self) -> u64 {
+        self.emitted
+    }
+
+    /// Continue after `emitted` rows.
+    pub(super) fn resume(&mut self, emitted: u64) {
+        self.emitted = emitted;
+    }
+
     pub(super) fn new(rate: u64, limit: Option<u64>, batch_rows: u64) -> Self {
         Pacer {
             rate: rate.max(1),
@@ -168,8 +192,22 @@ impl Source for DatagenSource {
             cfg.options.row_limit(),
             generator.batch_rows(BATCH_ROWS) as u64,
         );
-        let start = Instant::now();
+        let mut start = Instant::now();
+        if let Some(r) = &self.resume {
+            generator.resume(r.rng, r.cursors.clone());
+            pacer.resume(r.emitted);
+            ctx.resume_watermark(Watermark(r.watermark));
+            // Paced as if the rows before were on time.
+            let behind = due_at(cfg.options.rows_per_second, r.emitted);
+            start = start.checked_sub(behind).unwrap_or(start);
+        }
         loop {
+            if let Some(id) = ctx.barrier_due() {
+                let state = position(&generator, &pacer, ctx.watermark());
+                if !ctx.send_barrier(id, state).await {
+                    return Ok(());
+                }
+            }
             let now = Instant::now();
             let wake = match pacer.step(now - start) {
                 Step::Done => {
@@ -191,4 +229,43 @@ impl Source for DatagenSource {
             tokio::time::sleep_until(wake).await;
         }
     }
+
+    fn checkpoints(&self) -> bool {
+        true
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        let p = state.require("position")?;
+        let cursors = string_values(state.require("cursors")?, "next")?
+            .iter()
+            .map(|c| {
+                c.parse::<i128>().map_err(|_| {
+                    Error::Checkpoint(format!("datagen: checkpointed sequence value '{c}'"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.resume = Some(Resume {
+            emitted: scalar(p, "emitted")? as u64,
+            rng: scalar(p, "rng")? as u64,
+            cursors,
+            watermark: scalar(p, "watermark")?,
+        });
+        Ok(())
+    }
+}
+
+/// The source's position for a checkpoint.
+fn position(generator: &Generator, pacer: &Pacer, wm: Watermark) -> State {
+    let (rng, cursors) = generator.position();
+    let cursors: Vec<String> = cursors.iter().map(i128::to_string).collect();
+    State::new()
+        .with(
+            "position",
+            scalars(&[
+                ("emitted", pacer.emitted() as i64),
+                ("rng", rng as i64),
+                ("watermark", wm.0),
+            ]),
+        )
+        .with("cursors", strings("next", &cursors))
 }

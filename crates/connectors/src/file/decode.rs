@@ -25,6 +25,8 @@ pub struct RecordReader<R> {
     csv: bool,
     /// 1-based line number of the next record's first line.
     pub next_line: u64,
+    /// Bytes consumed from the start: where the next record begins.
+    pub offset: u64,
 }
 
 impl<R: BufRead> RecordReader<R> {
@@ -33,6 +35,7 @@ impl<R: BufRead> RecordReader<R> {
             inner,
             csv,
             next_line: 1,
+            offset: 0,
         }
     }
 
@@ -49,6 +52,7 @@ impl<R: BufRead> RecordReader<R> {
                 if n == 0 {
                     break;
                 }
+                self.offset += n as u64;
                 self.next_line += 1;
                 if self.csv {
                     quotes += count_quotes(&buf[before..]);
@@ -98,6 +102,7 @@ impl<R: BufRead> RecordReader<R> {
             let take = cut.map_or(avail.len(), |pos| pos + 1);
             buf.extend_from_slice(&avail[..take]);
             self.inner.consume(take);
+            self.offset += take as u64;
             if cut.is_some() {
                 break;
             }
@@ -110,9 +115,11 @@ impl<R: BufRead> RecordReader<R> {
             // the bad record.
             while !quotes.is_multiple_of(2) && buf.len() < target.saturating_mul(4) {
                 let before = buf.len();
-                if self.inner.read_until(b'\n', buf)? == 0 {
+                let n = self.inner.read_until(b'\n', buf)?;
+                if n == 0 {
                     break;
                 }
+                self.offset += n as u64;
                 quotes += count_quotes(&buf[before..]);
             }
         }
@@ -123,6 +130,17 @@ impl<R: BufRead> RecordReader<R> {
         let lines = count_newlines(buf);
         self.next_line += lines as u64;
         Ok(Some((first, lines)))
+    }
+}
+
+impl<R: BufRead + std::io::Seek> RecordReader<R> {
+    /// Continue at byte `offset`, whose line is `line` (a position recorded
+    /// by a checkpoint).
+    pub fn resume_at(&mut self, offset: u64, line: u64) -> std::io::Result<()> {
+        self.inner.seek(std::io::SeekFrom::Start(offset))?;
+        self.offset = offset;
+        self.next_line = line;
+        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod connector;
 pub(crate) mod decode;
+mod position;
 mod sink;
 mod source;
 

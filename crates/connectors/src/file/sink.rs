@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -22,7 +22,9 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use sluice_common::changelog;
 use sluice_common::{Error, Result};
-use sluice_exec::sink::Sink;
+use sluice_exec::checkpoint::state::{scalar, scalars, string_values};
+use sluice_exec::checkpoint::{CheckpointId, State};
+use sluice_exec::sink::{Sink, FINAL};
 
 use super::{list_splits, FileOptions, Format, RollingPolicy};
 use crate::debezium;
@@ -69,21 +71,32 @@ impl Part {
 
     /// Flush and give the file its visible name.
     fn commit(self) -> Result<PathBuf> {
+        let (hidden, visible) = (self.hidden.clone(), self.visible.clone());
+        self.close(false)?;
+        std::fs::rename(&hidden, &visible)
+            .map_err(|e| Error::io(visible.display().to_string(), e))?;
+        Ok(visible)
+    }
+
+    /// Flush it (to disk, with `sync`), still hidden.
+    fn close(self, sync: bool) -> Result<()> {
         let name = self.hidden.display().to_string();
-        match self.writer {
-            Writer::Csv(w) => {
-                let mut out = (*w).into_inner();
-                out.flush().map_err(|e| Error::io(&name, e))?;
-            }
+        let mut out = match self.writer {
+            Writer::Csv(w) => (*w).into_inner(),
             Writer::Json(mut w) => {
                 w.finish()?;
-                w.get_mut().flush().map_err(|e| Error::io(&name, e))?;
+                w.into_inner()
             }
-            Writer::Debezium(mut out) => out.flush().map_err(|e| Error::io(&name, e))?,
+            Writer::Debezium(out) => out,
+        };
+        out.flush().map_err(|e| Error::io(&name, e))?;
+        if sync {
+            out.inner
+                .get_ref()
+                .sync_all()
+                .map_err(|e| Error::io(&name, e))?;
         }
-        std::fs::rename(&self.hidden, &self.visible)
-            .map_err(|e| Error::io(self.visible.display().to_string(), e))?;
-        Ok(self.visible)
+        Ok(())
     }
 }
 
@@ -100,6 +113,18 @@ pub struct FileSink {
     /// Visible files to remove once the job's own are complete
     /// (`INSERT OVERWRITE`).
     replaced: Vec<PathBuf>,
+    /// In a checkpointing job: part files complete but not yet visible.
+    two_phase: Option<TwoPhase>,
+}
+
+/// A checkpointing job's part files between writing and committing: each
+/// stays hidden until the checkpoint after it completes.
+#[derive(Default)]
+struct TwoPhase {
+    /// Rolled since the last barrier.
+    closed: Vec<(PathBuf, PathBuf)>,
+    /// Pre-committed at a barrier: (checkpoint, hidden, visible).
+    pending: Vec<(CheckpointId, PathBuf, PathBuf)>,
 }
 
 impl std::fmt::Debug for FileSink {
@@ -157,6 +182,7 @@ impl FileSink {
             part: None,
             next_index: 0,
             replaced,
+            two_phase: None,
         })
     }
 
@@ -199,10 +225,19 @@ impl FileSink {
         })
     }
 
-    /// Complete the current part file, if it holds rows.
+    /// Complete the current part file, if it holds rows: visible at once,
+    /// or (checkpointing) once the next checkpoint completes.
     fn roll(&mut self) -> Result<()> {
         match self.part.take() {
-            Some(part) if part.rows > 0 => part.commit().map(|_| ()),
+            Some(part) if part.rows > 0 => match &mut self.two_phase {
+                Some(tp) => {
+                    let (hidden, visible) = (part.hidden.clone(), part.visible.clone());
+                    part.close(true)?;
+                    tp.closed.push((hidden, visible));
+                    Ok(())
+                }
+                None => part.commit().map(|_| ()),
+            },
             Some(part) => {
                 let _ = std::fs::remove_file(&part.hidden);
                 Ok(())
@@ -278,13 +313,157 @@ impl Sink for FileSink {
         self.roll()?;
         remove_all(&std::mem::take(&mut self.replaced))
     }
+
+    fn checkpoints(&self) -> bool {
+        true
+    }
+
+    async fn start_checkpoints(&mut self, job: &str, restored: Option<&State>) -> Result<()> {
+        self.prefix = format!("part-{:016x}-0-", fnv(job.as_bytes()));
+        self.two_phase = Some(TwoPhase::default());
+        match restored {
+            Some(state) => self.take_up(state)?,
+            None => self.next_index = self.next_free_index()?,
+        }
+        self.discard_uncommitted()
+    }
+
+    async fn pre_commit(&mut self, id: CheckpointId) -> Result<State> {
+        self.roll()?;
+        let tp = self
+            .two_phase
+            .as_mut()
+            .ok_or_else(|| Error::internal("pre-commit without checkpoints"))?;
+        for (hidden, visible) in tp.closed.drain(..) {
+            tp.pending.push((id, hidden, visible));
+        }
+        let name = |p: &PathBuf| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default()
+        };
+        let hidden: Vec<String> = tp.pending.iter().map(|(_, h, _)| name(h)).collect();
+        let visible: Vec<String> = tp.pending.iter().map(|(_, _, v)| name(v)).collect();
+        let replaced: Vec<String> = self
+            .replaced
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        Ok(State::new()
+            .with(
+                "hidden",
+                sluice_exec::checkpoint::state::strings("file", &hidden),
+            )
+            .with(
+                "visible",
+                sluice_exec::checkpoint::state::strings("file", &visible),
+            )
+            .with(
+                "replaced",
+                sluice_exec::checkpoint::state::strings("file", &replaced),
+            )
+            .with("meta", scalars(&[("next_index", self.next_index as i64)])))
+    }
+
+    async fn commit(&mut self, id: CheckpointId) -> Result<()> {
+        let Some(tp) = self.two_phase.as_mut() else {
+            return Ok(());
+        };
+        let (due, keep): (Vec<_>, Vec<_>) = tp.pending.drain(..).partition(|(c, _, _)| *c <= id);
+        tp.pending = keep;
+        for (_, hidden, visible) in due {
+            publish(&hidden, &visible)?;
+        }
+        if id == FINAL {
+            remove_all(&std::mem::take(&mut self.replaced))?;
+        }
+        Ok(())
+    }
+}
+
+/// 64-bit FNV-1a: a stable tag for a job's file names.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Give a pre-committed file its visible name (done already if only the
+/// visible one is there).
+fn publish(hidden: &Path, visible: &Path) -> Result<()> {
+    match std::fs::rename(hidden, visible) {
+        Ok(()) => Ok(()),
+        Err(_) if visible.exists() && !hidden.exists() => Ok(()),
+        Err(e) => Err(Error::io(hidden.display().to_string(), e)),
+    }
+}
+
+impl FileSink {
+    /// Commit what the checkpoint `state` pre-committed and continue its
+    /// file numbering.
+    fn take_up(&mut self, state: &State) -> Result<()> {
+        let hidden = string_values(state.require("hidden")?, "file")?;
+        let visible = string_values(state.require("visible")?, "file")?;
+        for (h, v) in hidden.iter().zip(&visible) {
+            publish(&self.dir.join(h), &self.dir.join(v))?;
+        }
+        self.replaced = string_values(state.require("replaced")?, "file")?
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        // Past any file a newer checkpoint than this one published.
+        let next = scalar(state.require("meta")?, "next_index")? as u64;
+        self.next_index = next.max(self.next_free_index()?);
+        Ok(())
+    }
+
+    /// After the highest index among this job's visible files.
+    fn next_free_index(&self) -> Result<u64> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Ok(0);
+        };
+        let mut next = 0;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let n = name
+                .strip_prefix(&self.prefix)
+                .and_then(|rest| rest.split('.').next())
+                .and_then(|n| n.parse::<u64>().ok());
+            if let Some(n) = n {
+                next = next.max(n + 1);
+            }
+        }
+        Ok(next)
+    }
+
+    /// Remove the hidden files of this job's earlier attempts: written
+    /// after their last checkpoint, they come again from it.
+    fn discard_uncommitted(&self) -> Result<()> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Ok(());
+        };
+        let hidden = format!(".{}", self.prefix);
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with(&hidden) && name.ends_with(".inprogress") {
+                let path = e.path();
+                std::fs::remove_file(&path)
+                    .map_err(|err| Error::io(path.display().to_string(), err))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Drop for FileSink {
     /// A stopped job keeps what it wrote: the current part file is
-    /// completed (best effort; there is nobody to report an error to).
+    /// completed (best effort; there is nobody to report an error to). A
+    /// checkpointing job's stays hidden: its rows come again when the job
+    /// resumes from its last checkpoint, which discards the file.
     fn drop(&mut self) {
-        let _ = self.roll();
+        if self.two_phase.is_none() {
+            let _ = self.roll();
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The filesystem source: splits read side by side on a blocking thread,
 //! chunks of records decoded on the query's parallel workers.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -11,8 +12,12 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use sluice_common::changelog;
 use sluice_common::{Error, Result};
-use sluice_exec::pipeline::ChunkPipeline;
+use sluice_exec::checkpoint::State;
+use sluice_exec::pipeline::{ChunkPipeline, WATERMARKS};
 use sluice_exec::source::{ScanColumns, Source, SourceContext};
+use sluice_exec::watermark::SplitWatermarks;
+
+use super::position::{self, Position};
 
 use super::decode::{
     decode_json_lenient, record_offsets, split_header, ChunkDecoder, RecordReader,
@@ -37,12 +42,15 @@ pub struct FileSourceConfig {
 #[derive(Debug)]
 pub struct FileSource {
     cfg: FileSourceConfig,
+    /// Where a restored source resumes: each split's position, and the
+    /// split watermarks.
+    resume: Option<(HashMap<String, Position>, State)>,
 }
 
 impl FileSource {
     /// A source for `cfg`.
     pub fn new(cfg: FileSourceConfig) -> Self {
-        FileSource { cfg }
+        FileSource { cfg, resume: None }
     }
 }
 
@@ -51,6 +59,31 @@ struct Split {
     reader: Option<RecordReader<BufReader<File>>>,
     decoder: Option<Arc<ChunkDecoder>>,
     done: bool,
+    /// Where to continue when opened (a restored source).
+    resume: Option<Position>,
+}
+
+/// Each split's name and position.
+fn splits_positions(splits: &[Split]) -> Vec<(String, Position)> {
+    splits
+        .iter()
+        .map(|s| {
+            let pos = match (&s.reader, s.resume) {
+                (Some(r), _) => Position {
+                    offset: r.offset,
+                    line: r.next_line,
+                    done: s.done,
+                },
+                (None, Some(p)) => p,
+                (None, None) => Position {
+                    offset: 0,
+                    line: 1,
+                    done: s.done,
+                },
+            };
+            (s.path.display().to_string(), pos)
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -83,6 +116,15 @@ impl Source for FileSource {
             .await
             .map_err(|e| Error::internal(format!("file reader panicked: {e}")))?
     }
+
+    fn checkpoints(&self) -> bool {
+        true
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        self.resume = Some((position::read(state)?, state.clone()));
+        Ok(())
+    }
 }
 
 /// Complete records of one split, framed by the reader thread and decoded
@@ -113,10 +155,16 @@ impl FileSource {
                 reader: None,
                 decoder: None,
                 done: false,
+                resume: None,
             })
             .collect();
-        let mut pipeline = ChunkPipeline::new(ctx, splits.len(), self.cfg.scan.clone());
+        let mut pipeline = self.pipeline(ctx, &mut splits)?;
         while splits.iter().any(|s| !s.done) {
+            if let Some(id) = ctx.barrier_due() {
+                if !pipeline.blocking_barrier(id, position::write(&splits_positions(&splits)))? {
+                    return Ok(());
+                }
+            }
             for (i, split) in splits.iter_mut().enumerate() {
                 if split.done {
                     continue;
@@ -144,6 +192,33 @@ impl FileSource {
         pipeline.blocking_finish()
     }
 
+    /// The chunk pipeline, resumed at the recorded positions.
+    fn pipeline(&self, ctx: &SourceContext, splits: &mut [Split]) -> Result<ChunkPipeline> {
+        let scan = self.cfg.scan.clone();
+        let Some((positions, state)) = &self.resume else {
+            return Ok(ChunkPipeline::new(ctx, splits.len(), scan));
+        };
+        // Splits keep their recorded position (and their watermark, by
+        // order); a file not seen before is read from its start.
+        let recorded = SplitWatermarks::restore(state.require(WATERMARKS)?)?;
+        let mut wms = SplitWatermarks::new(splits.len());
+        let order = position::order(state)?;
+        for (i, split) in splits.iter_mut().enumerate() {
+            let name = split.path.display().to_string();
+            let Some(pos) = positions.get(&name) else {
+                continue;
+            };
+            if let Some(was) = order.iter().position(|n| *n == name) {
+                wms.copy_split(i, &recorded, was);
+            }
+            split.done = pos.done;
+            split.resume = Some(*pos);
+            ctx.add_bytes_read(pos.offset);
+        }
+        wms.set_emitted(recorded.emitted());
+        Ok(ChunkPipeline::resuming(ctx, wms, scan))
+    }
+
     /// Up to `BATCH_ROWS` records of one split; `None` at its end.
     fn read_chunk(&self, split: &mut Split, ctx: &SourceContext) -> Result<Option<Chunk>> {
         let name = split.path.display().to_string();
@@ -168,6 +243,11 @@ impl FileSource {
                 Format::Json => ChunkDecoder::json(Arc::clone(self.cfg.scan.made())),
                 Format::DebeziumJson => ChunkDecoder::debezium(Arc::clone(self.cfg.scan.made())),
             };
+            if let Some(pos) = split.resume.take() {
+                reader
+                    .resume_at(pos.offset, pos.line)
+                    .map_err(|e| Error::io(&name, e))?;
+            }
             split.reader = Some(reader);
             split.decoder = Some(Arc::new(decoder));
         }

@@ -9,8 +9,11 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use sluice_common::Result;
-use sluice_exec::pipeline::ChunkPipeline;
+use sluice_exec::checkpoint::state::{scalar, scalars};
+use sluice_exec::checkpoint::State;
+use sluice_exec::pipeline::{ChunkPipeline, WATERMARKS};
 use sluice_exec::source::{ScanColumns, Source, SourceContext};
+use sluice_exec::watermark::SplitWatermarks;
 
 use super::generator::{self, EventRng, Kind};
 use super::{NexmarkOptions, NexmarkTable};
@@ -33,12 +36,15 @@ pub struct NexmarkSourceConfig {
 #[derive(Debug)]
 pub struct NexmarkSource {
     cfg: NexmarkSourceConfig,
+    /// A restored source: the next event and the split watermarks. Events
+    /// are a function of their number, so it continues the same sequence.
+    resume: Option<(i64, SplitWatermarks)>,
 }
 
 impl NexmarkSource {
     /// A source for `cfg`.
     pub fn new(cfg: NexmarkSourceConfig) -> Self {
-        NexmarkSource { cfg }
+        NexmarkSource { cfg, resume: None }
     }
 
     /// Rows for events `[from, to)` of this table's kind.
@@ -200,10 +206,23 @@ impl Source for NexmarkSource {
         let this = Arc::new(*self);
         let o = this.cfg.options.clone();
         let end = o.events.map(|n| n as i64);
-        let started = Instant::now();
-        let mut pipeline = ChunkPipeline::new(&ctx, 1, this.cfg.scan.clone());
-        let mut next: i64 = 0;
+        let (mut next, wms) = match &this.resume {
+            Some((next, wms)) => (*next, wms.clone()),
+            None => (0, SplitWatermarks::new(1)),
+        };
+        // Real-time pacing as if the events before `next` were on time.
+        let behind = Duration::from_nanos((next.max(0) as u64).saturating_mul(o.gap_ns));
+        let started = Instant::now()
+            .checked_sub(behind)
+            .unwrap_or_else(Instant::now);
+        let mut pipeline = ChunkPipeline::resuming(&ctx, wms, this.cfg.scan.clone());
         loop {
+            if let Some(id) = ctx.barrier_due() {
+                let state = State::new().with("position", scalars(&[("next", next)]));
+                if !pipeline.barrier(id, state).await? {
+                    return Ok(());
+                }
+            }
             let to = match end {
                 Some(e) if next >= e => break,
                 Some(e) => (next + o.chunk_events as i64).min(e),
@@ -225,5 +244,16 @@ impl Source for NexmarkSource {
             tokio::task::yield_now().await;
         }
         pipeline.finish().await
+    }
+
+    fn checkpoints(&self) -> bool {
+        true
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        let next = scalar(state.require("position")?, "next")?;
+        let wms = SplitWatermarks::restore(state.require(WATERMARKS)?)?;
+        self.resume = Some((next, wms));
+        Ok(())
     }
 }

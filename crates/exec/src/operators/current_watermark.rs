@@ -84,6 +84,32 @@ impl Operator for CurrentWatermarkOperator {
         self.steps.output_schema()
     }
 
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    /// The watermark seen so far (NULL before the first).
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        let wm = self.watermark.unwrap_or(i64::MIN);
+        let meta = crate::checkpoint::state::scalars(&[("watermark", wm)]);
+        Ok(crate::checkpoint::State::new().with("meta", meta))
+    }
+
+    /// The largest watermark any instance had seen.
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        _keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        for s in states {
+            let wm = crate::checkpoint::state::scalar(s.require("meta")?, "watermark")?;
+            if wm != i64::MIN {
+                self.watermark = Some(self.watermark.map_or(wm, |w| w.max(wm)));
+            }
+        }
+        Ok(())
+    }
+
     fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
         let n = batch.num_rows();
         let wm: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![self.watermark; n]));

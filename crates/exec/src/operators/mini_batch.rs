@@ -68,6 +68,11 @@ impl Operator for MiniBatch {
         Arc::clone(&self.schema)
     }
 
+    /// It releases what it holds at every barrier: nothing to keep.
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateless
+    }
+
     fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());

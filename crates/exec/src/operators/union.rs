@@ -30,6 +30,10 @@ impl Operator for UnionOperator {
         Arc::clone(&self.schema)
     }
 
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateless
+    }
+
     fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
         out.push(RecordBatch::try_new(
             Arc::clone(&self.schema),
@@ -78,6 +82,7 @@ mod tests {
             vec![(0, a_rx), (1, b_rx)],
             Outbox::single(out_tx),
             Arc::new(NodeMetrics::default()),
+            None,
         )
         .await
         .expect("runs");
@@ -113,6 +118,7 @@ mod tests {
             vec![(0, a_rx), (1, b_rx)],
             Outbox::single(out_tx),
             Arc::new(NodeMetrics::default()),
+            None,
         ));
         let mut next = async || out_rx.recv().await.expect("a message");
         // Each step waits for what it produces, so the order is fixed.

@@ -36,6 +36,7 @@ use sluice_common::{Error, Result, Watermark};
 use crate::operator::{Operator, Output};
 use crate::time::to_millis;
 
+mod checkpoint;
 mod emit;
 mod fire;
 mod late;
@@ -468,6 +469,22 @@ impl Operator for WindowAggregateOperator {
 
     fn output_schema(&self) -> SchemaRef {
         Arc::clone(&self.cfg.schema)
+    }
+
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        self.snapshot_panes()
+    }
+
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        self.restore_panes(states, keys)
     }
 
     fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {

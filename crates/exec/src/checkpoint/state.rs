@@ -1,0 +1,129 @@
+//! [`State`]: what a task hands over at a checkpoint, as named Arrow
+//! batches, with helpers for the scalars (watermarks, counters, positions)
+//! that go with them.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use arrow::record_batch::RecordBatch;
+use sluice_common::{Error, Result};
+
+/// A task's state at a checkpoint: named tables of rows. Empty for a task
+/// with nothing to keep.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    tables: Vec<(String, RecordBatch)>,
+}
+
+impl State {
+    /// No tables.
+    pub fn new() -> Self {
+        State::default()
+    }
+
+    /// This state with table `name`.
+    pub fn with(mut self, name: &str, batch: RecordBatch) -> Self {
+        self.add(name, batch);
+        self
+    }
+
+    /// Add table `name` (replacing one of that name).
+    pub fn add(&mut self, name: &str, batch: RecordBatch) {
+        self.tables.retain(|(n, _)| n != name);
+        self.tables.push((name.to_string(), batch));
+    }
+
+    /// Table `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&RecordBatch> {
+        self.tables.iter().find(|(n, _)| n == name).map(|(_, b)| b)
+    }
+
+    /// Table `name`, or an error naming what is missing.
+    pub fn require(&self, name: &str) -> Result<&RecordBatch> {
+        self.get(name).ok_or_else(|| {
+            Error::Checkpoint(format!("the checkpointed state has no table '{name}'"))
+        })
+    }
+
+    /// Every table, in the order added.
+    pub fn tables(&self) -> &[(String, RecordBatch)] {
+        &self.tables
+    }
+
+    /// Whether it has no table.
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+
+    /// Bytes of its arrays.
+    pub fn bytes(&self) -> usize {
+        self.tables
+            .iter()
+            .map(|(_, b)| b.get_array_memory_size())
+            .sum()
+    }
+}
+
+/// A one-row table of named BIGINT values.
+pub fn scalars(values: &[(&str, i64)]) -> RecordBatch {
+    let fields: Vec<Field> = values
+        .iter()
+        .map(|(n, _)| Field::new(*n, DataType::Int64, false))
+        .collect();
+    let cols: Vec<ArrayRef> = values
+        .iter()
+        .map(|(_, v)| Arc::new(Int64Array::from(vec![*v])) as ArrayRef)
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .unwrap_or_else(|_| RecordBatch::new_empty(Arc::new(Schema::empty())))
+}
+
+/// Value `name` of a table made by [`scalars`].
+pub fn scalar(batch: &RecordBatch, name: &str) -> Result<i64> {
+    let col = batch.column_by_name(name).ok_or_else(|| {
+        Error::Checkpoint(format!("the checkpointed state has no value '{name}'"))
+    })?;
+    let v = col
+        .as_primitive_opt::<Int64Type>()
+        .filter(|a| !a.is_empty() && a.is_valid(0))
+        .ok_or_else(|| Error::Checkpoint(format!("checkpointed value '{name}' is not a number")))?;
+    Ok(v.value(0))
+}
+
+/// A table of one string column `name`.
+pub fn strings(name: &str, values: &[String]) -> RecordBatch {
+    let schema = Schema::new(vec![Field::new(name, DataType::Utf8, false)]);
+    let col: ArrayRef = Arc::new(StringArray::from_iter_values(values));
+    RecordBatch::try_new(Arc::new(schema), vec![col])
+        .unwrap_or_else(|_| RecordBatch::new_empty(Arc::new(Schema::empty())))
+}
+
+/// The strings of column `name` of `batch`.
+pub fn string_values(batch: &RecordBatch, name: &str) -> Result<Vec<String>> {
+    let col = batch
+        .column_by_name(name)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| Error::Checkpoint(format!("checkpointed column '{name}' is missing")))?;
+    Ok(col
+        .iter()
+        .map(|s| s.unwrap_or_default().to_string())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_round_trip() {
+        let s = State::new().with("meta", scalars(&[("watermark", -5), ("seq", 9)]));
+        let meta = s.require("meta").expect("present");
+        assert_eq!(scalar(meta, "watermark").expect("value"), -5);
+        assert_eq!(scalar(meta, "seq").expect("value"), 9);
+        assert!(scalar(meta, "nope").is_err());
+        assert!(s.require("other").is_err());
+        let files = strings("file", &["a".into(), "b".into()]);
+        assert_eq!(string_values(&files, "file").expect("strings"), ["a", "b"]);
+    }
+}

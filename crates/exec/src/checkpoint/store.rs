@@ -1,0 +1,325 @@
+//! Checkpoints on disk.
+//!
+//! ```text
+//! <state.checkpoints.dir>/<job>/chk-<id>/n<task>-i<instance>-<table>.arrow
+//!                                      /_metadata
+//! ```
+//!
+//! Each table of each task's [`State`] is one Arrow IPC file. `_metadata`
+//! (JSON) lists the tasks, their files with sizes and FNV-1a checksums, the
+//! job's plan fingerprint and whether the job had finished; it is written
+//! last, to a temporary name renamed into place, so a checkpoint directory
+//! without it is incomplete. Loading validates every file against it, so a
+//! truncated, missing or corrupt file makes the checkpoint invalid and the
+//! previous complete one is used.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arrow::ipc::reader::FileReader;
+use arrow::ipc::writer::FileWriter;
+use arrow::record_batch::RecordBatch;
+use serde_json::{json, Value};
+use sluice_common::{Error, Result};
+
+use super::state::State;
+use super::{CheckpointId, TaskInfo};
+
+/// The manifest's name inside a checkpoint directory.
+pub const METADATA: &str = "_metadata";
+const FORMAT: u64 = 1;
+
+/// A complete checkpoint read back from disk.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Its id.
+    pub id: CheckpointId,
+    /// Its directory.
+    pub path: PathBuf,
+    /// The fingerprint of the plan that took it.
+    pub fingerprint: String,
+    /// Taken when the job had finished (its sink's last commit).
+    pub finished: bool,
+    /// Every task's state.
+    pub tasks: Vec<(TaskInfo, State)>,
+}
+
+/// What writing a checkpoint cost.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Written {
+    /// Bytes of its files.
+    pub bytes: u64,
+}
+
+/// 64-bit FNV-1a of `bytes`.
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::io(path.display().to_string(), e)
+}
+
+/// The directory of checkpoint `id` of the job at `job_dir`.
+pub fn checkpoint_dir(job_dir: &Path, id: CheckpointId) -> PathBuf {
+    job_dir.join(format!("chk-{id}"))
+}
+
+/// A file name part made of `s`'s letters and digits.
+fn safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+fn ipc_bytes(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    {
+        let mut w = FileWriter::try_new(&mut buf, &batch.schema())?;
+        w.write(batch)?;
+        w.finish()?;
+    }
+    Ok(buf)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = File::create(path).map_err(|e| io(path, e))?;
+    f.write_all(bytes).map_err(|e| io(path, e))?;
+    f.sync_all().map_err(|e| io(path, e))
+}
+
+/// Write checkpoint `id` of a job: every task's tables, then the manifest.
+pub fn write(
+    job_dir: &Path,
+    id: CheckpointId,
+    fingerprint: &str,
+    finished: bool,
+    tasks: &[(TaskInfo, State)],
+) -> Result<Written> {
+    let dir = checkpoint_dir(job_dir, id);
+    fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    let mut bytes = 0u64;
+    let mut entries = Vec::with_capacity(tasks.len());
+    for (task, state) in tasks {
+        let mut tables = Vec::new();
+        for (name, batch) in state.tables() {
+            let file = format!("n{}-i{}-{}.arrow", task.ordinal, task.instance, safe(name));
+            let data = ipc_bytes(batch)?;
+            write_synced(&dir.join(&file), &data)?;
+            bytes += data.len() as u64;
+            tables.push(json!({
+                "name": name,
+                "file": file,
+                "bytes": data.len(),
+                "fnv": format!("{:016x}", fnv(&data)),
+            }));
+        }
+        entries.push(json!({
+            "ordinal": task.ordinal,
+            "instance": task.instance,
+            "instances": task.instances,
+            "kind": task.kind,
+            "tables": tables,
+        }));
+    }
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let manifest = json!({
+        "format": FORMAT,
+        "checkpoint": id,
+        "fingerprint": fingerprint,
+        "finished": finished,
+        "created_ms": created,
+        "tasks": entries,
+    });
+    let text = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::internal(format!("manifest: {e}")))?;
+    let tmp = dir.join("_metadata.inprogress");
+    write_synced(&tmp, &text)?;
+    let meta = dir.join(METADATA);
+    fs::rename(&tmp, &meta).map_err(|e| io(&meta, e))?;
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(Written { bytes })
+}
+
+/// Checkpoint ids found under `job_dir` (complete or not), newest first.
+fn ids(job_dir: &Path) -> Vec<CheckpointId> {
+    let Ok(entries) = fs::read_dir(job_dir) else {
+        return vec![];
+    };
+    let mut ids: Vec<CheckpointId> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_prefix("chk-")?.parse().ok()
+        })
+        .collect();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids
+}
+
+fn invalid(dir: &Path, what: impl std::fmt::Display) -> Error {
+    Error::Checkpoint(format!("{}: {what}", dir.display()))
+}
+
+/// Read and validate the checkpoint in `dir`.
+pub fn load(dir: &Path) -> Result<Loaded> {
+    let meta = dir.join(METADATA);
+    let text =
+        fs::read(&meta).map_err(|e| invalid(dir, format!("no readable {METADATA} ({e})")))?;
+    let v: Value = serde_json::from_slice(&text)
+        .map_err(|e| invalid(dir, format!("{METADATA} is not valid ({e})")))?;
+    let num = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| invalid(dir, format!("{METADATA} has no '{k}'")))
+    };
+    let text_of = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| invalid(dir, format!("{METADATA} has no '{k}'")))
+    };
+    if num(&v, "format")? != FORMAT {
+        return Err(invalid(dir, "written by another version of Sluice"));
+    }
+    let mut tasks = Vec::new();
+    let entries = v
+        .get("tasks")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid(dir, format!("{METADATA} has no tasks")))?;
+    for t in entries {
+        let info = TaskInfo {
+            ordinal: num(t, "ordinal")? as u32,
+            instance: num(t, "instance")? as u32,
+            instances: num(t, "instances")? as u32,
+            kind: text_of(t, "kind")?,
+        };
+        let mut state = State::new();
+        for table in t
+            .get("tables")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = text_of(table, "name")?;
+            let file = text_of(table, "file")?;
+            let path = dir.join(&file);
+            let data = fs::read(&path).map_err(|e| invalid(dir, format!("{file}: {e}")))?;
+            if data.len() as u64 != num(table, "bytes")? {
+                return Err(invalid(dir, format!("{file} is truncated")));
+            }
+            if format!("{:016x}", fnv(&data)) != text_of(table, "fnv")? {
+                return Err(invalid(dir, format!("{file} is corrupt (checksum)")));
+            }
+            let reader = FileReader::try_new(std::io::Cursor::new(data), None)
+                .map_err(|e| invalid(dir, format!("{file}: {e}")))?;
+            let schema = reader.schema();
+            let batches = reader
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| invalid(dir, format!("{file}: {e}")))?;
+            let batch = arrow::compute::concat_batches(&schema, &batches)?;
+            state.add(&name, batch);
+        }
+        tasks.push((info, state));
+    }
+    Ok(Loaded {
+        id: num(&v, "checkpoint")?,
+        path: dir.to_path_buf(),
+        fingerprint: text_of(&v, "fingerprint")?,
+        finished: v.get("finished").and_then(Value::as_bool).unwrap_or(false),
+        tasks,
+    })
+}
+
+/// The newest valid checkpoint of the job at `job_dir`, and why each newer
+/// one was passed over.
+pub fn latest(job_dir: &Path) -> (Option<Loaded>, Vec<String>) {
+    let mut skipped = Vec::new();
+    for id in ids(job_dir) {
+        let dir = checkpoint_dir(job_dir, id);
+        if !dir.join(METADATA).exists() {
+            continue; // never completed: not a checkpoint
+        }
+        match load(&dir) {
+            Ok(l) => return (Some(l), skipped),
+            Err(e) => skipped.push(e.to_string()),
+        }
+    }
+    (None, skipped)
+}
+
+/// Keep the newest `keep` complete checkpoints of the job at `job_dir` and
+/// no incomplete one older than the newest complete one.
+pub fn retain(job_dir: &Path, keep: usize) -> Result<()> {
+    let mut complete = 0;
+    for id in ids(job_dir) {
+        let dir = checkpoint_dir(job_dir, id);
+        let done = dir.join(METADATA).exists();
+        if done && complete < keep.max(1) {
+            complete += 1;
+            continue;
+        }
+        if complete == 0 {
+            continue; // newer than every complete one: may be in progress
+        }
+        fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::state::scalars;
+
+    fn task(ordinal: u32) -> TaskInfo {
+        TaskInfo {
+            ordinal,
+            instance: 0,
+            instances: 1,
+            kind: "Test".into(),
+        }
+    }
+
+    /// Written checkpoints load back; a damaged newest one is passed over
+    /// for the one before; retention keeps the newest.
+    #[test]
+    fn write_load_validate_and_retain() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let job = dir.path().join("job");
+        for id in 1..=3 {
+            let state = State::new().with("meta", scalars(&[("id", id as i64)]));
+            write(&job, id, "fp", false, &[(task(0), state)]).expect("writes");
+        }
+        let (l, skipped) = latest(&job);
+        let l = l.expect("a checkpoint");
+        assert_eq!((l.id, skipped.len()), (3, 0));
+        let meta = l.tasks[0].1.require("meta").expect("table");
+        assert_eq!(crate::checkpoint::state::scalar(meta, "id").expect("id"), 3);
+        // Truncate a state file of 3: 2 is used, and 3's fault is named.
+        let file = checkpoint_dir(&job, 3).join("n0-i0-meta.arrow");
+        let data = fs::read(&file).expect("reads");
+        fs::write(&file, &data[..data.len() / 2]).expect("truncates");
+        let (l, skipped) = latest(&job);
+        assert_eq!(l.expect("older").id, 2);
+        assert!(skipped[0].contains("truncated"), "{skipped:?}");
+        // A missing manifest: not a checkpoint at all.
+        fs::remove_file(checkpoint_dir(&job, 2).join(METADATA)).expect("removes");
+        assert_eq!(latest(&job).0.expect("oldest").id, 1);
+        // Retention follows a new complete checkpoint.
+        write(&job, 4, "fp", false, &[(task(0), State::new())]).expect("writes");
+        retain(&job, 1).expect("retains");
+        assert_eq!(ids(&job), vec![4]);
+    }
+}

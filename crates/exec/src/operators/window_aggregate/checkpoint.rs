@@ -1,0 +1,235 @@
+//! Snapshot and restore of a window aggregate: each open pane and each
+//! closed pane part as rows of (pane, part, keys, accumulator states), and
+//! the watermark. Accumulator states are DataFusion's own intermediate
+//! state (`GroupsAccumulator::state`, merged back with `merge_batch`), so
+//! every aggregate is covered and a restore at another parallelism merges
+//! the rows of the keys it owns.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int32Array, Int64Array, UInt32Array};
+use arrow::compute::take;
+use arrow::datatypes::{Field, Int32Type, Int64Type, Schema};
+use arrow::record_batch::RecordBatch;
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use sluice_common::{Error, Result};
+
+use super::{PanePart, PaneState, WindowAggregateOperator};
+use crate::checkpoint::state::{scalar, scalars};
+use crate::checkpoint::{KeyRange, State};
+
+/// The part number of an open pane's row.
+const OPEN: i32 = -1;
+
+/// Keys and states of a pane, leaving the pane as it was: the keys are
+/// taken out and interned again (same ids, in order), and each
+/// accumulator's state is merged into a fresh one to keep.
+pub(crate) fn copy_pane(
+    state: &mut PaneState,
+    fresh: Vec<Box<dyn GroupsAccumulator>>,
+) -> Result<PanePart> {
+    let n = state.num_groups;
+    let ids: Vec<usize> = (0..n).collect();
+    let keys = match &mut state.groups {
+        Some(g) => {
+            let keys = g.emit(EmitTo::All)?;
+            let mut again = Vec::with_capacity(n);
+            g.intern(&keys, &mut again)?;
+            if again != ids {
+                return Err(Error::internal("group ids changed when re-interned"));
+            }
+            keys
+        }
+        None => vec![],
+    };
+    let mut keep = fresh;
+    let mut states = Vec::with_capacity(keep.len());
+    for (acc, k) in state.accumulators.iter_mut().zip(&mut keep) {
+        let parts = acc.state(EmitTo::All)?;
+        k.merge_batch(&parts, &ids, n)?;
+        states.push(parts);
+    }
+    state.accumulators = keep;
+    Ok(PanePart {
+        keys,
+        states,
+        num_groups: n,
+    })
+}
+
+/// `part`'s rows as columns: pane, part, keys, states.
+fn part_columns(pane: i64, part: i32, p: &PanePart) -> Vec<ArrayRef> {
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_value(pane, p.num_groups)),
+        Arc::new(Int32Array::from_value(part, p.num_groups)),
+    ];
+    cols.extend(p.keys.iter().cloned());
+    cols.extend(p.states.iter().flatten().cloned());
+    cols
+}
+
+impl WindowAggregateOperator {
+    /// Its state: table `panes` (see the module docs) and `meta`.
+    pub(crate) fn snapshot_panes(&mut self) -> Result<State> {
+        let mut parts: Vec<(i64, i32, PanePart)> = Vec::new();
+        let panes: Vec<i64> = self.open.keys().copied().collect();
+        for pane in panes {
+            let fresh = self.new_accumulators()?;
+            if let Some(state) = self.open.get_mut(&pane) {
+                parts.push((pane, OPEN, copy_pane(state, fresh)?));
+            }
+        }
+        for (pane, closed) in &self.closed {
+            for (i, p) in closed.iter().enumerate() {
+                let copy = PanePart {
+                    keys: p.keys.clone(),
+                    states: p.states.clone(),
+                    num_groups: p.num_groups,
+                };
+                parts.push((*pane, i as i32, copy));
+            }
+        }
+        let meta = scalars(&[
+            ("watermark", self.watermark),
+            ("last_fired_end", self.last_fired_end),
+        ]);
+        let mut state = State::new().with("meta", meta);
+        if let Some(batch) = self.parts_batch(&parts)? {
+            state.add("panes", batch);
+        }
+        Ok(state)
+    }
+
+    /// Every part as one batch (`None` without any).
+    fn parts_batch(&self, parts: &[(i64, i32, PanePart)]) -> Result<Option<RecordBatch>> {
+        let Some((pane, part, first)) = parts.first() else {
+            return Ok(None);
+        };
+        let cols = part_columns(*pane, *part, first);
+        let fields: Vec<Field> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true))
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let batches = parts
+            .iter()
+            .map(|(pane, part, p)| {
+                Ok(RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    part_columns(*pane, *part, p),
+                )?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(arrow::compute::concat_batches(&schema, &batches)?))
+    }
+
+    /// Take up the panes of `states` whose keys `keys` owns.
+    pub(crate) fn restore_panes(&mut self, states: &[State], keys: KeyRange) -> Result<()> {
+        for s in states {
+            let meta = s.require("meta")?;
+            self.watermark = self.watermark.max(scalar(meta, "watermark")?);
+            self.last_fired_end = self.last_fired_end.max(scalar(meta, "last_fired_end")?);
+            if let Some(panes) = s.get("panes") {
+                self.restore_rows(panes, keys)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn restore_rows(&mut self, batch: &RecordBatch, keys: KeyRange) -> Result<()> {
+        let n_keys = self.key_exprs.len();
+        let width = 2 + n_keys + self.state_width()?;
+        if batch.num_columns() != width {
+            return Err(Error::Checkpoint(format!(
+                "the checkpointed window state has {} columns where this query's has {width}",
+                batch.num_columns()
+            )));
+        }
+        let batch = keys.filter_by(batch, &batch.columns()[2..2 + n_keys])?;
+        let panes = batch
+            .column(0)
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| Error::Checkpoint("checkpointed pane column".into()))?;
+        let parts = batch
+            .column(1)
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| Error::Checkpoint("checkpointed part column".into()))?;
+        let mut groups: BTreeMap<(i64, i32), Vec<u32>> = BTreeMap::new();
+        for i in 0..batch.num_rows() {
+            groups
+                .entry((panes.value(i), parts.value(i)))
+                .or_default()
+                .push(i as u32);
+        }
+        for ((pane, part), rows) in groups {
+            let idx = UInt32Array::from(rows);
+            let cols = batch
+                .columns()
+                .iter()
+                .map(|c| Ok(take(c, &idx, None)?))
+                .collect::<Result<Vec<ArrayRef>>>()?;
+            let p = self.split_part(&cols, n_keys)?;
+            if part == OPEN {
+                self.merge_into_open(pane, p)?;
+            } else {
+                self.closed.entry(pane).or_default().push(p);
+            }
+        }
+        Ok(())
+    }
+
+    /// How many state columns the aggregates have.
+    fn state_width(&self) -> Result<usize> {
+        let mut n = 0;
+        for a in &self.cfg.aggregates {
+            n += a.expr.state_fields()?.len();
+        }
+        Ok(n)
+    }
+
+    /// Columns (pane, part, keys, states) as a part.
+    fn split_part(&self, cols: &[ArrayRef], n_keys: usize) -> Result<PanePart> {
+        let keys = cols[2..2 + n_keys].to_vec();
+        let mut states = Vec::with_capacity(self.cfg.aggregates.len());
+        let mut at = 2 + n_keys;
+        for a in &self.cfg.aggregates {
+            let w = a.expr.state_fields()?.len();
+            states.push(cols[at..at + w].to_vec());
+            at += w;
+        }
+        Ok(PanePart {
+            keys,
+            states,
+            num_groups: cols.first().map_or(0, |c| c.len()),
+        })
+    }
+
+    /// Merge a restored open-pane part into its pane.
+    fn merge_into_open(&mut self, pane: i64, p: PanePart) -> Result<()> {
+        if !self.open.contains_key(&pane) {
+            let fresh = self.new_pane()?;
+            self.open.insert(pane, fresh);
+        }
+        let state = self
+            .open
+            .get_mut(&pane)
+            .ok_or_else(|| Error::internal("restored pane missing"))?;
+        let mut ids = Vec::new();
+        match &mut state.groups {
+            Some(g) => {
+                g.intern(&p.keys, &mut ids)?;
+                state.num_groups = g.len();
+            }
+            None => {
+                ids = vec![0; p.num_groups];
+                state.num_groups = 1;
+            }
+        }
+        for (acc, s) in state.accumulators.iter_mut().zip(&p.states) {
+            acc.merge_batch(s, &ids, state.num_groups)?;
+        }
+        Ok(())
+    }
+}
