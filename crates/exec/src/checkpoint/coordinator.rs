@@ -140,6 +140,23 @@ impl TaskCheckpoint {
     pub fn completed(&self) -> watch::Receiver<CheckpointId> {
         self.completed.clone()
     }
+
+    /// A handle whose acks a test reads: (handle, acks, trigger).
+    #[cfg(test)]
+    pub(crate) fn for_test(
+        task: TaskInfo,
+    ) -> (Self, mpsc::Receiver<Ack>, watch::Sender<CheckpointId>) {
+        let (trigger_tx, trigger) = watch::channel(0);
+        let (_completed_tx, completed) = watch::channel(0);
+        let (acks, rx) = mpsc::channel(64);
+        let handle = TaskCheckpoint {
+            task,
+            trigger,
+            completed,
+            acks,
+        };
+        (handle, rx, trigger_tx)
+    }
 }
 
 /// Asks a running job's coordinator for a checkpoint now.

@@ -34,6 +34,8 @@ pub mod keys;
 pub(crate) mod launch;
 pub mod state;
 pub mod store;
+#[cfg(test)]
+mod tests;
 
 pub use coordinator::{CheckpointConfig, CheckpointStats, TaskCheckpoint};
 pub use keys::KeyRange;

@@ -295,3 +295,99 @@ fn early_fire_on_a_timer_then_nothing_when_unchanged() {
     assert!(changes(&mut out).is_empty(), "unchanged when it closed");
     assert_eq!(agg.state_size().map(|s| s.0), Some(0), "state freed");
 }
+
+/// Rows of one step fed to a fresh instance `i` of `p` (the rows whose key
+/// it owns, as the hash exchange routes them).
+fn owned_rows(batch: RecordBatch, i: usize, p: usize) -> RecordBatch {
+    let keys = [Arc::clone(batch.column(1))];
+    let range = crate::checkpoint::KeyRange {
+        instance: i,
+        parallelism: p,
+    };
+    range.filter_by(&batch, &keys).expect("filters")
+}
+
+/// Sorted output rows of `out`.
+fn sorted_rows(out: &mut Output) -> Vec<String> {
+    let mut rows = Vec::new();
+    for b in out.take_batches() {
+        for r in 0..b.num_rows() {
+            let cells: Vec<String> = b
+                .columns()
+                .iter()
+                .map(|c| array_value_to_string(c, r).expect("formats"))
+                .collect();
+            rows.push(cells.join(" "));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// A snapshot taken mid-stream and restored, at the same or another
+/// parallelism, gives the output the uninterrupted operator gives after
+/// the snapshot: open panes, closed HOP panes and the watermark included.
+#[test]
+fn snapshot_and_restore_continue_the_same_windows() {
+    for spec in [TUMBLE_10S, HOP_5S_10S] {
+        let before = [
+            Step::Rows(&[1_000, 6_000, 12_000], &[1, 2, 3], &[1, 2, 3]),
+            Step::Watermark(9_000),
+            Step::Rows(&[8_000, 16_000, 4_000], &[2, 1, 4], &[10, 20, 30]),
+        ];
+        let after = [
+            Step::Watermark(14_999),
+            Step::Rows(&[13_000, 21_000, 9_000], &[1, 2, 3], &[100, 200, 300]),
+            Step::Watermark(i64::MAX),
+        ];
+        let (assign, cfg, windowed) = window_sum(spec);
+        let feed = |agg: &mut WindowAggregateOperator,
+                    steps: &[Step],
+                    keep: &dyn Fn(RecordBatch) -> RecordBatch,
+                    out: &mut Output| {
+            for step in steps {
+                match step {
+                    Step::Rows(ts, k, v) => {
+                        let rows = keep(assign.apply(batch_ts(ts, k, v)).expect("assigns"));
+                        agg.on_batch(0, rows, out).expect("aggregates");
+                    }
+                    Step::Watermark(wm) => {
+                        agg.on_watermark(Watermark(*wm), out).expect("fires");
+                    }
+                }
+            }
+        };
+        let mut whole = WindowAggregateOperator::try_new(cfg.clone(), &windowed).expect("builds");
+        let mut out = Output::default();
+        feed(&mut whole, &before, &|b| b, &mut out);
+        out.take_batches();
+        let state = whole.snapshot().expect("snapshots");
+        feed(&mut whole, &after, &|b| b, &mut out);
+        let expected = sorted_rows(&mut out);
+        assert!(expected.len() >= 4, "{expected:?}");
+        // Taking the snapshot changed nothing.
+        let mut plain = WindowAggregateOperator::try_new(cfg.clone(), &windowed).expect("builds");
+        feed(&mut plain, &before, &|b| b, &mut out);
+        out.take_batches();
+        feed(&mut plain, &after, &|b| b, &mut out);
+        assert_eq!(sorted_rows(&mut out), expected);
+        for p in [1, 2, 3] {
+            let mut got = Vec::new();
+            for i in 0..p {
+                let mut agg =
+                    WindowAggregateOperator::try_new(cfg.clone(), &windowed).expect("builds");
+                let range = crate::checkpoint::KeyRange {
+                    instance: i,
+                    parallelism: p,
+                };
+                agg.restore(std::slice::from_ref(&state), range)
+                    .expect("restores");
+                let mut out = Output::default();
+                feed(&mut agg, &after, &|b| owned_rows(b, i, p), &mut out);
+                got.extend(sorted_rows(&mut out));
+            }
+            got.sort();
+            assert_eq!(got, expected, "{:?} at parallelism {p}", spec.kind);
+        }
+    }
+}
