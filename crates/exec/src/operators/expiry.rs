@@ -3,15 +3,19 @@
 //! retraction is emitted, and a later row for the key starts afresh).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Milliseconds since some start; replaceable in tests.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
-/// The wall clock, in milliseconds since the first call.
+/// The wall clock, in milliseconds since the Unix epoch (so times kept in
+/// a checkpoint mean the same after a restart).
 pub fn wall_clock() -> Clock {
-    let start = Instant::now();
-    Arc::new(move || start.elapsed().as_millis() as u64)
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    })
 }
 
 /// A TTL, its clock, and when to look for idle keys next: at most twice
@@ -90,6 +94,22 @@ impl Expiry {
         (0..self.last.len())
             .filter(|&g| self.sweep.is_idle(self.last[g], now))
             .collect()
+    }
+
+    /// When each of `groups` was last updated (a checkpoint).
+    pub fn last_updated(&self, groups: &[usize]) -> Vec<u64> {
+        let now = self.sweep.now();
+        groups
+            .iter()
+            .map(|&g| self.last.get(g).copied().unwrap_or(now))
+            .collect()
+    }
+
+    /// Group `g` (of `num_groups`) was last updated at `at` (a restore).
+    pub fn set_last_updated(&mut self, g: usize, at: u64, num_groups: usize) {
+        let now = self.sweep.now();
+        self.last.resize(num_groups.max(g + 1), now);
+        self.last[g] = at;
     }
 
     /// Keep only groups `keep` (old ids, ascending), renumbered from 0.

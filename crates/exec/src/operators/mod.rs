@@ -3,6 +3,7 @@
 pub mod changelog;
 pub mod current_watermark;
 pub mod expiry;
+mod group_keys;
 pub mod join;
 pub mod late_rows;
 pub mod limit;

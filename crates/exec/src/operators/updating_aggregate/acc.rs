@@ -10,14 +10,17 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, PrimitiveArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, PrimitiveArray, UInt32Array,
+};
 use arrow::buffer::NullBuffer;
 use arrow::compute::cast;
 use arrow::datatypes::{
-    ArrowNativeTypeOp, ArrowPrimitiveType, DataType, Decimal128Type, Float64Type, Int64Type,
-    UInt64Type,
+    ArrowNativeTypeOp, ArrowPrimitiveType, DataType, Decimal128Type, Field, Float64Type, Int64Type,
+    Schema, UInt32Type, UInt64Type,
 };
-use sluice_common::Result;
+use arrow::record_batch::RecordBatch;
+use sluice_common::{Error, Result};
 
 /// The rows of one batch handed to an accumulator.
 pub(crate) struct Rows<'a> {
@@ -62,6 +65,50 @@ pub(crate) trait GroupAcc: Send {
     fn retain(&mut self, keep: &[usize]) -> Result<()>;
     /// Approximate bytes held.
     fn size(&self) -> usize;
+    /// The state of `groups` as a table whose first column, `g`, is each
+    /// row's position in `groups` (a checkpoint).
+    fn snapshot(&mut self, groups: &[usize]) -> Result<RecordBatch>;
+    /// Take up a table made by [`GroupAcc::snapshot`]: the rows of position
+    /// `p` go to group `ids[p]` (`usize::MAX`: not this instance's key);
+    /// groups `0..num_groups` exist.
+    fn restore(&mut self, table: &RecordBatch, ids: &[usize], num_groups: usize) -> Result<()>;
+}
+
+/// A checkpoint table: the positions `g`, then `cols`.
+pub(crate) fn state_table(g: Vec<u32>, cols: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
+    let mut fields = vec![Field::new("g", DataType::UInt32, false)];
+    let mut arrays: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(g))];
+    for (name, a) in cols {
+        fields.push(Field::new(name, a.data_type().clone(), true));
+        arrays.push(a);
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
+/// The group of each row of a checkpoint table (`None`: not kept).
+pub(crate) fn restored_groups(table: &RecordBatch, ids: &[usize]) -> Result<Vec<Option<usize>>> {
+    let g = table
+        .column(0)
+        .as_primitive_opt::<UInt32Type>()
+        .ok_or_else(|| {
+            Error::Checkpoint("an aggregate's checkpointed state is malformed".into())
+        })?;
+    Ok(g.values()
+        .iter()
+        .map(|&p| ids.get(p as usize).copied().filter(|&id| id != usize::MAX))
+        .collect())
+}
+
+/// Column `i` of a checkpoint table as `T`.
+pub(crate) fn state_column<T: ArrowPrimitiveType>(
+    table: &RecordBatch,
+    i: usize,
+) -> Result<&PrimitiveArray<T>> {
+    table
+        .columns()
+        .get(i)
+        .and_then(|c| c.as_primitive_opt::<T>())
+        .ok_or_else(|| Error::Checkpoint("an aggregate's checkpointed state is malformed".into()))
 }
 
 fn retain_vec<T: Copy>(v: &mut Vec<T>, keep: &[usize]) {
@@ -99,6 +146,25 @@ impl GroupAcc for Count {
     fn size(&self) -> usize {
         self.counts.capacity() * 8
     }
+
+    fn snapshot(&mut self, groups: &[usize]) -> Result<RecordBatch> {
+        let counts: Int64Array = groups.iter().map(|&g| self.counts[g]).collect();
+        state_table(
+            (0..groups.len() as u32).collect(),
+            vec![("count", Arc::new(counts))],
+        )
+    }
+
+    fn restore(&mut self, table: &RecordBatch, ids: &[usize], num_groups: usize) -> Result<()> {
+        self.counts.resize(num_groups, 0);
+        let counts = state_column::<Int64Type>(table, 1)?;
+        for (r, id) in restored_groups(table, ids)?.into_iter().enumerate() {
+            if let Some(g) = id {
+                self.counts[g] = counts.value(r);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `SUM(x)` in the result type `T` (the input is cast to it): a running
@@ -133,6 +199,14 @@ impl GroupAcc for Avg {
 
     fn size(&self) -> usize {
         self.0.size()
+    }
+
+    fn snapshot(&mut self, groups: &[usize]) -> Result<RecordBatch> {
+        self.0.snapshot(groups)
+    }
+
+    fn restore(&mut self, table: &RecordBatch, ids: &[usize], num_groups: usize) -> Result<()> {
+        self.0.restore(table, ids, num_groups)
     }
 }
 
@@ -189,6 +263,32 @@ where
 
     fn size(&self) -> usize {
         self.sums.capacity() * size_of::<T::Native>() + self.counts.capacity() * 8
+    }
+
+    fn snapshot(&mut self, groups: &[usize]) -> Result<RecordBatch> {
+        let sums: PrimitiveArray<T> = groups.iter().map(|&g| Some(self.sums[g])).collect();
+        let counts: Int64Array = groups.iter().map(|&g| self.counts[g]).collect();
+        state_table(
+            (0..groups.len() as u32).collect(),
+            vec![
+                ("sum", Arc::new(sums.with_data_type(self.data_type.clone()))),
+                ("count", Arc::new(counts)),
+            ],
+        )
+    }
+
+    fn restore(&mut self, table: &RecordBatch, ids: &[usize], num_groups: usize) -> Result<()> {
+        self.sums.resize(num_groups, T::Native::ZERO);
+        self.counts.resize(num_groups, 0);
+        let sums = state_column::<T>(table, 1)?;
+        let counts = state_column::<Int64Type>(table, 2)?;
+        for (r, id) in restored_groups(table, ids)?.into_iter().enumerate() {
+            if let Some(g) = id {
+                self.sums[g] = sums.value(r);
+                self.counts[g] = counts.value(r);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, Int64Array, UInt64Array};
 use arrow::compute::{filter, take};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, UInt64Type};
+use arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::EmitTo;
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use sluice_common::Result;
 
-use super::acc::{GroupAcc, Rows};
+use super::acc::{restored_groups, state_column, state_table, GroupAcc, Rows};
 
 /// See the module docs.
 pub(crate) struct CountDistinct {
@@ -117,5 +118,55 @@ impl GroupAcc for CountDistinct {
 
     fn size(&self) -> usize {
         self.pairs.size() + self.pair_rows.capacity() * 8 + self.counts.capacity() * 8
+    }
+
+    /// The live (group, value) pairs of `groups`, with their rows.
+    fn snapshot(&mut self, groups: &[usize]) -> Result<RecordBatch> {
+        let mut position = vec![u32::MAX; self.counts.len()];
+        for (p, &g) in groups.iter().enumerate() {
+            position[g] = p as u32;
+        }
+        let n = self.pair_rows.len();
+        let cols = crate::operators::group_keys::copy_keys(&mut self.pairs, &self.schema, n)?;
+        let pair_groups = cols[0].as_primitive::<UInt64Type>();
+        let live: Vec<u64> = (0..pair_groups.len())
+            .filter(|&p| {
+                self.pair_rows[p] > 0 && position[pair_groups.value(p) as usize] != u32::MAX
+            })
+            .map(|p| p as u64)
+            .collect();
+        let g: Vec<u32> = live
+            .iter()
+            .map(|&p| position[pair_groups.value(p as usize) as usize])
+            .collect();
+        let live = UInt64Array::from(live);
+        let values = take(&cols[1], &live, None)?;
+        let rows: Int64Array = live
+            .values()
+            .iter()
+            .map(|&p| self.pair_rows[p as usize])
+            .collect();
+        state_table(g, vec![("value", values), ("rows", Arc::new(rows))])
+    }
+
+    fn restore(&mut self, table: &RecordBatch, ids: &[usize], num_groups: usize) -> Result<()> {
+        self.counts.resize(num_groups, 0);
+        let rows = state_column::<Int64Type>(table, 2)?;
+        let keep: Vec<(usize, usize)> = restored_groups(table, ids)?
+            .into_iter()
+            .enumerate()
+            .filter_map(|(r, g)| g.map(|g| (r, g)))
+            .collect();
+        let idx = UInt64Array::from(keep.iter().map(|(r, _)| *r as u64).collect::<Vec<_>>());
+        let groups: UInt64Array = keep.iter().map(|(_, g)| *g as u64).collect();
+        let values = take(table.column(1), &idx, None)?;
+        self.pairs
+            .intern(&[Arc::new(groups), values], &mut self.ids)?;
+        self.pair_rows.resize(self.pairs.len(), 0);
+        for (i, &(r, g)) in keep.iter().enumerate() {
+            self.pair_rows[self.ids[i]] = rows.value(r);
+            self.counts[g] += 1;
+        }
+        Ok(())
     }
 }

@@ -9,12 +9,13 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, UInt32Array};
 use arrow::compute::take;
+use arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::scalar::ScalarValue;
 use sluice_common::{Error, Result};
 
-use super::acc::{GroupAcc, Rows};
+use super::acc::{restored_groups, state_table, GroupAcc, Rows};
 
 /// Aggregates whose DataFusion retraction is correct whatever row is
 /// retracted (sums and moments; not e.g. a sliding MIN, which assumes the
@@ -150,5 +151,49 @@ impl GroupAcc for Fallback {
         // every group.
         let each = self.accs.iter().flatten().next().map_or(0, |a| a.size());
         each * self.accs.len() + self.accs.capacity() * 16
+    }
+
+    /// Each group's DataFusion intermediate state (`Accumulator::state`),
+    /// merged back into a fresh accumulator on restore.
+    fn snapshot(&mut self, groups: &[usize]) -> Result<RecordBatch> {
+        let width = self.expr.state_fields()?.len();
+        let mut g = Vec::new();
+        let mut columns: Vec<Vec<ScalarValue>> = vec![Vec::new(); width];
+        for (p, &group) in groups.iter().enumerate() {
+            let Some(acc) = self.accs.get_mut(group).and_then(Option::as_mut) else {
+                continue;
+            };
+            g.push(p as u32);
+            for (c, v) in columns.iter_mut().zip(acc.state()?) {
+                c.push(v);
+            }
+        }
+        let fields = self.expr.state_fields()?;
+        let names: Vec<String> = (0..width).map(|i| format!("state{i}")).collect();
+        let mut cols = Vec::with_capacity(width);
+        for ((values, f), name) in columns.into_iter().zip(&fields).zip(&names) {
+            let array = if values.is_empty() {
+                arrow::array::new_empty_array(f.data_type())
+            } else {
+                ScalarValue::iter_to_array(values)?
+            };
+            cols.push((name.as_str(), array));
+        }
+        state_table(g, cols)
+    }
+
+    fn restore(&mut self, table: &RecordBatch, ids: &[usize], num_groups: usize) -> Result<()> {
+        self.accs.resize_with(num_groups, || None);
+        for (r, id) in restored_groups(table, ids)?.into_iter().enumerate() {
+            let Some(g) = id else {
+                continue;
+            };
+            let mut acc = self.new_acc()?;
+            let states: Vec<ArrayRef> =
+                table.columns()[1..].iter().map(|c| c.slice(r, 1)).collect();
+            acc.merge_batch(&states)?;
+            self.accs[g] = Some(acc);
+        }
+        Ok(())
     }
 }

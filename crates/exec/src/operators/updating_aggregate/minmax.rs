@@ -7,12 +7,15 @@
 
 use std::collections::BTreeMap;
 
-use arrow::array::{new_null_array, ArrayRef};
-use arrow::datatypes::DataType;
-use arrow::row::{RowConverter, SortField};
-use sluice_common::Result;
+use std::sync::Arc;
 
-use super::acc::{GroupAcc, Rows};
+use arrow::array::{new_null_array, ArrayRef, AsArray, BinaryArray, Int64Array};
+use arrow::datatypes::{DataType, Int64Type};
+use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
+use sluice_common::{Error, Result};
+
+use super::acc::{restored_groups, state_column, state_table, GroupAcc, Rows};
 
 /// (group, value in row format) -> how many rows hold it.
 type Multiset = BTreeMap<(usize, Box<[u8]>), i64>;
@@ -141,5 +144,64 @@ impl GroupAcc for MinMax {
 
     fn size(&self) -> usize {
         self.best.capacity() * 16 + self.bytes
+    }
+
+    /// Each group's best value (append-only) or its values with their
+    /// counts (retracting), in row format.
+    fn snapshot(&mut self, groups: &[usize]) -> Result<RecordBatch> {
+        let mut g = Vec::new();
+        let mut values: Vec<&[u8]> = Vec::new();
+        let mut counts = Vec::new();
+        for (p, &group) in groups.iter().enumerate() {
+            match &self.values {
+                None => {
+                    if let Some(b) = self.best.get(group).filter(|b| !b.is_empty()) {
+                        g.push(p as u32);
+                        values.push(b);
+                        counts.push(1);
+                    }
+                }
+                Some(all) => {
+                    let range = all.range((group, Box::default())..(group + 1, Box::default()));
+                    for ((_, v), n) in range {
+                        g.push(p as u32);
+                        values.push(v);
+                        counts.push(*n);
+                    }
+                }
+            }
+        }
+        state_table(
+            g,
+            vec![
+                ("value", Arc::new(BinaryArray::from_vec(values))),
+                ("count", Arc::new(Int64Array::from(counts))),
+            ],
+        )
+    }
+
+    fn restore(&mut self, table: &RecordBatch, ids: &[usize], num_groups: usize) -> Result<()> {
+        if self.best.len() < num_groups {
+            self.best.resize(num_groups, Box::default());
+        }
+        let values = table
+            .column(1)
+            .as_binary_opt::<i32>()
+            .ok_or_else(|| Error::Checkpoint("MIN/MAX checkpointed state is malformed".into()))?;
+        let counts = state_column::<Int64Type>(table, 2)?;
+        for (r, id) in restored_groups(table, ids)?.into_iter().enumerate() {
+            let Some(g) = id else {
+                continue;
+            };
+            let v: Box<[u8]> = values.value(r).into();
+            self.bytes += v.len() + 24;
+            match &mut self.values {
+                None => self.best[g] = v,
+                Some(all) => {
+                    all.insert((g, v), counts.value(r));
+                }
+            }
+        }
+        Ok(())
     }
 }

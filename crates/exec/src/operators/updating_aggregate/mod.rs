@@ -13,6 +13,7 @@
 
 mod acc;
 mod changes;
+mod checkpoint;
 mod distinct;
 mod fallback;
 mod minmax;
@@ -318,6 +319,22 @@ impl Operator for UpdatingAggregateOperator {
 
     fn state_size(&self) -> Option<(usize, usize)> {
         Some(UpdatingAggregateOperator::state_size(self))
+    }
+
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        self.snapshot_groups()
+    }
+
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        self.restore_groups(states, keys)
     }
 
     fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {

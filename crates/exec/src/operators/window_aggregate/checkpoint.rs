@@ -18,29 +18,23 @@ use sluice_common::{Error, Result};
 use super::{PanePart, PaneState, WindowAggregateOperator};
 use crate::checkpoint::state::{scalar, scalars};
 use crate::checkpoint::{KeyRange, State};
+use crate::operators::group_keys::copy_keys;
 
 /// The part number of an open pane's row.
 const OPEN: i32 = -1;
 
-/// Keys and states of a pane, leaving the pane as it was: the keys are
-/// taken out and interned again (same ids, in order), and each
-/// accumulator's state is merged into a fresh one to keep.
+/// Keys and states of a pane (keys of `key_schema`), leaving the pane as it
+/// was: the keys are copied out ([`copy_keys`]) and each accumulator's
+/// state is merged into a fresh one to keep.
 pub(crate) fn copy_pane(
     state: &mut PaneState,
+    key_schema: &arrow::datatypes::SchemaRef,
     fresh: Vec<Box<dyn GroupsAccumulator>>,
 ) -> Result<PanePart> {
     let n = state.num_groups;
     let ids: Vec<usize> = (0..n).collect();
     let keys = match &mut state.groups {
-        Some(g) => {
-            let keys = g.emit(EmitTo::All)?;
-            let mut again = Vec::with_capacity(n);
-            g.intern(&keys, &mut again)?;
-            if again != ids {
-                return Err(Error::internal("group ids changed when re-interned"));
-            }
-            keys
-        }
+        Some(g) => copy_keys(g, key_schema, n)?,
         None => vec![],
     };
     let mut keep = fresh;
@@ -77,7 +71,7 @@ impl WindowAggregateOperator {
         for pane in panes {
             let fresh = self.new_accumulators()?;
             if let Some(state) = self.open.get_mut(&pane) {
-                parts.push((pane, OPEN, copy_pane(state, fresh)?));
+                parts.push((pane, OPEN, copy_pane(state, &self.key_schema, fresh)?));
             }
         }
         for (pane, closed) in &self.closed {

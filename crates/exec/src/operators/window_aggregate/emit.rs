@@ -140,47 +140,31 @@ impl EmitWindowAggregate {
         fired(self.end_of(pane).saturating_add(self.strategy.lateness), wm)
     }
 
-    /// The window's result now, leaving its state as it was: the keys are
-    /// taken out and interned again (they get the same ids, in order), and
-    /// each accumulator's state is merged into a fresh one to keep and
-    /// another to evaluate.
-    fn snapshot(&mut self, pane: i64) -> Result<Option<RecordBatch>> {
+    /// The window's result now, leaving its state as it was (its keys and
+    /// accumulator states are copied out, then evaluated apart).
+    fn current(&mut self, pane: i64) -> Result<Option<RecordBatch>> {
+        let fresh = self.inner.new_accumulators()?;
+        let key_schema = Arc::clone(&self.inner.key_schema);
         let Some(state) = self.windows.get_mut(&pane) else {
             return Ok(None);
         };
-        let n = state.num_groups;
+        let part = super::checkpoint::copy_pane(state, &key_schema, fresh)?;
+        let n = part.num_groups;
         let ids: Vec<usize> = (0..n).collect();
-        let mut keep = self.inner.new_accumulators()?;
-        let mut eval = self.inner.new_accumulators()?;
-        let keys = match &mut state.groups {
-            Some(g) => {
-                let keys = g.emit(EmitTo::All)?;
-                let mut again = Vec::with_capacity(n);
-                g.intern(&keys, &mut again)?;
-                if again != ids {
-                    return Err(Error::internal("group ids changed when re-interned"));
-                }
-                keys
-            }
-            None => vec![],
-        };
-        let mut aggs = Vec::with_capacity(keep.len());
-        for ((acc, k), e) in state.accumulators.iter_mut().zip(&mut keep).zip(&mut eval) {
-            let parts = acc.state(EmitTo::All)?;
-            k.merge_batch(&parts, &ids, n)?;
-            e.merge_batch(&parts, &ids, n)?;
+        let mut aggs = Vec::with_capacity(part.states.len());
+        for (e, parts) in self.inner.new_accumulators()?.iter_mut().zip(&part.states) {
+            e.merge_batch(parts, &ids, n)?;
             aggs.push(e.evaluate(EmitTo::All)?);
         }
-        state.accumulators = keep;
         let mut out = Output::default();
         self.inner
-            .emit(self.bounds(pane), keys, aggs, n, &mut out)?;
+            .emit(self.bounds(pane), part.keys, aggs, n, &mut out)?;
         Ok(out.take_batches().pop())
     }
 
     /// Emit the window's changes since it last emitted.
     fn emit_window(&mut self, pane: i64, out: &mut Output) -> Result<()> {
-        let Some(new) = self.snapshot(pane)? else {
+        let Some(new) = self.current(pane)? else {
             return Ok(());
         };
         let Some(meta) = self.emitted.get_mut(&pane) else {

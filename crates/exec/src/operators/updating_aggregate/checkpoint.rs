@@ -1,0 +1,108 @@
+//! Snapshot and restore of an updating aggregate: table `groups` (each live
+//! group's keys, its net row count and, with a TTL, when it was last
+//! updated) and one table per aggregate (`acc0`, ...) with its state per
+//! group. A restore keeps the groups whose keys its instance owns.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, UInt64Array};
+use arrow::compute::take;
+use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use arrow::record_batch::RecordBatch;
+use sluice_common::{Error, Result};
+
+use super::acc::state_column;
+use super::UpdatingAggregateOperator;
+use crate::checkpoint::{KeyRange, State};
+use crate::operators::group_keys::copy_keys;
+
+impl UpdatingAggregateOperator {
+    /// The keys of every group, leaving them interned as they were.
+    fn all_keys(&mut self) -> Result<Vec<ArrayRef>> {
+        match self.groups.as_mut() {
+            Some(g) => copy_keys(g, &self.key_schema, self.num_groups),
+            None => Ok(vec![]),
+        }
+    }
+
+    /// Its state (see the module docs).
+    pub(super) fn snapshot_groups(&mut self) -> Result<State> {
+        let live: Vec<usize> = (0..self.num_groups).filter(|&g| self.rows[g] > 0).collect();
+        let idx = UInt64Array::from(live.iter().map(|&g| g as u64).collect::<Vec<_>>());
+        let mut fields = Vec::new();
+        let mut cols: Vec<ArrayRef> = Vec::new();
+        for (i, k) in self.all_keys()?.iter().enumerate() {
+            fields.push(Field::new(format!("k{i}"), k.data_type().clone(), true));
+            cols.push(take(k, &idx, None)?);
+        }
+        fields.push(Field::new("rows", DataType::Int64, false));
+        cols.push(Arc::new(Int64Array::from_iter_values(
+            live.iter().map(|&g| self.rows[g]),
+        )));
+        if let Some(e) = &self.expiry {
+            fields.push(Field::new("updated", DataType::Int64, false));
+            let at = e.last_updated(&live);
+            cols.push(Arc::new(Int64Array::from_iter_values(
+                at.iter().map(|&t| t as i64),
+            )));
+        }
+        let groups = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
+        let mut state = State::new().with("groups", groups);
+        for (i, acc) in self.accs.iter_mut().enumerate() {
+            state.add(&format!("acc{i}"), acc.snapshot(&live)?);
+        }
+        Ok(state)
+    }
+
+    /// Take up the groups of `states` whose keys `keys` owns.
+    pub(super) fn restore_groups(&mut self, states: &[State], keys: KeyRange) -> Result<()> {
+        let nk = self.cfg.keys.len();
+        for state in states {
+            let groups = state.require("groups")?;
+            if groups.num_columns() < nk + 1 {
+                return Err(Error::Checkpoint(
+                    "the checkpointed groups do not fit this aggregate".into(),
+                ));
+            }
+            let mask = keys.mask(&groups.columns()[..nk], groups.num_rows())?;
+            let owned: Vec<usize> = (0..groups.num_rows()).filter(|&r| mask.value(r)).collect();
+            let idx = UInt64Array::from(owned.iter().map(|&r| r as u64).collect::<Vec<_>>());
+            let key_cols = groups.columns()[..nk]
+                .iter()
+                .map(|c| Ok(take(c, &idx, None)?))
+                .collect::<Result<Vec<_>>>()?;
+            let mut new_ids = Vec::new();
+            match &mut self.groups {
+                Some(g) => {
+                    g.intern(&key_cols, &mut new_ids)?;
+                    self.num_groups = g.len();
+                }
+                None => {
+                    new_ids = vec![0; owned.len()];
+                    self.num_groups = 1;
+                }
+            }
+            self.rows.resize(self.num_groups, 0);
+            self.seen.resize(self.num_groups, false);
+            let mut ids = vec![usize::MAX; groups.num_rows()];
+            let rows = state_column::<Int64Type>(groups, nk)?;
+            for (&r, &id) in owned.iter().zip(&new_ids) {
+                ids[r] = id;
+                if self.rows[id] <= 0 && rows.value(r) > 0 {
+                    self.live += 1;
+                }
+                self.rows[id] = rows.value(r);
+            }
+            if let (Some(e), Ok(at)) = (&mut self.expiry, state_column::<Int64Type>(groups, nk + 1))
+            {
+                for (&r, &id) in owned.iter().zip(&new_ids) {
+                    e.set_last_updated(id, at.value(r) as u64, self.num_groups);
+                }
+            }
+            for (i, acc) in self.accs.iter_mut().enumerate() {
+                acc.restore(state.require(&format!("acc{i}"))?, &ids, self.num_groups)?;
+            }
+        }
+        Ok(())
+    }
+}
