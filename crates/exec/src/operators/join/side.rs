@@ -5,15 +5,21 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef};
+use arrow::array::{Array, ArrayRef, AsArray, UInt32Array, UInt64Array};
 use arrow::compute::interleave;
-use arrow::datatypes::Schema;
+use arrow::datatypes::{DataType, Field, Schema, UInt32Type, UInt64Type};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion::physical_expr::PhysicalExpr;
-use sluice_common::Result;
+use sluice_common::{Error, Result};
 
+use crate::checkpoint::KeyRange;
 use crate::operators::expiry::Sweep;
+
+/// Columns a side's checkpoint adds to its rows: each row's match count
+/// and when its key was last written.
+const MATCHES: &str = "__matches";
+const WRITTEN: &str = "__written";
 
 /// A stored row: (batch, row).
 pub(crate) type Pick = (usize, usize);
@@ -73,6 +79,11 @@ impl Side {
             bytes: 0,
             live: 0,
         })
+    }
+
+    /// The key expressions (over the side's input).
+    pub fn key_exprs(&self) -> Vec<Arc<dyn PhysicalExpr>> {
+        self.keys.clone()
     }
 
     /// Each row's key, or `None` when a key column is NULL.
@@ -172,6 +183,58 @@ impl Side {
                 Ok(interleave(&arrays, picks)?)
             })
             .collect()
+    }
+
+    /// The indexed rows with their match counts and last-write times, for
+    /// a checkpoint (`None`: nothing stored).
+    pub fn snapshot(&self) -> Result<Option<RecordBatch>> {
+        let Some(schema) = self.batches.first().map(RecordBatch::schema) else {
+            return Ok(None);
+        };
+        let mut picks = Vec::with_capacity(self.live);
+        let mut written = Vec::with_capacity(self.live);
+        for (rows, last) in self.index.values() {
+            picks.extend_from_slice(rows);
+            written.extend(std::iter::repeat_n(*last, rows.len()));
+        }
+        let matches: UInt32Array = picks.iter().map(|&(b, r)| self.matches[b][r]).collect();
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(MATCHES, DataType::UInt32, false));
+        fields.push(Field::new(WRITTEN, DataType::UInt64, false));
+        let mut cols = self.rows(&picks)?;
+        cols.push(Arc::new(matches));
+        cols.push(Arc::new(UInt64Array::from(written)));
+        Ok(Some(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?))
+    }
+
+    /// Take up the rows of a [`Side::snapshot`] whose keys `range` owns.
+    pub fn restore(&mut self, stored: &RecordBatch, range: KeyRange) -> Result<()> {
+        let stored = range.filter(stored, &self.keys)?;
+        let n = stored.num_columns();
+        if n < 2 {
+            return Err(Error::Checkpoint("a join's checkpointed rows are malformed".into()));
+        }
+        let bad = || Error::Checkpoint("a join's checkpointed rows are malformed".into());
+        let matches = stored.column(n - 2).as_primitive_opt::<UInt32Type>().ok_or_else(bad)?;
+        let written = stored.column(n - 1).as_primitive_opt::<UInt64Type>().ok_or_else(bad)?;
+        let mut data = stored.clone();
+        data.remove_column(n - 1);
+        data.remove_column(n - 2);
+        let keys = self.key_rows(&data)?;
+        // Each key's last write as it was.
+        let times: Vec<(Box<[u8]>, u64)> = keys
+            .iter()
+            .zip(written.values())
+            .filter_map(|(k, &at)| k.clone().map(|k| (k, at)))
+            .collect();
+        let wholes = self.whole_rows(&data)?;
+        self.insert(data, keys, matches.values().to_vec(), wholes, 0);
+        for (k, at) in times {
+            if let Some(e) = self.index.get_mut(&k) {
+                e.1 = e.1.max(at);
+            }
+        }
+        Ok(())
     }
 
     /// Forget keys idle at `now`, then compact.

@@ -17,6 +17,8 @@
 //! Each side's rows are stored as they came, with their times; a side
 //! whose freed rows outnumber its live ones is compacted.
 
+mod checkpoint;
+
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef};
@@ -222,6 +224,22 @@ impl Operator for IntervalJoin {
         Arc::clone(&self.cfg.spec.joined)
     }
 
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        self.snapshot_sides()
+    }
+
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        self.restore_sides(states, keys)
+    }
+
     fn on_batch(&mut self, input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
         if input > 1 {
             return Err(Error::internal("a join has two inputs"));
@@ -409,5 +427,28 @@ mod tests {
         op.on_batch(0, batch_ts(&[20_000], &[1], &[0]), &mut out)
             .expect("late");
         assert_eq!(out.late_rows, 1);
+    }
+
+    /// Restored mid-stream at any parallelism, the join keeps its unfreed
+    /// rows, their matches and its watermarks: padded rows come once.
+    #[test]
+    fn restores_unfreed_rows_and_watermarks() {
+        use crate::operators::test_util::{assert_restores, Feed};
+        let before = [
+            Feed::Rows(0, batch_ts(&[10_000, 10_000, 12_000], &[1, 2, 3], &[1, 2, 3])),
+            Feed::Rows(1, batch_ts(&[9_000, 11_500], &[1, 3], &[4, 5])),
+            Feed::Watermark(10_500),
+        ];
+        let after = [
+            Feed::Rows(1, batch_ts(&[11_000, 13_000], &[2, 3], &[6, 7])),
+            Feed::Rows(0, batch_ts(&[14_000, 11_000], &[3, 4], &[8, 9])),
+            Feed::Watermark(20_000),
+            Feed::Rows(0, batch_ts(&[15_000], &[1], &[10])),
+            Feed::Watermark(i64::MAX),
+        ];
+        let route = |_: usize, b: &RecordBatch, range: crate::checkpoint::KeyRange| {
+            range.filter_by(b, &[Arc::clone(b.column(1))]).expect("routes")
+        };
+        assert_restores(&|| Box::new(join()), &before, &after, &route);
     }
 }
