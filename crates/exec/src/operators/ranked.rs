@@ -4,9 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use arrow::datatypes::Schema;
+use std::sync::Arc;
+
+use arrow::array::{AsArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+use arrow::record_batch::RecordBatch;
 use arrow::row::{OwnedRow, Row, RowConverter, SortField};
-use sluice_common::Result;
+use sluice_common::{Error, Result};
 
 use crate::operators::sort::SortKey;
 
@@ -73,4 +77,62 @@ pub fn remove(top: &mut Ranked, key: &[u8], row: Row<'_>) -> isize {
 /// Approximate bytes one kept row costs.
 pub fn entry_bytes(key: &[u8], row: &[u8]) -> usize {
     key.len() + row.len() + 48
+}
+
+/// The rows of `tops` (partitions) for a checkpoint: their columns (of
+/// `schema`, decoded by `rows`) then `__seq`, each row's arrival number,
+/// and `__part`, its partition's position in `tops`.
+pub fn snapshot_rows<'a>(
+    schema: &SchemaRef,
+    rows: &RowConverter,
+    tops: impl Iterator<Item = &'a Ranked>,
+) -> Result<RecordBatch> {
+    let mut kept: Vec<Row<'_>> = Vec::new();
+    let mut seqs = Vec::new();
+    let mut parts = Vec::new();
+    for (p, top) in tops.enumerate() {
+        for ((_, seq), r) in top {
+            kept.push(r.row());
+            seqs.push(*seq);
+            parts.push(p as u64);
+        }
+    }
+    let mut cols = if kept.is_empty() {
+        schema
+            .fields()
+            .iter()
+            .map(|f| arrow::array::new_empty_array(f.data_type()))
+            .collect()
+    } else {
+        rows.convert_rows(kept)?
+    };
+    cols.push(Arc::new(UInt64Array::from(seqs)));
+    cols.push(Arc::new(UInt64Array::from(parts)));
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("__seq", DataType::UInt64, false));
+    fields.push(Field::new("__part", DataType::UInt64, false));
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
+
+/// A [`snapshot_rows`] table split: its data columns, each row's arrival
+/// number and partition position.
+pub fn split_rows(table: &RecordBatch) -> Result<(RecordBatch, Vec<u64>, Vec<u64>)> {
+    let n = table.num_columns();
+    let bad = || Error::Checkpoint("a Top-N's checkpointed rows are malformed".into());
+    if n < 2 {
+        return Err(bad());
+    }
+    let seqs = table
+        .column(n - 2)
+        .as_primitive_opt::<UInt64Type>()
+        .ok_or_else(bad)?;
+    let parts = table
+        .column(n - 1)
+        .as_primitive_opt::<UInt64Type>()
+        .ok_or_else(bad)?;
+    let (seqs, parts) = (seqs.values().to_vec(), parts.values().to_vec());
+    let mut data = table.clone();
+    data.remove_column(n - 1);
+    data.remove_column(n - 2);
+    Ok((data, seqs, parts))
 }

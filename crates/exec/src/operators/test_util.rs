@@ -110,11 +110,17 @@ pub fn folded(batches: &[RecordBatch]) -> Vec<String> {
     rows
 }
 
-fn feed(op: &mut dyn crate::operator::Operator, steps: &[Feed], keep: &dyn Fn(usize, &RecordBatch) -> RecordBatch) -> Vec<RecordBatch> {
+fn feed(
+    op: &mut dyn crate::operator::Operator,
+    steps: &[Feed],
+    keep: &dyn Fn(usize, &RecordBatch) -> RecordBatch,
+) -> Vec<RecordBatch> {
     let mut out = crate::operator::Output::default();
     for s in steps {
         match s {
-            Feed::Rows(input, b) => op.on_batch(*input, keep(*input, b), &mut out).expect("batch"),
+            Feed::Rows(input, b) => op
+                .on_batch(*input, keep(*input, b), &mut out)
+                .expect("batch"),
             Feed::Watermark(wm) => {
                 // As the run loop does: each input's, then the combined.
                 let wm = sluice_common::Watermark(*wm);
@@ -149,7 +155,11 @@ pub fn assert_restores(
     let state = whole.snapshot().expect("snapshots");
     let mut same = first.clone();
     same.extend(feed(whole.as_mut(), after, &all));
-    assert_eq!(folded(&same), expected, "taking the snapshot changed the result");
+    assert_eq!(
+        folded(&same),
+        expected,
+        "taking the snapshot changed the result"
+    );
     for p in 1..=3 {
         let mut got = first.clone();
         for i in 0..p {

@@ -105,6 +105,67 @@ impl Operator for WindowTopNOperator {
         Some((partitions, self.held))
     }
 
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    /// Every kept row with its arrival number (its window and partition
+    /// are in its columns), the watermark and the arrival counter.
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        let input = Arc::new(Schema::new(
+            self.cfg.schema.fields()[..self.cfg.schema.fields().len() - 1].to_vec(),
+        ));
+        let tops = self.windows.values().flat_map(BTreeMap::values);
+        let rows = ranked::snapshot_rows(&input, &self.rows, tops)?;
+        let meta = crate::checkpoint::state::scalars(&[
+            ("watermark", self.watermark),
+            ("seq", self.seq as i64),
+        ]);
+        Ok(crate::checkpoint::State::new()
+            .with("rows", rows)
+            .with("meta", meta))
+    }
+
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        use crate::checkpoint::state::scalar;
+        for state in states {
+            let meta = state.require("meta")?;
+            self.watermark = self.watermark.max(scalar(meta, "watermark")?);
+            self.seq = self.seq.max(scalar(meta, "seq")? as u64);
+            let (data, seqs, _) = ranked::split_rows(state.require("rows")?)?;
+            let part: Vec<_> = self.cfg.partition.iter().collect();
+            let mask = keys.mask(&Self::eval(&part, &data)?, data.num_rows())?;
+            let seqs: Vec<u64> = (0..mask.len())
+                .filter(|&i| mask.value(i))
+                .map(|i| seqs[i])
+                .collect();
+            let data = arrow::compute::filter_record_batch(&data, &mask)?;
+            let part_keys = self.keys.convert_columns(&Self::eval(&part, &data)?)?;
+            let order: Vec<_> = self.cfg.order.iter().map(|k| &k.expr).collect();
+            let order = self.order.convert_columns(&Self::eval(&order, &data)?)?;
+            let rows = self.rows.convert_columns(data.columns())?;
+            let window = data.column(self.cfg.window_column);
+            let window = window.as_primitive::<TimestampMillisecondType>();
+            for (i, &seq) in seqs.iter().enumerate() {
+                let end = window.value(i).saturating_add(self.cfg.end_offset);
+                let top = self
+                    .windows
+                    .entry(end)
+                    .or_default()
+                    .entry(part_keys.row(i).as_ref().into())
+                    .or_default();
+                let key = order.row(i);
+                let delta = ranked::insert(top, self.cfg.limit, key.as_ref(), seq, rows.row(i));
+                self.held = self.held.saturating_add_signed(delta);
+            }
+        }
+        Ok(())
+    }
+
     fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
         let n = batch.num_rows();
         if n == 0 {
@@ -172,5 +233,63 @@ impl Operator for WindowTopNOperator {
             )?);
         }
         Ok(Some(wm))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operators::test_util::{assert_restores, batch_ts, Feed};
+    use arrow::compute::SortOptions;
+    use arrow::datatypes::{DataType, Field};
+    use datafusion::physical_expr::expressions::col;
+
+    /// Open windows' ranked rows survive a restore at any parallelism and
+    /// are emitted once, when their window closes.
+    #[test]
+    fn restores_open_windows_ranks() {
+        // `ts` stands for window_end.
+        let s = batch_ts(&[], &[], &[]).schema();
+        let make = || -> Box<dyn Operator> {
+            let mut fields: Vec<Field> = s.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.push(Field::new("rn", DataType::UInt64, false));
+            let cfg = WindowTopNConfig {
+                partition: vec![col("ts", &s).expect("ts"), col("k", &s).expect("k")],
+                order: vec![SortKey {
+                    expr: col("v", &s).expect("v"),
+                    options: SortOptions {
+                        descending: true,
+                        nulls_first: false,
+                    },
+                }],
+                limit: 2,
+                window_column: 0,
+                end_offset: 0,
+                schema: Arc::new(Schema::new(fields)),
+            };
+            Box::new(WindowTopNOperator::try_new(cfg, &s).expect("operator"))
+        };
+        let before = [Feed::Rows(
+            0,
+            batch_ts(
+                &[10_000, 10_000, 10_000, 20_000],
+                &[1, 1, 2, 1],
+                &[5, 7, 1, 3],
+            ),
+        )];
+        let after = [
+            Feed::Rows(
+                0,
+                batch_ts(&[10_000, 20_000, 20_000], &[1, 1, 2], &[6, 9, 4]),
+            ),
+            Feed::Watermark(9_999),
+            Feed::Rows(0, batch_ts(&[20_000], &[2], &[8])),
+            Feed::Watermark(i64::MAX),
+        ];
+        let route = |_: usize, b: &RecordBatch, range: crate::checkpoint::KeyRange| {
+            let keys = [Arc::clone(b.column(0)), Arc::clone(b.column(1))];
+            range.filter_by(b, &keys).expect("routes")
+        };
+        assert_restores(&make, &before, &after, &route);
     }
 }

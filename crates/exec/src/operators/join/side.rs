@@ -204,7 +204,10 @@ impl Side {
         let mut cols = self.rows(&picks)?;
         cols.push(Arc::new(matches));
         cols.push(Arc::new(UInt64Array::from(written)));
-        Ok(Some(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?))
+        Ok(Some(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            cols,
+        )?))
     }
 
     /// Take up the rows of a [`Side::snapshot`] whose keys `range` owns.
@@ -212,11 +215,19 @@ impl Side {
         let stored = range.filter(stored, &self.keys)?;
         let n = stored.num_columns();
         if n < 2 {
-            return Err(Error::Checkpoint("a join's checkpointed rows are malformed".into()));
+            return Err(Error::Checkpoint(
+                "a join's checkpointed rows are malformed".into(),
+            ));
         }
         let bad = || Error::Checkpoint("a join's checkpointed rows are malformed".into());
-        let matches = stored.column(n - 2).as_primitive_opt::<UInt32Type>().ok_or_else(bad)?;
-        let written = stored.column(n - 1).as_primitive_opt::<UInt64Type>().ok_or_else(bad)?;
+        let matches = stored
+            .column(n - 2)
+            .as_primitive_opt::<UInt32Type>()
+            .ok_or_else(bad)?;
+        let written = stored
+            .column(n - 1)
+            .as_primitive_opt::<UInt64Type>()
+            .ok_or_else(bad)?;
         let mut data = stored.clone();
         data.remove_column(n - 1);
         data.remove_column(n - 2);

@@ -25,15 +25,24 @@ fn live_rows(t: &Timed) -> Result<Option<RecordBatch>> {
     }
     let mut cols = t.side.rows(&picks)?;
     cols.push(Arc::new(
-        picks.iter().map(|&(b, r)| t.side.matches[b][r]).collect::<UInt32Array>(),
+        picks
+            .iter()
+            .map(|&(b, r)| t.side.matches[b][r])
+            .collect::<UInt32Array>(),
     ));
     cols.push(Arc::new(
-        picks.iter().map(|&(b, r)| t.times[b][r]).collect::<Int64Array>(),
+        picks
+            .iter()
+            .map(|&(b, r)| t.times[b][r])
+            .collect::<Int64Array>(),
     ));
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new("__matches", DataType::UInt32, false));
     fields.push(Field::new("__time", DataType::Int64, false));
-    Ok(Some(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?))
+    Ok(Some(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        cols,
+    )?))
 }
 
 impl IntervalJoin {
@@ -86,8 +95,14 @@ fn restore_rows(t: &mut Timed, rows: &RecordBatch, keys: KeyRange) -> Result<()>
     let mut data_owned = owned.clone();
     data_owned.remove_column(n - 1);
     data_owned.remove_column(n - 2);
-    let matches = owned.column(n - 2).as_primitive_opt::<UInt32Type>().ok_or_else(bad)?;
-    let times = owned.column(n - 1).as_primitive_opt::<Int64Type>().ok_or_else(bad)?;
+    let matches = owned
+        .column(n - 2)
+        .as_primitive_opt::<UInt32Type>()
+        .ok_or_else(bad)?;
+    let times = owned
+        .column(n - 1)
+        .as_primitive_opt::<Int64Type>()
+        .ok_or_else(bad)?;
     let key_rows = t.side.key_rows(&data_owned)?;
     store(
         t,

@@ -435,7 +435,10 @@ mod tests {
     fn restores_unfreed_rows_and_watermarks() {
         use crate::operators::test_util::{assert_restores, Feed};
         let before = [
-            Feed::Rows(0, batch_ts(&[10_000, 10_000, 12_000], &[1, 2, 3], &[1, 2, 3])),
+            Feed::Rows(
+                0,
+                batch_ts(&[10_000, 10_000, 12_000], &[1, 2, 3], &[1, 2, 3]),
+            ),
             Feed::Rows(1, batch_ts(&[9_000, 11_500], &[1, 3], &[4, 5])),
             Feed::Watermark(10_500),
         ];
@@ -447,7 +450,9 @@ mod tests {
             Feed::Watermark(i64::MAX),
         ];
         let route = |_: usize, b: &RecordBatch, range: crate::checkpoint::KeyRange| {
-            range.filter_by(b, &[Arc::clone(b.column(1))]).expect("routes")
+            range
+                .filter_by(b, &[Arc::clone(b.column(1))])
+                .expect("routes")
         };
         assert_restores(&|| Box::new(join()), &before, &after, &route);
     }

@@ -13,6 +13,8 @@
 //! upsert key is the partition key and `rn` (the partition key alone when
 //! N = 1: deduplication keeping the last or best row).
 
+mod checkpoint;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -198,6 +200,22 @@ impl Operator for TopNOperator {
         Some(TopNOperator::state_size(self))
     }
 
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        self.snapshot_tops()
+    }
+
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        self.restore_tops(states, keys)
+    }
+
     fn on_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
         let n = batch.num_rows();
         if n == 0 {
@@ -339,5 +357,25 @@ mod tests {
         op.on_batch(0, b2, &mut out).expect("batch");
         assert_eq!(lines(&mut out), ["-U[1, 5, 2]", "+U[1, 6, 2]"]);
         assert_eq!(op.state_size().0, 2);
+    }
+
+    /// Restored at any parallelism, each partition keeps its ranks (and
+    /// the arrival order among equal keys).
+    #[test]
+    fn restores_every_partitions_ranks() {
+        use crate::operators::test_util::{assert_restores, Feed};
+        let b = |k: &[i64], v: &[i64]| batch_i64(&[("k", k), ("v", v)]);
+        let s = b(&[], &[]).schema();
+        let before = [Feed::Rows(0, b(&[1, 1, 2, 3, 3, 3], &[5, 7, 1, 4, 4, 2]))];
+        let after = [
+            Feed::Rows(0, b(&[1, 2, 3, 4], &[6, 0, 4, 9])),
+            Feed::Rows(0, b(&[1, 3, 4], &[8, 9, 1])),
+        ];
+        let route = |_: usize, batch: &RecordBatch, range: crate::checkpoint::KeyRange| {
+            range
+                .filter_by(batch, &[Arc::clone(batch.column(0))])
+                .expect("routes")
+        };
+        assert_restores(&|| Box::new(top2(&s)), &before, &after, &route);
     }
 }
