@@ -40,9 +40,9 @@ use crate::operators::window_aggregate::{fired, EmitStrategy};
 
 /// A session's result row as shown downstream.
 pub(super) struct Shown {
-    start: i64,
-    end: i64,
-    row: OwnedRow,
+    pub(super) start: i64,
+    pub(super) end: i64,
+    pub(super) row: OwnedRow,
 }
 
 impl Shown {
@@ -58,7 +58,7 @@ pub(super) struct SessionEmit {
     /// The result schema with the row kind column.
     output: SchemaRef,
     /// Encodes result rows (to compare and keep what was shown).
-    rows: RowConverter,
+    pub(super) rows: RowConverter,
     /// Keys whose sessions the current batch changed.
     touched: HashSet<Box<[u8]>>,
     next_early: Option<Instant>,
@@ -147,6 +147,16 @@ impl SessionEmit {
         match schedule {
             Schedule::Early => self.strategy.early.unwrap_or_default(),
             Schedule::Late => self.strategy.late,
+        }
+    }
+
+    /// Start every clock with a delay (a restore: sessions may be waiting).
+    pub(super) fn arm_all(&mut self) {
+        if self.strategy.early.is_some_and(|d| !d.is_zero()) {
+            self.arm(Schedule::Early);
+        }
+        if !self.strategy.late.is_zero() {
+            self.arm(Schedule::Late);
         }
     }
 

@@ -22,6 +22,7 @@
 //! batches are compacted once most of their rows are gone, so memory is
 //! bounded by the open sessions.
 
+mod checkpoint;
 mod emit;
 #[cfg(test)]
 mod tests;
@@ -405,6 +406,22 @@ impl Operator for SessionAggregate {
 
     fn deadline(&self) -> Option<std::time::Instant> {
         self.emit.as_ref().and_then(SessionEmit::deadline)
+    }
+
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        self.snapshot_sessions()
+    }
+
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        self.restore_sessions(states, keys)
     }
 
     fn on_timer(&mut self, out: &mut Output) -> Result<()> {

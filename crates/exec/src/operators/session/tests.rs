@@ -195,3 +195,38 @@ fn a_strategy_makes_the_output_a_changelog() {
     assert!(changelog::is_changelog(&agg.output_schema()));
     assert!(agg.describe().ends_with("lateness=1ms late=batch"));
 }
+
+/// Restored mid-stream at any parallelism, sessions (open, fired and kept
+/// for the lateness, shown downstream) continue as if uninterrupted.
+#[test]
+fn sessions_restore_with_and_without_a_strategy() {
+    use crate::operators::test_util::{assert_restores, Feed};
+    let b = |ts: &[i64], k: &[i64], v: &[i64]| batch_ts(ts, k, v);
+    let before = [
+        Feed::Rows(0, b(&[0, 3_000, 1_000], &[1, 1, 2], &[1, 2, 3])),
+        Feed::Watermark(9_000),
+        Feed::Rows(0, b(&[12_000, 2_000], &[1, 1], &[4, 5])),
+    ];
+    let after = [
+        Feed::Rows(0, b(&[8_500, 4_000, 13_000], &[1, 2, 3], &[6, 7, 8])),
+        Feed::Watermark(16_999),
+        Feed::Rows(0, b(&[20_000], &[2], &[9])),
+        Feed::Watermark(i64::MAX),
+    ];
+    let route = |_: usize, batch: &RecordBatch, range: crate::checkpoint::KeyRange| {
+        range
+            .filter_by(batch, &[Arc::clone(batch.column(1))])
+            .expect("routes")
+    };
+    for emit in [
+        None,
+        lateness(10_000),
+        Some(EmitStrategy {
+            early: Some(Duration::ZERO),
+            lateness: 10_000,
+            late: Duration::ZERO,
+        }),
+    ] {
+        assert_restores(&|| Box::new(session_sum(emit)), &before, &after, &route);
+    }
+}

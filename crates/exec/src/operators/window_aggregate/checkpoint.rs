@@ -15,7 +15,8 @@ use arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use sluice_common::{Error, Result};
 
-use super::{PanePart, PaneState, WindowAggregateOperator};
+use super::emit::{EmitWindowAggregate, Emitted};
+use super::{GroupKey, PanePart, PaneState, WindowAggregateOperator};
 use crate::checkpoint::state::{scalar, scalars};
 use crate::checkpoint::{KeyRange, State};
 use crate::operators::group_keys::copy_keys;
@@ -134,6 +135,23 @@ impl WindowAggregateOperator {
 
     fn restore_rows(&mut self, batch: &RecordBatch, keys: KeyRange) -> Result<()> {
         let n_keys = self.key_exprs.len();
+        let batch = keys.filter_by(batch, &batch.columns()[2..2 + n_keys])?;
+        for ((pane, part), p) in self.group_parts(&batch, n_keys)? {
+            if part == OPEN {
+                self.merge_into_open(pane, p)?;
+            } else {
+                self.closed.entry(pane).or_default().push(p);
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows of a `panes` table as parts, by (pane, part).
+    fn group_parts(
+        &self,
+        batch: &RecordBatch,
+        n_keys: usize,
+    ) -> Result<Vec<((i64, i32), PanePart)>> {
         let width = 2 + n_keys + self.state_width()?;
         if batch.num_columns() != width {
             return Err(Error::Checkpoint(format!(
@@ -141,7 +159,6 @@ impl WindowAggregateOperator {
                 batch.num_columns()
             )));
         }
-        let batch = keys.filter_by(batch, &batch.columns()[2..2 + n_keys])?;
         let panes = batch
             .column(0)
             .as_primitive_opt::<Int64Type>()
@@ -157,21 +174,17 @@ impl WindowAggregateOperator {
                 .or_default()
                 .push(i as u32);
         }
-        for ((pane, part), rows) in groups {
+        let mut out = Vec::with_capacity(groups.len());
+        for (at, rows) in groups {
             let idx = UInt32Array::from(rows);
             let cols = batch
                 .columns()
                 .iter()
                 .map(|c| Ok(take(c, &idx, None)?))
                 .collect::<Result<Vec<ArrayRef>>>()?;
-            let p = self.split_part(&cols, n_keys)?;
-            if part == OPEN {
-                self.merge_into_open(pane, p)?;
-            } else {
-                self.closed.entry(pane).or_default().push(p);
-            }
+            out.push((at, self.split_part(&cols, n_keys)?));
         }
-        Ok(())
+        Ok(out)
     }
 
     /// How many state columns the aggregates have.
@@ -202,12 +215,23 @@ impl WindowAggregateOperator {
 
     /// Merge a restored open-pane part into its pane.
     fn merge_into_open(&mut self, pane: i64, p: PanePart) -> Result<()> {
-        if !self.open.contains_key(&pane) {
-            let fresh = self.new_pane()?;
-            self.open.insert(pane, fresh);
+        let mut open = std::mem::take(&mut self.open);
+        let merged = self.merge_part(&mut open, pane, p);
+        self.open = open;
+        merged
+    }
+
+    /// Merge a restored part into pane `pane` of `target`.
+    fn merge_part(
+        &self,
+        target: &mut BTreeMap<i64, PaneState>,
+        pane: i64,
+        p: PanePart,
+    ) -> Result<()> {
+        if !target.contains_key(&pane) {
+            target.insert(pane, self.new_pane()?);
         }
-        let state = self
-            .open
+        let state = target
             .get_mut(&pane)
             .ok_or_else(|| Error::internal("restored pane missing"))?;
         let mut ids = Vec::new();
@@ -223,6 +247,148 @@ impl WindowAggregateOperator {
         }
         for (acc, s) in state.accumulators.iter_mut().zip(&p.states) {
             acc.merge_batch(s, &ids, state.num_groups)?;
+        }
+        Ok(())
+    }
+}
+
+impl EmitWindowAggregate {
+    /// Its windows' state (as a window aggregate's open panes), what each
+    /// window last emitted, and its flags.
+    pub(super) fn snapshot_windows(&mut self) -> Result<State> {
+        let mut parts = Vec::new();
+        let panes: Vec<i64> = self.windows.keys().copied().collect();
+        for pane in panes {
+            let fresh = self.inner.new_accumulators()?;
+            if let Some(state) = self.windows.get_mut(&pane) {
+                parts.push((pane, OPEN, copy_pane(state, &self.inner.key_schema, fresh)?));
+            }
+        }
+        let mut state = State::new().with("meta", scalars(&[("watermark", self.watermark)]));
+        if let Some(batch) = self.inner.parts_batch(&parts)? {
+            state.add("panes", batch);
+        }
+        let mut rows = Vec::new();
+        let (mut panes, mut dirty, mut fired, mut of) = (vec![], vec![], vec![], vec![]);
+        for (pane, m) in &self.emitted {
+            panes.push(*pane);
+            dirty.push(Some(m.dirty));
+            fired.push(Some(m.fired));
+            if let Some(r) = &m.rows {
+                of.extend(std::iter::repeat_n(*pane, r.num_rows()));
+                rows.push(r.clone());
+            }
+        }
+        let flags = RecordBatch::try_from_iter(vec![
+            ("pane", Arc::new(Int64Array::from(panes)) as ArrayRef),
+            (
+                "dirty",
+                Arc::new(arrow::array::BooleanArray::from(dirty)) as ArrayRef,
+            ),
+            (
+                "fired",
+                Arc::new(arrow::array::BooleanArray::from(fired)) as ArrayRef,
+            ),
+        ])?;
+        state.add("flags", flags);
+        let shown = arrow::compute::concat_batches(&self.inner.cfg.schema, &rows)?;
+        let mut cols = shown.columns().to_vec();
+        cols.push(Arc::new(Int64Array::from(of)));
+        let mut fields: Vec<Field> = shown
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(
+            "__pane",
+            arrow::datatypes::DataType::Int64,
+            false,
+        ));
+        state.add(
+            "shown",
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?,
+        );
+        Ok(state)
+    }
+
+    pub(super) fn restore_windows(&mut self, states: &[State], keys: KeyRange) -> Result<()> {
+        let key_columns: Vec<usize> = self
+            .inner
+            .cfg
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| matches!(k, GroupKey::Expr(_)))
+            .map(|(i, _)| i)
+            .collect();
+        for s in states {
+            self.watermark = self.watermark.max(scalar(s.require("meta")?, "watermark")?);
+            if let Some(batch) = s.get("panes") {
+                let n_keys = self.inner.key_exprs.len();
+                let batch = keys.filter_by(batch, &batch.columns()[2..2 + n_keys])?;
+                let parts = self.inner.group_parts(&batch, n_keys)?;
+                let mut windows = std::mem::take(&mut self.windows);
+                for ((pane, _), p) in parts {
+                    self.inner.merge_part(&mut windows, pane, p)?;
+                }
+                self.windows = windows;
+            }
+            let flags = s.require("flags")?;
+            let bad = || Error::Checkpoint("an emitting window's checkpointed flags".into());
+            let panes = flags
+                .column(0)
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(bad)?;
+            let dirty = flags.column(1).as_boolean_opt().ok_or_else(bad)?;
+            let fired = flags.column(2).as_boolean_opt().ok_or_else(bad)?;
+            for i in 0..flags.num_rows() {
+                let m = self.emitted.entry(panes.value(i)).or_insert(Emitted {
+                    rows: None,
+                    dirty: false,
+                    fired: false,
+                });
+                m.dirty |= dirty.value(i);
+                m.fired |= fired.value(i);
+            }
+            let shown = s.require("shown")?;
+            let key_cols: Vec<ArrayRef> = key_columns
+                .iter()
+                .map(|&i| Arc::clone(shown.column(i)))
+                .collect();
+            let shown = keys.filter_by(shown, &key_cols)?;
+            let n = shown.num_columns();
+            let of = shown
+                .column(n - 1)
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(bad)?
+                .clone();
+            let mut data = shown;
+            data.remove_column(n - 1);
+            let data =
+                RecordBatch::try_new(Arc::clone(&self.inner.cfg.schema), data.columns().to_vec())?;
+            let mut by_pane: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+            for (i, p) in of.values().iter().enumerate() {
+                by_pane.entry(*p).or_default().push(i as u32);
+            }
+            for (pane, rows) in by_pane {
+                let idx = UInt32Array::from(rows);
+                let cols = data
+                    .columns()
+                    .iter()
+                    .map(|c| Ok(take(c, &idx, None)?))
+                    .collect::<Result<Vec<_>>>()?;
+                let mine = RecordBatch::try_new(Arc::clone(&self.inner.cfg.schema), cols)?;
+                let m = self.emitted.entry(pane).or_insert(Emitted {
+                    rows: None,
+                    dirty: false,
+                    fired: false,
+                });
+                m.rows = Some(match m.rows.take() {
+                    Some(r) => arrow::compute::concat_batches(&self.inner.cfg.schema, &[r, mine])?,
+                    None => mine,
+                });
+            }
         }
         Ok(())
     }

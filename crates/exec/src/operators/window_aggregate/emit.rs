@@ -61,23 +61,23 @@ impl std::fmt::Display for EmitStrategy {
 }
 
 /// What one window emitted last.
-struct Emitted {
+pub(super) struct Emitted {
     /// Its output rows (keys and aggregates, in group order).
-    rows: Option<RecordBatch>,
+    pub(super) rows: Option<RecordBatch>,
     /// Changed since it was emitted.
-    dirty: bool,
+    pub(super) dirty: bool,
     /// The watermark passed its end.
-    fired: bool,
+    pub(super) fired: bool,
 }
 
 /// See the module docs.
 pub struct EmitWindowAggregate {
-    inner: WindowAggregateOperator,
+    pub(super) inner: WindowAggregateOperator,
     strategy: EmitStrategy,
     /// Window state by pane key (start, or end for CUMULATE).
-    windows: BTreeMap<i64, PaneState>,
-    emitted: BTreeMap<i64, Emitted>,
-    watermark: i64,
+    pub(super) windows: BTreeMap<i64, PaneState>,
+    pub(super) emitted: BTreeMap<i64, Emitted>,
+    pub(super) watermark: i64,
     output: SchemaRef,
     rows: RowConverter,
     /// When the dirty windows before / after their end are emitted next.
@@ -367,5 +367,31 @@ impl Operator for EmitWindowAggregate {
     fn on_end(&mut self, out: &mut Output) -> Result<()> {
         self.emit_dirty(false, out)?;
         self.emit_dirty(true, out)
+    }
+
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        self.snapshot_windows()
+    }
+
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        self.restore_windows(states, keys)?;
+        // Windows changed since they were shown wait for their clocks.
+        if self.emitted.values().any(|m| m.dirty) {
+            if let Some(d) = self.strategy.early.filter(|d| !d.is_zero()) {
+                self.arm(true, d);
+            }
+            if !self.strategy.late.is_zero() {
+                self.arm(false, self.strategy.late);
+            }
+        }
+        Ok(())
     }
 }
