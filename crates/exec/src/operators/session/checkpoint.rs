@@ -27,6 +27,9 @@ fn table(cols: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
     )?)
 }
 
+/// Restored sessions by number: their partition key and row picks.
+type Restored = BTreeMap<u64, (Box<[u8]>, Vec<(usize, usize)>)>;
+
 fn bad() -> Error {
     Error::Checkpoint("a session aggregate's checkpointed state is malformed".into())
 }
@@ -133,7 +136,7 @@ impl SessionAggregate {
             data.remove_column(n - 1);
             let key_rows = self.key_rows(&data)?;
             let b = self.stored.next_index();
-            let mut sessions: BTreeMap<u64, (Box<[u8]>, Vec<(usize, usize)>)> = BTreeMap::new();
+            let mut sessions: Restored = BTreeMap::new();
             for (i, &num) in numbers.values().iter().enumerate() {
                 let key: Box<[u8]> = key_rows
                     .as_ref()
@@ -182,7 +185,7 @@ impl SessionAggregate {
     fn rebuild(
         &mut self,
         bounds: &RecordBatch,
-        sessions: BTreeMap<u64, (Box<[u8]>, Vec<(usize, usize)>)>,
+        sessions: Restored,
         mut shown: HashMap<u64, Vec<Shown>>,
     ) -> Result<()> {
         let col = |i: usize| {

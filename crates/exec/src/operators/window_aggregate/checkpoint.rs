@@ -228,12 +228,10 @@ impl WindowAggregateOperator {
         pane: i64,
         p: PanePart,
     ) -> Result<()> {
-        if !target.contains_key(&pane) {
-            target.insert(pane, self.new_pane()?);
-        }
-        let state = target
-            .get_mut(&pane)
-            .ok_or_else(|| Error::internal("restored pane missing"))?;
+        let state = match target.entry(pane) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => e.insert(self.new_pane()?),
+        };
         let mut ids = Vec::new();
         match &mut state.groups {
             Some(g) => {
