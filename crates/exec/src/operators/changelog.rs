@@ -13,6 +13,7 @@ use sluice_common::{Error, Fold, Result};
 
 use super::expiry::{Clock, Sweep};
 
+use crate::checkpoint::{KeyRange, Snapshots, State};
 use crate::operator::{Operator, Output};
 use crate::row::RowFunction;
 
@@ -95,6 +96,22 @@ impl Operator for FoldOperator {
 
     fn on_end(&mut self, out: &mut Output) -> Result<()> {
         out.push(self.fold.table()?);
+        Ok(())
+    }
+
+    fn snapshots(&self) -> Snapshots {
+        Snapshots::Stateful
+    }
+
+    /// The table folded so far.
+    fn snapshot(&mut self) -> Result<State> {
+        Ok(State::new().with("rows", self.fold.table()?))
+    }
+
+    fn restore(&mut self, states: &[State], _keys: KeyRange) -> Result<()> {
+        for s in states {
+            self.fold.apply(s.require("rows")?)?;
+        }
         Ok(())
     }
 }
@@ -237,5 +254,57 @@ impl Operator for UpsertNormalize {
 
     fn state_size(&self) -> Option<(usize, usize)> {
         Some((self.state.len(), self.bytes))
+    }
+
+    fn snapshots(&self) -> Snapshots {
+        Snapshots::Stateful
+    }
+
+    /// The last row of every key, and when it was written.
+    fn snapshot(&mut self) -> Result<State> {
+        let data = changelog::data_schema(&self.schema);
+        let mut cols = if self.state.is_empty() {
+            data.fields()
+                .iter()
+                .map(|f| arrow::array::new_empty_array(f.data_type()))
+                .collect()
+        } else {
+            self.rows
+                .convert_rows(self.state.values().map(|(r, _)| r.row()))?
+        };
+        cols.push(Arc::new(arrow::array::UInt64Array::from_iter_values(
+            self.state.values().map(|(_, t)| *t),
+        )));
+        let mut fields: Vec<_> = data.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(arrow::datatypes::Field::new(
+            "__written",
+            arrow::datatypes::DataType::UInt64,
+            false,
+        ));
+        let rows = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols)?;
+        Ok(State::new().with("rows", rows))
+    }
+
+    fn restore(&mut self, states: &[State], _keys: KeyRange) -> Result<()> {
+        use arrow::array::AsArray;
+        for s in states {
+            let t = s.require("rows")?;
+            let n = t.num_columns();
+            let written = t
+                .column(n - 1)
+                .as_primitive_opt::<arrow::datatypes::UInt64Type>()
+                .ok_or_else(|| Error::Checkpoint("upsert state is malformed".into()))?;
+            let rows = self.rows.convert_columns(&t.columns()[..n - 1])?;
+            let key_cols: Vec<ArrayRef> =
+                self.key.iter().map(|&i| Arc::clone(t.column(i))).collect();
+            let keys = self.keys.convert_columns(&key_cols)?;
+            for i in 0..t.num_rows() {
+                let (k, r) = (keys.row(i), rows.row(i));
+                self.bytes += k.as_ref().len() + r.as_ref().len();
+                self.state
+                    .insert(k.as_ref().into(), (r.owned(), written.value(i)));
+            }
+        }
+        Ok(())
     }
 }

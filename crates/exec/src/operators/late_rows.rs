@@ -94,6 +94,30 @@ impl Operator for LateRows {
         self.watermark = wm.0;
         Ok(Some(wm))
     }
+
+    /// Its watermark. (The late rows it wrote are in a memory table of
+    /// this process: rows late after a restored checkpoint are written
+    /// again by a job restarted in the same process.)
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        let meta = crate::checkpoint::state::scalars(&[("watermark", self.watermark)]);
+        Ok(crate::checkpoint::State::new().with("meta", meta))
+    }
+
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        _keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        for s in states {
+            let wm = crate::checkpoint::state::scalar(s.require("meta")?, "watermark")?;
+            self.watermark = self.watermark.max(wm);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

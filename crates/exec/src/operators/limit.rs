@@ -65,6 +65,33 @@ impl Operator for LimitOperator {
     fn is_finished(&self) -> bool {
         self.fetch.is_some_and(|f| self.passed >= f)
     }
+
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    /// Rows seen and passed so far.
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        let counts = crate::checkpoint::state::scalars(&[
+            ("seen", self.seen as i64),
+            ("passed", self.passed as i64),
+        ]);
+        Ok(crate::checkpoint::State::new().with("meta", counts))
+    }
+
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        _keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        use crate::checkpoint::state::scalar;
+        for s in states {
+            let meta = s.require("meta")?;
+            self.seen += scalar(meta, "seen")? as usize;
+            self.passed += scalar(meta, "passed")? as usize;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -122,6 +122,29 @@ impl Operator for ProcTime {
         self.emit_clock(out);
         Ok(())
     }
+
+    /// The clock it showed last (it never goes back, also after a restart
+    /// on a machine whose clock is behind).
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        let meta = crate::checkpoint::state::scalars(&[("last", self.last)]);
+        Ok(crate::checkpoint::State::new().with("meta", meta))
+    }
+
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        _keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        for s in states {
+            let last = crate::checkpoint::state::scalar(s.require("meta")?, "last")?;
+            self.last = self.last.max(last);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

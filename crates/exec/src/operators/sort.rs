@@ -72,6 +72,31 @@ impl Operator for SortOperator {
         Ok(())
     }
 
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    /// The rows it holds until the end.
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        let all = concat_batches(&self.schema, &self.buffered)?;
+        Ok(crate::checkpoint::State::new().with("rows", all))
+    }
+
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        _keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        for s in states {
+            let rows = s.require("rows")?;
+            self.buffered.push(RecordBatch::try_new(
+                Arc::clone(&self.schema),
+                rows.columns().to_vec(),
+            )?);
+        }
+        Ok(())
+    }
+
     fn on_end(&mut self, out: &mut Output) -> Result<()> {
         let all = concat_batches(&self.schema, &self.buffered)?;
         self.buffered.clear();
