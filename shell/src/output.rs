@@ -174,6 +174,17 @@ pub fn print(text: &str) -> anyhow::Result<()> {
 pub fn query_note(rows: u64, summary: &QuerySummary) -> String {
     let mut note = format!("{rows} row(s) in {:.3}s", summary.elapsed.as_secs_f64());
     add_drops(&mut note, summary);
+    if let Some(c) = &summary.checkpoints {
+        if let Some(last) = &c.last {
+            note.push_str(&format!(
+                ", {} checkpoint(s), the last #{} ({} ms, {} B)",
+                c.completed,
+                last.id,
+                last.duration.as_millis(),
+                last.bytes
+            ));
+        }
+    }
     note
 }
 

@@ -34,9 +34,17 @@ impl Session {
                 }))
             }
             SessionCommand::ShowJobs => self.show_jobs(),
-            SessionCommand::StopJob(id) => {
+            SessionCommand::StopJob(id, false) => {
                 self.jobs().stop(*id)?;
                 Ok(StatementResult::Done(format!("Job {id} stopped")))
+            }
+            SessionCommand::StopJob(id, true) => {
+                let (checkpoint, path) = self.jobs().stop_with_savepoint(*id).await?;
+                Ok(StatementResult::Done(format!(
+                    "Job {id} stopped with savepoint {checkpoint} ({}): running its INSERT again \
+                     resumes from it",
+                    path.display()
+                )))
             }
             SessionCommand::ShowCreateTable(name) => {
                 let provider = self.provider(name).await?;
@@ -73,6 +81,7 @@ impl Session {
                     s.late_rows.to_string(),
                     format!("{} keys, {} B", s.state_keys, s.state_bytes),
                     s.watermark.display(),
+                    checkpoint_cell(s.checkpoints.as_ref()),
                     j.statement,
                 ]
             })
@@ -87,9 +96,35 @@ impl Session {
                 "late rows",
                 "state",
                 "watermark",
+                "last checkpoint",
                 "statement",
             ],
             rows,
         )
     }
+}
+
+/// SHOW JOBS' account of a job's checkpoints: the last one's id, age,
+/// duration and size; how many failed.
+pub(crate) fn checkpoint_cell(c: Option<&sluice_exec::checkpoint::CheckpointStats>) -> String {
+    let Some(c) = c else {
+        return "-".into();
+    };
+    let mut cell = match &c.last {
+        Some(l) => format!(
+            "#{} {:.1}s ago, took {} ms, {} B",
+            l.id,
+            l.at.elapsed().as_secs_f64(),
+            l.duration.as_millis(),
+            l.bytes
+        ),
+        None => match &c.restored_from {
+            Some((id, _)) => format!("none yet (resumed from #{id})"),
+            None => "none yet".into(),
+        },
+    };
+    if c.failed > 0 {
+        cell.push_str(&format!(", {} failed", c.failed));
+    }
+    cell
 }

@@ -157,6 +157,41 @@ impl Jobs {
         Ok(())
     }
 
+    /// Take a savepoint of running job `id` (a checkpoint now), then stop
+    /// it; the savepoint's id and directory.
+    pub async fn stop_with_savepoint(&self, id: u64) -> Result<(u64, std::path::PathBuf)> {
+        let trigger = {
+            let inner = lock(&self.inner);
+            let job = inner
+                .1
+                .get(&id)
+                .ok_or_else(|| Error::plan(format!("there is no job {id} (see SHOW JOBS)")))?;
+            job.progress
+                .checkpoints()
+                .map(|c| c.savepoints.clone())
+                .ok_or_else(|| {
+                    Error::plan(format!(
+                        "job {id} takes no checkpoints, so it has no savepoint: SET \
+                     'execution.checkpointing.interval' (and 'state.checkpoints.dir') before \
+                     starting it"
+                    ))
+                })?
+        };
+        let checkpoint = trigger.trigger().await?;
+        self.stop(id)?;
+        let path = {
+            let inner = lock(&self.inner);
+            inner
+                .1
+                .get(&id)
+                .and_then(|j| j.progress.summary().checkpoints)
+                .and_then(|c| c.last)
+                .map(|l| l.path)
+                .unwrap_or_default()
+        };
+        Ok((checkpoint, path))
+    }
+
     /// Wait until job `id` has ended (finished, failed or stopped) and
     /// return what `SHOW JOBS` shows of it then. Does not count as
     /// reporting the end: [`Jobs::take_ended`] still returns a job that

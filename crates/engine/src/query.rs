@@ -60,6 +60,11 @@ pub struct QueryProgress {
 }
 
 impl QueryProgress {
+    /// A checkpointing job's checkpoints.
+    pub(crate) fn checkpoints(&self) -> Option<&JobCheckpoints> {
+        self.checkpoints.as_ref()
+    }
+
     /// Current counters.
     pub fn summary(&self) -> QuerySummary {
         let e = &self.explain;

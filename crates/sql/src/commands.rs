@@ -15,8 +15,8 @@ pub enum SessionCommand {
     Reset(Option<String>),
     /// `SHOW JOBS`.
     ShowJobs,
-    /// `STOP JOB n`.
-    StopJob(u64),
+    /// `STOP JOB n [WITH SAVEPOINT]`.
+    StopJob(u64, bool),
     /// `SHOW CREATE TABLE name` (or `VIEW`).
     ShowCreateTable(String),
 }
@@ -67,10 +67,19 @@ pub(crate) fn parse_command(p: &mut Parser) -> Result<SessionCommand, ParserErro
             Token::SingleQuotedString(s) => s.parse().ok(),
             _ => None,
         };
-        return match id {
-            Some(id) => Ok(SessionCommand::StopJob(id)),
-            None => p.expected("a job id (a number from SHOW JOBS)", t),
+        let Some(id) = id else {
+            return p.expected("a job id (a number from SHOW JOBS)", t);
         };
+        let t = p.peek_token();
+        if is_end(&t.token) {
+            return Ok(SessionCommand::StopJob(id, false));
+        }
+        let with = p.next_token();
+        let save = p.next_token();
+        if !word(&with.token, "WITH") || !word(&save.token, "SAVEPOINT") {
+            return p.expected("the end of STOP JOB, or WITH SAVEPOINT", with);
+        }
+        return Ok(SessionCommand::StopJob(id, true));
     }
     // SHOW JOBS | SHOW CREATE TABLE|VIEW name
     let second = p.next_token();
@@ -151,7 +160,11 @@ mod tests {
     #[test]
     fn jobs_and_show_create() {
         assert_eq!(command("SHOW JOBS"), SessionCommand::ShowJobs);
-        assert_eq!(command("stop job 3"), SessionCommand::StopJob(3));
+        assert_eq!(command("stop job 3"), SessionCommand::StopJob(3, false));
+        assert_eq!(
+            command("STOP JOB 3 WITH SAVEPOINT"),
+            SessionCommand::StopJob(3, true)
+        );
         assert_eq!(
             command("SHOW CREATE TABLE Bids"),
             SessionCommand::ShowCreateTable("bids".to_string())

@@ -14,6 +14,7 @@ mod codec;
 mod connector;
 mod encode;
 mod options;
+mod position;
 mod sink;
 mod source;
 

@@ -258,8 +258,9 @@ impl KafkaOptions {
         )?;
         if guarantee == "exactly-once" {
             return Err(err(
-                "sink.delivery-guarantee 'exactly-once' needs checkpoints, which are not \
-                 implemented yet; use 'at-least-once'"
+                "sink.delivery-guarantee 'exactly-once' (Kafka transactions) is not \
+                 implemented yet; use 'at-least-once' (with checkpoints: nothing lost, rows \
+                 after the last checkpoint may be written twice after a restart)"
                     .into(),
             ));
         }

@@ -1,5 +1,8 @@
 //! The Kafka sink: at-least-once. Every record's delivery is awaited before
-//! the run ends; a failed delivery fails the job with the reason.
+//! the run ends, and in a checkpointing job before each checkpoint
+//! completes (so a restored job loses nothing; rows after the checkpoint
+//! may be written twice, Flink's `at-least-once`); a failed delivery fails
+//! the job with the reason.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -10,6 +13,7 @@ use async_trait::async_trait;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use sluice_common::{Error, Result};
+use sluice_exec::checkpoint::{CheckpointId, State};
 use sluice_exec::sink::Sink;
 
 use super::client::{clean, client, describe_topic};
@@ -160,6 +164,28 @@ impl Sink for KafkaSink {
     }
 
     async fn finish(&mut self) -> Result<()> {
+        self.flush().await
+    }
+
+    fn checkpoints(&self) -> bool {
+        true
+    }
+
+    async fn start_checkpoints(&mut self, _job: &str, _restored: Option<&State>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Every record before the barrier is delivered before the checkpoint
+    /// can complete.
+    async fn pre_commit(&mut self, _id: CheckpointId) -> Result<State> {
+        self.flush().await?;
+        Ok(State::new())
+    }
+}
+
+impl KafkaSink {
+    /// Wait until every record sent is delivered.
+    async fn flush(&mut self) -> Result<()> {
         while !self.in_flight.is_empty() {
             self.await_oldest().await?;
         }

@@ -13,6 +13,7 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_common::{Error, Result, Watermark};
+use sluice_exec::checkpoint::State;
 use sluice_exec::source::{ScanColumns, Source, SourceContext};
 
 use super::client::{clean, client, kafka_error, partitions, PartitionInfo};
@@ -42,20 +43,22 @@ pub struct KafkaSourceConfig {
 #[derive(Debug)]
 pub struct KafkaSource {
     cfg: KafkaSourceConfig,
+    /// A restored source's positions (see [`super::position`]).
+    resume: Option<super::position::Resume>,
 }
 
 impl KafkaSource {
     /// A source for `cfg` (checks the formats against the columns).
     pub fn try_new(cfg: KafkaSourceConfig) -> Result<Self> {
         RecordDecoder::new(&cfg.options, Arc::clone(cfg.scan.made()), &cfg.metadata)?;
-        Ok(KafkaSource { cfg })
+        Ok(KafkaSource { cfg, resume: None })
     }
 }
 
 /// Progress of one partition.
-struct PartitionState {
+pub(super) struct PartitionState {
     /// Exclusive end offset when bounded.
-    end: Option<i64>,
+    pub(super) end: Option<i64>,
     /// `scan.startup.mode = 'timestamp'`: records before the first one at or
     /// after this time are skipped (brokers differ in how exactly they
     /// answer offset-for-time lookups, so the client makes sure).
@@ -63,10 +66,10 @@ struct PartitionState {
     /// `scan.bounded.mode = 'timestamp'`: the first record at or after this
     /// time ends the partition.
     stop_at: Option<i64>,
-    next: i64,
-    watermark: Option<i64>,
+    pub(super) next: i64,
+    pub(super) watermark: Option<i64>,
     last_record: Instant,
-    done: bool,
+    pub(super) done: bool,
 }
 
 #[async_trait]
@@ -93,6 +96,15 @@ impl Source for KafkaSource {
             .await
             .map_err(|e| Error::internal(format!("Kafka metadata task failed: {e}")))??;
         self.consume(starts, ctx).await
+    }
+
+    fn checkpoints(&self) -> bool {
+        true
+    }
+
+    fn restore(&mut self, state: &State) -> Result<()> {
+        self.resume = Some(super::position::read(state)?);
+        Ok(())
     }
 }
 
@@ -180,22 +192,29 @@ impl KafkaSource {
                 Bounded::Timestamp(t) => Some(t),
                 _ => None,
             };
-            state.insert(
-                p.id,
-                PartitionState {
-                    end: *end,
-                    skip_before,
-                    stop_at,
-                    next: *start,
-                    watermark: None,
-                    last_record: now,
-                    done,
-                },
-            );
-            if !done {
-                tpl.add_partition_offset(&o.topic, p.id, Offset::Offset(*start))
+            let mut s = PartitionState {
+                end: *end,
+                skip_before,
+                stop_at,
+                next: *start,
+                watermark: None,
+                last_record: now,
+                done,
+            };
+            // Resumed: where the checkpoint left it (a partition added
+            // since starts by the startup mode).
+            if let Some(r) = self.resume.as_ref().and_then(|r| r.partitions.get(&p.id)) {
+                (s.next, s.end, s.watermark, s.done) = (r.next, r.end, r.watermark, r.done);
+                s.skip_before = None;
+            }
+            if !s.done {
+                tpl.add_partition_offset(&o.topic, p.id, Offset::Offset(s.next))
                     .map_err(|e| Error::external("kafka", clean(&e, o)))?;
             }
+            state.insert(p.id, s);
+        }
+        if let Some(r) = &self.resume {
+            ctx.resume_watermark(Watermark(r.watermark));
         }
         let decoder = RecordDecoder::new(o, Arc::clone(self.cfg.scan.made()), &self.cfg.metadata)?;
         let dead_letters = match &o.dead_letter_topic {
@@ -214,6 +233,12 @@ impl KafkaSource {
         // Told downstream this source is idle (and sent nothing since).
         let mut idle_sent = false;
         loop {
+            if let Some(id) = ctx.barrier_due() {
+                let position = super::position::write(&state, ctx.watermark());
+                if !ctx.send_barrier(id, position).await {
+                    return Ok(());
+                }
+            }
             if state.values().all(|s| s.done) {
                 break;
             }
