@@ -46,13 +46,15 @@ fn bids_csv(rows: usize, rng: &mut Rng) -> String {
 
 /// The job: TUMBLE and HOP window aggregates of the file into part files,
 /// each its own job (named), checkpointing every 100 ms when `checkpoint`.
-fn script(dir: &Path, parallelism: usize, checkpoint: bool) -> String {
+fn script(dir: &Path, parallelism: usize, checkpoint: bool, only: Option<usize>) -> String {
     let d = dir.display();
+    let input = dir.parent().unwrap_or(dir).join("bids.csv");
+    let input = input.display();
     let mut s = format!("SET 'parallelism' = '{parallelism}';\n");
     if checkpoint {
         let _ = writeln!(
             s,
-            "SET 'execution.checkpointing.interval' = '100 ms';\n\
+            "SET 'execution.checkpointing.interval' = '40 ms';\n\
              SET 'state.checkpoints.dir' = '{d}/checkpoints';"
         );
     }
@@ -60,21 +62,34 @@ fn script(dir: &Path, parallelism: usize, checkpoint: bool) -> String {
         s,
         "CREATE TABLE bids (auction BIGINT, price BIGINT, ts TIMESTAMP(3), \
            WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) \
-           WITH ('connector' = 'filesystem', 'path' = '{d}/bids.csv', 'format' = 'csv');\n\
+           WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'csv');\n\
          CREATE TABLE tumbled (auction BIGINT, ws TIMESTAMP(3), n BIGINT, total BIGINT, top BIGINT) \
            WITH ('connector' = 'filesystem', 'path' = '{d}/out/tumbled', 'format' = 'csv');\n\
          CREATE TABLE hopped (auction BIGINT, we TIMESTAMP(3), n BIGINT, avg_price DOUBLE) \
-           WITH ('connector' = 'filesystem', 'path' = '{d}/out/hopped', 'format' = 'json');\n\
-         SET 'pipeline.name' = 'tumble';\n\
+           WITH ('connector' = 'filesystem', 'path' = '{d}/out/hopped', 'format' = 'json');"
+    );
+    let jobs = [
+        "SET 'pipeline.name' = 'tumble';\n\
          INSERT INTO tumbled SELECT auction, window_start, COUNT(*), SUM(price), MAX(price) \
            FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)) \
-           GROUP BY auction, window_start, window_end;\n\
-         SET 'pipeline.name' = 'hop';\n\
+           GROUP BY auction, window_start, window_end;",
+        "SET 'pipeline.name' = 'hop';\n\
          INSERT INTO hopped SELECT auction, window_end, COUNT(*), AVG(price) \
            FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '20' SECOND)) \
-           GROUP BY auction, window_start, window_end;"
-    );
-    s
+           GROUP BY auction, window_start, window_end;",
+    ];
+    with_jobs(s, &jobs, only)
+}
+
+/// `ddl` and the jobs, or only job `only`.
+fn with_jobs(mut ddl: String, jobs: &[&str], only: Option<usize>) -> String {
+    for (i, j) in jobs.iter().enumerate() {
+        if only.is_none_or(|o| o == i) {
+            ddl.push_str(j);
+            ddl.push('\n');
+        }
+    }
+    ddl
 }
 
 /// Every data line of the visible files under `dir`, sorted (headers and
@@ -128,45 +143,32 @@ fn run_to_end(dir: &Path, script: &Path) {
     );
 }
 
-#[test]
-fn killed_jobs_resume_without_loss_or_duplicates() {
-    let seed: u64 = std::env::var("SLUICE_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_c0ff_ee11);
-    let kills_wanted: usize = std::env::var("SLUICE_KILLS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    let mut rng = Rng(seed);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let plain = dir.path().join("plain");
-    let killed = dir.path().join("killed");
-    let data = bids_csv(3_000_000, &mut rng);
-    for d in [&plain, &killed] {
-        std::fs::create_dir_all(d).expect("dir");
-        std::fs::write(d.join("bids.csv"), &data).expect("writes");
-    }
-    std::fs::write(plain.join("job.sql"), script(&plain, 2, false)).expect("writes");
-    run_to_end(&plain, &plain.join("job.sql"));
-    let expected = committed(&plain.join("out"));
-    assert!(expected.len() > 10_000, "a real result: {}", expected.len());
-
-    let (mut kills, mut runs) = (0, 0);
+/// Run the script `script(parallelism)` in `dir` again and again, killing
+/// each run at a random moment, until `kills_wanted` kills (or the job
+/// ended first); runs alternate between parallelism 1 and 2. Returns the
+/// kills, and how many runs resumed from a checkpoint.
+fn kill_until_done(
+    dir: &Path,
+    rng: &mut Rng,
+    (kills_wanted, delays): (usize, std::ops::Range<u64>),
+    script: &dyn Fn(usize) -> String,
+) -> (usize, usize) {
+    let (mut kills, mut runs, mut resumed) = (0, 0, 0);
     let started = Instant::now();
     while kills < kills_wanted {
         runs += 1;
-        let job = killed.join("job.sql");
-        std::fs::write(&job, script(&killed, 1 + runs % 2, true)).expect("writes");
+        let job = dir.join("job.sql");
+        std::fs::write(&job, script(1 + runs % 2)).expect("writes");
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("-f")
             .arg(&job)
-            .current_dir(&killed)
+            .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("starts sluice");
-        std::thread::sleep(Duration::from_millis(40 + rng.below(260)));
+        let delay = delays.start + rng.below(delays.end - delays.start);
+        std::thread::sleep(Duration::from_millis(delay));
         match child.try_wait().expect("polls") {
             Some(status) => {
                 // It ended before the kill: the whole script ran.
@@ -180,7 +182,10 @@ fn killed_jobs_resume_without_loss_or_duplicates() {
             }
             None => {
                 child.kill().expect("kills");
-                let _ = child.wait();
+                let out = child.wait_with_output().expect("output");
+                if String::from_utf8_lossy(&out.stderr).contains("resumes from checkpoint") {
+                    resumed += 1;
+                }
                 kills += 1;
             }
         }
@@ -189,8 +194,45 @@ fn killed_jobs_resume_without_loss_or_duplicates() {
             "no end after {runs} runs"
         );
     }
+    (kills, resumed)
+}
+
+#[test]
+fn killed_jobs_resume_without_loss_or_duplicates() {
+    let (seed, kills_wanted) = settings();
+    let mut rng = Rng(seed);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plain = dir.path().join("plain");
+    let killed = dir.path().join("killed");
+    // One input for both runs, big enough for 20 kills of each job.
+    std::fs::write(dir.path().join("bids.csv"), bids_csv(7_000_000, &mut rng)).expect("writes");
+    for d in [&plain, &killed] {
+        std::fs::create_dir_all(d).expect("dir");
+    }
+    std::fs::write(plain.join("job.sql"), script(&plain, 2, false, None)).expect("writes");
+    run_to_end(&plain, &plain.join("job.sql"));
+    let expected = committed(&plain.join("out"));
+    assert!(expected.len() > 10_000, "a real result: {}", expected.len());
+
+    // Each job killed in turn (a script runs its INSERTs one after the
+    // other).
+    let (mut kills, mut runs) = (0, 0);
+    for job in 0..2 {
+        let (k, r) = kill_until_done(&killed, &mut rng, (kills_wanted, 80..260), &|p| {
+            script(&killed, p, true, Some(job))
+        });
+        assert!(
+            k >= kills_wanted,
+            "job {job} ended after {k} kills: make it longer"
+        );
+        assert!(
+            r * 2 >= k,
+            "job {job}: only {r} of {k} runs resumed from a checkpoint"
+        );
+        (kills, runs) = (kills + k, runs + r);
+    }
     // The rest of the job, uninterrupted.
-    std::fs::write(killed.join("job.sql"), script(&killed, 2, true)).expect("writes");
+    std::fs::write(killed.join("job.sql"), script(&killed, 2, true, None)).expect("writes");
     run_to_end(&killed, &killed.join("job.sql"));
     let got = committed(&killed.join("out"));
     assert_eq!(
@@ -198,20 +240,186 @@ fn killed_jobs_resume_without_loss_or_duplicates() {
         0,
         "nothing left in progress"
     );
-    assert!(
-        kills >= kills_wanted,
-        "the job ended after {kills} kills in {runs} runs: make it longer"
-    );
     if got != expected {
-        let missing = expected.iter().filter(|l| !got.contains(l)).count();
-        let extra = got.len() as i64 - expected.len() as i64 + missing as i64;
+        let mut count: std::collections::HashMap<&String, i64> = std::collections::HashMap::new();
+        for l in &expected {
+            *count.entry(l).or_default() += 1;
+        }
+        for l in &got {
+            *count.entry(l).or_default() -= 1;
+        }
+        let missing: i64 = count.values().filter(|&&n| n > 0).sum();
+        let extra: i64 = -count.values().filter(|&&n| n < 0).sum::<i64>();
         panic!(
             "after {kills} kills in {runs} runs: {missing} rows missing, {extra} extra \
              (seed {seed:#x})"
         );
     }
     eprintln!(
-        "{kills} kills in {runs} runs: {} rows, all there once",
+        "{kills} kills, {runs} runs resumed: {} rows, all there once",
         got.len()
     );
+}
+
+/// Updating results under fire: a GROUP BY without a window and a LEFT
+/// JOIN (whose padded rows are retracted when a match arrives) over Nexmark
+/// bids generated at 50,000 events a second (so each job runs about 5 s;
+/// the events are a function of their number, so a restored generator
+/// continues the same stream), written as Debezium changelogs. The
+/// committed changes, folded, must give the uninterrupted run's final
+/// tables.
+fn updating_script(
+    dir: &Path,
+    parallelism: usize,
+    checkpoint: bool,
+    only: Option<usize>,
+) -> String {
+    let d = dir.display();
+    let mut s = format!("SET 'parallelism' = '{parallelism}';\n");
+    if checkpoint {
+        let _ = writeln!(
+            s,
+            "SET 'execution.checkpointing.interval' = '60 ms';\n\
+             SET 'state.checkpoints.dir' = '{d}/checkpoints';"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, \
+           url STRING, datetime TIMESTAMP(3), extra STRING) \
+           WITH ('connector' = 'nexmark', 'nexmark.table.type' = 'bid', \
+           'nexmark.event.num' = '600000', 'nexmark.use.real.time' = 'true', \
+           'nexmark.min.event.gap.in.ns' = '20000');\n\
+         CREATE TABLE names (id BIGINT, name STRING) \
+           WITH ('connector' = 'filesystem', 'path' = '{d}/names.csv', 'format' = 'csv');\n\
+         CREATE TABLE per_auction (auction BIGINT, n BIGINT, total BIGINT, top BIGINT, lo BIGINT) \
+           WITH ('connector' = 'filesystem', 'path' = '{d}/out/per_auction', 'format' = 'debezium-json');\n\
+         CREATE TABLE named (auction BIGINT, price BIGINT, name STRING) \
+           WITH ('connector' = 'filesystem', 'path' = '{d}/out/named', 'format' = 'debezium-json');"
+    );
+    let jobs = [
+        "SET 'pipeline.name' = 'per-auction';\n\
+         INSERT INTO per_auction SELECT auction, COUNT(*), SUM(price), MAX(price), MIN(price) \
+           FROM bids GROUP BY auction;",
+        "SET 'pipeline.name' = 'named';\n\
+         INSERT INTO named SELECT b.auction, b.price, n.name \
+           FROM bids b LEFT JOIN names n ON b.auction = n.id;",
+    ];
+    with_jobs(s, &jobs, only)
+}
+
+/// The tables the Debezium part files under `dir` leave: every change
+/// applied in file order (part files by their number), as sorted lines.
+fn folded_changelogs(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in ["per_auction", "named"] {
+        let mut files: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(dir.join(table))
+            .expect("reads dir")
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                let n = name
+                    .rsplit('-')
+                    .next()
+                    .and_then(|t| t.split('.').next())
+                    .and_then(|n| n.parse().ok())
+                    .expect("part number");
+                (n, e.path())
+            })
+            .collect();
+        files.sort();
+        let mut rows: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        for (_, f) in files {
+            for line in std::fs::read_to_string(&f).expect("reads").lines() {
+                let v: serde_json::Value = serde_json::from_str(line).expect("a JSON envelope");
+                for (side, sign) in [("before", -1), ("after", 1)] {
+                    if let Some(row) = v.get(side).filter(|r| !r.is_null()) {
+                        *rows.entry(format!("{table}: {row}")).or_default() += sign;
+                    }
+                }
+            }
+        }
+        for (row, n) in rows {
+            assert!(n >= 0, "{row} retracted more often than written");
+            out.extend(std::iter::repeat_n(row, n as usize));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn killed_updating_jobs_resume_without_loss_or_duplicates() {
+    let (seed, kills_wanted) = settings();
+    let mut rng = Rng(seed ^ 0x9e37);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plain = dir.path().join("plain");
+    let killed = dir.path().join("killed");
+    let mut names = String::from("id,name\n");
+    // Auction ids grow with the stream (about 3 per 50 events): names for
+    // a third of them all along.
+    for id in (1000..40_000).step_by(3) {
+        let _ = writeln!(names, "{id},n{id}");
+    }
+    for d in [&plain, &killed] {
+        std::fs::create_dir_all(d).expect("dir");
+        std::fs::write(d.join("names.csv"), &names).expect("writes");
+    }
+    std::fs::write(
+        plain.join("job.sql"),
+        updating_script(&plain, 2, false, None),
+    )
+    .expect("writes");
+    run_to_end(&plain, &plain.join("job.sql"));
+    let expected = folded_changelogs(&plain.join("out"));
+    assert!(expected.len() > 1000, "a real result: {}", expected.len());
+    let (mut kills, mut runs) = (0, 0);
+    for job in 0..2 {
+        let (k, r) = kill_until_done(&killed, &mut rng, (kills_wanted, 150..500), &|p| {
+            updating_script(&killed, p, true, Some(job))
+        });
+        assert!(
+            k >= kills_wanted,
+            "job {job} ended after {k} kills: make it longer"
+        );
+        assert!(
+            r * 2 >= k,
+            "job {job}: only {r} of {k} runs resumed from a checkpoint"
+        );
+        (kills, runs) = (kills + k, runs + r);
+    }
+    std::fs::write(
+        killed.join("job.sql"),
+        updating_script(&killed, 2, true, None),
+    )
+    .expect("writes");
+    run_to_end(&killed, &killed.join("job.sql"));
+    let got = folded_changelogs(&killed.join("out"));
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "after {kills} kills (seed {seed:#x})"
+    );
+    assert!(
+        got == expected,
+        "after {kills} kills the tables differ (seed {seed:#x})"
+    );
+    eprintln!(
+        "{kills} kills, {runs} runs resumed: {} result rows, as uninterrupted",
+        got.len()
+    );
+}
+
+/// The seed and the kills wanted (`SLUICE_KILL_SEED`, `SLUICE_KILLS`).
+fn settings() -> (u64, usize) {
+    let seed = std::env::var("SLUICE_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_c0ff_ee11);
+    let kills = std::env::var("SLUICE_KILLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    (seed, kills)
 }
