@@ -12,7 +12,10 @@
 //!
 //! `cargo run --release -p sluice-bench -- [--events N] [--queries q0,q5]
 //! [--csv PATH] [--parallelism 1,2]`; `--latency SECONDS` measures
-//! window-emit latency at 100K events/s instead.
+//! window-emit latency at 100K events/s instead. `--one QUERY gen|csv`
+//! runs one query in this process (`--checkpoint MS`: checkpointing every
+//! MS milliseconds, with the checkpoints' count, duration and size on
+//! stderr).
 
 mod batch;
 mod latency;
@@ -44,6 +47,8 @@ struct Args {
     parallelism: Vec<usize>,
     one: Option<(String, String)>,
     latency: Option<u64>,
+    /// Checkpoint every this many milliseconds (`--one` runs).
+    checkpoint: Option<u64>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -61,6 +66,7 @@ fn parse_args() -> anyhow::Result<Args> {
         },
         one: None,
         latency: None,
+        checkpoint: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -84,6 +90,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 args.one = Some((q, source));
             }
             "--latency" => args.latency = Some(value()?.parse().context("--latency")?),
+            "--checkpoint" => args.checkpoint = Some(value()?.parse().context("--checkpoint")?),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -149,6 +156,19 @@ async fn execute_all(session: &Session, sql: &str) -> anyhow::Result<(u64, u64)>
             }
             _ => continue,
         };
+        if let Some(c) = &summary.checkpoints {
+            let last = c.last.as_ref();
+            eprintln!(
+                "checkpoints: {} completed, {} failed; the last took {} ms and wrote {} B; \
+                 the longest took {} ms, the largest wrote {} B",
+                c.completed,
+                c.failed,
+                last.map_or(0, |l| l.duration.as_millis()),
+                last.map_or(0, |l| l.bytes),
+                c.longest.as_millis(),
+                c.largest
+            );
+        }
         rows_in += summary.rows_in;
         rows_out += rows;
     }
@@ -185,6 +205,12 @@ async fn run_one(args: &Args, query: &str, source: &str) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(repo_root().join(format!("benches/nexmark/{query}.sql")))
         .with_context(|| format!("query {query}"))?;
     execute_all(&session, &tables_ddl(source, args.events, &args.csv)).await?;
+    let checkpoints = std::env::temp_dir().join(format!("sluice-bench-{}", std::process::id()));
+    if let Some(ms) = args.checkpoint {
+        let mut s = session.settings();
+        s.set("execution.checkpointing.interval", &format!("{ms} ms"))?;
+        s.set("state.checkpoints.dir", &checkpoints.display().to_string())?;
+    }
     let cpu = cpu_seconds();
     let started = Instant::now();
     let (events, rows) = execute_all(&session, &text).await?;
@@ -194,6 +220,7 @@ async fn run_one(args: &Args, query: &str, source: &str) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         peak_rss_mib()
     );
+    let _ = std::fs::remove_dir_all(&checkpoints);
     Ok(())
 }
 

@@ -108,7 +108,8 @@ async fn a_background_job_runs_to_its_end_and_is_listed() {
     assert_eq!(jobs[0][3], "3", "rows in");
     assert_eq!(jobs[0][4], "3", "rows out");
     assert_eq!(jobs[0][6], "0 keys, 0 B", "state");
-    assert_eq!(jobs[0][8], text);
+    assert_eq!(jobs[0][8], "-", "no checkpoints");
+    assert_eq!(jobs[0][9], text);
 
     let rows = cells(&session, "SELECT a FROM dst").await;
     assert_eq!(rows, vec![vec!["10"], vec!["20"], vec!["30"]]);
@@ -273,4 +274,64 @@ async fn the_same_query_gets_the_same_plan_ids_and_fingerprint() {
     assert_ne!(first[0], verbose_plan(q, 1).await[0]);
     let other = verbose_plan("SELECT a, COUNT(*) FROM c GROUP BY a", 2).await;
     assert_ne!(first[0], other[0]);
+}
+
+/// `STOP JOB n WITH SAVEPOINT` takes a checkpoint, stops the job, and the
+/// same INSERT started again resumes from it: its committed output is
+/// every generated event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_savepoint_stops_a_job_that_then_resumes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().display();
+    let session = Session::new();
+    for sql in [
+        "SET 'execution.checkpointing.interval' = '1 h'".to_string(),
+        format!("SET 'state.checkpoints.dir' = '{d}/checkpoints'"),
+        "SET 'pipeline.name' = 'paced'".to_string(),
+        "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, \
+         url STRING, datetime TIMESTAMP(3), extra STRING) WITH ('connector' = 'nexmark', \
+         'nexmark.table.type' = 'bid', 'nexmark.event.num' = '40000', \
+         'nexmark.use.real.time' = 'true', 'nexmark.min.event.gap.in.ns' = '50000')"
+            .to_string(),
+        format!(
+            "CREATE TABLE out (auction BIGINT, price BIGINT) WITH ('connector' = \
+             'filesystem', 'path' = '{d}/out', 'format' = 'csv')"
+        ),
+    ] {
+        run(&session, &sql).await;
+    }
+    let insert = "INSERT INTO out SELECT auction, price FROM bids";
+    let StatementResult::Insert(h) = run(&session, insert).await else {
+        panic!("not an insert");
+    };
+    let id = session.jobs().submit(insert.to_string(), h);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let (checkpoint, path) = session
+        .jobs()
+        .stop_with_savepoint(id)
+        .await
+        .expect("savepoint");
+    assert!(path.join("_metadata").exists(), "{}", path.display());
+    assert_eq!(session.jobs().list()[0].state, JobState::Stopped);
+    // The rows after the savepoint are not visible, and come again.
+    let StatementResult::Insert(h) = run(&session, insert).await else {
+        panic!("not an insert");
+    };
+    let notice = h.notice().unwrap_or_default().to_string();
+    assert!(
+        notice.contains(&format!("resumes from checkpoint {checkpoint}")),
+        "{notice}"
+    );
+    h.wait().await.expect("the rest runs");
+    let mut rows = 0;
+    for e in std::fs::read_dir(dir.path().join("out"))
+        .expect("out")
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().to_string();
+        assert!(!name.starts_with('.'), "left in progress: {name}");
+        let text = std::fs::read_to_string(e.path()).expect("reads");
+        rows += text.lines().count() - 1;
+    }
+    assert_eq!(rows, 36_800, "every bid of 40,000 events once");
 }

@@ -64,6 +64,10 @@ pub struct CheckpointStats {
     pub last: Option<Completed>,
     /// Why the last failed one failed.
     pub last_failure: Option<String>,
+    /// The longest a checkpoint took, and the most bytes one wrote.
+    pub longest: Duration,
+    /// See `longest`.
+    pub largest: u64,
 }
 
 /// What tasks tell the coordinator.
@@ -394,6 +398,8 @@ impl Coordinator {
         {
             let mut s = self.stats_mut();
             s.completed += 1;
+            s.longest = s.longest.max(started.elapsed());
+            s.largest = s.largest.max(bytes);
             s.last = Some(Completed {
                 id,
                 at: Instant::now(),

@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Each table of each task's [`State`] is one Arrow IPC file. `_metadata`
-//! (JSON) lists the tasks, their files with sizes and FNV-1a checksums, the
+//! (JSON) lists the tasks, their files with sizes and checksums, the
 //! job's plan fingerprint and whether the job had finished; it is written
 //! last, to a temporary name renamed into place, so a checkpoint directory
 //! without it is incomplete. Loading validates every file against it, so a
@@ -53,12 +53,19 @@ pub struct Written {
     pub bytes: u64,
 }
 
-/// 64-bit FNV-1a of `bytes`.
+/// A checksum of `bytes`: FNV-1a over 8-byte words (then the tail's
+/// bytes), fast enough for gigabytes of state.
 fn fnv(bytes: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0100_0000_01b3;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(w);
+        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(PRIME);
+    }
+    for b in words.remainder() {
+        h = (h ^ u64::from(*b)).wrapping_mul(PRIME);
     }
     h
 }

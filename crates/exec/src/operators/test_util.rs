@@ -150,9 +150,16 @@ pub fn assert_restores(
     let mut expected = feed(plain.as_mut(), before, &all);
     expected.extend(feed(plain.as_mut(), after, &all));
     let expected = folded(&expected);
+    // A snapshot after every step (the later ones read what the first
+    // started to keep); the last is restored.
     let mut whole = make();
-    let first = feed(whole.as_mut(), before, &all);
-    let state = whole.snapshot().expect("snapshots");
+    let mut first = Vec::new();
+    let mut state = None;
+    for step in before {
+        first.extend(feed(whole.as_mut(), std::slice::from_ref(step), &all));
+        state = Some(whole.snapshot().expect("snapshots"));
+    }
+    let state = state.unwrap_or_else(|| whole.snapshot().expect("snapshots"));
     let mut same = first.clone();
     same.extend(feed(whole.as_mut(), after, &all));
     assert_eq!(

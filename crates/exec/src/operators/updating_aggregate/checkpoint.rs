@@ -14,13 +14,12 @@ use sluice_common::{Error, Result};
 use super::acc::state_column;
 use super::UpdatingAggregateOperator;
 use crate::checkpoint::{KeyRange, State};
-use crate::operators::group_keys::copy_keys;
 
 impl UpdatingAggregateOperator {
     /// The keys of every group, leaving them interned as they were.
     fn all_keys(&mut self) -> Result<Vec<ArrayRef>> {
         match self.groups.as_mut() {
-            Some(g) => copy_keys(g, &self.key_schema, self.num_groups),
+            Some(g) => self.key_log.keys(g, &self.key_schema, self.num_groups),
             None => Ok(vec![]),
         }
     }
@@ -74,8 +73,10 @@ impl UpdatingAggregateOperator {
             let mut new_ids = Vec::new();
             match &mut self.groups {
                 Some(g) => {
+                    let before = g.len();
                     g.intern(&key_cols, &mut new_ids)?;
                     self.num_groups = g.len();
+                    self.key_log.record(&key_cols, &new_ids, before)?;
                 }
                 None => {
                     new_ids = vec![0; owned.len()];

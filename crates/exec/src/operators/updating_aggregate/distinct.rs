@@ -24,6 +24,8 @@ pub(crate) struct CountDistinct {
     /// Distinct values of each group.
     counts: Vec<i64>,
     ids: Vec<usize>,
+    /// The pairs, for checkpoints.
+    log: crate::operators::group_keys::KeyLog,
 }
 
 impl CountDistinct {
@@ -38,6 +40,7 @@ impl CountDistinct {
             pair_rows: Vec::new(),
             counts: Vec::new(),
             ids: Vec::new(),
+            log: Default::default(),
         })
     }
 }
@@ -61,7 +64,9 @@ impl GroupAcc for CountDistinct {
                     .collect();
             }
         }
+        let before = self.pairs.len();
         self.pairs.intern(&cols, &mut self.ids)?;
+        self.log.record(&cols, &self.ids, before)?;
         self.pair_rows.resize(self.pairs.len(), 0);
         let groups = cols[0].as_primitive::<UInt64Type>().values();
         for (i, &p) in self.ids.iter().enumerate() {
@@ -109,8 +114,9 @@ impl GroupAcc for CountDistinct {
             .map(|&p| self.pair_rows[p as usize])
             .collect();
         self.pairs = new_group_values(Arc::clone(&self.schema), &GroupOrdering::None)?;
-        self.pairs
-            .intern(&[Arc::new(groups), values], &mut self.ids)?;
+        let kept: Vec<ArrayRef> = vec![Arc::new(groups), values];
+        self.pairs.intern(&kept, &mut self.ids)?;
+        self.log.reset(&kept);
         self.pair_rows = pair_rows;
         self.counts = keep.iter().map(|&g| self.counts[g]).collect();
         Ok(())
@@ -127,7 +133,7 @@ impl GroupAcc for CountDistinct {
             position[g] = p as u32;
         }
         let n = self.pair_rows.len();
-        let cols = crate::operators::group_keys::copy_keys(&mut self.pairs, &self.schema, n)?;
+        let cols = self.log.keys(&mut self.pairs, &self.schema, n)?;
         let pair_groups = cols[0].as_primitive::<UInt64Type>();
         let live: Vec<u64> = (0..pair_groups.len())
             .filter(|&p| {
@@ -160,8 +166,10 @@ impl GroupAcc for CountDistinct {
         let idx = UInt64Array::from(keep.iter().map(|(r, _)| *r as u64).collect::<Vec<_>>());
         let groups: UInt64Array = keep.iter().map(|(_, g)| *g as u64).collect();
         let values = take(table.column(1), &idx, None)?;
-        self.pairs
-            .intern(&[Arc::new(groups), values], &mut self.ids)?;
+        let cols: Vec<ArrayRef> = vec![Arc::new(groups), values];
+        let before = self.pairs.len();
+        self.pairs.intern(&cols, &mut self.ids)?;
+        self.log.record(&cols, &self.ids, before)?;
         self.pair_rows.resize(self.pairs.len(), 0);
         for (i, &(r, g)) in keep.iter().enumerate() {
             self.pair_rows[self.ids[i]] = rows.value(r);

@@ -69,6 +69,8 @@ pub struct UpdatingAggregateOperator {
     ids: Vec<usize>,
     seen: Vec<bool>,
     expiry: Option<Expiry>,
+    /// The groups' keys, for checkpoints.
+    key_log: crate::operators::group_keys::KeyLog,
 }
 
 /// The accumulator for one call, vectorised where one exists.
@@ -135,6 +137,7 @@ impl UpdatingAggregateOperator {
             results,
             ids: Vec::new(),
             seen: Vec::new(),
+            key_log: Default::default(),
         })
     }
 
@@ -181,8 +184,10 @@ impl UpdatingAggregateOperator {
             .collect::<datafusion::error::Result<Vec<_>>>()?;
         match &mut self.groups {
             Some(g) => {
+                let before = g.len();
                 g.intern(&keys, &mut self.ids)?;
                 self.num_groups = g.len();
+                self.key_log.record(&keys, &self.ids, before)?;
             }
             None => {
                 self.ids.clear();
@@ -285,6 +290,7 @@ impl UpdatingAggregateOperator {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let mut fresh = new_group_values(Arc::clone(&self.key_schema), &GroupOrdering::None)?;
         fresh.intern(&keys, &mut self.ids)?;
+        self.key_log.reset(&keys);
         self.groups = Some(fresh);
         for a in &mut self.accs {
             a.retain(&keep)?;
