@@ -38,15 +38,18 @@ fn a_tumble_query_over_a_bounded_source_shows_its_rows() {
         "SELECT auction, window_start, COUNT(*) AS n FROM TUMBLE(bids, ts, INTERVAL '10' SECOND) \
          GROUP BY auction, window_start, window_end;",
     );
+    // The rows, in the order the instances deliver them.
+    let (table, _) = p
+        .exp_regex(r"\b4 row\(s\) in ")
+        .expect("a summary of 4 rows");
     for row in [
-        r"\| 1 +\| 2024-01-01 00:00:00 \| 2 +\|",
-        r"\| 2 +\| 2024-01-01 00:00:00 \| 2 +\|",
-        r"\| 1 +\| 2024-01-01 00:00:10 \| 2 +\|",
-        r"\| 3 +\| 2024-01-01 00:00:20 \| 1 +\|",
+        "| 1       | 2024-01-01 00:00:00 | 2 |",
+        "| 2       | 2024-01-01 00:00:00 | 2 |",
+        "| 1       | 2024-01-01 00:00:10 | 2 |",
+        "| 3       | 2024-01-01 00:00:20 | 1 |",
     ] {
-        p.exp_regex(row).expect("a result row");
+        assert!(table.contains(row), "{row} in {table}");
     }
-    rows_summary(&mut p, 4);
     prompt(&mut p);
     exit(p);
 }

@@ -48,7 +48,7 @@ pub(crate) fn late_table(
     let types = |s: &arrow::datatypes::Schema| -> Vec<String> {
         s.fields()
             .iter()
-            .map(|f| f.data_type().to_string())
+            .map(|f| sluice_common::sql_type_name(f.data_type()))
             .collect()
     };
     let (want, have) = (types(&table.schema), types(late.schema()));
