@@ -335,3 +335,83 @@ async fn a_savepoint_stops_a_job_that_then_resumes() {
     }
     assert_eq!(rows, 36_800, "every bid of 40,000 events once");
 }
+
+/// A lookup join (an unbounded stream with a bounded table) checkpoints
+/// without waiting forever for its paused stream: the table is read again
+/// when the job resumes, the stream goes on from its checkpointed position,
+/// and every committed row is joined with its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_join_checkpoints_and_resumes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().display();
+    let mut names = String::from("id,name\n");
+    for id in 1000..2000 {
+        names.push_str(&format!("{id},n{id}\n"));
+    }
+    std::fs::write(dir.path().join("names.csv"), names).expect("writes");
+    let session = Session::new();
+    for sql in [
+        "SET 'execution.checkpointing.interval' = '100 ms'".to_string(),
+        format!("SET 'state.checkpoints.dir' = '{d}/checkpoints'"),
+        "SET 'pipeline.name' = 'lookup'".to_string(),
+        "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, \
+         url STRING, datetime TIMESTAMP(3), extra STRING) WITH ('connector' = 'nexmark', \
+         'nexmark.table.type' = 'bid', 'nexmark.use.real.time' = 'true', \
+         'nexmark.min.event.gap.in.ns' = '100000')"
+            .to_string(),
+        format!(
+            "CREATE TABLE names (id BIGINT, name STRING) WITH ('connector' = 'filesystem', \
+             'path' = '{d}/names.csv', 'format' = 'csv')"
+        ),
+        format!(
+            "CREATE TABLE out (auction BIGINT, name STRING) WITH ('connector' = \
+             'filesystem', 'path' = '{d}/out', 'format' = 'csv')"
+        ),
+    ] {
+        run(&session, &sql).await;
+    }
+    let insert = "INSERT INTO out SELECT b.auction, n.name FROM bids b JOIN names n \
+                  ON b.auction = n.id";
+    let explain = cells(&session, &format!("EXPLAIN {insert}")).await;
+    assert!(
+        explain.iter().flatten().any(|l| l.contains("LookupJoin")),
+        "{explain:?}"
+    );
+    let mut last = 0;
+    for round in 0..2 {
+        let StatementResult::Insert(h) = run(&session, insert).await else {
+            panic!("not an insert");
+        };
+        if round > 0 {
+            let notice = h.notice().unwrap_or_default().to_string();
+            assert!(notice.contains("resumes from checkpoint"), "{notice}");
+        }
+        let id = session.jobs().submit(insert.to_string(), h);
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        let (checkpoint, _) = session
+            .jobs()
+            .stop_with_savepoint(id)
+            .await
+            .expect("savepoint");
+        assert!(
+            checkpoint > last,
+            "checkpoints go on: {checkpoint} after {last}"
+        );
+        last = checkpoint;
+    }
+    let mut rows = 0;
+    for e in std::fs::read_dir(dir.path().join("out"))
+        .expect("out")
+        .flatten()
+    {
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let text = std::fs::read_to_string(e.path()).expect("reads");
+        for line in text.lines().skip(1) {
+            assert!(line.contains(",n1"), "joined with its name: {line}");
+            rows += 1;
+        }
+    }
+    assert!(rows > 0, "rows were committed");
+}

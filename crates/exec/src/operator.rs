@@ -119,6 +119,12 @@ pub trait Operator: Send + 'static {
         Snapshots::Unsupported
     }
 
+    /// Inputs read again in full whenever the job starts or resumes (a
+    /// lookup join's table): their subtrees take no part in checkpoints.
+    fn replayed_inputs(&self) -> Vec<usize> {
+        Vec::new()
+    }
+
     /// Its state at a barrier: everything the input before the barrier left
     /// and nothing after. Keyed state keeps its key columns so a restore
     /// at another parallelism can route it ([`KeyRange`]).

@@ -80,8 +80,11 @@ fn number(
             add(source.name(), 1, next, out);
         }
         NodeKind::Operator(ops) => {
-            for input in &node.inputs {
-                number(input, next, out, seen)?;
+            let replayed = ops[0].replayed_inputs();
+            for (k, input) in node.inputs.iter().enumerate() {
+                if !replayed.contains(&k) {
+                    number(input, next, out, seen)?;
+                }
             }
             match ops[0].snapshots() {
                 Snapshots::Stateless => {}

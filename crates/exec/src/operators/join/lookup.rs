@@ -175,6 +175,16 @@ impl Operator for LookupJoin {
         input == self.cfg.stream && self.table.is_none()
     }
 
+    /// The table is read again (to its end, before the stream) whenever the
+    /// job starts or resumes; nothing else is kept.
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateless
+    }
+
+    fn replayed_inputs(&self) -> Vec<usize> {
+        vec![1 - self.cfg.stream]
+    }
+
     fn on_batch(&mut self, input: usize, batch: RecordBatch, out: &mut Output) -> Result<()> {
         if input > 1 {
             return Err(Error::internal("a join has two inputs"));

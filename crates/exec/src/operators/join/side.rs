@@ -81,6 +81,14 @@ impl Side {
         })
     }
 
+    /// Keys encoded by [`Side::key_rows`], decoded to columns.
+    pub fn decode_keys(&self, keys: &[&[u8]]) -> Result<Vec<ArrayRef>> {
+        let parser = self.converter.parser();
+        Ok(self
+            .converter
+            .convert_rows(keys.iter().map(|k| parser.parse(k)))?)
+    }
+
     /// The key expressions (over the side's input).
     pub fn key_exprs(&self) -> Vec<Arc<dyn PhysicalExpr>> {
         self.keys.clone()

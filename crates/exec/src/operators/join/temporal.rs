@@ -308,4 +308,261 @@ impl Operator for TemporalJoin {
         let bytes = self.sides.iter().map(|s| s.bytes).sum();
         Some((self.versions.len(), bytes))
     }
+
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        self.snapshot_versions()
+    }
+
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        self.restore_versions(states, keys)
+    }
+}
+
+/// `batch` with an `__time` column of `times`.
+fn with_times(batch: &RecordBatch, times: Vec<i64>) -> Result<RecordBatch> {
+    use arrow::datatypes::{DataType, Field};
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("__time", DataType::Int64, false));
+    let mut cols = batch.columns().to_vec();
+    cols.push(Arc::new(arrow::array::Int64Array::from(times)));
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
+
+/// A [`with_times`] batch split back.
+fn split_times(batch: &RecordBatch) -> Result<(RecordBatch, Vec<i64>)> {
+    use arrow::array::AsArray;
+    let n = batch.num_columns();
+    let times = batch
+        .column(n.saturating_sub(1))
+        .as_primitive_opt::<arrow::datatypes::Int64Type>()
+        .ok_or_else(|| Error::Checkpoint("a temporal join's checkpointed rows".into()))?
+        .values()
+        .to_vec();
+    let mut data = batch.clone();
+    data.remove_column(n - 1);
+    Ok((data, times))
+}
+
+impl TemporalJoin {
+    /// Stream rows waiting, every version (rows with their times;
+    /// deletions as encoded keys) and the watermarks.
+    fn snapshot_versions(&mut self) -> Result<crate::checkpoint::State> {
+        use crate::checkpoint::state::scalars;
+        let meta = scalars(&[
+            ("left_watermark", self.watermarks[0]),
+            ("right_watermark", self.watermarks[1]),
+        ]);
+        let mut state = crate::checkpoint::State::new().with("meta", meta);
+        if let Some(schema) = self.pending.first().map(|(b, _)| b.schema()) {
+            let rows: Vec<&RecordBatch> = self.pending.iter().map(|(b, _)| b).collect();
+            let times = self
+                .pending
+                .iter()
+                .flat_map(|(_, t)| t.iter().copied())
+                .collect();
+            let rows = arrow::compute::concat_batches(&schema, rows)?;
+            state.add("pending", with_times(&rows, times)?);
+        }
+        let (mut picks, mut times) = (Vec::new(), Vec::new());
+        let (mut deleted, mut deleted_at): (Vec<&[u8]>, Vec<i64>) = (Vec::new(), Vec::new());
+        for (key, versions) in &self.versions {
+            for (t, row) in versions {
+                match row {
+                    Some(p) => {
+                        picks.push(*p);
+                        times.push(*t);
+                    }
+                    None => {
+                        deleted.push(key);
+                        deleted_at.push(*t);
+                    }
+                }
+            }
+        }
+        if let Some(schema) = self.sides[1].batches.first().map(RecordBatch::schema) {
+            let rows = RecordBatch::try_new(schema, self.sides[1].rows(&picks)?)?;
+            state.add("versions", with_times(&rows, times)?);
+        }
+        if !deleted.is_empty() {
+            let keys = arrow::array::BinaryArray::from_vec(deleted);
+            let at = arrow::array::Int64Array::from(deleted_at);
+            let batch = RecordBatch::try_from_iter(vec![
+                ("key", Arc::new(keys) as arrow::array::ArrayRef),
+                ("__time", Arc::new(at) as arrow::array::ArrayRef),
+            ])?;
+            state.add("deleted", batch);
+        }
+        Ok(state)
+    }
+
+    fn restore_versions(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        range: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        use crate::checkpoint::state::scalar;
+        use arrow::array::AsArray;
+        for state in states {
+            let meta = state.require("meta")?;
+            self.watermarks[0] = self.watermarks[0].max(scalar(meta, "left_watermark")?);
+            self.watermarks[1] = self.watermarks[1].max(scalar(meta, "right_watermark")?);
+            if let Some(p) = state.get("pending") {
+                let (rows, times) = split_times(p)?;
+                let keys =
+                    crate::operators::window_aggregate::eval_all(&self.cfg.spec.left_keys, &rows)?;
+                let mask = range.mask(&keys, rows.num_rows())?;
+                let times = times
+                    .into_iter()
+                    .zip(mask.iter())
+                    .filter(|(_, m)| *m == Some(true))
+                    .map(|(t, _)| t)
+                    .collect();
+                let rows = arrow::compute::filter_record_batch(&rows, &mask)?;
+                self.sides[0].bytes += rows.get_array_memory_size();
+                self.pending.push((rows, times));
+            }
+            if let Some(v) = state.get("versions") {
+                let (rows, times) = split_times(v)?;
+                let keys =
+                    crate::operators::window_aggregate::eval_all(&self.cfg.spec.right_keys, &rows)?;
+                let mask = range.mask(&keys, rows.num_rows())?;
+                let times: Vec<i64> = times
+                    .into_iter()
+                    .zip(mask.iter())
+                    .filter(|(_, m)| *m == Some(true))
+                    .map(|(t, _)| t)
+                    .collect();
+                let rows = arrow::compute::filter_record_batch(&rows, &mask)?;
+                let encoded = self.sides[1].key_rows(&rows)?;
+                let b = self.sides[1].batches.len();
+                for (r, key) in encoded.into_iter().enumerate() {
+                    if let Some(key) = key {
+                        self.versions
+                            .entry(key)
+                            .or_default()
+                            .insert(times[r], Some((b, r)));
+                        self.live += 1;
+                    }
+                }
+                self.sides[1].live = self.live;
+                self.sides[1].bytes += rows.get_array_memory_size();
+                self.sides[1].batches.push(rows);
+            }
+            if let Some(d) = state.get("deleted") {
+                let bad = || Error::Checkpoint("a temporal join's checkpointed deletions".into());
+                let keys = d.column(0).as_binary_opt::<i32>().ok_or_else(bad)?;
+                let at = d
+                    .column(1)
+                    .as_primitive_opt::<arrow::datatypes::Int64Type>()
+                    .ok_or_else(bad)?;
+                let bytes: Vec<&[u8]> = keys.iter().map(|k| k.unwrap_or_default()).collect();
+                let cols = self.sides[1].decode_keys(&bytes)?;
+                let mask = range.mask(&cols, bytes.len())?;
+                for (i, k) in bytes.iter().enumerate() {
+                    if mask.value(i) {
+                        self.versions
+                            .entry((*k).into())
+                            .or_default()
+                            .insert(at.value(i), None);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operators::test_util::{assert_restores, batch_ts, spec_on_k, Feed};
+
+    /// Waiting stream rows and every version survive a restore at any
+    /// parallelism: rows join the version valid at their time, once.
+    #[test]
+    fn restores_versions_and_waiting_rows() {
+        let s = batch_ts(&[], &[], &[]).schema();
+        for kind in [JoinKind::Inner, JoinKind::Left] {
+            let make = || -> Box<dyn Operator> {
+                let cfg = TemporalConfig {
+                    spec: spec_on_k(&s, &s, kind),
+                    left_time: 0,
+                    right_time: 0,
+                    right_updating: false,
+                };
+                Box::new(TemporalJoin::try_new(cfg, &s, &s).expect("join"))
+            };
+            let before = [
+                Feed::Rows(
+                    1,
+                    batch_ts(&[1_000, 1_000, 5_000], &[1, 2, 1], &[10, 20, 11]),
+                ),
+                Feed::Rows(0, batch_ts(&[2_000, 6_000, 3_000], &[1, 1, 3], &[1, 2, 3])),
+                Feed::Watermark(1_500),
+            ];
+            let after = [
+                Feed::Rows(1, batch_ts(&[7_000, 2_500], &[1, 2], &[12, 21])),
+                Feed::Rows(0, batch_ts(&[8_000, 4_000], &[1, 2], &[4, 5])),
+                Feed::Watermark(i64::MAX),
+            ];
+            let route = |_: usize, b: &RecordBatch, range: crate::checkpoint::KeyRange| {
+                range
+                    .filter_by(b, &[Arc::clone(b.column(1))])
+                    .expect("routes")
+            };
+            assert_restores(&make, &before, &after, &route);
+        }
+    }
+
+    /// Deleted versions (a changelog's `-D`) survive a restore too.
+    #[test]
+    fn restores_deletions() {
+        let s = batch_ts(&[], &[], &[]).schema();
+        let with_op = changelog::with_op_field(&s);
+        let changes = |ts: &[i64], k: &[i64], v: &[i64], kinds: &[RowKind]| {
+            let b = batch_ts(ts, k, v);
+            let ops = arrow::array::Int8Array::from_iter_values(kinds.iter().map(|k| k.code()));
+            changelog::with_ops(&with_op, b.columns().to_vec(), ops).expect("changelog")
+        };
+        let make = || -> Box<dyn Operator> {
+            let cfg = TemporalConfig {
+                spec: spec_on_k(&s, &s, JoinKind::Left),
+                left_time: 0,
+                right_time: 0,
+                right_updating: true,
+            };
+            Box::new(TemporalJoin::try_new(cfg, &s, &s).expect("join"))
+        };
+        let ins = RowKind::Insert;
+        let before = [
+            Feed::Rows(1, changes(&[1_000, 1_000], &[1, 2], &[10, 20], &[ins, ins])),
+            Feed::Rows(1, changes(&[3_000], &[1], &[10], &[RowKind::Delete])),
+            Feed::Rows(0, batch_ts(&[2_000, 4_000], &[1, 1], &[1, 2])),
+        ];
+        let after = [
+            Feed::Rows(1, changes(&[5_000], &[1], &[12], &[ins])),
+            Feed::Rows(0, batch_ts(&[6_000, 3_500], &[1, 2], &[3, 4])),
+            Feed::Watermark(i64::MAX),
+        ];
+        let route = |input: usize, b: &RecordBatch, range: crate::checkpoint::KeyRange| {
+            let _ = input;
+            range
+                .filter_by(b, &[Arc::clone(b.column(1))])
+                .expect("routes")
+        };
+        assert_restores(&make, &before, &after, &route);
+    }
 }
