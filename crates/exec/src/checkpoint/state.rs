@@ -111,6 +111,23 @@ pub fn string_values(batch: &RecordBatch, name: &str) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The intermediate state of `acc` (`Accumulator::state`), leaving it as
+/// it was: DataFusion's `state` may hand its values over (MEDIAN,
+/// STRING_AGG), so `acc` is replaced by `fresh` with the state merged back.
+pub fn accumulator_state(
+    acc: &mut Box<dyn datafusion::logical_expr::Accumulator>,
+    mut fresh: Box<dyn datafusion::logical_expr::Accumulator>,
+) -> Result<Vec<datafusion::scalar::ScalarValue>> {
+    let state = acc.state()?;
+    let arrays = state
+        .iter()
+        .map(|v| v.to_array())
+        .collect::<datafusion::common::Result<Vec<ArrayRef>>>()?;
+    fresh.merge_batch(&arrays)?;
+    *acc = fresh;
+    Ok(state)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,8 @@ use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::scalar::ScalarValue;
 use sluice_common::{Error, Result};
 
+use crate::checkpoint::state::accumulator_state;
+
 use super::acc::{restored_groups, state_table, GroupAcc, Rows};
 
 /// Aggregates whose DataFusion retraction is correct whatever row is
@@ -160,11 +162,15 @@ impl GroupAcc for Fallback {
         let mut g = Vec::new();
         let mut columns: Vec<Vec<ScalarValue>> = vec![Vec::new(); width];
         for (p, &group) in groups.iter().enumerate() {
+            if !self.accs.get(group).is_some_and(Option::is_some) {
+                continue;
+            }
+            let fresh = self.new_acc()?;
             let Some(acc) = self.accs.get_mut(group).and_then(Option::as_mut) else {
                 continue;
             };
             g.push(p as u32);
-            for (c, v) in columns.iter_mut().zip(acc.state()?) {
+            for (c, v) in columns.iter_mut().zip(accumulator_state(acc, fresh)?) {
                 c.push(v);
             }
         }

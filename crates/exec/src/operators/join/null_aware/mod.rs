@@ -33,6 +33,8 @@ use super::JoinConfig;
 use crate::operator::{Operator, Output};
 use crate::operators::expiry::{wall_clock, Clock, Sweep};
 
+mod checkpoint;
+
 /// Encodes a side's correlation keys and its `NOT IN` column.
 struct Keys {
     group: Vec<Arc<dyn PhysicalExpr>>,
@@ -541,111 +543,23 @@ impl Operator for NullAwareAntiJoin {
     fn state_rows(&self) -> Option<[usize; 2]> {
         Some([self.live, self.right_rows])
     }
+
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        self.snapshot_state()
+    }
+
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        self.restore_state(states, keys)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::operators::join::JoinKind;
-    use crate::operators::test_util::{batch_i64, spec_on_k};
-    use arrow::array::Int64Array;
-
-    fn join() -> NullAwareAntiJoin {
-        let l = batch_i64(&[("k", &[0]), ("a", &[0])]).schema();
-        let r = batch_i64(&[("k", &[0])]).schema();
-        let cfg = JoinConfig {
-            spec: spec_on_k(&l, &r, JoinKind::Anti),
-            ttl: None,
-            updating: [false, true],
-        };
-        NullAwareAntiJoin::try_new(cfg, &l, &r).expect("join")
-    }
-
-    fn nullable(name: &str, v: &[Option<i64>]) -> RecordBatch {
-        let a: ArrayRef = Arc::new(Int64Array::from(v.to_vec()));
-        RecordBatch::try_from_iter(vec![(name, a)]).expect("batch")
-    }
-
-    /// (op, a) of every row emitted.
-    fn emitted(out: &mut Output) -> Vec<(i8, i64)> {
-        let mut rows = Vec::new();
-        for b in out.take_batches() {
-            let ops = changelog::ops(&b).expect("ops");
-            let a = b
-                .column(1)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .expect("a");
-            rows.extend((0..b.num_rows()).map(|i| (ops.value(i), a.value(i))));
-        }
-        rows
-    }
-
-    fn right(op: &mut NullAwareAntiJoin, k: &[Option<i64>], kinds: &[RowKind]) -> Vec<(i8, i64)> {
-        let data = nullable("k", k);
-        let ops = Int8Array::from_iter_values(kinds.iter().map(|k| k.code()));
-        let schema = changelog::with_op_field(&data.schema());
-        let batch = changelog::with_ops(&schema, data.columns().to_vec(), ops).expect("batch");
-        let mut out = Output::default();
-        op.on_batch(1, batch, &mut out).expect("right");
-        emitted(&mut out)
-    }
-
-    /// With a TTL, groups of right rows alone expire (nothing to compact),
-    /// and a retraction of a row counted before the expiry is ignored.
-    #[test]
-    fn expiry_with_only_subquery_rows_and_stale_retractions() {
-        let mut op = join();
-        op.cfg.ttl = Some(std::time::Duration::from_millis(100));
-        let now = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let t = Arc::clone(&now);
-        op.set_clock(Arc::new(move || {
-            t.load(std::sync::atomic::Ordering::Relaxed)
-        }));
-        assert!(right(&mut op, &[Some(1)], &[RowKind::Insert]).is_empty());
-        now.store(1_000, std::sync::atomic::Ordering::Relaxed);
-        // The group expired: a new row 2 counts afresh; retracting the old
-        // 1 must not empty the group.
-        assert!(right(&mut op, &[Some(2)], &[RowKind::Insert]).is_empty());
-        assert!(right(&mut op, &[Some(1)], &[RowKind::Delete]).is_empty());
-        let k: ArrayRef = Arc::new(Int64Array::from(vec![Some(2), Some(3)]));
-        let a: ArrayRef = Arc::new(Int64Array::from(vec![20, 30]));
-        let left = RecordBatch::try_from_iter(vec![("k", k), ("a", a)]).expect("left");
-        let mut out = Output::default();
-        op.on_batch(0, left, &mut out).expect("left");
-        assert_eq!(
-            emitted(&mut out),
-            [(RowKind::Insert.code(), 30)],
-            "2 is in the subquery"
-        );
-    }
-
-    #[test]
-    fn a_null_in_the_subquery_takes_every_row_back_until_it_goes() {
-        let (ins, del) = (RowKind::Insert.code(), RowKind::Delete.code());
-        let mut op = join();
-        let k: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(2)]));
-        let a: ArrayRef = Arc::new(Int64Array::from(vec![10, 20, 30]));
-        let left = RecordBatch::try_from_iter(vec![("k", k), ("a", a)]).expect("left");
-        let mut out = Output::default();
-        op.on_batch(0, left, &mut out).expect("left");
-        assert_eq!(
-            emitted(&mut out),
-            [(ins, 10), (ins, 20), (ins, 30)],
-            "empty subquery"
-        );
-        // The first subquery row: the NULL x is no longer known to be out,
-        // and neither is 1.
-        let got = right(&mut op, &[Some(1)], &[RowKind::Insert]);
-        assert_eq!(got.len(), 2);
-        assert!(got.contains(&(del, 10)) && got.contains(&(del, 20)));
-        // A NULL: 2 goes too; when it is retracted, 2 comes back.
-        assert_eq!(right(&mut op, &[None], &[RowKind::Insert]), [(del, 30)]);
-        assert_eq!(right(&mut op, &[None], &[RowKind::Delete]), [(ins, 30)]);
-        // The subquery empties: all pass again.
-        let mut got = right(&mut op, &[Some(1)], &[RowKind::Delete]);
-        got.sort();
-        assert_eq!(got, [(ins, 10), (ins, 20)]);
-        assert_eq!(op.state_rows(), Some([3, 0]));
-    }
-}
+mod tests;
