@@ -65,6 +65,16 @@ impl State {
     }
 }
 
+/// Columns `arrays` named by `names` (nullable), as a table.
+pub fn named_table(names: &[String], arrays: Vec<ArrayRef>) -> Result<RecordBatch> {
+    let fields: Vec<Field> = names
+        .iter()
+        .zip(&arrays)
+        .map(|(n, a)| Field::new(n, a.data_type().clone(), true))
+        .collect();
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
 /// A one-row table of named BIGINT values.
 pub fn scalars(values: &[(&str, i64)]) -> RecordBatch {
     let fields: Vec<Field> = values

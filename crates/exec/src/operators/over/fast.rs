@@ -110,6 +110,46 @@ impl Running {
         }
     }
 
+    /// The sums and count (a checkpoint's): BIGINT sum, DOUBLE sum, count.
+    pub(super) fn totals(&self) -> [ScalarValue; 3] {
+        [
+            ScalarValue::Int64(Some(self.int)),
+            ScalarValue::Float64(Some(self.float)),
+            ScalarValue::Int64(Some(self.count)),
+        ]
+    }
+
+    /// Take up checkpointed [`Running::totals`].
+    pub(super) fn set_totals(&mut self, int: i64, float: f64, count: i64) {
+        (self.int, self.float, self.count) = (int, float, count);
+    }
+
+    /// The frame's values, oldest first: BIGINT for SUM over BIGINT and
+    /// COUNT (1 for a value), DOUBLE otherwise; NULL for a NULL.
+    pub(super) fn frame_values(&self) -> impl Iterator<Item = ScalarValue> + '_ {
+        let float = matches!(self.kind, Fast::SumFloat | Fast::Avg);
+        self.values.iter().map(move |v| match v {
+            Some(Value::Int(x)) => ScalarValue::Int64(Some(*x)),
+            Some(Value::Float(x)) => ScalarValue::Float64(Some(*x)),
+            Some(Value::Present) => ScalarValue::Int64(Some(1)),
+            None if float => ScalarValue::Float64(None),
+            None => ScalarValue::Int64(None),
+        })
+    }
+
+    /// Row `r` of `values` (made by [`Running::frame_values`]) goes back
+    /// into the frame, the totals untouched.
+    pub(super) fn push_frame_value(&mut self, values: &ArrayRef, r: usize) {
+        let v = values.is_valid(r).then(|| match self.kind {
+            Fast::Count => Value::Present,
+            Fast::SumInt => Value::Int(values.as_primitive::<Int64Type>().value(r)),
+            Fast::SumFloat | Fast::Avg => {
+                Value::Float(values.as_primitive::<Float64Type>().value(r))
+            }
+        });
+        self.values.push_back(v);
+    }
+
     /// The aggregate over the frame.
     pub(super) fn value(&self) -> Result<ScalarValue> {
         let some = self.count > 0;

@@ -36,6 +36,7 @@ use sluice_common::{Error, Result, Watermark};
 use super::stored::{Pick, Stored};
 use super::window_aggregate::eval_all;
 
+mod checkpoint;
 mod fast;
 mod lead;
 
@@ -388,6 +389,45 @@ impl OverAggregate {
         Ok(())
     }
 
+    /// Rows wait in their partitions; those at or behind the watermark are
+    /// late and counted.
+    fn accept(&mut self, batch: RecordBatch) -> Result<u64> {
+        let times = self.times(&batch)?;
+        let cols = eval_all(&self.cfg.partition, &batch)?;
+        let keys = if cols.is_empty() {
+            None
+        } else {
+            Some(self.converter.convert_columns(&cols)?)
+        };
+        let b = self.stored.next_index();
+        let mut late = 0;
+        for (i, t) in times.iter().enumerate() {
+            let Some(t) = t.filter(|t| *t > self.watermark) else {
+                late += 1;
+                continue;
+            };
+            let row = keys.as_ref().map(|k| k.row(i));
+            let key: &[u8] = row.as_ref().map_or(&[], |r| r.as_ref());
+            let part = self.partition(key)?;
+            part.waiting.push((t, (b, i)));
+            part.min_waiting = part.min_waiting.min(t);
+            self.waiting += 1;
+        }
+        self.stored.push(batch);
+        Ok(late)
+    }
+
+    /// Partition `key`, made when new.
+    fn partition(&mut self, key: &[u8]) -> Result<&mut Partition> {
+        if !self.partitions.contains_key(key) {
+            let part = self.new_partition()?;
+            self.partitions.insert(key.into(), part);
+        }
+        self.partitions
+            .get_mut(key)
+            .ok_or_else(|| Error::internal("an OVER partition just made is missing"))
+    }
+
     fn times(&self, batch: &RecordBatch) -> Result<Int64Array> {
         to_millis(batch.column(self.cfg.time_column))
     }
@@ -437,34 +477,8 @@ impl Operator for OverAggregate {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let times = self.times(&batch)?;
-        let cols = eval_all(&self.cfg.partition, &batch)?;
-        let keys = if cols.is_empty() {
-            None
-        } else {
-            Some(self.converter.convert_columns(&cols)?)
-        };
-        let b = self.stored.next_index();
-        let mut late = 0;
-        for (i, t) in times.iter().enumerate() {
-            let Some(t) = t.filter(|t| *t > self.watermark) else {
-                late += 1;
-                continue;
-            };
-            let row = keys.as_ref().map(|k| k.row(i));
-            let key: &[u8] = row.as_ref().map_or(&[], |r| r.as_ref());
-            if !self.partitions.contains_key(key) {
-                let part = self.new_partition()?;
-                self.partitions.insert(key.into(), part);
-            }
-            if let Some(part) = self.partitions.get_mut(key) {
-                part.waiting.push((t, (b, i)));
-                part.min_waiting = part.min_waiting.min(t);
-                self.waiting += 1;
-            }
-        }
+        let late = self.accept(batch)?;
         out.add_late(late);
-        self.stored.push(batch);
         Ok(())
     }
 
@@ -546,9 +560,28 @@ impl Operator for OverAggregate {
         Ok(Some(wm))
     }
 
+    fn snapshots(&self) -> crate::checkpoint::Snapshots {
+        crate::checkpoint::Snapshots::Stateful
+    }
+
+    fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
+        self.snapshot_state()
+    }
+
+    fn restore(
+        &mut self,
+        states: &[crate::checkpoint::State],
+        keys: crate::checkpoint::KeyRange,
+    ) -> Result<()> {
+        self.restore_state(states, keys)
+    }
+
     fn state_size(&self) -> Option<(usize, usize)> {
         let frames: usize = self.partitions.values().map(|p| p.frame.len()).sum();
         let bytes = self.stored.bytes() + 64 * frames + 16 * (self.waiting + self.pending);
         Some((self.partitions.len(), bytes))
     }
 }
+
+#[cfg(test)]
+mod tests;

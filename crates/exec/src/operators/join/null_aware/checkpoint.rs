@@ -7,24 +7,15 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
-use arrow::datatypes::{Field, Int64Type, Schema};
+use arrow::array::{ArrayRef, AsArray, Int64Array};
+use arrow::datatypes::Int64Type;
 use arrow::record_batch::RecordBatch;
 use arrow::row::RowConverter;
 use sluice_common::{Error, Result};
 
-use super::{left_rows, Group, NullAwareAntiJoin};
+use super::{left_rows, NullAwareAntiJoin};
+use crate::checkpoint::state::named_table;
 use crate::checkpoint::{KeyRange, State};
-
-/// Columns `arrays` named by `names`, as a table.
-fn table(names: &[String], arrays: Vec<ArrayRef>) -> Result<RecordBatch> {
-    let fields: Vec<Field> = names
-        .iter()
-        .zip(&arrays)
-        .map(|(n, a)| Field::new(n, a.data_type().clone(), true))
-        .collect();
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
-}
 
 /// The arrays of the encoded rows `rows` (none for a converter of no
 /// columns).
@@ -47,7 +38,9 @@ fn numbers<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a [i64]> {
 
 impl NullAwareAntiJoin {
     fn group_names(&self) -> Vec<String> {
-        (0..self.keys[0].group.len()).map(|i| format!("g{i}")).collect()
+        (0..self.keys[0].group.len())
+            .map(|i| format!("g{i}"))
+            .collect()
     }
 
     fn decode_groups(&self, groups: &[&[u8]]) -> Result<Vec<ArrayRef>> {
@@ -98,14 +91,14 @@ impl NullAwareAntiJoin {
         names.extend(["nulls".to_string(), "last".to_string()]);
         cols.push(Arc::new(Int64Array::from(nulls)));
         cols.push(Arc::new(Int64Array::from(last)));
-        let groups = table(&names, cols)?;
+        let groups = named_table(&names, cols)?;
 
         let mut names = self.group_names();
         let mut cols = self.decode_groups(&value_groups)?;
         names.extend(["value".to_string(), "right".to_string()]);
         cols.extend(decode(&self.keys[1].column_rows, 1, &values)?);
         cols.push(Arc::new(Int64Array::from(counts)));
-        let values = table(&names, cols)?;
+        let values = named_table(&names, cols)?;
 
         let mut state = State::new().with("groups", groups).with("values", values);
         if !self.batches.is_empty() {
@@ -133,7 +126,7 @@ impl NullAwareAntiJoin {
         let (nulls, last) = (numbers(batch, "nulls")?, numbers(batch, "last")?);
         for (i, group) in owned.into_iter().enumerate() {
             let Some(group) = group else { continue };
-            let g = self.groups.entry(group).or_insert_with(Group::default);
+            let g = self.groups.entry(group).or_default();
             g.nulls += nulls[i] as u64;
             g.total += nulls[i] as u64;
             g.last = g.last.max(last[i] as u64);
@@ -150,7 +143,7 @@ impl NullAwareAntiJoin {
         let counts = numbers(batch, "right")?;
         for (i, group) in owned.into_iter().enumerate() {
             let Some(group) = group else { continue };
-            let g = self.groups.entry(group).or_insert_with(Group::default);
+            let g = self.groups.entry(group).or_default();
             let v: Box<[u8]> = encoded.row(i).as_ref().into();
             g.by_value.entry(v).or_default().right += counts[i] as u64;
             g.total += counts[i] as u64;
@@ -168,7 +161,7 @@ impl NullAwareAntiJoin {
         let b = self.batches.len();
         for (i, (group, value)) in groups.into_iter().zip(values).enumerate() {
             let Some(group) = group else { continue };
-            let g = self.groups.entry(group).or_insert_with(Group::default);
+            let g = self.groups.entry(group).or_default();
             match value {
                 Some(v) => g.by_value.entry(v).or_default().left.push((b, i)),
                 None => g.null_left.push((b, i)),

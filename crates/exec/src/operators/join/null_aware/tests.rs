@@ -170,7 +170,12 @@ fn restore_feeds() -> (Vec<Feed>, Vec<Feed>) {
             &[Some(16), Some(17), Some(18)],
             &[ins; 3],
         ),
-        left(&[None, Some(4)], &[Some(1), Some(3)], &[Some(11), Some(15)], &[del, del]),
+        left(
+            &[None, Some(4)],
+            &[Some(1), Some(3)],
+            &[Some(11), Some(15)],
+            &[del, del],
+        ),
         right(&[Some(5), Some(2)], &[Some(1), Some(1)], &[del, del]),
         right(&[None], &[Some(2)], &[del]),
     ];
