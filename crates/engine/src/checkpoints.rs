@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sluice_common::{Error, Result};
 use sluice_exec::checkpoint::store::{self, Loaded};
-use sluice_exec::checkpoint::CheckpointConfig;
+use sluice_exec::checkpoint::{CheckpointConfig, CheckpointId};
 
 use crate::settings::CheckpointSettings;
 
@@ -52,6 +52,78 @@ pub(crate) struct JobCheckpointing {
     pub config: CheckpointConfig,
     /// "resuming ... from checkpoint n", or warnings about damaged ones.
     pub notice: Option<String>,
+    /// It resumes from a checkpoint the user chose
+    /// (`execution.savepoint.path`).
+    pub chosen: bool,
+}
+
+impl JobCheckpointing {
+    /// The checkpoint interval, unless the job only takes its last one.
+    pub fn interval(&self) -> Option<std::time::Duration> {
+        (self.config.interval < NEVER).then_some(self.config.interval)
+    }
+
+    /// The sink's destination committed the rows of checkpoints up to
+    /// `committed` (0: none) and cannot commit a later one's any more:
+    /// resume from that checkpoint instead of a newer one (which is
+    /// abandoned), or start anew. Retains two checkpoints at least, so the
+    /// last committed one is still there when a newer one completes.
+    pub fn resume_committed(&mut self, committed: CheckpointId) -> Result<()> {
+        let cfg = &mut self.config;
+        cfg.retained = cfg.retained.max(2);
+        let Some(newest) = cfg.restored.as_ref().map(|r| r.id) else {
+            return Ok(()); // a fresh start
+        };
+        if committed == newest || (self.chosen && committed > newest) {
+            return Ok(());
+        }
+        if committed > newest {
+            return Err(Error::Checkpoint(format!(
+                "job '{}': its sink's destination says checkpoint {committed} was committed, \
+                 but the newest checkpoint in {} is {newest}; is another job writing with \
+                 the same transactional id prefix? Remove the checkpoints to start anew",
+                cfg.job,
+                cfg.job_dir.display()
+            )));
+        }
+        let why = format!("checkpoint {newest}'s rows were not committed before the job stopped");
+        let (restored, said) = if committed == 0 {
+            (
+                None,
+                format!("Job '{}' starts anew: {why}, nor any before.", cfg.job),
+            )
+        } else {
+            let path = store::checkpoint_dir(&cfg.job_dir, committed);
+            let loaded = store::load(&path).map_err(|e| {
+                Error::Checkpoint(format!(
+                    "job '{}': {why}, and checkpoint {committed}, the last whose rows were \
+                     committed, cannot be read: {}",
+                    cfg.job,
+                    e.message()
+                ))
+            })?;
+            check_fingerprint(&loaded, &cfg.fingerprint, &cfg.job)?;
+            let said = format!(
+                "Job '{}' resumes from checkpoint {committed} ({}), the last whose rows were \
+                 committed: {why}.",
+                cfg.job,
+                path.display()
+            );
+            (Some(Arc::new(loaded)), said)
+        };
+        if !self.chosen {
+            store::discard_after(&cfg.job_dir, committed)?;
+        }
+        cfg.restored = restored;
+        let mut notes: Vec<&str> = self
+            .notice
+            .as_deref()
+            .map(|n| n.lines().filter(|l| !l.starts_with("Job '")).collect())
+            .unwrap_or_default();
+        notes.push(&said);
+        self.notice = Some(notes.join("\n"));
+        Ok(())
+    }
 }
 
 /// The checkpoint config of the job `id` under `settings`; `None` when
@@ -133,6 +205,7 @@ pub(crate) fn configure(
     Ok(Some(JobCheckpointing {
         config,
         notice: (!notes.is_empty()).then(|| notes.join("\n")),
+        chosen: s.restore.is_some(),
     }))
 }
 
@@ -151,6 +224,80 @@ fn check_fingerprint(l: &Loaded, fingerprint: &str, name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Checkpoints 1..=3 of job `j` under `dir`, and the job resuming from
+    /// the newest (or from checkpoint `chosen`, as a chosen savepoint).
+    fn job(dir: &Path, chosen: Option<CheckpointId>) -> JobCheckpointing {
+        let job_dir = dir.join("j");
+        for id in 1..=3 {
+            store::write(&job_dir, id, "fp", false, &[]).expect("writes");
+        }
+        let restored = match chosen {
+            Some(id) => store::load(&store::checkpoint_dir(&job_dir, id)).ok(),
+            None => store::latest(&job_dir).0,
+        };
+        JobCheckpointing {
+            config: CheckpointConfig {
+                job: "j".into(),
+                job_dir,
+                interval: std::time::Duration::from_secs(1),
+                timeout: std::time::Duration::from_secs(60),
+                retained: 1,
+                tolerable_failures: 0,
+                fingerprint: "fp".into(),
+                restored: restored.map(Arc::new),
+            },
+            notice: None,
+            chosen: chosen.is_some(),
+        }
+    }
+
+    fn left(ck: &JobCheckpointing) -> Vec<bool> {
+        (1..=3)
+            .map(|id| store::checkpoint_dir(&ck.config.job_dir, id).exists())
+            .collect()
+    }
+
+    /// A sink whose destination committed checkpoint `c` makes the job
+    /// resume from `c`, abandoning newer ones, or start anew (0); a record
+    /// newer than every checkpoint is refused; a chosen savepoint stands
+    /// unless its rows were not committed.
+    #[test]
+    fn resumes_from_the_last_committed_checkpoint() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut ck = job(dir.path(), None);
+        ck.resume_committed(3).expect("resumes");
+        assert_eq!(ck.config.restored.as_ref().map(|r| r.id), Some(3));
+        assert_eq!((ck.config.retained, ck.notice.is_none()), (2, true));
+
+        let mut ck = job(dir.path(), None);
+        ck.resume_committed(2).expect("resumes");
+        assert_eq!(ck.config.restored.as_ref().map(|r| r.id), Some(2));
+        assert!(ck.notice.as_deref().unwrap_or("").contains("checkpoint 2"));
+        assert_eq!(left(&ck), [true, true, false]);
+
+        let mut ck = job(dir.path(), None);
+        ck.resume_committed(0).expect("starts anew");
+        assert!(ck.config.restored.is_none());
+        assert!(ck.notice.as_deref().unwrap_or("").contains("starts anew"));
+        assert_eq!(left(&ck), [false, false, false]);
+
+        let mut ck = job(dir.path(), None);
+        let e = ck
+            .resume_committed(7)
+            .expect_err("ahead of the checkpoints");
+        assert!(e.to_string().contains("another job"), "{e}");
+
+        // A chosen savepoint: older than the record stands; newer than it
+        // falls back to the record, keeping the checkpoints.
+        let mut ck = job(dir.path(), Some(2));
+        ck.resume_committed(3).expect("stands");
+        assert_eq!(ck.config.restored.as_ref().map(|r| r.id), Some(2));
+        let mut ck = job(dir.path(), Some(3));
+        ck.resume_committed(1).expect("falls back");
+        assert_eq!(ck.config.restored.as_ref().map(|r| r.id), Some(1));
+        assert_eq!(left(&ck), [true, true, true]);
+    }
 
     #[test]
     fn job_names_become_directory_names() {

@@ -18,6 +18,7 @@ use datafusion::sql::sqlparser::ast::{ObjectName, Statement};
 use sluice_common::{Error, Result};
 use sluice_connectors::memory::MemoryStore;
 use sluice_exec::graph::StreamGraph;
+use sluice_exec::sink::Resume;
 
 use crate::checkpoints::JobCheckpointing;
 use sluice_sql::legacy::rewrite_group_windows;
@@ -404,9 +405,23 @@ impl Session {
     ) -> Result<StatementResult> {
         let (mut graph, shape, checkpointing) =
             plan_async(self.graph_here(stmt, state, Some(text)))?;
-        let Some(ck) = checkpointing else {
+        let Some(mut ck) = checkpointing else {
+            if let Some((sink, _)) = graph.sink.as_ref().filter(|(s, _)| s.needs_checkpoints()) {
+                return Err(Error::plan(format!(
+                    "{} commits with checkpoints ('sink.delivery-guarantee' = 'exactly-once'): \
+                     set 'execution.checkpointing.interval' and 'state.checkpoints.dir'",
+                    sink.describe()
+                )));
+            }
             return Ok(StatementResult::Insert(QueryHandle::start(graph, shape)));
         };
+        if let Some((sink, _)) = graph.sink.as_mut() {
+            let interval = ck.interval();
+            match sink.prepare_checkpoints(&ck.config.job, interval).await? {
+                Resume::Any => {}
+                Resume::From(committed) => ck.resume_committed(committed)?,
+            }
+        }
         if let Some(done) = ck.config.restored.as_ref().filter(|r| r.finished) {
             // The job finished: only its last commit may be missing.
             let (mut sink, _) = graph
@@ -416,7 +431,7 @@ impl Session {
             let state = done.tasks.first().map(|(_, s)| s.clone());
             sink.start_checkpoints(&ck.config.job, state.as_ref())
                 .await?;
-            sink.commit(sluice_exec::sink::FINAL).await?;
+            sink.commit_final(done.id).await?;
             return Ok(StatementResult::Done(format!(
                 "Job '{}' already finished (its checkpoint {} in {}): nothing to run. To run it \
                  again, SET 'pipeline.name' to another name or remove its checkpoints.",

@@ -403,14 +403,14 @@ pub async fn run_sink(
             }
             Message::EndOfStream => {
                 let state = sink.pre_commit(FINAL).await?;
-                if !handle.finish(state).await {
+                let Some(id) = handle.finish(state).await else {
                     return Err(sluice_common::Error::Checkpoint(
                         "the job's last checkpoint did not complete; its last rows stay \
                          uncommitted"
                             .into(),
                     ));
-                }
-                return sink.commit(FINAL).await;
+                };
+                return sink.commit_final(id).await;
             }
             other => write_message(&mut *sink, other, &metrics).await?,
         }

@@ -9,6 +9,8 @@
 //! written after it, so readers of its output never see a row twice or miss
 //! one.
 
+use std::time::Duration;
+
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use sluice_common::{Error, Result, Watermark};
@@ -17,6 +19,19 @@ use crate::checkpoint::{CheckpointId, State};
 
 /// The pre-commit at the end of the input: everything not yet committed.
 pub const FINAL: CheckpointId = CheckpointId::MAX;
+
+/// Which checkpoint a checkpointing job may resume from, as its sink sees
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Any complete checkpoint: the sink commits what a restored
+    /// checkpoint pre-committed (its state holds what that takes).
+    Any,
+    /// Only this one: the newest checkpoint whose writes the sink's
+    /// destination recorded as committed (0: none, start anew). Writes
+    /// pre-committed by newer checkpoints cannot be committed any more.
+    From(CheckpointId),
+}
 
 /// Writes a query's result somewhere.
 #[async_trait]
@@ -46,6 +61,23 @@ pub trait Sink: Send + 'static {
         false
     }
 
+    /// Whether it writes only in checkpointing jobs (it commits with
+    /// them); a job without checkpoints is refused.
+    fn needs_checkpoints(&self) -> bool {
+        false
+    }
+
+    /// Before a checkpointing job (named `job`, checkpointing every
+    /// `interval`, if it does) starts: check the sink can commit at that
+    /// pace, and say which checkpoint the job may resume from.
+    async fn prepare_checkpoints(
+        &mut self,
+        _job: &str,
+        _interval: Option<Duration>,
+    ) -> Result<Resume> {
+        Ok(Resume::Any)
+    }
+
     /// The job checkpoints; `job` names it the same across restarts. Take
     /// up `restored` (commit what it pre-committed, discard what was
     /// written after it), or without one (a fresh start) discard what
@@ -68,5 +100,11 @@ pub trait Sink: Send + 'static {
     /// visible.
     async fn commit(&mut self, _id: CheckpointId) -> Result<()> {
         Ok(())
+    }
+
+    /// The job's last checkpoint (`id`, holding the [`FINAL`] pre-commit)
+    /// is complete: commit everything.
+    async fn commit_final(&mut self, _id: CheckpointId) -> Result<()> {
+        self.commit(FINAL).await
     }
 }

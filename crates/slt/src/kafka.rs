@@ -5,7 +5,8 @@
 //! (with a message) unless a broker is required, then they fail.
 //!
 //! In a test file, `system ok` with `kafka-topic create NAME PARTITIONS`
-//! creates a topic; `${KAFKA}` is the bootstrap address and `${RUN}` a
+//! creates a topic, `kafka-group-offset GROUP TOPIC OFFSET` sets a consumer
+//! group's offset of partition 0; `${KAFKA}` is the bootstrap address and `${RUN}` a
 //! prefix unique to this run, so topic names never collide.
 
 use std::os::unix::process::ExitStatusExt;
@@ -23,50 +24,55 @@ pub fn required() -> bool {
     std::env::var("SLUICE_REQUIRE_KAFKA").is_ok_and(|v| v == "1")
 }
 
-/// Run a `system` command: `kafka-topic create NAME PARTITIONS` is handled
-/// here (through the Kafka admin API), anything else by bash.
+/// Run a `system` command: `kafka-topic create NAME PARTITIONS` and
+/// `kafka-group-offset GROUP TOPIC OFFSET` (partition 0) are handled here
+/// (through the Kafka API), anything else by bash.
 pub async fn run_command(mut command: Command) -> std::io::Result<Output> {
     let script: Option<String> = command
         .get_args()
         .nth(1)
         .map(|a| a.to_string_lossy().into_owned());
-    let Some(words) = script
+    let words: Vec<String> = script
         .as_deref()
-        .and_then(|s| s.trim().strip_prefix("kafka-topic create "))
-        .map(|rest| {
-            rest.split_whitespace()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-    else {
-        return command.output();
-    };
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let fail = |msg: String| Output {
         status: ExitStatus::from_raw(1 << 8),
         stdout: vec![],
         stderr: msg.into_bytes(),
     };
-    let [name, partitions] = &words[..] else {
-        return Ok(fail("usage: kafka-topic create NAME PARTITIONS".into()));
+    let done = |r: sluice_common::Result<()>| match r {
+        Ok(()) => Output {
+            status: ExitStatus::from_raw(0),
+            stdout: vec![],
+            stderr: vec![],
+        },
+        Err(e) => fail(e.to_string()),
     };
-    let Ok(partitions) = partitions.parse::<i32>() else {
-        return Ok(fail(format!(
-            "partitions must be a number, not {partitions}"
-        )));
+    let Some(&tool) = words.first().filter(|w| w.starts_with("kafka-")) else {
+        return command.output();
     };
     let Some(bootstrap) = bootstrap() else {
         return Ok(fail("no Kafka broker: set SLUICE_KAFKA_BOOTSTRAP".into()));
     };
-    Ok(
-        match sluice_connectors::kafka::create_topic(&bootstrap, name, partitions).await {
-            Ok(()) => Output {
-                status: ExitStatus::from_raw(0),
-                stdout: vec![],
-                stderr: vec![],
-            },
-            Err(e) => fail(e.to_string()),
+    use sluice_connectors::kafka::{create_topic, set_group_offset};
+    Ok(match (tool, &words[1..]) {
+        ("kafka-topic", ["create", name, partitions]) => match partitions.parse::<i32>() {
+            Ok(n) => done(create_topic(&bootstrap, name, n).await),
+            Err(_) => fail(format!("partitions must be a number, not {partitions}")),
         },
-    )
+        ("kafka-group-offset", [group, topic, offset]) => match offset.parse::<i64>() {
+            Ok(n) => done(set_group_offset(&bootstrap, group, topic, n).await),
+            Err(_) => fail(format!("the offset must be a number, not {offset}")),
+        },
+        _ => fail(
+            "usage: kafka-topic create NAME PARTITIONS | kafka-group-offset GROUP TOPIC OFFSET"
+                .into(),
+        ),
+    })
 }
 
 /// The broker for a Kafka test: `None` (after saying so) when there is none

@@ -45,7 +45,7 @@ pub(super) fn kafka_error(e: &KafkaError, options: &KafkaOptions) -> Error {
 
 /// librdkafka settings: the table's `properties.*`, plus what the engine
 /// needs (it assigns partitions itself, so no offsets are committed).
-fn config(options: &KafkaOptions) -> ClientConfig {
+pub(super) fn config(options: &KafkaOptions) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("group.id", format!("sluice-{}", options.table))
         .set("enable.auto.commit", "false")
@@ -174,4 +174,31 @@ pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Resu
         }
     }
     Ok(())
+}
+
+/// Set consumer group `group`'s committed offset of partition 0 of `topic`
+/// (test tools: an exactly-once sink's commit record made to lag, as when
+/// a process dies between a checkpoint and its commit).
+pub async fn set_group_offset(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    offset: i64,
+) -> Result<()> {
+    use rdkafka::consumer::CommitMode;
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| Error::external("kafka", format!("consumer for {bootstrap}: {e}")))?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(offset))
+        .map_err(|e| Error::external("kafka", e.to_string()))?;
+    let what = format!("commit offset {offset} of {topic}/0 for group {group} on {bootstrap}");
+    tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+        .await
+        .map_err(|e| Error::internal(format!("Kafka commit task failed: {e}")))?
+        .map_err(|e| Error::external("kafka", format!("{what}: {e}")))
 }

@@ -105,6 +105,9 @@ pub struct KafkaOptions {
     /// `connector = 'upsert-kafka'`: records are upserts keyed by the
     /// PRIMARY KEY (a tombstone deletes the key).
     pub upsert: bool,
+    /// `sink.delivery-guarantee = 'exactly-once'`: its
+    /// `sink.transactional-id-prefix`.
+    pub exactly_once: Option<String>,
 }
 
 impl KafkaOptions {
@@ -256,15 +259,17 @@ impl KafkaOptions {
             &["at-least-once", "none", "exactly-once"],
             "at-least-once",
         )?;
-        if guarantee == "exactly-once" {
-            return Err(err(
-                "sink.delivery-guarantee 'exactly-once' (Kafka transactions) is not \
-                 implemented yet; use 'at-least-once' (with checkpoints: nothing lost, rows \
-                 after the last checkpoint may be written twice after a restart)"
-                    .into(),
-            ));
-        }
-        let _ = o.get("sink.transactional-id-prefix");
+        let prefix = o.get("sink.transactional-id-prefix").map(str::to_string);
+        let exactly_once =
+            match (guarantee.as_str(), prefix) {
+                ("exactly-once", Some(p)) if !p.trim().is_empty() => Some(p),
+                ("exactly-once", _) => return Err(err(
+                    "sink.delivery-guarantee 'exactly-once' needs 'sink.transactional-id-prefix' \
+                     (unique to this job: its Kafka transactional ids start with it)"
+                        .into(),
+                )),
+                _ => None,
+            };
         // Flink's upsert-kafka buffers to reduce writes per key; each
         // batch here is already one net change per key.
         let _ = o.get("sink.buffer-flush.max-rows");
@@ -291,6 +296,7 @@ impl KafkaOptions {
             partitioner,
             dead_letter_topic,
             upsert: upsert.is_some(),
+            exactly_once,
         })
     }
 
@@ -471,7 +477,15 @@ mod tests {
             ("scan.startup.specific-offsets", "p0=1")
         ])
         .contains("must look like"));
-        assert!(e(&[("sink.delivery-guarantee", "exactly-once")]).contains("checkpoints"));
+        assert!(e(&[("sink.delivery-guarantee", "exactly-once")])
+            .contains("needs 'sink.transactional-id-prefix'"));
+        let mut pairs = BASE.to_vec();
+        pairs.extend([
+            ("sink.delivery-guarantee", "exactly-once"),
+            ("sink.transactional-id-prefix", "job-7"),
+        ]);
+        let o = parse(&pairs).expect("valid");
+        assert_eq!(o.exactly_once.as_deref(), Some("job-7"));
         let no_servers = parse(&[("topic", "x"), ("format", "json")]).expect_err("invalid");
         assert!(no_servers.to_string().contains("bootstrap.servers"));
     }

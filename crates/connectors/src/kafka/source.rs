@@ -171,6 +171,24 @@ fn start_positions(o: &KafkaOptions) -> Result<Vec<(PartitionInfo, i64, Option<i
         .collect())
 }
 
+/// A transaction ends with a control record the consumer never hands out,
+/// so a bounded partition's last offsets may never arrive: one whose
+/// consumer position (which passes them) reached its end is done.
+fn passed_control_records(consumer: &StreamConsumer, state: &mut BTreeMap<i32, PartitionState>) {
+    let Ok(positions) = consumer.position() else {
+        return;
+    };
+    for e in positions.elements() {
+        let (Some(s), Offset::Offset(at)) = (state.get_mut(&e.partition()), e.offset()) else {
+            continue;
+        };
+        if !s.done && s.end.is_some_and(|end| at >= end) {
+            s.next = s.next.max(at);
+            s.done = true;
+        }
+    }
+}
+
 impl KafkaSource {
     async fn consume(
         self,
@@ -313,6 +331,9 @@ impl KafkaSource {
                         break;
                     }
                 }
+            }
+            if records.is_empty() && bounded {
+                passed_control_records(&consumer, &mut state);
             }
             if let Ok(mut pos) = positions.lock() {
                 for (p, s) in &state {

@@ -80,8 +80,13 @@ pub(crate) enum Ack {
     },
     /// A task ended: `state` stands for it in every later checkpoint.
     Ended { task: (u32, u32), state: State },
-    /// The sink's input ended: the job's last checkpoint, then it commits.
-    Final { task: (u32, u32), state: State },
+    /// The sink's input ended: the job's last checkpoint, then it commits;
+    /// `done` gets its id once it is complete.
+    Final {
+        task: (u32, u32),
+        state: State,
+        done: oneshot::Sender<CheckpointId>,
+    },
     /// Take a checkpoint now and say which (a savepoint).
     Now(oneshot::Sender<Result<CheckpointId>>),
 }
@@ -128,16 +133,14 @@ impl TaskCheckpoint {
     }
 
     /// The sink's input ended: the job's last checkpoint holds `state`.
-    /// Returns once that checkpoint is complete (`false`: it failed).
-    pub async fn finish(&self, state: State) -> bool {
+    /// Returns that checkpoint's id once it is complete (`None`: it
+    /// failed).
+    pub async fn finish(&self, state: State) -> Option<CheckpointId> {
         let task = self.task.key();
-        let mut completed = self.completed.clone();
-        let before = *completed.borrow();
-        if self.acks.send(Ack::Final { task, state }).await.is_err() {
-            return false;
-        }
-        let done = completed.wait_for(|&c| c > before).await.is_ok();
-        done
+        let (done, id) = oneshot::channel();
+        let ack = Ack::Final { task, state, done };
+        self.acks.send(ack).await.ok()?;
+        id.await.ok()
     }
 
     /// Announcements of completed checkpoints (the newest id).
@@ -288,8 +291,10 @@ impl Coordinator {
                     Some(Ack::Ended { task, state }) => {
                         ended.insert(task, state);
                     }
-                    Some(Ack::Final { task, state }) => {
-                        return self.finish(next, task, state, pending).await;
+                    Some(Ack::Final { task, state, done }) => {
+                        self.finish(next, task, state, pending).await?;
+                        let _ = done.send(next);
+                        return Ok(());
                     }
                     Some(Ack::Now(reply)) => match pending.as_mut() {
                         Some(p) => p.waiting.push(reply),

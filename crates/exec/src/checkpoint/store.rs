@@ -266,6 +266,16 @@ pub fn latest(job_dir: &Path) -> (Option<Loaded>, Vec<String>) {
     (None, skipped)
 }
 
+/// Remove the checkpoints of the job at `job_dir` newer than `id` (a job
+/// resuming from `id` abandons them; their numbers are taken again).
+pub fn discard_after(job_dir: &Path, id: CheckpointId) -> Result<()> {
+    for newer in ids(job_dir).into_iter().filter(|n| *n > id) {
+        let dir = checkpoint_dir(job_dir, newer);
+        fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    }
+    Ok(())
+}
+
 /// Keep the newest `keep` complete checkpoints of the job at `job_dir` and
 /// no incomplete one older than the newest complete one.
 pub fn retain(job_dir: &Path, keep: usize) -> Result<()> {
