@@ -77,7 +77,8 @@ impl Transactions {
     /// Fence every transactional id of `prefix` (aborting what an earlier
     /// process left open) and keep the producers.
     pub(super) async fn fence(options: &KafkaOptions, prefix: &str) -> Result<Self> {
-        let mut idle = Vec::with_capacity(SLOTS);
+        // Concurrently: each takes a round trip or two to the broker.
+        let mut fencing = tokio::task::JoinSet::new();
         for slot in 0..SLOTS {
             let id = format!("{prefix}-{slot}");
             let mut c = config(options);
@@ -90,14 +91,17 @@ impl Transactions {
                 c.set("transaction.timeout.ms", DEFAULT_TIMEOUT_MS.to_string());
             }
             let o = options.clone();
-            let producer = blocking("transaction", move || {
+            fencing.spawn_blocking(move || {
                 let p: FutureProducer = c.create().map_err(|e| error(&o, &id, "start", &e))?;
                 p.init_transactions(REQUEST_TIMEOUT)
                     .map_err(|e| error(&o, &id, "initialise", &e))?;
-                Ok(p)
-            })
-            .await?;
-            idle.push(producer);
+                Ok::<_, Error>(p)
+            });
+        }
+        let mut idle = Vec::with_capacity(SLOTS);
+        while let Some(done) = fencing.join_next().await {
+            let p = done.map_err(|e| Error::internal(format!("Kafka fencing task failed: {e}")))?;
+            idle.push(p?);
         }
         let mut c: ClientConfig = config(options);
         c.set("group.id", commit_group(prefix))
