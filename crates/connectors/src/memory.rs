@@ -6,14 +6,15 @@ use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, RwLock};
+use std::time::Duration;
 
 use sluice_common::changelog::{self, ChangelogMode};
 use sluice_common::{Error, Fold, Result, Watermark};
 use sluice_exec::checkpoint::state::{scalar, scalars};
-use sluice_exec::checkpoint::State;
-use sluice_exec::sink::Sink;
+use sluice_exec::checkpoint::{CheckpointId, State};
+use sluice_exec::sink::{Resume, Sink, FINAL};
 use sluice_exec::source::{ScanColumns, Source, SourceContext};
 
 use crate::options::Options;
@@ -107,6 +108,9 @@ pub struct MemoryTable {
     schema: SchemaRef,
     key: Option<Vec<usize>>,
     stored: Mutex<Stored>,
+    /// Per checkpointing job writing it: the last checkpoint whose rows
+    /// it holds.
+    committed: Mutex<HashMap<String, CheckpointId>>,
 }
 
 enum Stored {
@@ -135,7 +139,27 @@ impl MemoryTable {
             schema,
             key,
             stored: Mutex::new(stored),
+            committed: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The last checkpoint of `job` whose rows the table holds (0: none).
+    pub fn committed(&self, job: &str) -> CheckpointId {
+        self.committed
+            .lock()
+            .map_or(0, |c| c.get(job).copied().unwrap_or(0))
+    }
+
+    /// Apply the rows of `job`'s checkpoint `id` (after those before it).
+    fn commit(&self, job: &str, id: CheckpointId, rows: Vec<RecordBatch>) -> Result<()> {
+        for batch in rows {
+            self.write(batch)?;
+        }
+        self.committed
+            .lock()
+            .map_err(|_| Error::internal("memory table lock poisoned"))?
+            .insert(job.to_string(), id);
+        Ok(())
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Stored>> {
@@ -216,16 +240,58 @@ impl MemoryStore {
     }
 }
 
-/// Writes results into a memory table: appends, or applies a changelog.
+/// Writes results into a memory table: appends, or applies a changelog. In
+/// a checkpointing job the rows become visible when the checkpoint after
+/// them completes; the table records the job's last committed checkpoint,
+/// from which the job resumes (in this process; a new process starts the
+/// job anew, as its memory tables are new).
 #[derive(Debug)]
 pub struct MemorySink {
     table: Arc<MemoryTable>,
+    /// A checkpointing job: its name, its rows since the last barrier and
+    /// the rows of checkpoints not complete yet.
+    pending: Option<Pending>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    job: String,
+    open: Vec<RecordBatch>,
+    precommitted: VecDeque<(CheckpointId, Vec<RecordBatch>)>,
 }
 
 impl MemorySink {
     /// A sink into `table`.
     pub fn new(table: Arc<MemoryTable>) -> Self {
-        MemorySink { table }
+        MemorySink {
+            table,
+            pending: None,
+        }
+    }
+
+    /// `batch` (rows, or a changelog) as the table's columns.
+    fn conform(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let ops = changelog::ops(batch).cloned();
+        let data = changelog::data(batch)?;
+        let cols = data
+            .columns()
+            .iter()
+            .zip(self.table.schema.fields())
+            .map(|(c, f)| cast(c, f.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let table = &self.table;
+        let err = |e: arrow::error::ArrowError| {
+            Error::execution(format!("INSERT INTO {}: {e}", table.name))
+        };
+        Ok(match ops {
+            Some(ops) => {
+                let schema = changelog::with_op_field(&table.schema);
+                let mut cols = cols;
+                cols.push(Arc::new(ops));
+                RecordBatch::try_new(schema, cols).map_err(err)?
+            }
+            None => RecordBatch::try_new(Arc::clone(&table.schema), cols).map_err(err)?,
+        })
     }
 }
 
@@ -253,31 +319,70 @@ impl Sink for MemorySink {
     }
 
     async fn write(&mut self, batch: RecordBatch) -> Result<()> {
-        let ops = changelog::ops(&batch).cloned();
-        let data = changelog::data(&batch)?;
-        let cols = data
-            .columns()
-            .iter()
-            .zip(self.table.schema.fields())
-            .map(|(c, f)| cast(c, f.data_type()))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let table = &self.table;
-        let err = |e: arrow::error::ArrowError| {
-            Error::execution(format!("INSERT INTO {}: {e}", table.name))
-        };
-        let batch = match ops {
-            Some(ops) => {
-                let schema = changelog::with_op_field(&table.schema);
-                let mut cols = cols;
-                cols.push(Arc::new(ops));
-                RecordBatch::try_new(schema, cols).map_err(err)?
+        let batch = self.conform(&batch)?;
+        match &mut self.pending {
+            Some(p) => {
+                p.open.push(batch);
+                Ok(())
             }
-            None => RecordBatch::try_new(Arc::clone(&table.schema), cols).map_err(err)?,
-        };
-        table.write(batch)
+            None => self.table.write(batch),
+        }
     }
 
     async fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn checkpoints(&self) -> bool {
+        true
+    }
+
+    /// The job resumes from the last checkpoint whose rows the table holds
+    /// (none in a new process: the job starts anew).
+    async fn prepare_checkpoints(&mut self, job: &str, _: Option<Duration>) -> Result<Resume> {
+        Ok(Resume::From(self.table.committed(job)))
+    }
+
+    async fn start_checkpoints(&mut self, job: &str, _restored: Option<&State>) -> Result<()> {
+        self.pending = Some(Pending {
+            job: job.to_string(),
+            open: Vec::new(),
+            precommitted: VecDeque::new(),
+        });
+        Ok(())
+    }
+
+    async fn pre_commit(&mut self, id: CheckpointId) -> Result<State> {
+        if let Some(p) = &mut self.pending {
+            let rows = std::mem::take(&mut p.open);
+            p.precommitted.push_back((id, rows));
+        }
+        Ok(State::new())
+    }
+
+    async fn commit(&mut self, id: CheckpointId) -> Result<()> {
+        self.commit_up_to(id, id)
+    }
+
+    async fn commit_final(&mut self, id: CheckpointId) -> Result<()> {
+        self.commit_up_to(FINAL, id)
+    }
+}
+
+impl MemorySink {
+    /// Apply the rows pre-committed up to `upto`, recording `last` for the
+    /// [`FINAL`] ones.
+    fn commit_up_to(&mut self, upto: CheckpointId, last: CheckpointId) -> Result<()> {
+        let Some(p) = &mut self.pending else {
+            return Ok(());
+        };
+        while p.precommitted.front().is_some_and(|(id, _)| *id <= upto) {
+            let Some((id, rows)) = p.precommitted.pop_front() else {
+                break;
+            };
+            let id = if id == FINAL { last } else { id };
+            self.table.commit(&p.job, id, rows)?;
+        }
         Ok(())
     }
 }

@@ -86,26 +86,27 @@ impl JobCheckpointing {
                 cfg.job_dir.display()
             )));
         }
-        let why = format!("checkpoint {newest}'s rows were not committed before the job stopped");
         let (restored, said) = if committed == 0 {
-            (
-                None,
-                format!("Job '{}' starts anew: {why}, nor any before.", cfg.job),
-            )
+            let said = format!(
+                "Job '{}' starts anew: its sink holds the rows of none of its checkpoints \
+                 (the newest is {newest}).",
+                cfg.job
+            );
+            (None, said)
         } else {
             let path = store::checkpoint_dir(&cfg.job_dir, committed);
             let loaded = store::load(&path).map_err(|e| {
                 Error::Checkpoint(format!(
-                    "job '{}': {why}, and checkpoint {committed}, the last whose rows were \
-                     committed, cannot be read: {}",
+                    "job '{}': checkpoint {committed}, the last whose rows its sink holds, \
+                     cannot be read: {}",
                     cfg.job,
                     e.message()
                 ))
             })?;
             check_fingerprint(&loaded, &cfg.fingerprint, &cfg.job)?;
             let said = format!(
-                "Job '{}' resumes from checkpoint {committed} ({}), the last whose rows were \
-                 committed: {why}.",
+                "Job '{}' resumes from checkpoint {committed} ({}), the last whose rows its \
+                 sink holds (the newest is {newest}).",
                 cfg.job,
                 path.display()
             );

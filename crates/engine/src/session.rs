@@ -349,10 +349,7 @@ impl Session {
                 ct.check_accepts(&plan.changelog, plan.key_names.as_deref())?;
                 let sink = ct.sink(state, overwrite)?;
                 let checkpointing = match job {
-                    // Rows of a memory table live in this process only:
-                    // a job writing one has nothing to resume after a
-                    // crash, and runs without checkpoints.
-                    Some(text) if table.connector() != "memory" => {
+                    Some(text) => {
                         let id = crate::checkpoints::JobIdentity {
                             sink_table: &dml.table_name.to_string(),
                             statement: text,

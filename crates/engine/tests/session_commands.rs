@@ -336,6 +336,70 @@ async fn a_savepoint_stops_a_job_that_then_resumes() {
     assert_eq!(rows, 36_800, "every bid of 40,000 events once");
 }
 
+/// The rows of memory table `table` now.
+async fn rows_of(session: &Session, table: &str) -> usize {
+    // The streaming COUNT updates per batch read: its last value counts all.
+    let counts = cells(session, &format!("SELECT COUNT(*) FROM {table}")).await;
+    counts
+        .last()
+        .and_then(|r| r[0].parse().ok())
+        .unwrap_or_default()
+}
+
+/// A memory table written by a checkpointing job: rows become visible with
+/// each checkpoint; `STOP JOB n WITH SAVEPOINT` returns once the savepoint's
+/// rows are in the table, and the INSERT started again in the same session
+/// resumes from it, so the table ends with every bid once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_table_job_resumes_in_the_same_session() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().display();
+    let session = Session::new();
+    for sql in [
+        "SET 'execution.checkpointing.interval' = '200 ms'".to_string(),
+        format!("SET 'state.checkpoints.dir' = '{d}/checkpoints'"),
+        "SET 'pipeline.name' = 'to-memory'".to_string(),
+        "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, \
+         url STRING, datetime TIMESTAMP(3), extra STRING) WITH ('connector' = 'nexmark', \
+         'nexmark.table.type' = 'bid', 'nexmark.event.num' = '40000', \
+         'nexmark.use.real.time' = 'true', 'nexmark.min.event.gap.in.ns' = '50000')"
+            .to_string(),
+        "CREATE TABLE kept (auction BIGINT, price BIGINT)".to_string(),
+    ] {
+        run(&session, &sql).await;
+    }
+    let insert = "INSERT INTO kept SELECT auction, price FROM bids";
+    let StatementResult::Insert(h) = run(&session, insert).await else {
+        panic!("not an insert");
+    };
+    let id = session.jobs().submit(insert.to_string(), h);
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let (checkpoint, _) = session
+        .jobs()
+        .stop_with_savepoint(id)
+        .await
+        .expect("savepoint");
+    let at_stop: usize = rows_of(&session, "kept").await;
+    assert!(
+        at_stop > 0 && at_stop < 36_800,
+        "{at_stop} rows at the stop"
+    );
+    let StatementResult::Insert(h) = run(&session, insert).await else {
+        panic!("not an insert");
+    };
+    let notice = h.notice().unwrap_or_default().to_string();
+    assert!(
+        notice.contains(&format!("resumes from checkpoint {checkpoint}")),
+        "{notice}"
+    );
+    h.wait().await.expect("the rest runs");
+    assert_eq!(
+        rows_of(&session, "kept").await,
+        36_800,
+        "every bid of 40,000 events once"
+    );
+}
+
 /// A lookup join (an unbounded stream with a bounded table) checkpoints
 /// without waiting forever for its paused stream: the table is read again
 /// when the job resumes, the stream goes on from its checkpointed position,

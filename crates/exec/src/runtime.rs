@@ -388,6 +388,7 @@ pub async fn run_sink(
                 if changed.is_ok() {
                     let id = *completed.borrow_and_update();
                     sink.commit(id).await?;
+                    handle.committed(id);
                 }
                 continue;
             }

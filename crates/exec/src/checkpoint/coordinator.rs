@@ -98,6 +98,7 @@ pub struct TaskCheckpoint {
     trigger: watch::Receiver<CheckpointId>,
     completed: watch::Receiver<CheckpointId>,
     acks: mpsc::Sender<Ack>,
+    committed: Arc<watch::Sender<CheckpointId>>,
 }
 
 impl std::fmt::Debug for TaskCheckpoint {
@@ -148,6 +149,11 @@ impl TaskCheckpoint {
         self.completed.clone()
     }
 
+    /// The sink committed what it wrote up to checkpoint `id`.
+    pub fn committed(&self, id: CheckpointId) {
+        self.committed.send_replace(id);
+    }
+
     /// A handle whose acks a test reads: (handle, acks, trigger).
     #[cfg(test)]
     pub(crate) fn for_test(
@@ -161,6 +167,7 @@ impl TaskCheckpoint {
             trigger,
             completed,
             acks,
+            committed: Arc::new(watch::channel(0).0),
         };
         (handle, rx, trigger_tx)
     }
@@ -170,20 +177,37 @@ impl TaskCheckpoint {
 #[derive(Clone)]
 pub struct SavepointTrigger {
     acks: mpsc::Sender<Ack>,
+    committed: watch::Receiver<CheckpointId>,
 }
 
 impl SavepointTrigger {
-    /// Take a checkpoint now; its id once complete.
+    /// Take a checkpoint now; its id once complete and its sink's output
+    /// up to it committed (so a job stopped now has nothing pending).
     pub async fn trigger(&self) -> Result<CheckpointId> {
         let (tx, rx) = oneshot::channel();
         self.acks
             .send(Ack::Now(tx))
             .await
             .map_err(|_| Error::Checkpoint("the job has ended".into()))?;
-        rx.await
-            .map_err(|_| Error::Checkpoint("the job ended before the savepoint completed".into()))?
+        let id = rx.await.map_err(|_| {
+            Error::Checkpoint("the job ended before the savepoint completed".into())
+        })??;
+        let mut committed = self.committed.clone();
+        let waited = tokio::time::timeout(SAVEPOINT_COMMIT, committed.wait_for(|&c| c >= id))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if waited {
+            return Ok(id);
+        }
+        Err(Error::Checkpoint(format!(
+            "savepoint {id} is complete but the sink did not commit it within {} s",
+            SAVEPOINT_COMMIT.as_secs()
+        )))
     }
 }
+
+/// How long a savepoint waits for its sink's commit.
+const SAVEPOINT_COMMIT: Duration = Duration::from_secs(60);
 
 /// A checkpoint in progress.
 struct Pending {
@@ -199,6 +223,8 @@ pub struct Coordinator {
     tasks: Vec<TaskInfo>,
     trigger: watch::Sender<CheckpointId>,
     completed: watch::Sender<CheckpointId>,
+    /// What the sink committed last.
+    committed: Arc<watch::Sender<CheckpointId>>,
     acks: mpsc::Receiver<Ack>,
     acks_tx: mpsc::Sender<Ack>,
     stats: Arc<Mutex<CheckpointStats>>,
@@ -210,6 +236,7 @@ impl Coordinator {
         let last = cfg.restored.as_ref().map_or(0, |r| r.id);
         let (trigger, _) = watch::channel(last);
         let (completed, _) = watch::channel(last);
+        let committed = Arc::new(watch::channel(last).0);
         let (acks_tx, acks) = mpsc::channel(4 * tasks.len() + 16);
         let stats = CheckpointStats {
             restored_from: cfg.restored.as_ref().map(|r| (r.id, r.path.clone())),
@@ -220,6 +247,7 @@ impl Coordinator {
             tasks,
             trigger,
             completed,
+            committed,
             acks,
             acks_tx,
             stats: Arc::new(Mutex::new(stats)),
@@ -233,6 +261,7 @@ impl Coordinator {
             trigger: self.trigger.subscribe(),
             completed: self.completed.subscribe(),
             acks: self.acks_tx.clone(),
+            committed: Arc::clone(&self.committed),
         }
     }
 
@@ -245,6 +274,7 @@ impl Coordinator {
     pub fn savepoints(&self) -> SavepointTrigger {
         SavepointTrigger {
             acks: self.acks_tx.clone(),
+            committed: self.committed.subscribe(),
         }
     }
 
