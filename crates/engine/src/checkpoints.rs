@@ -231,7 +231,8 @@ mod tests {
     fn job(dir: &Path, chosen: Option<CheckpointId>) -> JobCheckpointing {
         let job_dir = dir.join("j");
         for id in 1..=3 {
-            store::write(&job_dir, id, "fp", false, &[]).expect("writes");
+            let mut shared = Default::default();
+            store::write(&job_dir, id, "fp", false, &[], &mut shared).expect("writes");
         }
         let restored = match chosen {
             Some(id) => store::load(&store::checkpoint_dir(&job_dir, id)).ok(),

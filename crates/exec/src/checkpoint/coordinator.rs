@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use sluice_common::{Error, Result};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::shared::SharedFiles;
 use super::state::State;
 use super::store::{self, Loaded};
 use super::{CheckpointId, TaskInfo};
@@ -228,6 +229,8 @@ pub struct Coordinator {
     acks: mpsc::Receiver<Ack>,
     acks_tx: mpsc::Sender<Ack>,
     stats: Arc<Mutex<CheckpointStats>>,
+    /// Shared files written so far (incremental checkpoints).
+    shared: SharedFiles,
 }
 
 impl Coordinator {
@@ -251,6 +254,7 @@ impl Coordinator {
             acks,
             acks_tx,
             stats: Arc::new(Mutex::new(stats)),
+            shared: SharedFiles::default(),
         }
     }
 
@@ -412,7 +416,7 @@ impl Coordinator {
     }
 
     async fn write(
-        &self,
+        &mut self,
         id: CheckpointId,
         finished: bool,
         tasks: Vec<(TaskInfo, State)>,
@@ -420,13 +424,24 @@ impl Coordinator {
         let dir = self.cfg.job_dir.clone();
         let fingerprint = self.cfg.fingerprint.clone();
         let keep = self.cfg.retained;
-        tokio::task::spawn_blocking(move || {
-            let written = store::write(&dir, id, &fingerprint, finished, &tasks)?;
-            store::retain(&dir, keep)?;
-            Ok(written.bytes)
+        let mut shared = std::mem::take(&mut self.shared);
+        let (shared, written) = tokio::task::spawn_blocking(move || {
+            let written = store::write(&dir, id, &fingerprint, finished, &tasks, &mut shared)
+                .and_then(|w| {
+                    store::retain(&dir, keep)?;
+                    Ok(w.bytes)
+                });
+            // A failed checkpoint's files may be partial: write them anew.
+            match &written {
+                Ok(_) => shared.settle(),
+                Err(_) => shared = SharedFiles::default(),
+            }
+            (shared, written)
         })
         .await
-        .map_err(|e| Error::internal(format!("checkpoint writer panicked: {e}")))?
+        .map_err(|e| Error::internal(format!("checkpoint writer panicked: {e}")))?;
+        self.shared = shared;
+        written
     }
 
     fn announce(&mut self, id: CheckpointId, started: Instant, bytes: u64) {

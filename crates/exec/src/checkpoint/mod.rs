@@ -32,6 +32,7 @@
 pub mod coordinator;
 pub mod keys;
 pub(crate) mod launch;
+pub mod shared;
 pub mod state;
 pub mod store;
 #[cfg(test)]

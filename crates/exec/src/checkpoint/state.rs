@@ -11,9 +11,26 @@ use sluice_common::{Error, Result};
 
 /// A task's state at a checkpoint: named tables of rows. Empty for a task
 /// with nothing to keep.
+///
+/// A table added with a *share key* ([`State::add_shared`]) is immutable
+/// under that key: the store writes it once, into the job's shared files,
+/// and later checkpoints that hand over the same key refer to that file
+/// (incremental checkpoints). Read back, it is a table like the others.
 #[derive(Debug, Clone, Default)]
 pub struct State {
     tables: Vec<(String, RecordBatch)>,
+    shared: Vec<Shared>,
+}
+
+/// A shared table: its name, share key and rows (in parts, as stored).
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The table's name.
+    pub name: String,
+    /// What its rows never change under.
+    pub key: String,
+    /// Its rows.
+    pub batches: Vec<RecordBatch>,
 }
 
 impl State {
@@ -31,7 +48,43 @@ impl State {
     /// Add table `name` (replacing one of that name).
     pub fn add(&mut self, name: &str, batch: RecordBatch) {
         self.tables.retain(|(n, _)| n != name);
+        self.shared.retain(|t| t.name != name);
         self.tables.push((name.to_string(), batch));
+    }
+
+    /// Add table `name` (the rows of `batches`, of one schema), whose rows
+    /// never change under `key` (unique within the task): written once,
+    /// referred to by later checkpoints. Read back, it is one table.
+    pub fn add_shared(&mut self, name: &str, key: String, batches: Vec<RecordBatch>) {
+        self.tables.retain(|(n, _)| n != name);
+        self.shared.retain(|t| t.name != name);
+        self.shared.push(Shared {
+            name: name.to_string(),
+            key,
+            batches,
+        });
+    }
+
+    /// The shared tables, in the order added.
+    pub fn shared(&self) -> &[Shared] {
+        &self.shared
+    }
+
+    /// Table `name`, shared or not (a shared one's parts put together).
+    pub fn rows(&self, name: &str) -> Result<Option<RecordBatch>> {
+        if let Some(b) = self.get(name) {
+            return Ok(Some(b.clone()));
+        }
+        match self.shared.iter().find(|t| t.name == name) {
+            Some(t) => match t.batches.first() {
+                Some(first) => Ok(Some(arrow::compute::concat_batches(
+                    &first.schema(),
+                    &t.batches,
+                )?)),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
     }
 
     /// Table `name`, if present.
@@ -53,14 +106,17 @@ impl State {
 
     /// Whether it has no table.
     pub fn is_empty(&self) -> bool {
-        self.tables.is_empty()
+        self.tables.is_empty() && self.shared.is_empty()
     }
 
     /// Bytes of its arrays.
     pub fn bytes(&self) -> usize {
+        let shared = self.shared.iter().flat_map(|t| &t.batches);
         self.tables
             .iter()
-            .map(|(_, b)| b.get_array_memory_size())
+            .map(|(_, b)| b)
+            .chain(shared)
+            .map(RecordBatch::get_array_memory_size)
             .sum()
     }
 }

@@ -24,6 +24,7 @@ use arrow::record_batch::RecordBatch;
 use serde_json::{json, Value};
 use sluice_common::{Error, Result};
 
+use super::shared::{SharedFile, SharedFiles};
 use super::state::State;
 use super::{CheckpointId, TaskInfo};
 
@@ -86,14 +87,50 @@ fn safe(s: &str) -> String {
         .collect()
 }
 
-fn ipc_bytes(batch: &RecordBatch) -> Result<Vec<u8>> {
+fn ipc_bytes(batches: &[RecordBatch]) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
+    let Some(first) = batches.first() else {
+        return Ok(buf);
+    };
     {
-        let mut w = FileWriter::try_new(&mut buf, &batch.schema())?;
-        w.write(batch)?;
+        let mut w = FileWriter::try_new(&mut buf, &first.schema())?;
+        for b in batches {
+            w.write(b)?;
+        }
         w.finish()?;
     }
     Ok(buf)
+}
+
+/// A manifest's entry of table `name` in `f`.
+fn entry(name: &str, f: SharedFile) -> Value {
+    json!({
+        "name": name,
+        "file": f.file,
+        "bytes": f.bytes,
+        "fnv": f.fnv,
+    })
+}
+
+/// Write `batches` (one table) at `path` under `base`; `file` is how a
+/// manifest names it.
+fn write_table(
+    base: &Path,
+    path: &str,
+    file: String,
+    batches: &[RecordBatch],
+) -> Result<SharedFile> {
+    let data = ipc_bytes(batches)?;
+    let at = base.join(path);
+    if let Some(parent) = at.parent() {
+        fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+    }
+    write_synced(&at, &data)?;
+    Ok(SharedFile {
+        file,
+        bytes: data.len() as u64,
+        fnv: format!("{:016x}", fnv(&data)),
+    })
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -102,13 +139,15 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     f.sync_all().map_err(|e| io(path, e))
 }
 
-/// Write checkpoint `id` of a job: every task's tables, then the manifest.
+/// Write checkpoint `id` of a job: every task's tables (shared ones only
+/// when `shared` has no file of them yet), then the manifest.
 pub fn write(
     job_dir: &Path,
     id: CheckpointId,
     fingerprint: &str,
     finished: bool,
     tasks: &[(TaskInfo, State)],
+    shared: &mut SharedFiles,
 ) -> Result<Written> {
     let dir = checkpoint_dir(job_dir, id);
     fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
@@ -118,15 +157,22 @@ pub fn write(
         let mut tables = Vec::new();
         for (name, batch) in state.tables() {
             let file = format!("n{}-i{}-{}.arrow", task.ordinal, task.instance, safe(name));
-            let data = ipc_bytes(batch)?;
-            write_synced(&dir.join(&file), &data)?;
-            bytes += data.len() as u64;
-            tables.push(json!({
-                "name": name,
-                "file": file,
-                "bytes": data.len(),
-                "fnv": format!("{:016x}", fnv(&data)),
-            }));
+            let f = write_table(&dir, &file, file.clone(), std::slice::from_ref(batch))?;
+            bytes += f.bytes;
+            tables.push(entry(name, f));
+        }
+        for t in state.shared() {
+            let key = safe(&t.key);
+            let f = match shared.lookup(task.key(), &key, id) {
+                Ok(f) => f,
+                Err((path, file)) => {
+                    let f = write_table(job_dir, &path, file, &t.batches)?;
+                    bytes += f.bytes;
+                    shared.written(task.key(), &key, f.clone());
+                    f
+                }
+            };
+            tables.push(entry(&t.name, f));
         }
         entries.push(json!({
             "ordinal": task.ordinal,
@@ -277,14 +323,20 @@ pub fn discard_after(job_dir: &Path, id: CheckpointId) -> Result<()> {
 }
 
 /// Keep the newest `keep` complete checkpoints of the job at `job_dir` and
-/// no incomplete one older than the newest complete one.
+/// no incomplete one older than the newest complete one; then the shared
+/// files the kept ones list.
 pub fn retain(job_dir: &Path, keep: usize) -> Result<()> {
     let mut complete = 0;
+    let mut manifests = Vec::new();
     for id in ids(job_dir) {
         let dir = checkpoint_dir(job_dir, id);
         let done = dir.join(METADATA).exists();
         if done && complete < keep.max(1) {
             complete += 1;
+            let text = fs::read(dir.join(METADATA)).map_err(|e| io(&dir, e))?;
+            let v: Value = serde_json::from_slice(&text)
+                .map_err(|e| invalid(&dir, format!("{METADATA} is not valid ({e})")))?;
+            manifests.push(v);
             continue;
         }
         if complete == 0 {
@@ -292,7 +344,7 @@ pub fn retain(job_dir: &Path, keep: usize) -> Result<()> {
         }
         fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
     }
-    Ok(())
+    super::shared::collect(job_dir, &manifests)
 }
 
 #[cfg(test)]
@@ -317,7 +369,15 @@ mod tests {
         let job = dir.path().join("job");
         for id in 1..=3 {
             let state = State::new().with("meta", scalars(&[("id", id as i64)]));
-            write(&job, id, "fp", false, &[(task(0), state)]).expect("writes");
+            write(
+                &job,
+                id,
+                "fp",
+                false,
+                &[(task(0), state)],
+                &mut SharedFiles::default(),
+            )
+            .expect("writes");
         }
         let (l, skipped) = latest(&job);
         let l = l.expect("a checkpoint");
@@ -335,8 +395,55 @@ mod tests {
         fs::remove_file(checkpoint_dir(&job, 2).join(METADATA)).expect("removes");
         assert_eq!(latest(&job).0.expect("oldest").id, 1);
         // Retention follows a new complete checkpoint.
-        write(&job, 4, "fp", false, &[(task(0), State::new())]).expect("writes");
+        let none = &mut SharedFiles::default();
+        write(&job, 4, "fp", false, &[(task(0), State::new())], none).expect("writes");
         retain(&job, 1).expect("retains");
         assert_eq!(ids(&job), vec![4]);
+    }
+
+    /// A shared table is written by the first checkpoint that hands it
+    /// over and listed by the later ones; retention deletes it once no
+    /// kept checkpoint lists it.
+    #[test]
+    fn shared_tables_are_written_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let job = dir.path().join("job");
+        let mut shared = SharedFiles::default();
+        let rows = |v: i64| scalars(&[("v", v)]);
+        let mut state = State::new().with("meta", rows(0));
+        state.add_shared("a", "a".into(), vec![rows(1)]);
+        let first = write(
+            &job,
+            1,
+            "fp",
+            false,
+            &[(task(0), state.clone())],
+            &mut shared,
+        );
+        shared.settle();
+        state.add_shared("b", "b".into(), vec![rows(2), rows(2)]);
+        let second = write(&job, 2, "fp", false, &[(task(0), state)], &mut shared);
+        shared.settle();
+        let (first, second) = (first.expect("writes"), second.expect("writes"));
+        assert!(second.bytes < 2 * first.bytes, "{first:?} {second:?}");
+        retain(&job, 1).expect("retains");
+        let l = load(&checkpoint_dir(&job, 2)).expect("loads");
+        let v = |t: &str| crate::checkpoint::state::scalar(l.tasks[0].1.require(t)?, "v");
+        assert_eq!((v("a").expect("a"), v("b").expect("b")), (1, 2));
+        assert_eq!(l.tasks[0].1.require("b").expect("b").num_rows(), 2);
+        // Without "a", its file goes when no kept checkpoint lists it.
+        let mut state = State::new();
+        state.add_shared("b", "b".into(), vec![rows(2), rows(2)]);
+        write(&job, 3, "fp", false, &[(task(0), state)], &mut shared).expect("writes");
+        shared.settle();
+        retain(&job, 1).expect("retains");
+        let files: Vec<String> = fs::read_dir(job.join("shared"))
+            .expect("shared dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(files, ["c2-n0-i0-b.arrow"], "{files:?}");
+        let l = load(&checkpoint_dir(&job, 3)).expect("loads");
+        assert!(l.tasks[0].1.get("a").is_none());
     }
 }

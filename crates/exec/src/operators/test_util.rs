@@ -110,7 +110,7 @@ pub fn folded(batches: &[RecordBatch]) -> Vec<String> {
     rows
 }
 
-fn feed(
+pub(crate) fn feed(
     op: &mut dyn crate::operator::Operator,
     steps: &[Feed],
     keep: &dyn Fn(usize, &RecordBatch) -> RecordBatch,

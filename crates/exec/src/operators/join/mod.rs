@@ -33,6 +33,7 @@
 pub mod interval;
 pub mod lookup;
 pub mod null_aware;
+mod segments;
 mod shape;
 mod side;
 pub mod temporal;
@@ -221,12 +222,10 @@ impl JoinOperator {
             mine.iter().for_each(|&i| matched[i as usize] += 1);
             let other = &mut self.sides[1 - input];
             let mut first = Vec::new();
-            for &(b, r) in &theirs {
-                let m = &mut other.matches[b][r];
-                if *m == 0 {
-                    first.push((b, r));
+            for &pick in &theirs {
+                if other.add_match(pick, true) == 1 {
+                    first.push(pick);
                 }
-                *m += 1;
             }
             self.other_changed(input, &first, true, parts)?;
             if self.cfg.spec.kind.emits_pairs() {
@@ -269,11 +268,9 @@ impl JoinOperator {
         if let Some((joined, _, theirs)) = self.probe(input, &gone, &keys)? {
             let other = &mut self.sides[1 - input];
             let mut last = Vec::new();
-            for &(b, r) in &theirs {
-                let m = &mut other.matches[b][r];
-                *m = m.saturating_sub(1);
-                if *m == 0 {
-                    last.push((b, r));
+            for &pick in &theirs {
+                if other.add_match(pick, false) == 0 {
+                    last.push(pick);
                 }
             }
             if self.cfg.spec.kind.emits_pairs() {
@@ -380,13 +377,12 @@ impl Operator for JoinOperator {
         crate::checkpoint::Snapshots::Stateful
     }
 
-    /// Each side's indexed rows (tables `left`, `right`).
+    /// Each side's stored rows, incrementally (`segments`).
     fn snapshot(&mut self) -> Result<crate::checkpoint::State> {
         let mut state = crate::checkpoint::State::new();
-        for (name, side) in ["left", "right"].iter().zip(&self.sides) {
-            if let Some(rows) = side.snapshot()? {
-                state.add(name, rows);
-            }
+        let times = self.cfg.ttl.is_some();
+        for (name, side) in ["left", "right"].iter().zip(&mut self.sides) {
+            segments::snapshot(side, name, &mut state, times)?;
         }
         Ok(state)
     }
@@ -398,6 +394,10 @@ impl Operator for JoinOperator {
     ) -> Result<()> {
         for state in states {
             for (name, side) in ["left", "right"].iter().zip(&mut self.sides) {
+                if segments::restore(side, name, state, keys)? {
+                    continue;
+                }
+                // A checkpoint of the whole side (written before segments).
                 if let Some(rows) = state.get(name) {
                     side.restore(rows, keys)?;
                 }

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, UInt32Array, UInt64Array};
+use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::interleave;
-use arrow::datatypes::{DataType, Field, Schema, UInt32Type, UInt64Type};
+use arrow::datatypes::{Schema, UInt32Type, UInt64Type};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows, SortField};
 use datafusion::physical_expr::PhysicalExpr;
@@ -18,8 +18,8 @@ use crate::operators::expiry::Sweep;
 
 /// Columns a side's checkpoint adds to its rows: each row's match count
 /// and when its key was last written.
-const MATCHES: &str = "__matches";
-const WRITTEN: &str = "__written";
+pub(super) const MATCHES: &str = "__matches";
+pub(super) const WRITTEN: &str = "__written";
 
 /// A stored row: (batch, row).
 pub(crate) type Pick = (usize, usize);
@@ -44,6 +44,8 @@ pub(crate) struct Side {
     pub bytes: usize,
     /// Rows indexed.
     pub live: usize,
+    /// What incremental checkpoints know of the stored batches.
+    pub segments: super::segments::Segments,
 }
 
 impl Side {
@@ -78,6 +80,7 @@ impl Side {
             matches: Vec::new(),
             bytes: 0,
             live: 0,
+            segments: Default::default(),
         })
     }
 
@@ -163,6 +166,16 @@ impl Side {
         }
         self.batches.push(batch);
         self.matches.push(matched);
+        self.segments.stored();
+    }
+
+    /// Add one to (`up`) or take one from the match count of stored row
+    /// `pick`; its new count.
+    pub fn add_match(&mut self, (b, r): Pick, up: bool) -> u32 {
+        self.segments.changed(b);
+        let m = &mut self.matches[b][r];
+        *m = if up { *m + 1 } else { m.saturating_sub(1) };
+        *m
     }
 
     /// Take out of the index one stored row with key `key` equal to row `i`
@@ -174,6 +187,7 @@ impl Side {
             .iter()
             .position(|&(b, r)| self.wholes[b].row(r) == want)?;
         let pick = rows.swap_remove(at);
+        self.segments.removed(pick);
         self.live = self.live.saturating_sub(1);
         if rows.is_empty() {
             self.index.remove(key);
@@ -193,32 +207,8 @@ impl Side {
             .collect()
     }
 
-    /// The indexed rows with their match counts and last-write times, for
-    /// a checkpoint (`None`: nothing stored).
-    pub fn snapshot(&self) -> Result<Option<RecordBatch>> {
-        let Some(schema) = self.batches.first().map(RecordBatch::schema) else {
-            return Ok(None);
-        };
-        let mut picks = Vec::with_capacity(self.live);
-        let mut written = Vec::with_capacity(self.live);
-        for (rows, last) in self.index.values() {
-            picks.extend_from_slice(rows);
-            written.extend(std::iter::repeat_n(*last, rows.len()));
-        }
-        let matches: UInt32Array = picks.iter().map(|&(b, r)| self.matches[b][r]).collect();
-        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(Field::new(MATCHES, DataType::UInt32, false));
-        fields.push(Field::new(WRITTEN, DataType::UInt64, false));
-        let mut cols = self.rows(&picks)?;
-        cols.push(Arc::new(matches));
-        cols.push(Arc::new(UInt64Array::from(written)));
-        Ok(Some(RecordBatch::try_new(
-            Arc::new(Schema::new(fields)),
-            cols,
-        )?))
-    }
-
-    /// Take up the rows of a [`Side::snapshot`] whose keys `range` owns.
+    /// Take up checkpointed rows (the side's columns, then each row's match
+    /// count and its key's last write) whose keys `range` owns.
     pub fn restore(&mut self, stored: &RecordBatch, range: KeyRange) -> Result<()> {
         let stored = range.filter(stored, &self.keys)?;
         let n = stored.num_columns();
@@ -301,6 +291,8 @@ impl Side {
             + self.wholes.iter().map(Rows::size).sum::<usize>()
             + self.index.keys().map(|k| k.len() + 16).sum::<usize>();
         self.batches = vec![live];
+        self.segments = Default::default();
+        self.segments.stored();
         Ok(())
     }
 }
