@@ -29,6 +29,7 @@
 //! (`ordinal`, the same at every parallelism) and the instance. Keyed
 //! state restores at any parallelism by key group ([`keys`]).
 
+pub mod checksum;
 pub mod coordinator;
 pub mod keys;
 pub(crate) mod launch;

@@ -24,6 +24,7 @@ use arrow::record_batch::RecordBatch;
 use serde_json::{json, Value};
 use sluice_common::{Error, Result};
 
+use super::checksum::{Fnv, Hashing};
 use super::shared::{SharedFile, SharedFiles};
 use super::state::State;
 use super::{CheckpointId, TaskInfo};
@@ -54,21 +55,8 @@ pub struct Written {
     pub bytes: u64,
 }
 
-/// A checksum of `bytes`: FNV-1a over 8-byte words (then the tail's
-/// bytes), fast enough for gigabytes of state.
 fn fnv(bytes: &[u8]) -> u64 {
-    const PRIME: u64 = 0x0100_0000_01b3;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(w);
-        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(PRIME);
-    }
-    for b in words.remainder() {
-        h = (h ^ u64::from(*b)).wrapping_mul(PRIME);
-    }
-    h
+    Fnv::of(bytes)
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
@@ -85,21 +73,6 @@ fn safe(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
-}
-
-fn ipc_bytes(batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    let Some(first) = batches.first() else {
-        return Ok(buf);
-    };
-    {
-        let mut w = FileWriter::try_new(&mut buf, &first.schema())?;
-        for b in batches {
-            w.write(b)?;
-        }
-        w.finish()?;
-    }
-    Ok(buf)
 }
 
 /// A manifest's entry of table `name` in `f`.
@@ -120,16 +93,31 @@ fn write_table(
     file: String,
     batches: &[RecordBatch],
 ) -> Result<SharedFile> {
-    let data = ipc_bytes(batches)?;
     let at = base.join(path);
     if let Some(parent) = at.parent() {
         fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
     }
-    write_synced(&at, &data)?;
+    let f = File::create(&at).map_err(|e| io(&at, e))?;
+    // Streamed to the file (no copy of the whole table in memory), the
+    // checksum taken on the way.
+    let mut out = Hashing::new(std::io::BufWriter::with_capacity(1 << 20, f));
+    if let Some(first) = batches.first() {
+        let mut w = FileWriter::try_new(&mut out, &first.schema())?;
+        for b in batches {
+            w.write(b)?;
+        }
+        w.finish()?;
+    }
+    let sum = out.sum.clone();
+    let f = out
+        .into_inner()
+        .into_inner()
+        .map_err(|e| io(&at, e.into_error()))?;
+    f.sync_all().map_err(|e| io(&at, e))?;
     Ok(SharedFile {
         file,
-        bytes: data.len() as u64,
-        fnv: format!("{:016x}", fnv(&data)),
+        bytes: sum.len(),
+        fnv: format!("{:016x}", sum.finish()),
     })
 }
 
