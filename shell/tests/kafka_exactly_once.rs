@@ -14,11 +14,13 @@
 //! Needs a broker (`SLUICE_KAFKA_BOOTSTRAP`, which `scripts/test.sh` sets);
 //! without one the test says so and passes, unless `SLUICE_REQUIRE_KAFKA=1`.
 
+mod kill;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+
+use kill::{kill_until_done, run_to_end, Rng};
 
 use sluice_slt::kafka::{test_broker, unique_name};
 
@@ -34,8 +36,7 @@ const QUERY: &str = "SELECT auction % 10, window_start, COUNT(*), SUM(price) \
     FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(dateTime), INTERVAL '100' MILLISECOND)) \
     GROUP BY auction % 10, window_start, window_end";
 
-/// Kills before the job may finish (each run lives 1 to 2.5 s; the job's
-/// input lasts 6 s).
+/// Kills before the job may finish.
 const KILLS: usize = 5;
 
 const COLUMNS: &str = "(k BIGINT, ws TIMESTAMP(3), n BIGINT, total BIGINT)";
@@ -60,17 +61,7 @@ fn file_table(name: &str, dir: &Path) -> String {
 fn run(dir: &Path, script: &str) {
     let file = dir.join("run.sql");
     std::fs::write(&file, script).expect("writes");
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("-f")
-        .arg(&file)
-        .current_dir(dir)
-        .output()
-        .expect("runs sluice");
-    assert!(
-        out.status.success(),
-        "sluice failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_to_end(dir, &file);
 }
 
 /// The data lines of the visible files of `dir`.
@@ -89,45 +80,6 @@ fn lines(dir: &Path) -> Vec<String> {
     }
     out.sort();
     out
-}
-
-/// Kill the job `script` `kills` times at random moments, then let it
-/// finish. Returns how many runs resumed from a checkpoint.
-fn kill_then_finish(dir: &Path, script: &str, kills: usize, mut seed: u64) -> usize {
-    let file = dir.join("job.sql");
-    std::fs::write(&file, script).expect("writes");
-    let mut resumed = 0;
-    let started = Instant::now();
-    for _ in 0..kills {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("-f")
-            .arg(&file)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starts sluice");
-        std::thread::sleep(Duration::from_millis(1000 + seed % 1500));
-        if child.try_wait().expect("polls").is_some() {
-            break; // it finished first
-        }
-        child.kill().expect("kills");
-        let out = child.wait_with_output().expect("output");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !stderr.contains("error"),
-            "a run failed before the kill: {stderr}"
-        );
-        if stderr.contains("resumes from checkpoint") {
-            resumed += 1;
-        }
-        assert!(started.elapsed() < Duration::from_secs(300), "no end");
-    }
-    run(dir, script);
-    resumed
 }
 
 #[test]
@@ -153,28 +105,33 @@ fn killed_exactly_once_job_loses_nothing() {
         &bootstrap, &topic, 2,
     ))
     .expect("create topic");
-    let mut job = String::new();
-    let _ = writeln!(
-        job,
-        "SET 'execution.checkpointing.interval' = '100 ms';\n\
-         SET 'state.checkpoints.dir' = '{}/checkpoints';\n\
-         SET 'pipeline.name' = 'eo';\n{BIDS}\n{}\nINSERT INTO out {QUERY};",
-        d.display(),
-        kafka_table(
-            "out",
-            &topic,
-            &bootstrap,
-            &format!(
-                ", 'sink.delivery-guarantee' = 'exactly-once', \
-                 'sink.transactional-id-prefix' = '{topic}'"
+    let job = |parallelism: usize| {
+        let mut job = format!("SET 'parallelism' = '{parallelism}';\n");
+        let _ = writeln!(
+            job,
+            "SET 'execution.checkpointing.interval' = '100 ms';\n\
+             SET 'state.checkpoints.dir' = '{}/checkpoints';\n\
+             SET 'pipeline.name' = 'eo';\n{BIDS}\n{}\nINSERT INTO out {QUERY};",
+            d.display(),
+            kafka_table(
+                "out",
+                &topic,
+                &bootstrap,
+                &format!(
+                    ", 'sink.delivery-guarantee' = 'exactly-once', \
+                     'sink.transactional-id-prefix' = '{topic}'"
+                )
             )
-        )
-    );
-    let resumed = kill_then_finish(d, &job, KILLS, 0x5eed_0e0e);
+        );
+        job
+    };
+    // Runs live 1 to 2.5 s; the input lasts 6 s.
+    let (kills, resumed) = kill_until_done(d, &mut Rng(0x5eed_0e0e), (KILLS, 1000..2500), &job);
     assert!(
         resumed >= 2,
-        "only {resumed} runs resumed from a checkpoint"
+        "only {resumed} of {kills} runs resumed from a checkpoint"
     );
+    run(d, &job(2));
 
     let read = kafka_table(
         "back",
@@ -203,7 +160,7 @@ fn killed_exactly_once_job_loses_nothing() {
         assert_eq!(got, expected, "rows written twice");
     }
     eprintln!(
-        "{KILLS} kills, {resumed} runs resumed: {} rows expected, all there ({} read)",
+        "{kills} kills, {resumed} runs resumed: {} rows expected, all there ({} read)",
         expected.len(),
         got.len()
     );

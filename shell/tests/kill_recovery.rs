@@ -4,22 +4,12 @@
 //! exactly (no row lost, none twice). Runs alternate between parallelism 1
 //! and 2, so each restore also changes the parallelism.
 
+mod kill;
+
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-/// A small deterministic generator (xorshift), so runs are repeatable.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
+use kill::{folded_changelogs, kill_until_done, run_to_end, settings, Rng};
 
 /// `auction,price,ts` rows, ~10 ms apart, each up to 1 s behind the newest
 /// (the watermark allows 2 s: nothing is late).
@@ -127,74 +117,6 @@ fn hidden_files(dir: &Path) -> usize {
         }
     }
     n
-}
-
-fn run_to_end(dir: &Path, script: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("-f")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .expect("runs sluice");
-    assert!(
-        out.status.success(),
-        "sluice failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Run the script `script(parallelism)` in `dir` again and again, killing
-/// each run at a random moment, until `kills_wanted` kills (or the job
-/// ended first); runs alternate between parallelism 1 and 2. Returns the
-/// kills, and how many runs resumed from a checkpoint.
-fn kill_until_done(
-    dir: &Path,
-    rng: &mut Rng,
-    (kills_wanted, delays): (usize, std::ops::Range<u64>),
-    script: &dyn Fn(usize) -> String,
-) -> (usize, usize) {
-    let (mut kills, mut runs, mut resumed) = (0, 0, 0);
-    let started = Instant::now();
-    while kills < kills_wanted {
-        runs += 1;
-        let job = dir.join("job.sql");
-        std::fs::write(&job, script(1 + runs % 2)).expect("writes");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("-f")
-            .arg(&job)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starts sluice");
-        let delay = delays.start + rng.below(delays.end - delays.start);
-        std::thread::sleep(Duration::from_millis(delay));
-        match child.try_wait().expect("polls") {
-            Some(status) => {
-                // It ended before the kill: the whole script ran.
-                let out = child.wait_with_output().expect("output");
-                assert!(
-                    status.success(),
-                    "run {runs} failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                break;
-            }
-            None => {
-                child.kill().expect("kills");
-                let out = child.wait_with_output().expect("output");
-                if String::from_utf8_lossy(&out.stderr).contains("resumes from checkpoint") {
-                    resumed += 1;
-                }
-                kills += 1;
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "no end after {runs} runs"
-        );
-    }
-    (kills, resumed)
 }
 
 #[test]
@@ -308,47 +230,6 @@ fn updating_script(
     with_jobs(s, &jobs, only)
 }
 
-/// The tables the Debezium part files under `dir` leave: every change
-/// applied in file order (part files by their number), as sorted lines.
-fn folded_changelogs(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for table in ["per_auction", "named"] {
-        let mut files: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(dir.join(table))
-            .expect("reads dir")
-            .flatten()
-            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-            .map(|e| {
-                let name = e.file_name().to_string_lossy().to_string();
-                let n = name
-                    .rsplit('-')
-                    .next()
-                    .and_then(|t| t.split('.').next())
-                    .and_then(|n| n.parse().ok())
-                    .expect("part number");
-                (n, e.path())
-            })
-            .collect();
-        files.sort();
-        let mut rows: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-        for (_, f) in files {
-            for line in std::fs::read_to_string(&f).expect("reads").lines() {
-                let v: serde_json::Value = serde_json::from_str(line).expect("a JSON envelope");
-                for (side, sign) in [("before", -1), ("after", 1)] {
-                    if let Some(row) = v.get(side).filter(|r| !r.is_null()) {
-                        *rows.entry(format!("{table}: {row}")).or_default() += sign;
-                    }
-                }
-            }
-        }
-        for (row, n) in rows {
-            assert!(n >= 0, "{row} retracted more often than written");
-            out.extend(std::iter::repeat_n(row, n as usize));
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn killed_updating_jobs_resume_without_loss_or_duplicates() {
     let (seed, kills_wanted) = settings();
@@ -372,7 +253,7 @@ fn killed_updating_jobs_resume_without_loss_or_duplicates() {
     )
     .expect("writes");
     run_to_end(&plain, &plain.join("job.sql"));
-    let expected = folded_changelogs(&plain.join("out"));
+    let expected = folded_changelogs(&plain.join("out"), &["per_auction", "named"]);
     assert!(expected.len() > 1000, "a real result: {}", expected.len());
     let (mut kills, mut runs) = (0, 0);
     for job in 0..2 {
@@ -395,7 +276,7 @@ fn killed_updating_jobs_resume_without_loss_or_duplicates() {
     )
     .expect("writes");
     run_to_end(&killed, &killed.join("job.sql"));
-    let got = folded_changelogs(&killed.join("out"));
+    let got = folded_changelogs(&killed.join("out"), &["per_auction", "named"]);
     assert_eq!(
         got.len(),
         expected.len(),
@@ -409,17 +290,4 @@ fn killed_updating_jobs_resume_without_loss_or_duplicates() {
         "{kills} kills, {runs} runs resumed: {} result rows, as uninterrupted",
         got.len()
     );
-}
-
-/// The seed and the kills wanted (`SLUICE_KILL_SEED`, `SLUICE_KILLS`).
-fn settings() -> (u64, usize) {
-    let seed = std::env::var("SLUICE_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_c0ff_ee11);
-    let kills = std::env::var("SLUICE_KILLS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    (seed, kills)
 }

@@ -1,5 +1,7 @@
 //! SHOW CREATE TABLE and background jobs through the engine API.
 
+use std::path::PathBuf;
+
 use sluice_engine::jobs::JobState;
 use sluice_engine::{format, Session, StatementResult};
 
@@ -276,45 +278,47 @@ async fn the_same_query_gets_the_same_plan_ids_and_fingerprint() {
     assert_ne!(first[0], other[0]);
 }
 
-/// `STOP JOB n WITH SAVEPOINT` takes a checkpoint, stops the job, and the
-/// same INSERT started again resumes from it: its committed output is
-/// every generated event once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_savepoint_stops_a_job_that_then_resumes() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let d = dir.path().display();
+/// A session checkpointing every `interval` into `dir` as job `name`, with
+/// paced Nexmark `bids` (40,000 events over 2 s) and the table `ddl`.
+async fn paced_session(dir: &std::path::Path, interval: &str, name: &str, ddl: &str) -> Session {
     let session = Session::new();
     for sql in [
-        "SET 'execution.checkpointing.interval' = '1 h'".to_string(),
-        format!("SET 'state.checkpoints.dir' = '{d}/checkpoints'"),
-        "SET 'pipeline.name' = 'paced'".to_string(),
+        format!("SET 'execution.checkpointing.interval' = '{interval}'"),
+        format!(
+            "SET 'state.checkpoints.dir' = '{}/checkpoints'",
+            dir.display()
+        ),
+        format!("SET 'pipeline.name' = '{name}'"),
         "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, \
          url STRING, datetime TIMESTAMP(3), extra STRING) WITH ('connector' = 'nexmark', \
          'nexmark.table.type' = 'bid', 'nexmark.event.num' = '40000', \
          'nexmark.use.real.time' = 'true', 'nexmark.min.event.gap.in.ns' = '50000')"
             .to_string(),
-        format!(
-            "CREATE TABLE out (auction BIGINT, price BIGINT) WITH ('connector' = \
-             'filesystem', 'path' = '{d}/out', 'format' = 'csv')"
-        ),
+        ddl.to_string(),
     ] {
         run(&session, &sql).await;
     }
-    let insert = "INSERT INTO out SELECT auction, price FROM bids";
-    let StatementResult::Insert(h) = run(&session, insert).await else {
+    session
+}
+
+/// Run `insert` as a background job, stop it with a savepoint after `ms`;
+/// the savepoint's id and directory.
+async fn stopped_with_savepoint(session: &Session, insert: &str, ms: u64) -> (u64, PathBuf) {
+    let StatementResult::Insert(h) = run(session, insert).await else {
         panic!("not an insert");
     };
     let id = session.jobs().submit(insert.to_string(), h);
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    let (checkpoint, path) = session
-        .jobs()
-        .stop_with_savepoint(id)
-        .await
-        .expect("savepoint");
-    assert!(path.join("_metadata").exists(), "{}", path.display());
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    let stopped = session.jobs().stop_with_savepoint(id).await;
+    let stopped = stopped.expect("savepoint");
     assert_eq!(session.jobs().list()[0].state, JobState::Stopped);
-    // The rows after the savepoint are not visible, and come again.
-    let StatementResult::Insert(h) = run(&session, insert).await else {
+    stopped
+}
+
+/// Start `insert` again and check it resumes from `checkpoint`; wait for
+/// its end.
+async fn resumed(session: &Session, insert: &str, checkpoint: u64) {
+    let StatementResult::Insert(h) = run(session, insert).await else {
         panic!("not an insert");
     };
     let notice = h.notice().unwrap_or_default().to_string();
@@ -323,6 +327,25 @@ async fn a_savepoint_stops_a_job_that_then_resumes() {
         "{notice}"
     );
     h.wait().await.expect("the rest runs");
+}
+
+/// `STOP JOB n WITH SAVEPOINT` takes a checkpoint, stops the job, and the
+/// same INSERT started again resumes from it: its committed output is
+/// every generated event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_savepoint_stops_a_job_that_then_resumes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().display();
+    let ddl = format!(
+        "CREATE TABLE out (auction BIGINT, price BIGINT) WITH ('connector' = \
+         'filesystem', 'path' = '{d}/out', 'format' = 'csv')"
+    );
+    let session = paced_session(dir.path(), "1 h", "paced", &ddl).await;
+    let insert = "INSERT INTO out SELECT auction, price FROM bids";
+    let (checkpoint, path) = stopped_with_savepoint(&session, insert, 600).await;
+    assert!(path.join("_metadata").exists(), "{}", path.display());
+    // The rows after the savepoint are not visible, and come again.
+    resumed(&session, insert, checkpoint).await;
     let mut rows = 0;
     for e in std::fs::read_dir(dir.path().join("out"))
         .expect("out")
@@ -353,46 +376,16 @@ async fn rows_of(session: &Session, table: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_memory_table_job_resumes_in_the_same_session() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let d = dir.path().display();
-    let session = Session::new();
-    for sql in [
-        "SET 'execution.checkpointing.interval' = '200 ms'".to_string(),
-        format!("SET 'state.checkpoints.dir' = '{d}/checkpoints'"),
-        "SET 'pipeline.name' = 'to-memory'".to_string(),
-        "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, \
-         url STRING, datetime TIMESTAMP(3), extra STRING) WITH ('connector' = 'nexmark', \
-         'nexmark.table.type' = 'bid', 'nexmark.event.num' = '40000', \
-         'nexmark.use.real.time' = 'true', 'nexmark.min.event.gap.in.ns' = '50000')"
-            .to_string(),
-        "CREATE TABLE kept (auction BIGINT, price BIGINT)".to_string(),
-    ] {
-        run(&session, &sql).await;
-    }
+    let ddl = "CREATE TABLE kept (auction BIGINT, price BIGINT)";
+    let session = paced_session(dir.path(), "200 ms", "to-memory", ddl).await;
     let insert = "INSERT INTO kept SELECT auction, price FROM bids";
-    let StatementResult::Insert(h) = run(&session, insert).await else {
-        panic!("not an insert");
-    };
-    let id = session.jobs().submit(insert.to_string(), h);
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
-    let (checkpoint, _) = session
-        .jobs()
-        .stop_with_savepoint(id)
-        .await
-        .expect("savepoint");
+    let (checkpoint, _) = stopped_with_savepoint(&session, insert, 700).await;
     let at_stop: usize = rows_of(&session, "kept").await;
     assert!(
         at_stop > 0 && at_stop < 36_800,
         "{at_stop} rows at the stop"
     );
-    let StatementResult::Insert(h) = run(&session, insert).await else {
-        panic!("not an insert");
-    };
-    let notice = h.notice().unwrap_or_default().to_string();
-    assert!(
-        notice.contains(&format!("resumes from checkpoint {checkpoint}")),
-        "{notice}"
-    );
-    h.wait().await.expect("the rest runs");
+    resumed(&session, insert, checkpoint).await;
     assert_eq!(
         rows_of(&session, "kept").await,
         36_800,

@@ -121,6 +121,22 @@ impl State {
     }
 }
 
+/// `batch` with the columns `extra` added after its own.
+pub fn with_columns(batch: &RecordBatch, extra: Vec<(Field, ArrayRef)>) -> Result<RecordBatch> {
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut cols = batch.columns().to_vec();
+    for (f, c) in extra {
+        fields.push(f);
+        cols.push(c);
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
+
 /// Columns `arrays` named by `names` (nullable), as a table.
 pub fn named_table(names: &[String], arrays: Vec<ArrayRef>) -> Result<RecordBatch> {
     let fields: Vec<Field> = names

@@ -22,6 +22,7 @@ use arrow::record_batch::RecordBatch;
 use sluice_common::{Error, Result};
 
 use super::side::{Pick, Side, MATCHES, WRITTEN};
+use crate::checkpoint::state::with_columns;
 use crate::checkpoint::{KeyRange, State};
 
 /// What incremental checkpoints know of a side's stored batches.
@@ -189,18 +190,17 @@ pub(crate) fn restore(side: &mut Side, name: &str, state: &State, range: KeyRang
             return Err(malformed("segment counts"));
         }
         // The side's own checkpoint layout: rows, counts, last writes.
-        let mut fields: Vec<Field> = rows
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.push(Field::new(MATCHES, DataType::UInt32, false));
-        fields.push(Field::new(WRITTEN, DataType::UInt64, false));
-        let mut cols = rows.columns().to_vec();
-        cols.push(Arc::new(matches.clone()) as ArrayRef);
-        cols.push(Arc::new(UInt64Array::from(vec![0u64; rows.num_rows()])));
-        let all = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
+        let written: ArrayRef = Arc::new(UInt64Array::from(vec![0u64; rows.num_rows()]));
+        let all = with_columns(
+            &rows,
+            vec![
+                (
+                    Field::new(MATCHES, DataType::UInt32, false),
+                    Arc::new(matches.clone()),
+                ),
+                (Field::new(WRITTEN, DataType::UInt64, false), written),
+            ],
+        )?;
         let kept = filter_record_batch(&all, live)?;
         if kept.num_rows() > 0 {
             side.restore(&kept, range)?;

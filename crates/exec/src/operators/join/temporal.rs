@@ -329,16 +329,9 @@ impl Operator for TemporalJoin {
 /// `batch` with an `__time` column of `times`.
 fn with_times(batch: &RecordBatch, times: Vec<i64>) -> Result<RecordBatch> {
     use arrow::datatypes::{DataType, Field};
-    let mut fields: Vec<Field> = batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    fields.push(Field::new("__time", DataType::Int64, false));
-    let mut cols = batch.columns().to_vec();
-    cols.push(Arc::new(arrow::array::Int64Array::from(times)));
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+    let times: arrow::array::ArrayRef = Arc::new(arrow::array::Int64Array::from(times));
+    let field = Field::new("__time", DataType::Int64, false);
+    crate::checkpoint::state::with_columns(batch, vec![(field, times)])
 }
 
 /// A [`with_times`] batch split back.

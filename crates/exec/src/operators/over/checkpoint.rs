@@ -22,7 +22,7 @@ use datafusion::common::ScalarValue;
 use sluice_common::{Error, Result};
 
 use super::{OverAggregate, OverFunction, Partition};
-use crate::checkpoint::state::{accumulator_state, named_table, scalar, scalars};
+use crate::checkpoint::state::{accumulator_state, named_table, scalar, scalars, with_columns};
 use crate::checkpoint::{KeyRange, State};
 use crate::operators::window_aggregate::eval_all;
 
@@ -149,19 +149,12 @@ impl OverAggregate {
         values: Vec<Vec<ScalarValue>>,
     ) -> Result<RecordBatch> {
         let rows = self.stored.gather(picks)?;
-        let mut fields: Vec<Field> = rows
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        let mut arrays = rows.columns().to_vec();
+        let mut extra = Vec::new();
         for i in 0..self.cfg.functions.len() {
             let v = ScalarValue::iter_to_array(values.iter().map(|row| row[i].clone()))?;
-            fields.push(Field::new(format!("v{i}"), v.data_type().clone(), true));
-            arrays.push(v);
+            extra.push((Field::new(format!("v{i}"), v.data_type().clone(), true), v));
         }
-        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+        with_columns(&rows, extra)
     }
 
     pub(super) fn restore_state(&mut self, states: &[State], keys: KeyRange) -> Result<()> {

@@ -13,7 +13,7 @@ use sluice_common::{Error, Result};
 
 use super::emit::Shown;
 use super::{Meta, Session, SessionAggregate};
-use crate::checkpoint::state::{scalar, scalars};
+use crate::checkpoint::state::{scalar, scalars, with_columns};
 use crate::checkpoint::{KeyRange, State};
 
 fn table(cols: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
@@ -73,19 +73,9 @@ impl SessionAggregate {
             .with("sessions", bounds);
         if !picks.is_empty() {
             let rows = self.stored.gather(&picks)?;
-            let mut fields: Vec<Field> = rows
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone())
-                .collect();
-            fields.push(Field::new("__session", DataType::UInt64, false));
-            let mut cols = rows.columns().to_vec();
-            cols.push(Arc::new(UInt64Array::from(numbers)));
-            state.add(
-                "rows",
-                RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?,
-            );
+            let session = Field::new("__session", DataType::UInt64, false);
+            let numbers: ArrayRef = Arc::new(UInt64Array::from(numbers));
+            state.add("rows", with_columns(&rows, vec![(session, numbers)])?);
         }
         if let Some(e) = &self.emit {
             let mut shown = Vec::new();

@@ -290,23 +290,10 @@ impl EmitWindowAggregate {
         ])?;
         state.add("flags", flags);
         let shown = arrow::compute::concat_batches(&self.inner.cfg.schema, &rows)?;
-        let mut cols = shown.columns().to_vec();
-        cols.push(Arc::new(Int64Array::from(of)));
-        let mut fields: Vec<Field> = shown
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.push(Field::new(
-            "__pane",
-            arrow::datatypes::DataType::Int64,
-            false,
-        ));
-        state.add(
-            "shown",
-            RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?,
-        );
+        let pane = Field::new("__pane", arrow::datatypes::DataType::Int64, false);
+        let of: ArrayRef = Arc::new(Int64Array::from(of));
+        let shown = crate::checkpoint::state::with_columns(&shown, vec![(pane, of)])?;
+        state.add("shown", shown);
         Ok(state)
     }
 
