@@ -26,3 +26,5 @@ mod tables;
 
 pub use query::{QueryHandle, QueryProgress, QuerySummary, ResultShape};
 pub use session::{Session, StatementResult};
+pub use sluice_exec::checkpoint::coordinator::Completed as CompletedCheckpoint;
+pub use sluice_exec::checkpoint::CheckpointStats;

@@ -395,6 +395,15 @@ fn status_line(s: &QuerySummary, out_rows: u64, rate: f64) -> String {
         };
         line.push_str(&format!(" | lag {total} ({}{more})", parts.join(", ")));
     }
+    if let Some(last) = s.checkpoints.as_ref().and_then(|c| c.last.as_ref()) {
+        line.push_str(&format!(
+            " | checkpoint #{} {:.0}s ago ({} ms, {})",
+            last.id,
+            last.at.elapsed().as_secs_f64(),
+            last.duration.as_millis(),
+            bytes(last.bytes)
+        ));
+    }
     line.push_str(" | Ctrl-C cancels");
     line
 }
@@ -463,6 +472,26 @@ mod tests {
             status_line(&s, 3, 480.0),
             "running 2.5s | in 1200 rows (480/s) | out 3 | watermark 1970-01-01 00:00:00.000 \
              | late 2 | read 1.0 KB of 4.0 KB (25%) | lag 5 (p0 5, p1 0) | Ctrl-C cancels"
+        );
+        let last = sluice_engine::CheckpointStats {
+            completed: 7,
+            last: Some(sluice_engine::CompletedCheckpoint {
+                id: 7,
+                at: std::time::Instant::now(),
+                duration: Duration::from_millis(12),
+                bytes: 2048,
+                path: std::path::PathBuf::from("/tmp/chk-7"),
+            }),
+            ..Default::default()
+        };
+        let s = QuerySummary {
+            checkpoints: Some(last),
+            ..s
+        };
+        assert!(
+            status_line(&s, 3, 480.0).contains("| checkpoint #7 0s ago (12 ms, 2.0 KB) |"),
+            "{}",
+            status_line(&s, 3, 480.0)
         );
     }
 
