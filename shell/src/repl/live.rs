@@ -477,7 +477,7 @@ mod tests {
             completed: 7,
             last: Some(sluice_engine::CompletedCheckpoint {
                 id: 7,
-                at: std::time::Instant::now(),
+                at: Instant::now(),
                 duration: Duration::from_millis(12),
                 bytes: 2048,
                 path: std::path::PathBuf::from("/tmp/chk-7"),
