@@ -34,6 +34,7 @@ impl Session {
                 }))
             }
             SessionCommand::ShowJobs => self.show_jobs(),
+            SessionCommand::ShowMaterializedViews => self.show_materialized_views(),
             SessionCommand::StopJob(id, false) => {
                 self.jobs().stop(*id)?;
                 Ok(StatementResult::Done(format!("Job {id} stopped")))

@@ -61,6 +61,11 @@ impl Session {
         };
         for n in names {
             let name = object_name(n);
+            if self.is_materialized_view(&name) {
+                return Err(Error::plan(format!(
+                    "{name} is a materialized view: DROP MATERIALIZED VIEW {name}"
+                )));
+            }
             let existing = self.ctx.table_provider(name.as_str()).await.ok();
             let matches = match &existing {
                 Some(p) => (kind == ObjectType::View) == p.is::<ViewTable>(),

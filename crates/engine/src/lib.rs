@@ -15,6 +15,7 @@ pub mod format;
 mod functions;
 pub mod jobs;
 mod locate;
+mod materialized;
 mod names;
 pub mod planner;
 mod planner_thread;

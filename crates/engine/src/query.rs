@@ -183,6 +183,14 @@ impl QueryHandle {
         self.notice.as_deref()
     }
 
+    /// Say `text` too as the job starts.
+    pub(crate) fn add_notice(&mut self, text: String) {
+        self.notice = Some(match self.notice.take() {
+            Some(n) => format!("{text}\n{n}"),
+            None => text,
+        });
+    }
+
     /// Errors raised while the query runs point at `location` (its
     /// statement).
     pub(crate) fn located(mut self, location: SourceLocation) -> Self {

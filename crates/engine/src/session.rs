@@ -53,6 +53,8 @@ pub struct Session {
     pub(crate) ctx: SessionContext,
     settings: Mutex<Settings>,
     jobs: Jobs,
+    /// Materialized views, by name.
+    views: Mutex<crate::materialized::Views>,
     /// Relative `path` options are resolved against this folder (the
     /// folder of the script being run); `None`: the working directory.
     base_dir: Mutex<Option<PathBuf>>,
@@ -95,6 +97,7 @@ impl Session {
             ctx,
             settings: Mutex::default(),
             jobs: Jobs::default(),
+            views: Mutex::default(),
             base_dir: Mutex::default(),
         }
     }
@@ -128,6 +131,11 @@ impl Session {
     /// The session's background jobs.
     pub fn jobs(&self) -> &Jobs {
         &self.jobs
+    }
+
+    /// The materialized views.
+    pub(crate) fn views(&self) -> MutexGuard<'_, crate::materialized::Views> {
+        self.views.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Every table and view with its column names, sorted by name (for
@@ -174,7 +182,7 @@ impl Session {
         })
     }
 
-    async fn execute_inner(&self, stmt: &ParsedStatement) -> Result<StatementResult> {
+    pub(crate) async fn execute_inner(&self, stmt: &ParsedStatement) -> Result<StatementResult> {
         let state = self.ctx.state();
         match &stmt.statement {
             SluiceStatement::CreateTable(def) => self.create_table(def, &state),
@@ -196,6 +204,9 @@ impl Session {
                         let sql = Statement::Insert(insert);
                         self.start_insert(sql, &state, &stmt.text).await
                     }
+                    Statement::CreateView(cv) if cv.materialized => {
+                        self.create_materialized_view(&cv, &stmt.text, &state).await
+                    }
                     Statement::CreateView(cv) => {
                         let name = object_name(&cv.name);
                         if !cv.or_replace && self.ctx.table_exist(name.as_str())? {
@@ -215,6 +226,12 @@ impl Session {
                         self.ctx.register_table(name.as_str(), Arc::new(view))?;
                         Ok(StatementResult::Done(format!("View '{name}' created")))
                     }
+                    Statement::Drop {
+                        object_type: datafusion::sql::sqlparser::ast::ObjectType::MaterializedView,
+                        if_exists,
+                        names,
+                        ..
+                    } => self.drop_materialized_views(if_exists, &names),
                     Statement::Drop {
                         object_type,
                         if_exists,
@@ -253,7 +270,11 @@ impl Session {
             .map_err(|_| Error::plan(format!("table or view '{name}' does not exist")))
     }
 
-    async fn logical_plan(&self, stmt: Statement, state: &SessionState) -> Result<LogicalPlan> {
+    pub(crate) async fn logical_plan(
+        &self,
+        stmt: Statement,
+        state: &SessionState,
+    ) -> Result<LogicalPlan> {
         // Flink's names for unnamed result columns: in the statement when
         // it has no `*`, else on top of the plan.
         let (stmt, star_query) = match stmt {

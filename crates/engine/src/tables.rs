@@ -186,3 +186,10 @@ pub(crate) fn connector_context(state: &SessionState) -> Result<ConnectorContext
         memory: memory_store(state)?,
     })
 }
+
+/// Forget the rows of memory table `name` (it was dropped).
+pub(crate) fn forget_memory_table(state: &SessionState, name: &str) {
+    if let Ok(store) = memory_store(state) {
+        store.remove(name);
+    }
+}

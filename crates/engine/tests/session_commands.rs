@@ -359,14 +359,19 @@ async fn a_savepoint_stops_a_job_that_then_resumes() {
     assert_eq!(rows, 36_800, "every bid of 40,000 events once");
 }
 
-/// The rows of memory table `table` now.
-async fn rows_of(session: &Session, table: &str) -> usize {
-    // The streaming COUNT updates per batch read: its last value counts all.
-    let counts = cells(session, &format!("SELECT COUNT(*) FROM {table}")).await;
-    counts
+/// The last value of the global aggregate `sql` (a streaming aggregate
+/// updates per batch read: its last value covers them all).
+async fn last_value(session: &Session, sql: &str) -> usize {
+    let values = cells(session, sql).await;
+    values
         .last()
         .and_then(|r| r[0].parse().ok())
         .unwrap_or_default()
+}
+
+/// The rows of memory table `table` now.
+async fn rows_of(session: &Session, table: &str) -> usize {
+    last_value(session, &format!("SELECT COUNT(*) FROM {table}")).await
 }
 
 /// A memory table written by a checkpointing job: rows become visible with
@@ -391,6 +396,51 @@ async fn a_memory_table_job_resumes_in_the_same_session() {
         36_800,
         "every bid of 40,000 events once"
     );
+}
+
+/// A materialized view over an unbounded stream is kept up to date by a
+/// background job: reads see it grow (every read a whole number of
+/// change batches: each auction's count is its bids so far), SHOW
+/// MATERIALIZED VIEWS names the job, and DROP MATERIALIZED VIEW stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_materialized_view_is_kept_up_to_date() {
+    let session = Session::new();
+    run(
+        &session,
+        "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, \
+         url STRING, datetime TIMESTAMP(3), extra STRING) WITH ('connector' = 'nexmark', \
+         'nexmark.table.type' = 'bid', 'nexmark.use.real.time' = 'true', \
+         'nexmark.min.event.gap.in.ns' = '100000')",
+    )
+    .await;
+    let create = "CREATE MATERIALIZED VIEW counts AS \
+                  SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction";
+    let StatementResult::Insert(h) = run(&session, create).await else {
+        panic!("a job");
+    };
+    assert!(h
+        .notice()
+        .unwrap_or_default()
+        .contains("Materialized view 'counts' created"));
+    let id = session.jobs().submit(create.to_string(), h);
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        seen.push(last_value(&session, "SELECT SUM(n) FROM counts").await);
+    }
+    let mut grown: Vec<usize> = seen.iter().copied().filter(|&n| n > 0).collect();
+    grown.dedup();
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]) && grown.len() >= 2,
+        "{seen:?}"
+    );
+    let shown = cells(&session, "SHOW MATERIALIZED VIEWS").await;
+    assert_eq!(shown[0][0], "counts");
+    assert_eq!(shown[0][1], format!("job {id}: RUNNING"));
+    run(&session, "DROP MATERIALIZED VIEW counts").await;
+    let job = session.jobs().wait(id).await.expect("listed");
+    assert_eq!(job.state, JobState::Stopped);
+    assert!(cells(&session, "SHOW MATERIALIZED VIEWS").await.is_empty());
 }
 
 /// A lookup join (an unbounded stream with a bounded table) checkpoints

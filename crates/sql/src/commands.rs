@@ -1,5 +1,5 @@
 //! Session commands that are not queries: `SET`, `RESET`, `SHOW JOBS`,
-//! `STOP JOB n` and `SHOW CREATE TABLE t`.
+//! `STOP JOB n`, `SHOW CREATE TABLE t` and `SHOW MATERIALIZED VIEWS`.
 
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -19,6 +19,8 @@ pub enum SessionCommand {
     StopJob(u64, bool),
     /// `SHOW CREATE TABLE name` (or `VIEW`).
     ShowCreateTable(String),
+    /// `SHOW MATERIALIZED VIEWS`.
+    ShowMaterializedViews,
 }
 
 fn word(t: &Token, text: &str) -> bool {
@@ -35,6 +37,7 @@ pub(crate) fn is_command(p: &Parser) -> bool {
     (word(&a, "SET") && !word(&b, "TIME") && !word(&b, "TRANSACTION"))
         || word(&a, "RESET")
         || (word(&a, "SHOW") && word(&b, "JOBS"))
+        || (word(&a, "SHOW") && word(&b, "MATERIALIZED") && word(&c, "VIEWS"))
         || (word(&a, "STOP") && word(&b, "JOB"))
         || (word(&a, "SHOW") && word(&b, "CREATE") && (word(&c, "TABLE") || word(&c, "VIEW")))
 }
@@ -85,6 +88,10 @@ pub(crate) fn parse_command(p: &mut Parser) -> Result<SessionCommand, ParserErro
     let second = p.next_token();
     if word(&second.token, "JOBS") {
         return Ok(SessionCommand::ShowJobs);
+    }
+    if word(&second.token, "MATERIALIZED") {
+        p.next_token(); // VIEWS
+        return Ok(SessionCommand::ShowMaterializedViews);
     }
     p.next_token(); // TABLE | VIEW
     let name = p.parse_object_name(false)?;
@@ -160,6 +167,10 @@ mod tests {
     #[test]
     fn jobs_and_show_create() {
         assert_eq!(command("SHOW JOBS"), SessionCommand::ShowJobs);
+        assert_eq!(
+            command("show materialized views"),
+            SessionCommand::ShowMaterializedViews
+        );
         assert_eq!(command("stop job 3"), SessionCommand::StopJob(3, false));
         assert_eq!(
             command("STOP JOB 3 WITH SAVEPOINT"),
