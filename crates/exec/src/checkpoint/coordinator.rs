@@ -292,7 +292,7 @@ impl Coordinator {
         // Only the tasks (and savepoint triggers) hold senders now.
         let (unused, _) = mpsc::channel(1);
         drop(std::mem::replace(&mut self.acks_tx, unused));
-        let mut next = self.cfg.restored.as_ref().map_or(0, |r| r.id) + 1;
+        let mut next = first_id(&self.cfg);
         let mut ended: HashMap<(u32, u32), State> = HashMap::new();
         let mut pending: Option<Pending> = None;
         let mut failures = 0u32;
@@ -482,6 +482,15 @@ impl Coordinator {
         eprintln!("sluice: checkpoint {} failed: {why}", p.id);
         Ok(())
     }
+}
+
+/// The id of the job's first checkpoint: after the one it resumes from and
+/// after every checkpoint already in its directory (a job resumed from an
+/// older savepoint never reuses a newer checkpoint's number, so its own
+/// checkpoints are the newest, and retention removes the others).
+pub(crate) fn first_id(cfg: &CheckpointConfig) -> CheckpointId {
+    let restored = cfg.restored.as_ref().map_or(0, |r| r.id);
+    restored.max(store::newest_id(&cfg.job_dir).unwrap_or(0)) + 1
 }
 
 /// Sleep until `at` (forever without one).

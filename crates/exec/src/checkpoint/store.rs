@@ -300,6 +300,11 @@ pub fn latest(job_dir: &Path) -> (Option<Loaded>, Vec<String>) {
     (None, skipped)
 }
 
+/// The highest checkpoint number in `job_dir`, complete or not.
+pub fn newest_id(job_dir: &Path) -> Option<CheckpointId> {
+    ids(job_dir).into_iter().next()
+}
+
 /// Remove the checkpoints of the job at `job_dir` newer than `id` (a job
 /// resuming from `id` abandons them; their numbers are taken again).
 pub fn discard_after(job_dir: &Path, id: CheckpointId) -> Result<()> {

@@ -157,3 +157,32 @@ async fn the_gather_aligns_and_flushes_at_a_barrier() {
     assert_eq!(before, ["rows 1", "rows 2"], "{out:?}");
     assert_eq!(&out[at + 1..], ["rows 5", "end"]);
 }
+
+/// A job resumed from an older checkpoint numbers its own after every
+/// checkpoint in its directory, so they are the newest.
+#[test]
+fn resumed_jobs_number_after_every_checkpoint() {
+    use super::coordinator::{first_id, CheckpointConfig};
+    use super::shared::SharedFiles;
+    use super::store;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let job_dir = dir.path().join("j");
+    for id in 1..=5 {
+        store::write(&job_dir, id, "fp", false, &[], &mut SharedFiles::default()).expect("writes");
+    }
+    let chosen = store::load(&store::checkpoint_dir(&job_dir, 2)).expect("loads");
+    let mut cfg = CheckpointConfig {
+        job: "j".into(),
+        job_dir: job_dir.clone(),
+        interval: std::time::Duration::from_secs(1),
+        timeout: std::time::Duration::from_secs(60),
+        retained: 1,
+        tolerable_failures: 0,
+        fingerprint: "fp".into(),
+        restored: Some(Arc::new(chosen)),
+    };
+    assert_eq!(first_id(&cfg), 6);
+    cfg.restored = None;
+    cfg.job_dir = dir.path().join("fresh");
+    assert_eq!(first_id(&cfg), 1);
+}
