@@ -17,7 +17,7 @@ use kill::{folded_changelogs, kill_until_done, run_to_end, settings, Rng};
 use sluice_slt::kafka::{test_broker, unique_name};
 
 /// Records per partition.
-const PER_PARTITION: usize = 750_000;
+const PER_PARTITION: usize = 2_000_000;
 
 /// The topic's table, read from the start to the offsets the producer
 /// reached (exact: one producer writes the partitions in turn).
@@ -105,7 +105,7 @@ fn killed_kafka_reads_resume_without_loss_or_duplicates() {
     let expected = folded_changelogs(&plain.join("out"), &["per_auction"]);
     assert!(expected.len() > 4000, "a real result: {}", expected.len());
 
-    let (kills, resumed) = kill_until_done(&killed, &mut rng, (kills_wanted, 150..500), &|p| {
+    let (kills, resumed) = kill_until_done(&killed, &mut rng, (kills_wanted, 250..600), &|p| {
         job(&killed, p, true, &topic, &bootstrap)
     });
     assert!(

@@ -423,13 +423,18 @@ async fn a_materialized_view_is_kept_up_to_date() {
         .unwrap_or_default()
         .contains("Materialized view 'counts' created"));
     let id = session.jobs().submit(create.to_string(), h);
+    // Read until it has grown twice (changes come a batch at a time).
     let mut seen = Vec::new();
-    for _ in 0..6 {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut grown: Vec<usize> = Vec::new();
+    for _ in 0..60 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         seen.push(last_value(&session, "SELECT SUM(n) FROM counts").await);
+        grown = seen.iter().copied().filter(|&n| n > 0).collect();
+        grown.dedup();
+        if grown.len() >= 2 {
+            break;
+        }
     }
-    let mut grown: Vec<usize> = seen.iter().copied().filter(|&n| n > 0).collect();
-    grown.dedup();
     assert!(
         seen.windows(2).all(|w| w[0] <= w[1]) && grown.len() >= 2,
         "{seen:?}"
