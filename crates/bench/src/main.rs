@@ -39,6 +39,30 @@ const QUERIES: [&str; 20] = [
 /// generator only, so these run over the generator (no CSV run).
 const GENERATOR_ONLY: [&str; 5] = ["q3", "q4", "q8", "q9", "q20"];
 
+const USAGE: &str = "\
+sluice-bench: the Nexmark queries over the generator and a CSV file of the same bids,
+each in its own process, with events/s, events per CPU-second, peak memory and the
+ratio to DataFusion computing the same result in batch.
+
+Usage: sluice-bench [OPTIONS]
+
+Options:
+  --events N            events to generate (default 1000000)
+  --queries q0,q5,...   queries to run (default: all of benches/nexmark/)
+  --csv PATH            the CSV file of bids (default target/nexmark-bids.csv)
+  --parallelism 1,2     parallelisms to measure at (default: 1 and the cores)
+  --latency SECONDS     measure window-emit latency at 100K events/s instead
+  --one QUERY gen|csv   run one query in this process
+  --checkpoint MS       with --one: checkpoint every MS milliseconds
+  -h, --help            print this help
+";
+
+/// What `sluice-bench` was asked to do.
+enum Parsed {
+    Run(Args),
+    Help,
+}
+
 struct Args {
     events: u64,
     queries: Vec<String>,
@@ -51,7 +75,7 @@ struct Args {
     checkpoint: Option<u64>,
 }
 
-fn parse_args() -> anyhow::Result<Args> {
+fn parse_args() -> anyhow::Result<Parsed> {
     let mut args = Args {
         events: 1_000_000,
         queries: QUERIES.iter().map(|q| q.to_string()).collect(),
@@ -91,10 +115,11 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--latency" => args.latency = Some(value()?.parse().context("--latency")?),
             "--checkpoint" => args.checkpoint = Some(value()?.parse().context("--checkpoint")?),
-            other => bail!("unknown argument {other}"),
+            "-h" | "--help" => return Ok(Parsed::Help),
+            other => bail!("unknown argument {other} (see --help)"),
         }
     }
-    Ok(args)
+    Ok(Parsed::Run(args))
 }
 
 fn repo_root() -> PathBuf {
@@ -305,13 +330,34 @@ fn measure(args: &Args, query: &str, source: &str, parallelism: usize) -> anyhow
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> anyhow::Result<()> {
-    let args = parse_args()?;
+/// Errors are one line on stderr (with their causes), never a backtrace.
+fn main() -> std::process::ExitCode {
+    let args = match parse_args() {
+        Ok(Parsed::Run(args)) => args,
+        Ok(Parsed::Help) => {
+            print!("{USAGE}");
+            return std::process::ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("sluice-bench: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     if let Some((q, source)) = &args.one {
-        return runtime.block_on(run_one(&args, q, source));
+        return runtime.block_on(run_one(args, q, source));
     }
     if let Some(seconds) = args.latency {
         return runtime.block_on(latency::run(seconds, args.max_parallelism()));
@@ -319,7 +365,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(dir) = args.csv.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    runtime.block_on(make_csv(&args))?;
+    runtime.block_on(make_csv(args))?;
     println!(
         "{:<7} {:<9} {:>3} {:>11} {:>9} {:>8} {:>12} {:>14} {:>9} {:>9} {:>9}",
         "query",
@@ -338,7 +384,7 @@ fn main() -> anyhow::Result<()> {
     let per_s = |m: &Measured| m.events / m.wall.max(0.001);
     let mut differ = Vec::new();
     for q in &args.queries {
-        let reference = measure(&args, q, "batch", args.max_parallelism())?;
+        let reference = measure(args, q, "batch", args.max_parallelism())?;
         for source in ["gen", "csv", "batch"] {
             if source == "csv" && GENERATOR_ONLY.contains(&q.as_str()) {
                 continue;
@@ -348,7 +394,7 @@ fn main() -> anyhow::Result<()> {
             } else {
                 args.parallelism
                     .iter()
-                    .map(|&p| Ok((p, measure(&args, q, source, p)?)))
+                    .map(|&p| Ok((p, measure(args, q, source, p)?)))
                     .collect::<anyhow::Result<_>>()?
             };
             let first = runs[0].1;
