@@ -47,6 +47,17 @@ struct Segment {
 }
 
 impl Segments {
+    /// The side's batches were replaced (compaction): every batch is new.
+    /// Segment ids go on from where they were: a share key names one
+    /// content for the operator's whole life.
+    pub fn restart(&mut self) {
+        let next = self.next;
+        *self = Segments {
+            next,
+            ..Default::default()
+        };
+    }
+
     /// A batch was stored.
     pub fn stored(&mut self) {
         self.dead.push(Vec::new());
@@ -351,5 +362,67 @@ mod tests {
             .expect("restores");
         got.extend(feed(restored.as_mut(), &after, &all));
         assert_eq!(folded(&got), folded(&expected));
+    }
+}
+
+#[cfg(test)]
+mod compaction_tests {
+    use super::*;
+    use crate::checkpoint::shared::SharedFiles;
+    use crate::checkpoint::{store, TaskInfo};
+    use crate::operators::test_util::batch_i64;
+    use datafusion::physical_expr::expressions::Column;
+
+    /// After a compaction the side's rows are a new segment under a new
+    /// key, so a checkpoint through the store never refers to the file of
+    /// the rows as they were before.
+    #[test]
+    fn compaction_makes_new_segments() {
+        let rows = batch_i64(&[("k", &[1, 2, 3]), ("a", &[10, 20, 30])]);
+        let key = Arc::new(Column::new("k", 0));
+        let mut side = Side::try_new(vec![key], &rows.schema(), true).expect("side");
+        let keys = side.key_rows(&rows).expect("keys");
+        let wholes = side.whole_rows(&rows).expect("wholes");
+        side.insert(rows.clone(), keys.clone(), vec![0; 3], wholes.clone(), 0);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let task = TaskInfo {
+            ordinal: 0,
+            instance: 0,
+            instances: 1,
+            kind: "Join".into(),
+        };
+        let mut shared = SharedFiles::default();
+        let mut checkpoint = |side: &mut Side, id: u64| {
+            let mut state = State::new();
+            snapshot(side, "left", &mut state, false).expect("snapshots");
+            store::write(
+                dir.path(),
+                id,
+                "fp",
+                false,
+                &[(task.clone(), state)],
+                &mut shared,
+            )
+            .expect("writes");
+            shared.settle();
+        };
+        checkpoint(&mut side, 1);
+        // Take key 2 out and compact: rows 1 and 3 remain.
+        let w = wholes.expect("retractable");
+        let k2 = keys[1].clone().expect("key");
+        side.remove(&k2, &w, 1).expect("removed");
+        side.compact().expect("compacts");
+        checkpoint(&mut side, 2);
+        let (loaded, _) = store::latest(dir.path());
+        let loaded = loaded.expect("a checkpoint");
+        let mut restored =
+            Side::try_new(vec![Arc::new(Column::new("k", 0))], &rows.schema(), true).expect("side");
+        let all = KeyRange {
+            instance: 0,
+            parallelism: 1,
+        };
+        assert!(restore(&mut restored, "left", &loaded.tasks[0].1, all).expect("restores"));
+        assert_eq!(restored.live_rows(), 2);
+        assert!(restored.index.get(&k2).is_none(), "key 2 was taken out");
     }
 }

@@ -291,7 +291,7 @@ impl Side {
             + self.wholes.iter().map(Rows::size).sum::<usize>()
             + self.index.keys().map(|k| k.len() + 16).sum::<usize>();
         self.batches = vec![live];
-        self.segments = Default::default();
+        self.segments.restart();
         self.segments.stored();
         Ok(())
     }
