@@ -13,7 +13,7 @@ mod kill;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use kill::{folded_changelogs, kill_until_done, run_to_end, settings, Rng};
+use kill::{folded_changelogs, job_settings, kill_each_job, run_to_end, settings, Rng};
 use sluice_slt::kafka::{test_broker, unique_name};
 
 /// Records per partition.
@@ -34,14 +34,7 @@ fn topic_table(topic: &str, bootstrap: &str) -> String {
 
 fn job(dir: &Path, parallelism: usize, checkpoint: bool, topic: &str, bootstrap: &str) -> String {
     let d = dir.display();
-    let mut s = format!("SET 'parallelism' = '{parallelism}';\n");
-    if checkpoint {
-        let _ = writeln!(
-            s,
-            "SET 'execution.checkpointing.interval' = '60 ms';\n\
-             SET 'state.checkpoints.dir' = '{d}/checkpoints';"
-        );
-    }
+    let mut s = job_settings(dir, parallelism, checkpoint.then_some(60));
     let _ = writeln!(
         s,
         "SET 'pipeline.name' = 'kafka-totals';\n{}\n\
@@ -105,17 +98,10 @@ fn killed_kafka_reads_resume_without_loss_or_duplicates() {
     let expected = folded_changelogs(&plain.join("out"), &["per_auction"]);
     assert!(expected.len() > 4000, "a real result: {}", expected.len());
 
-    let (kills, resumed) = kill_until_done(&killed, &mut rng, (kills_wanted, 250..600), &|p| {
-        job(&killed, p, true, &topic, &bootstrap)
-    });
-    assert!(
-        kills >= kills_wanted,
-        "the job ended after {kills} kills: make it longer"
-    );
-    assert!(
-        resumed * 2 >= kills,
-        "only {resumed} of {kills} runs resumed from a checkpoint"
-    );
+    let (kills, resumed) =
+        kill_each_job(&killed, &mut rng, 1, (kills_wanted, 250..600), &|_, p| {
+            job(&killed, p, true, &topic, &bootstrap)
+        });
     std::fs::write(
         killed.join("job.sql"),
         job(&killed, 2, true, &topic, &bootstrap),

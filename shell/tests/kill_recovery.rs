@@ -9,7 +9,7 @@ mod kill;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use kill::{folded_changelogs, kill_until_done, run_to_end, settings, Rng};
+use kill::{folded_changelogs, job_settings, kill_each_job, run_to_end, settings, Rng};
 
 /// `auction,price,ts` rows, ~10 ms apart, each up to 1 s behind the newest
 /// (the watermark allows 2 s: nothing is late).
@@ -35,19 +35,12 @@ fn bids_csv(rows: usize, rng: &mut Rng) -> String {
 }
 
 /// The job: TUMBLE and HOP window aggregates of the file into part files,
-/// each its own job (named), checkpointing every 100 ms when `checkpoint`.
+/// each its own job (named), checkpointing every 40 ms when `checkpoint`.
 fn script(dir: &Path, parallelism: usize, checkpoint: bool, only: Option<usize>) -> String {
     let d = dir.display();
     let input = dir.parent().unwrap_or(dir).join("bids.csv");
     let input = input.display();
-    let mut s = format!("SET 'parallelism' = '{parallelism}';\n");
-    if checkpoint {
-        let _ = writeln!(
-            s,
-            "SET 'execution.checkpointing.interval' = '40 ms';\n\
-             SET 'state.checkpoints.dir' = '{d}/checkpoints';"
-        );
-    }
+    let mut s = job_settings(dir, parallelism, checkpoint.then_some(40));
     let _ = writeln!(
         s,
         "CREATE TABLE bids (auction BIGINT, price BIGINT, ts TIMESTAMP(3), \
@@ -138,21 +131,9 @@ fn killed_jobs_resume_without_loss_or_duplicates() {
 
     // Each job killed in turn (a script runs its INSERTs one after the
     // other).
-    let (mut kills, mut runs) = (0, 0);
-    for job in 0..2 {
-        let (k, r) = kill_until_done(&killed, &mut rng, (kills_wanted, 80..260), &|p| {
-            script(&killed, p, true, Some(job))
-        });
-        assert!(
-            k >= kills_wanted,
-            "job {job} ended after {k} kills: make it longer"
-        );
-        assert!(
-            r * 2 >= k,
-            "job {job}: only {r} of {k} runs resumed from a checkpoint"
-        );
-        (kills, runs) = (kills + k, runs + r);
-    }
+    let (kills, runs) = kill_each_job(&killed, &mut rng, 2, (kills_wanted, 80..260), &|job, p| {
+        script(&killed, p, true, Some(job))
+    });
     // The rest of the job, uninterrupted.
     std::fs::write(killed.join("job.sql"), script(&killed, 2, true, None)).expect("writes");
     run_to_end(&killed, &killed.join("job.sql"));
@@ -197,14 +178,7 @@ fn updating_script(
     only: Option<usize>,
 ) -> String {
     let d = dir.display();
-    let mut s = format!("SET 'parallelism' = '{parallelism}';\n");
-    if checkpoint {
-        let _ = writeln!(
-            s,
-            "SET 'execution.checkpointing.interval' = '60 ms';\n\
-             SET 'state.checkpoints.dir' = '{d}/checkpoints';"
-        );
-    }
+    let mut s = job_settings(dir, parallelism, checkpoint.then_some(60));
     let _ = writeln!(
         s,
         "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, \
@@ -255,21 +229,9 @@ fn killed_updating_jobs_resume_without_loss_or_duplicates() {
     run_to_end(&plain, &plain.join("job.sql"));
     let expected = folded_changelogs(&plain.join("out"), &["per_auction", "named"]);
     assert!(expected.len() > 1000, "a real result: {}", expected.len());
-    let (mut kills, mut runs) = (0, 0);
-    for job in 0..2 {
-        let (k, r) = kill_until_done(&killed, &mut rng, (kills_wanted, 150..500), &|p| {
-            updating_script(&killed, p, true, Some(job))
-        });
-        assert!(
-            k >= kills_wanted,
-            "job {job} ended after {k} kills: make it longer"
-        );
-        assert!(
-            r * 2 >= k,
-            "job {job}: only {r} of {k} runs resumed from a checkpoint"
-        );
-        (kills, runs) = (kills + k, runs + r);
-    }
+    let (kills, runs) = kill_each_job(&killed, &mut rng, 2, (kills_wanted, 150..500), &|job, p| {
+        updating_script(&killed, p, true, Some(job))
+    });
     std::fs::write(
         killed.join("job.sql"),
         updating_script(&killed, 2, true, None),

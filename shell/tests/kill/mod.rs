@@ -35,6 +35,50 @@ pub fn run_to_end(dir: &Path, script: &Path) {
     );
 }
 
+/// A kill test's script settings: `parallelism`, and with `checkpoint_ms`
+/// checkpoints that often into `dir/checkpoints`.
+pub fn job_settings(dir: &Path, parallelism: usize, checkpoint_ms: Option<u64>) -> String {
+    let mut s = format!("SET 'parallelism' = '{parallelism}';\n");
+    if let Some(ms) = checkpoint_ms {
+        s.push_str(&format!(
+            "SET 'execution.checkpointing.interval' = '{ms} ms';\n\
+             SET 'state.checkpoints.dir' = '{}/checkpoints';\n",
+            dir.display()
+        ));
+    }
+    s
+}
+
+/// Kill each of `jobs` jobs of a script in turn (`script(job,
+/// parallelism)`; a script runs its INSERTs one after the other) as
+/// [`kill_until_done`] does, checking each was killed `kills_wanted` times
+/// and at least half of its runs resumed from a checkpoint. Returns the
+/// kills and the runs that resumed.
+pub fn kill_each_job(
+    dir: &Path,
+    rng: &mut Rng,
+    jobs: usize,
+    (kills_wanted, delays): (usize, std::ops::Range<u64>),
+    script: &dyn Fn(usize, usize) -> String,
+) -> (usize, usize) {
+    let (mut kills, mut runs) = (0, 0);
+    for job in 0..jobs {
+        let (k, r) = kill_until_done(dir, rng, (kills_wanted, delays.clone()), &|p| {
+            script(job, p)
+        });
+        assert!(
+            k >= kills_wanted,
+            "job {job} ended after {k} kills: make it longer"
+        );
+        assert!(
+            r * 2 >= k,
+            "job {job}: only {r} of {k} runs resumed from a checkpoint"
+        );
+        (kills, runs) = (kills + k, runs + r);
+    }
+    (kills, runs)
+}
+
 /// Run the script `script(parallelism)` in `dir` again and again, killing
 /// each run at a random moment, until `kills_wanted` kills (or the job
 /// ended first); runs alternate between parallelism 1 and 2. Returns the

@@ -220,7 +220,7 @@ impl Sink for KafkaSink {
                 interval.as_millis()
             )));
         }
-        let t = Transactions::fence(&self.options, &prefix).await?;
+        let t = Transactions::fence(&self.options, &prefix, timeout).await?;
         let committed = t.committed().await?;
         self.transactions = Some(t);
         Ok(Resume::From(committed))

@@ -75,21 +75,20 @@ async fn blocking<T: Send + 'static>(
 
 impl Transactions {
     /// Fence every transactional id of `prefix` (aborting what an earlier
-    /// process left open) and keep the producers.
-    pub(super) async fn fence(options: &KafkaOptions, prefix: &str) -> Result<Self> {
+    /// process left open) and keep the producers, whose transactions time
+    /// out after `timeout`.
+    pub(super) async fn fence(
+        options: &KafkaOptions,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Result<Self> {
         // Concurrently: each takes a round trip or two to the broker.
         let mut fencing = tokio::task::JoinSet::new();
         for slot in 0..SLOTS {
             let id = format!("{prefix}-{slot}");
             let mut c = config(options);
-            c.set("transactional.id", &id);
-            if !options
-                .properties
-                .iter()
-                .any(|(k, _)| k == "transaction.timeout.ms")
-            {
-                c.set("transaction.timeout.ms", DEFAULT_TIMEOUT_MS.to_string());
-            }
+            c.set("transactional.id", &id)
+                .set("transaction.timeout.ms", timeout.as_millis().to_string());
             let o = options.clone();
             fencing.spawn_blocking(move || {
                 let p: FutureProducer = c.create().map_err(|e| error(&o, &id, "start", &e))?;

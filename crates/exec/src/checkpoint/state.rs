@@ -173,6 +173,15 @@ pub fn scalar(batch: &RecordBatch, name: &str) -> Result<i64> {
     Ok(v.value(0))
 }
 
+/// The largest value `name` of the `meta` tables (made by [`scalars`]) of
+/// `states`, `i64::MIN` without states: what a restore takes of a value
+/// that only grows (a watermark, a clock) when instances merge.
+pub fn largest(states: &[State], name: &str) -> Result<i64> {
+    states.iter().try_fold(i64::MIN, |most, s| {
+        Ok(most.max(scalar(s.require("meta")?, name)?))
+    })
+}
+
 /// A table of one string column `name`.
 pub fn strings(name: &str, values: &[String]) -> RecordBatch {
     let schema = Schema::new(vec![Field::new(name, DataType::Utf8, false)]);

@@ -101,11 +101,9 @@ impl Operator for CurrentWatermarkOperator {
         states: &[crate::checkpoint::State],
         _keys: crate::checkpoint::KeyRange,
     ) -> Result<()> {
-        for s in states {
-            let wm = crate::checkpoint::state::scalar(s.require("meta")?, "watermark")?;
-            if wm != i64::MIN {
-                self.watermark = Some(self.watermark.map_or(wm, |w| w.max(wm)));
-            }
+        let wm = crate::checkpoint::state::largest(states, "watermark")?;
+        if wm != i64::MIN {
+            self.watermark = Some(self.watermark.map_or(wm, |w| w.max(wm)));
         }
         Ok(())
     }

@@ -112,10 +112,8 @@ impl Operator for LateRows {
         states: &[crate::checkpoint::State],
         _keys: crate::checkpoint::KeyRange,
     ) -> Result<()> {
-        for s in states {
-            let wm = crate::checkpoint::state::scalar(s.require("meta")?, "watermark")?;
-            self.watermark = self.watermark.max(wm);
-        }
+        let wm = crate::checkpoint::state::largest(states, "watermark")?;
+        self.watermark = self.watermark.max(wm);
         Ok(())
     }
 }

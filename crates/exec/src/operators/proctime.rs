@@ -139,10 +139,9 @@ impl Operator for ProcTime {
         states: &[crate::checkpoint::State],
         _keys: crate::checkpoint::KeyRange,
     ) -> Result<()> {
-        for s in states {
-            let last = crate::checkpoint::state::scalar(s.require("meta")?, "last")?;
-            self.last = self.last.max(last);
-        }
+        self.last = self
+            .last
+            .max(crate::checkpoint::state::largest(states, "last")?);
         Ok(())
     }
 }

@@ -22,7 +22,7 @@ use datafusion::common::ScalarValue;
 use sluice_common::{Error, Result};
 
 use super::{OverAggregate, OverFunction, Partition};
-use crate::checkpoint::state::{accumulator_state, named_table, scalar, scalars, with_columns};
+use crate::checkpoint::state::{accumulator_state, largest, named_table, scalars, with_columns};
 use crate::checkpoint::{KeyRange, State};
 use crate::operators::window_aggregate::eval_all;
 
@@ -158,10 +158,7 @@ impl OverAggregate {
     }
 
     pub(super) fn restore_state(&mut self, states: &[State], keys: KeyRange) -> Result<()> {
-        for state in states {
-            let wm = scalar(state.require("meta")?, "watermark")?;
-            self.watermark = self.watermark.max(wm);
-        }
+        self.watermark = self.watermark.max(largest(states, "watermark")?);
         for state in states {
             if let Some(parts) = state.get("parts") {
                 self.restore_parts(&owned(parts, keys)?)?;
