@@ -80,22 +80,34 @@ impl KeyLog {
             self.batches = Some(vec![keys.clone()]);
             return Ok(keys);
         };
-        let cols = (0..schema.fields().len())
-            .map(|c| {
-                let parts: Vec<&dyn arrow::array::Array> =
-                    log.iter().map(|b| b[c].as_ref()).collect();
-                if parts.is_empty() {
-                    Ok(arrow::array::new_empty_array(schema.field(c).data_type()))
-                } else {
-                    Ok(arrow::compute::concat(&parts)?)
-                }
-            })
-            .collect::<Result<Vec<ArrayRef>>>()?;
+        let cols = concat_columns(log, schema)?;
         if cols.first().is_some_and(|c| c.len() != n) {
             return Err(Error::internal("the key log lost track of the groups"));
         }
         *log = vec![cols.clone()];
         Ok(cols)
+    }
+
+    /// The keys of groups `start..n` (of `groups`, of `schema`), the
+    /// groups interned since the last call; none are kept after it.
+    pub(crate) fn take_new(
+        &mut self,
+        groups: &mut Box<dyn GroupValues>,
+        schema: &SchemaRef,
+        start: usize,
+        n: usize,
+    ) -> Result<Vec<ArrayRef>> {
+        let keys = match self.batches.replace(Vec::new()) {
+            None => copy_keys(groups, schema, n)?
+                .iter()
+                .map(|k| k.slice(start, n - start))
+                .collect(),
+            Some(log) => concat_columns(&log, schema)?,
+        };
+        if keys.first().is_some_and(|c| c.len() != n - start) {
+            return Err(Error::internal("the key log lost track of the groups"));
+        }
+        Ok(keys)
     }
 
     /// The groups were rebuilt from `keys`, in id order.
@@ -104,4 +116,19 @@ impl KeyLog {
             *log = vec![keys.to_vec()];
         }
     }
+}
+
+/// Each column of `batches` (one array per column of `schema`) in one array.
+fn concat_columns(batches: &[Vec<ArrayRef>], schema: &SchemaRef) -> Result<Vec<ArrayRef>> {
+    (0..schema.fields().len())
+        .map(|c| {
+            let parts: Vec<&dyn arrow::array::Array> =
+                batches.iter().map(|b| b[c].as_ref()).collect();
+            if parts.is_empty() {
+                Ok(arrow::array::new_empty_array(schema.field(c).data_type()))
+            } else {
+                Ok(arrow::compute::concat(&parts)?)
+            }
+        })
+        .collect()
 }

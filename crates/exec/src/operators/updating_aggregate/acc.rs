@@ -22,6 +22,8 @@ use arrow::datatypes::{
 use arrow::record_batch::RecordBatch;
 use sluice_common::{Error, Result};
 
+use crate::checkpoint::State;
+
 /// The rows of one batch handed to an accumulator.
 pub(crate) struct Rows<'a> {
     /// Argument values, one array per argument.
@@ -65,24 +67,45 @@ pub(crate) trait GroupAcc: Send {
     fn retain(&mut self, keep: &[usize]) -> Result<()>;
     /// Approximate bytes held.
     fn size(&self) -> usize;
-    /// The state of `groups` as a table whose first column, `g`, is each
+    /// Hand the state of `groups` over as table `name` (or tables
+    /// `name.*`) of `state`; a per-group table's first column, `g`, is each
     /// row's position in `groups` (a checkpoint).
-    fn snapshot(&mut self, groups: &[usize]) -> Result<RecordBatch>;
-    /// Take up a table made by [`GroupAcc::snapshot`]: the rows of position
-    /// `p` go to group `ids[p]` (`usize::MAX`: not this instance's key);
-    /// groups `0..num_groups` exist.
-    fn restore(&mut self, table: &RecordBatch, ids: &[usize], num_groups: usize) -> Result<()>;
+    fn snapshot(&mut self, name: &str, groups: &[usize], state: &mut State) -> Result<()>;
+    /// Take up what [`GroupAcc::snapshot`] handed over as `name`, placing
+    /// its groups as `to` says.
+    fn restore(&mut self, name: &str, state: &State, to: &Restore<'_>) -> Result<()>;
 }
 
-/// A checkpoint table: the positions `g`, then `cols`.
-pub(crate) fn state_table(g: Vec<u32>, cols: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
+/// Where the groups of a checkpoint go on restore.
+pub(crate) struct Restore<'a> {
+    /// The rows of position `p` go to group `ids[p]` (`usize::MAX`: not
+    /// this instance's key).
+    pub ids: &'a [usize],
+    /// The same by the checkpointing operator's own group id (`gid`).
+    pub by_gid: &'a [usize],
+    /// Groups `0..num_groups` exist.
+    pub num_groups: usize,
+}
+
+/// Add a checkpoint table `name` to `state`: the positions `g`, then
+/// `cols`.
+pub(crate) fn put_table(
+    state: &mut State,
+    name: &str,
+    g: Vec<u32>,
+    cols: Vec<(&str, ArrayRef)>,
+) -> Result<()> {
     let mut fields = vec![Field::new("g", DataType::UInt32, false)];
     let mut arrays: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(g))];
     for (name, a) in cols {
         fields.push(Field::new(name, a.data_type().clone(), true));
         arrays.push(a);
     }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+    state.add(
+        name,
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?,
+    );
+    Ok(())
 }
 
 /// The group of each row of a checkpoint table (`None`: not kept).
@@ -147,15 +170,18 @@ impl GroupAcc for Count {
         self.counts.capacity() * 8
     }
 
-    fn snapshot(&mut self, groups: &[usize]) -> Result<RecordBatch> {
+    fn snapshot(&mut self, name: &str, groups: &[usize], state: &mut State) -> Result<()> {
         let counts: Int64Array = groups.iter().map(|&g| self.counts[g]).collect();
-        state_table(
+        put_table(
+            state,
+            name,
             (0..groups.len() as u32).collect(),
             vec![("count", Arc::new(counts))],
         )
     }
 
-    fn restore(&mut self, table: &RecordBatch, ids: &[usize], num_groups: usize) -> Result<()> {
+    fn restore(&mut self, name: &str, state: &State, to: &Restore<'_>) -> Result<()> {
+        let (table, ids, num_groups) = (state.require(name)?, to.ids, to.num_groups);
         self.counts.resize(num_groups, 0);
         let counts = state_column::<Int64Type>(table, 1)?;
         for (r, id) in restored_groups(table, ids)?.into_iter().enumerate() {
@@ -201,12 +227,12 @@ impl GroupAcc for Avg {
         self.0.size()
     }
 
-    fn snapshot(&mut self, groups: &[usize]) -> Result<RecordBatch> {
-        self.0.snapshot(groups)
+    fn snapshot(&mut self, name: &str, groups: &[usize], state: &mut State) -> Result<()> {
+        self.0.snapshot(name, groups, state)
     }
 
-    fn restore(&mut self, table: &RecordBatch, ids: &[usize], num_groups: usize) -> Result<()> {
-        self.0.restore(table, ids, num_groups)
+    fn restore(&mut self, name: &str, state: &State, to: &Restore<'_>) -> Result<()> {
+        self.0.restore(name, state, to)
     }
 }
 
@@ -265,10 +291,12 @@ where
         self.sums.capacity() * size_of::<T::Native>() + self.counts.capacity() * 8
     }
 
-    fn snapshot(&mut self, groups: &[usize]) -> Result<RecordBatch> {
+    fn snapshot(&mut self, name: &str, groups: &[usize], state: &mut State) -> Result<()> {
         let sums: PrimitiveArray<T> = groups.iter().map(|&g| Some(self.sums[g])).collect();
         let counts: Int64Array = groups.iter().map(|&g| self.counts[g]).collect();
-        state_table(
+        put_table(
+            state,
+            name,
             (0..groups.len() as u32).collect(),
             vec![
                 ("sum", Arc::new(sums.with_data_type(self.data_type.clone()))),
@@ -277,7 +305,8 @@ where
         )
     }
 
-    fn restore(&mut self, table: &RecordBatch, ids: &[usize], num_groups: usize) -> Result<()> {
+    fn restore(&mut self, name: &str, state: &State, to: &Restore<'_>) -> Result<()> {
+        let (table, ids, num_groups) = (state.require(name)?, to.ids, to.num_groups);
         self.sums.resize(num_groups, T::Native::ZERO);
         self.counts.resize(num_groups, 0);
         let sums = state_column::<T>(table, 1)?;
@@ -304,7 +333,7 @@ pub(crate) fn native(
     let acc: Box<dyn GroupAcc> = match (name, distinct) {
         ("count", false) => Box::<Count>::default(),
         ("count", true) if args.len() == 1 => {
-            Box::new(super::distinct::CountDistinct::try_new(&args[0])?)
+            Box::new(super::distinct::CountDistinct::try_new(&args[0], retracts)?)
         }
         ("sum", false) => match out {
             DataType::Int64 => Box::new(Sum::<Int64Type>::new(out.clone())),

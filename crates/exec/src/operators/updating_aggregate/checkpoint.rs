@@ -1,17 +1,19 @@
 //! Snapshot and restore of an updating aggregate: table `groups` (each live
-//! group's keys, its net row count and, with a TTL, when it was last
-//! updated) and one table per aggregate (`acc0`, ...) with its state per
-//! group. A restore keeps the groups whose keys its instance owns.
+//! group's keys, its net row count, with a TTL when it was last updated,
+//! and its group id `gid`) and per aggregate a table `acc0`, ... with its
+//! state per group (or, for `COUNT(DISTINCT)`, incremental tables
+//! `acc0.*` keyed by `gid`). A restore keeps the groups whose keys its
+//! instance owns.
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, UInt64Array};
+use arrow::array::{ArrayRef, AsArray, Int64Array, UInt64Array};
 use arrow::compute::take;
-use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, UInt64Type};
 use arrow::record_batch::RecordBatch;
 use sluice_common::{Error, Result};
 
-use super::acc::state_column;
+use super::acc::{state_column, Restore};
 use super::UpdatingAggregateOperator;
 use crate::checkpoint::{KeyRange, State};
 
@@ -45,10 +47,12 @@ impl UpdatingAggregateOperator {
                 at.iter().map(|&t| t as i64),
             )));
         }
+        fields.push(Field::new("gid", DataType::UInt64, false));
+        cols.push(Arc::new(idx));
         let groups = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
         let mut state = State::new().with("groups", groups);
         for (i, acc) in self.accs.iter_mut().enumerate() {
-            state.add(&format!("acc{i}"), acc.snapshot(&live)?);
+            acc.snapshot(&format!("acc{i}"), &live, &mut state)?;
         }
         Ok(state)
     }
@@ -94,16 +98,42 @@ impl UpdatingAggregateOperator {
                 }
                 self.rows[id] = rows.value(r);
             }
-            if let (Some(e), Ok(at)) = (&mut self.expiry, state_column::<Int64Type>(groups, nk + 1))
-            {
+            let updated = groups.column_by_name("updated");
+            if let (Some(e), Some(at)) = (
+                &mut self.expiry,
+                updated.and_then(|c| c.as_primitive_opt::<Int64Type>()),
+            ) {
                 for (&r, &id) in owned.iter().zip(&new_ids) {
                     e.set_last_updated(id, at.value(r) as u64, self.num_groups);
                 }
             }
+            let by_gid = by_gid(groups, &ids)?;
+            let to = Restore {
+                ids: &ids,
+                by_gid: &by_gid,
+                num_groups: self.num_groups,
+            };
             for (i, acc) in self.accs.iter_mut().enumerate() {
-                acc.restore(state.require(&format!("acc{i}"))?, &ids, self.num_groups)?;
+                acc.restore(&format!("acc{i}"), state, &to)?;
             }
         }
         Ok(())
     }
+}
+
+/// Where each group of the checkpointing operator went, by its group id
+/// (`gid`; empty for a checkpoint written without it).
+fn by_gid(groups: &RecordBatch, ids: &[usize]) -> Result<Vec<usize>> {
+    let Some(gids) = groups.column_by_name("gid") else {
+        return Ok(Vec::new());
+    };
+    let gids = gids.as_primitive_opt::<UInt64Type>().ok_or_else(|| {
+        Error::Checkpoint("an aggregate's checkpointed group ids are malformed".into())
+    })?;
+    let len = gids.values().iter().max().map_or(0, |&m| m as usize + 1);
+    let mut out = vec![usize::MAX; len];
+    for (&gid, &id) in gids.values().iter().zip(ids) {
+        out[gid as usize] = id;
+    }
+    Ok(out)
 }

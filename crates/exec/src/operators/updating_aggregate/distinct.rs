@@ -13,7 +13,9 @@ use datafusion::physical_plan::aggregates::group_values::{new_group_values, Grou
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use sluice_common::Result;
 
-use super::acc::{restored_groups, state_column, state_table, GroupAcc, Rows};
+use super::acc::{restored_groups, state_column, GroupAcc, Restore, Rows};
+use super::pair_segments::{self, PairSegments};
+use crate::checkpoint::State;
 
 /// See the module docs.
 pub(crate) struct CountDistinct {
@@ -25,11 +27,12 @@ pub(crate) struct CountDistinct {
     counts: Vec<i64>,
     ids: Vec<usize>,
     /// The pairs, for checkpoints.
-    log: crate::operators::group_keys::KeyLog,
+    segments: PairSegments,
 }
 
 impl CountDistinct {
-    pub fn try_new(data_type: &DataType) -> Result<Self> {
+    /// Over values of `data_type`; `retracts`: the input is a changelog.
+    pub fn try_new(data_type: &DataType, retracts: bool) -> Result<Self> {
         let schema = Arc::new(Schema::new(vec![
             Field::new("group", DataType::UInt64, false),
             Field::new("value", data_type.clone(), true),
@@ -40,7 +43,7 @@ impl CountDistinct {
             pair_rows: Vec::new(),
             counts: Vec::new(),
             ids: Vec::new(),
-            log: Default::default(),
+            segments: PairSegments::new(retracts),
         })
     }
 }
@@ -66,7 +69,8 @@ impl GroupAcc for CountDistinct {
         }
         let before = self.pairs.len();
         self.pairs.intern(&cols, &mut self.ids)?;
-        self.log.record(&cols, &self.ids, before)?;
+        self.segments.record(&cols, &self.ids, before)?;
+        self.segments.touched(&self.ids);
         self.pair_rows.resize(self.pairs.len(), 0);
         let groups = cols[0].as_primitive::<UInt64Type>().values();
         for (i, &p) in self.ids.iter().enumerate() {
@@ -116,7 +120,7 @@ impl GroupAcc for CountDistinct {
         self.pairs = new_group_values(Arc::clone(&self.schema), &GroupOrdering::None)?;
         let kept: Vec<ArrayRef> = vec![Arc::new(groups), values];
         self.pairs.intern(&kept, &mut self.ids)?;
-        self.log.reset(&kept);
+        self.segments.restart(&kept);
         self.pair_rows = pair_rows;
         self.counts = keep.iter().map(|&g| self.counts[g]).collect();
         Ok(())
@@ -126,53 +130,63 @@ impl GroupAcc for CountDistinct {
         self.pairs.size() + self.pair_rows.capacity() * 8 + self.counts.capacity() * 8
     }
 
-    /// The live (group, value) pairs of `groups`, with their rows.
-    fn snapshot(&mut self, groups: &[usize]) -> Result<RecordBatch> {
-        let mut position = vec![u32::MAX; self.counts.len()];
-        for (p, &g) in groups.iter().enumerate() {
-            position[g] = p as u32;
-        }
-        let n = self.pair_rows.len();
-        let cols = self.log.keys(&mut self.pairs, &self.schema, n)?;
-        let pair_groups = cols[0].as_primitive::<UInt64Type>();
-        let live: Vec<u64> = (0..pair_groups.len())
-            .filter(|&p| {
-                self.pair_rows[p] > 0 && position[pair_groups.value(p) as usize] != u32::MAX
-            })
-            .map(|p| p as u64)
-            .collect();
-        let g: Vec<u32> = live
-            .iter()
-            .map(|&p| position[pair_groups.value(p as usize) as usize])
-            .collect();
-        let live = UInt64Array::from(live);
-        let values = take(&cols[1], &live, None)?;
-        let rows: Int64Array = live
-            .values()
-            .iter()
-            .map(|&p| self.pair_rows[p as usize])
-            .collect();
-        state_table(g, vec![("value", values), ("rows", Arc::new(rows))])
+    /// The pairs as segments (see [`super::pair_segments`]); a restore
+    /// keeps the pairs of the groups it restored.
+    fn snapshot(&mut self, name: &str, _groups: &[usize], state: &mut State) -> Result<()> {
+        self.segments
+            .snapshot(name, &mut self.pairs, &self.schema, &self.pair_rows, state)
     }
 
-    fn restore(&mut self, table: &RecordBatch, ids: &[usize], num_groups: usize) -> Result<()> {
-        self.counts.resize(num_groups, 0);
+    fn restore(&mut self, name: &str, state: &State, to: &Restore<'_>) -> Result<()> {
+        self.counts.resize(to.num_groups, 0);
+        let Some(segments) = pair_segments::read(name, state)? else {
+            return self.restore_table(state.require(name)?, to.ids);
+        };
+        for seg in segments {
+            let groups = seg.gids.values().iter().map(|&gid| {
+                to.by_gid
+                    .get(gid as usize)
+                    .copied()
+                    .filter(|&g| g != usize::MAX)
+            });
+            let rows = (0..seg.gids.len()).map(|r| seg.rows.as_ref().map_or(1, |c| c.value(r)));
+            let kept: Vec<(usize, usize, i64)> = groups
+                .zip(rows)
+                .enumerate()
+                .filter_map(|(r, (g, n))| g.filter(|_| n > 0).map(|g| (r, g, n)))
+                .collect();
+            self.take_up(&seg.values, &kept)?;
+        }
+        Ok(())
+    }
+}
+
+impl CountDistinct {
+    /// Take up a table of the layout written before segments: positions,
+    /// values, rows.
+    fn restore_table(&mut self, table: &RecordBatch, ids: &[usize]) -> Result<()> {
         let rows = state_column::<Int64Type>(table, 2)?;
-        let keep: Vec<(usize, usize)> = restored_groups(table, ids)?
+        let kept: Vec<(usize, usize, i64)> = restored_groups(table, ids)?
             .into_iter()
             .enumerate()
-            .filter_map(|(r, g)| g.map(|g| (r, g)))
+            .filter_map(|(r, g)| g.map(|g| (r, g, rows.value(r))))
             .collect();
-        let idx = UInt64Array::from(keep.iter().map(|(r, _)| *r as u64).collect::<Vec<_>>());
-        let groups: UInt64Array = keep.iter().map(|(_, g)| *g as u64).collect();
-        let values = take(table.column(1), &idx, None)?;
+        self.take_up(table.column(1), &kept)
+    }
+
+    /// Intern the pairs (row `r` of `values` in group `g`, with `n` rows)
+    /// of `kept`.
+    fn take_up(&mut self, values: &ArrayRef, kept: &[(usize, usize, i64)]) -> Result<()> {
+        let idx = UInt64Array::from(kept.iter().map(|k| k.0 as u64).collect::<Vec<_>>());
+        let groups: UInt64Array = kept.iter().map(|k| k.1 as u64).collect();
+        let values = take(values, &idx, None)?;
         let cols: Vec<ArrayRef> = vec![Arc::new(groups), values];
         let before = self.pairs.len();
         self.pairs.intern(&cols, &mut self.ids)?;
-        self.log.record(&cols, &self.ids, before)?;
+        self.segments.record(&cols, &self.ids, before)?;
         self.pair_rows.resize(self.pairs.len(), 0);
-        for (i, &(r, g)) in keep.iter().enumerate() {
-            self.pair_rows[self.ids[i]] = rows.value(r);
+        for (i, &(_, g, n)) in kept.iter().enumerate() {
+            self.pair_rows[self.ids[i]] = n;
             self.counts[g] += 1;
         }
         Ok(())

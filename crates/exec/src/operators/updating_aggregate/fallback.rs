@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, UInt32Array};
 use arrow::compute::take;
-use arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::scalar::ScalarValue;
@@ -17,7 +16,8 @@ use sluice_common::{Error, Result};
 
 use crate::checkpoint::state::accumulator_state;
 
-use super::acc::{restored_groups, state_table, GroupAcc, Rows};
+use super::acc::{put_table, restored_groups, GroupAcc, Restore, Rows};
+use crate::checkpoint::State;
 
 /// Aggregates whose DataFusion retraction is correct whatever row is
 /// retracted (sums and moments; not e.g. a sliding MIN, which assumes the
@@ -157,7 +157,7 @@ impl GroupAcc for Fallback {
 
     /// Each group's DataFusion intermediate state (`Accumulator::state`),
     /// merged back into a fresh accumulator on restore.
-    fn snapshot(&mut self, groups: &[usize]) -> Result<RecordBatch> {
+    fn snapshot(&mut self, name: &str, groups: &[usize], state: &mut State) -> Result<()> {
         let width = self.expr.state_fields()?.len();
         let mut g = Vec::new();
         let mut columns: Vec<Vec<ScalarValue>> = vec![Vec::new(); width];
@@ -185,10 +185,11 @@ impl GroupAcc for Fallback {
             };
             cols.push((name.as_str(), array));
         }
-        state_table(g, cols)
+        put_table(state, name, g, cols)
     }
 
-    fn restore(&mut self, table: &RecordBatch, ids: &[usize], num_groups: usize) -> Result<()> {
+    fn restore(&mut self, name: &str, state: &State, to: &Restore<'_>) -> Result<()> {
+        let (table, ids, num_groups) = (state.require(name)?, to.ids, to.num_groups);
         self.accs.resize_with(num_groups, || None);
         for (r, id) in restored_groups(table, ids)?.into_iter().enumerate() {
             let Some(g) = id else {

@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use arrow::array::{new_null_array, ArrayRef, AsArray, BinaryArray, Int64Array};
 use arrow::datatypes::{DataType, Int64Type};
-use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 use sluice_common::{Error, Result};
 
-use super::acc::{restored_groups, state_column, state_table, GroupAcc, Rows};
+use super::acc::{put_table, restored_groups, state_column, GroupAcc, Restore, Rows};
+use crate::checkpoint::State;
 
 /// (group, value in row format) -> how many rows hold it.
 type Multiset = BTreeMap<(usize, Box<[u8]>), i64>;
@@ -148,7 +148,7 @@ impl GroupAcc for MinMax {
 
     /// Each group's best value (append-only) or its values with their
     /// counts (retracting), in row format.
-    fn snapshot(&mut self, groups: &[usize]) -> Result<RecordBatch> {
+    fn snapshot(&mut self, name: &str, groups: &[usize], state: &mut State) -> Result<()> {
         let mut g = Vec::new();
         let mut values: Vec<&[u8]> = Vec::new();
         let mut counts = Vec::new();
@@ -171,7 +171,9 @@ impl GroupAcc for MinMax {
                 }
             }
         }
-        state_table(
+        put_table(
+            state,
+            name,
             g,
             vec![
                 ("value", Arc::new(BinaryArray::from_vec(values))),
@@ -180,7 +182,8 @@ impl GroupAcc for MinMax {
         )
     }
 
-    fn restore(&mut self, table: &RecordBatch, ids: &[usize], num_groups: usize) -> Result<()> {
+    fn restore(&mut self, name: &str, state: &State, to: &Restore<'_>) -> Result<()> {
+        let (table, ids, num_groups) = (state.require(name)?, to.ids, to.num_groups);
         if self.best.len() < num_groups {
             self.best.resize(num_groups, Box::default());
         }

@@ -17,6 +17,7 @@ mod checkpoint;
 mod distinct;
 mod fallback;
 mod minmax;
+mod pair_segments;
 
 use std::sync::Arc;
 
@@ -403,5 +404,7 @@ impl Operator for UpdatingAggregateOperator {
     }
 }
 
+#[cfg(test)]
+mod distinct_tests;
 #[cfg(test)]
 mod tests;

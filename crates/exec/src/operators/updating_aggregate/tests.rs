@@ -13,7 +13,7 @@ use datafusion::physical_expr::expressions::{cast, col};
 use sluice_common::changelog::RowKind;
 
 /// `SELECT k, f(v) FROM t GROUP BY k` for each `(udaf, distinct, type)`.
-fn operator(
+pub(super) fn operator(
     aggs: &[(Arc<AggregateUDF>, bool, DataType)],
     input: &SchemaRef,
     retracts: bool,
@@ -92,7 +92,7 @@ fn emits_one_net_change_per_key_and_batch() {
 }
 
 /// Rows of `k, v` with kinds, as an updating input.
-fn changelog_batch(k: &[i64], v: &[i64], kinds: &[RowKind]) -> RecordBatch {
+pub(super) fn changelog_batch(k: &[i64], v: &[i64], kinds: &[RowKind]) -> RecordBatch {
     let data = batch_i64(&[("k", k), ("v", v)]);
     let schema = changelog::with_op_field(&data.schema());
     let ops = Int8Array::from(kinds.iter().map(|k| k.code()).collect::<Vec<_>>());
@@ -193,7 +193,7 @@ fn idle_keys_expire_without_retraction() {
 }
 
 /// Folded output rows (the final table), sorted.
-fn final_table(batches: Vec<RecordBatch>, schema: &SchemaRef) -> Vec<String> {
+pub(super) fn final_table(batches: Vec<RecordBatch>, schema: &SchemaRef) -> Vec<String> {
     let mut fold = sluice_common::Fold::try_new(Arc::clone(schema), Some(vec![0])).expect("fold");
     for b in &batches {
         fold.apply(b).expect("applies");
