@@ -10,6 +10,14 @@
 # under target/, on a free loopback port, stopped when the tests end.
 # Kafka tests fail (never skip) when run from here without a broker.
 #
+# PostgreSQL tests (the JDBC connector) need a server. With SLUICE_PG_URL
+# set (postgresql://user:password@host:port/database of your own server)
+# that one is used. Otherwise this script starts a throwaway one: the
+# distribution's PostgreSQL (installed with apt-get when missing), its data
+# directory under target/, on a free loopback port, password auth for TCP,
+# stopped when the tests end. PostgreSQL tests fail (never skip) from here
+# without it.
+#
 # The DuckDB comparisons need Python's duckdb package: installed from PyPI
 # into a virtualenv under target/ unless SLUICE_DUCKDB_PYTHON names a
 # Python that has it; from here they fail (never skip) without it.
@@ -17,10 +25,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 broker_pid=""
+pg_stop=()
 cleanup() {
     if [[ -n "$broker_pid" ]]; then
         kill "$broker_pid" 2>/dev/null || true
         wait "$broker_pid" 2>/dev/null || true
+    fi
+    if (( ${#pg_stop[@]} > 0 )); then
+        "${pg_stop[@]}" >/dev/null 2>&1 || true
     fi
 }
 trap cleanup EXIT
@@ -71,6 +83,68 @@ if [[ -z "${SLUICE_KAFKA_BOOTSTRAP:-}" ]]; then
     echo "test.sh: Kafka broker (Tansu) on $SLUICE_KAFKA_BOOTSTRAP" >&2
 fi
 export SLUICE_REQUIRE_KAFKA=1
+
+pg_bin() {
+    ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1
+}
+
+# Run a PostgreSQL tool; as root, as the postgres user (initdb refuses root).
+as_pg() {
+    if [[ $(id -u) == 0 ]]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+start_postgres() {
+    local bin
+    bin=$(pg_bin)
+    if [[ -z "$bin" ]]; then
+        echo "test.sh: installing PostgreSQL (apt-get install postgresql)" >&2
+        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+        bin=$(pg_bin)
+    fi
+    local target
+    target=$(mkdir -p "${CARGO_TARGET_DIR:-target}" && cd "${CARGO_TARGET_DIR:-target}" && pwd)
+    local dir="$target/postgres"
+    # The postgres user must reach the folder; a build folder it cannot
+    # enter (e.g. under /root) gives way to one under /tmp.
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    if [[ $(id -u) == 0 ]]; then
+        chown postgres "$dir"
+        if ! runuser -u postgres -- test -w "$dir"; then
+            rm -rf "$dir"
+            dir=$(mktemp -d /tmp/sluice-postgres.XXXXXX)
+            chown postgres "$dir"
+        fi
+    fi
+    local password=sluice-test
+    printf '%s\n' "$password" >"$dir/pwfile"
+    [[ $(id -u) == 0 ]] && chown postgres "$dir/pwfile"
+    as_pg "$bin/initdb" -D "$dir/data" -U sluice --pwfile="$dir/pwfile" \
+        --auth-local=trust --auth-host=scram-sha-256 -E UTF8 >"$dir/initdb.log" 2>&1 || {
+        cat "$dir/initdb.log" >&2
+        exit 1
+    }
+    local port
+    port=$(free_port)
+    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null || {
+        cat "$dir/server.log" >&2
+        exit 1
+    }
+    pg_stop=(as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate stop)
+    export SLUICE_PG_URL="postgresql://sluice:$password@127.0.0.1:$port/postgres"
+    export SLUICE_PG_CTL="$bin/pg_ctl -D $dir/data"
+    echo "test.sh: PostgreSQL ($("$bin/postgres" --version)) on 127.0.0.1:$port" >&2
+}
+
+if [[ -z "${SLUICE_PG_URL:-}" ]]; then
+    start_postgres
+fi
+export SLUICE_REQUIRE_PG=1
 
 if [[ -z "${SLUICE_DUCKDB_PYTHON:-}" ]]; then
     duck_venv="${CARGO_TARGET_DIR:-target}/duckdb-venv"

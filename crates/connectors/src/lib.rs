@@ -25,6 +25,7 @@ pub mod blackhole;
 pub mod datagen;
 pub mod debezium;
 pub mod file;
+pub mod jdbc;
 pub mod kafka;
 pub mod memory;
 pub mod nexmark;

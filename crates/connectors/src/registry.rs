@@ -172,6 +172,45 @@ pub fn refuse_updates(table: &TableDesc, key_names: Option<&[String]>, advice: &
     .near("INSERT")
 }
 
+/// The names of `table`'s PRIMARY KEY columns.
+pub fn key_names(table: &TableDesc) -> Vec<String> {
+    table
+        .primary_key
+        .iter()
+        .map(|&i| table.schema.field(i).name().clone())
+        .collect()
+}
+
+/// An upsert sink takes inserts, or updates keyed by exactly its PRIMARY
+/// KEY (so a `-D` deletes its key and a `-U` can be skipped).
+pub fn check_upsert_key(table: &TableDesc, query_key: Option<&[String]>) -> Result<()> {
+    let pk = key_names(table);
+    let same = !pk.is_empty()
+        && query_key.is_some_and(|k| {
+            k.len() == pk.len()
+                && k.iter()
+                    .all(|c| pk.iter().any(|p| p.eq_ignore_ascii_case(c)))
+        });
+    if same {
+        return Ok(());
+    }
+    if pk.is_empty() {
+        return Err(refuse_updates(
+            table,
+            query_key,
+            "declare the table's PRIMARY KEY (.. NOT ENFORCED) to upsert by it",
+        ));
+    }
+    Err(Error::plan(format!(
+        "sink `{}` upserts by its PRIMARY KEY [{}], but the query produces {}; make the \
+         PRIMARY KEY the query's key (its GROUP BY or PARTITION BY columns)",
+        table.name,
+        pk.join(", "),
+        describe_updates(query_key)
+    ))
+    .near("INSERT"))
+}
+
 /// `updates on key [a, b]` or `updates (retractions)`.
 pub fn describe_updates(key_names: Option<&[String]>) -> String {
     match key_names {
@@ -192,6 +231,7 @@ static BUILTIN: LazyLock<Registry> = LazyLock::new(|| Registry {
         Arc::new(crate::file::FileConnector),
         Arc::new(crate::kafka::KafkaConnector { upsert: false }),
         Arc::new(crate::kafka::KafkaConnector { upsert: true }),
+        Arc::new(crate::jdbc::JdbcConnector),
         Arc::new(crate::nexmark::NexmarkConnector),
         Arc::new(crate::memory::MemoryConnector),
         Arc::new(crate::blackhole::BlackholeConnector),

@@ -382,6 +382,7 @@ pub async fn run_sink(
     sink.start_checkpoints(&job, restored.as_ref()).await?;
     let mut completed = handle.completed();
     loop {
+        let deadline = sink.deadline();
         let msg = tokio::select! {
             biased;
             changed = completed.changed() => {
@@ -390,6 +391,10 @@ pub async fn run_sink(
                     sink.commit(id).await?;
                     handle.committed(id);
                 }
+                continue;
+            }
+            () = sleep_until_some(deadline) => {
+                sink.on_deadline().await?;
                 continue;
             }
             msg = input.recv() => msg,
@@ -424,13 +429,31 @@ async fn run_plain_sink(
     mut input: Receiver<Message>,
     metrics: Arc<NodeMetrics>,
 ) -> Result<()> {
-    while let Some(msg) = input.recv().await {
+    loop {
+        let deadline = sink.deadline();
+        let msg = tokio::select! {
+            () = sleep_until_some(deadline) => {
+                sink.on_deadline().await?;
+                continue;
+            }
+            msg = input.recv() => msg,
+        };
+        let Some(msg) = msg else {
+            return Ok(());
+        };
         if matches!(msg, Message::EndOfStream) {
             return sink.finish().await;
         }
         write_message(&mut *sink, msg, &metrics).await?;
     }
-    Ok(())
+}
+
+/// Sleep until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A batch or watermark into a sink (barriers and idleness are not its

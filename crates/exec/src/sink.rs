@@ -55,6 +55,17 @@ pub trait Sink: Send + 'static {
     /// The input ended: flush everything.
     async fn finish(&mut self) -> Result<()>;
 
+    /// When [`Sink::on_deadline`] is due (e.g. buffered rows must be
+    /// written by then), if ever.
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        None
+    }
+
+    /// The deadline passed.
+    async fn on_deadline(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Whether it writes exactly once in a checkpointing job (the two
     /// phases below); a job whose sink cannot refuses checkpoints.
     fn checkpoints(&self) -> bool {

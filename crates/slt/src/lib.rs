@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod kafka;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 

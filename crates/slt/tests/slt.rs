@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use sluice_slt::{kafka, SluiceDb};
+use sluice_slt::{kafka, postgres, SluiceDb};
 
 fn main() -> ExitCode {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -39,20 +39,24 @@ fn main() -> ExitCode {
     };
     let (mut passed, mut failed) = (0, 0);
     let broker = kafka::bootstrap();
+    let pg = postgres::url();
     let run_id = kafka::unique_name("slt");
     for file in &files {
-        let needs_kafka = file.components().any(|c| c.as_os_str() == "kafka");
-        if needs_kafka && broker.is_none() {
-            if kafka::required() {
+        let needs = |dir: &str| file.components().any(|c| c.as_os_str() == dir);
+        let missing = if needs("kafka") && broker.is_none() {
+            Some((kafka::required(), "Kafka broker", "SLUICE_KAFKA_BOOTSTRAP"))
+        } else if needs("postgres") && pg.is_none() {
+            Some((postgres::required(), "PostgreSQL server", "SLUICE_PG_URL"))
+        } else {
+            None
+        };
+        if let Some((required, what, var)) = missing {
+            if required {
                 failed += 1;
-                println!(
-                    "FAILED  {}
-no Kafka broker (SLUICE_KAFKA_BOOTSTRAP is not set)",
-                    file.display()
-                );
+                println!("FAILED  {}\nno {what} ({var} is not set)", file.display());
             } else {
                 println!(
-                    "skipped {} (no Kafka broker; ./scripts/test.sh starts one)",
+                    "skipped {} (no {what}; ./scripts/test.sh starts one)",
                     file.display()
                 );
             }
@@ -63,7 +67,12 @@ no Kafka broker (SLUICE_KAFKA_BOOTSTRAP is not set)",
             if let Some(b) = &broker {
                 runner.set_var("KAFKA".to_string(), b.clone());
             }
+            for (k, v) in pg.as_deref().map(postgres::vars).unwrap_or_default() {
+                runner.set_var(k.to_string(), v);
+            }
             runner.set_var("RUN".to_string(), run_id.clone());
+            // The same, usable in an unquoted SQL identifier.
+            runner.set_var("IDENT".to_string(), run_id.replace('-', "_"));
             if complete {
                 runner
                     .update_test_file(

@@ -6,8 +6,8 @@ use sluice_exec::sink::Sink;
 
 use super::{describe_topic, KafkaOptions, KafkaSink, KafkaSource, KafkaSourceConfig, ValueFormat};
 use crate::registry::{
-    describe_updates, refuse_updates, BuiltSource, Connector, ConnectorContext, ScanRequest,
-    TableDesc,
+    check_upsert_key, key_names, refuse_updates, BuiltSource, Connector, ConnectorContext,
+    ScanRequest, TableDesc,
 };
 
 /// `connector = 'kafka'`: append-only rows, or a changelog with
@@ -20,14 +20,6 @@ pub struct KafkaConnector {
     pub upsert: bool,
 }
 
-fn key_names(table: &TableDesc) -> Vec<String> {
-    table
-        .primary_key
-        .iter()
-        .map(|&i| table.schema.field(i).name().clone())
-        .collect()
-}
-
 impl KafkaConnector {
     fn options(&self, table: &TableDesc) -> Result<KafkaOptions> {
         if self.upsert {
@@ -35,29 +27,6 @@ impl KafkaConnector {
         } else {
             KafkaOptions::parse(table.name, table.options)
         }
-    }
-
-    /// An upsert sink takes inserts, or updates keyed by exactly the
-    /// PRIMARY KEY (so a `-D` can be a tombstone of its key and a `-U` can
-    /// be skipped).
-    fn check_upserts(&self, table: &TableDesc, query_key: Option<&[String]>) -> Result<()> {
-        let pk = key_names(table);
-        let same = query_key.is_some_and(|k| {
-            k.len() == pk.len()
-                && k.iter()
-                    .all(|c| pk.iter().any(|p| p.eq_ignore_ascii_case(c)))
-        });
-        if same {
-            return Ok(());
-        }
-        Err(Error::plan(format!(
-            "sink `{}` upserts by its PRIMARY KEY [{}], but the query produces {}; make the \
-             PRIMARY KEY the query's key (its GROUP BY or PARTITION BY columns)",
-            table.name,
-            pk.join(", "),
-            describe_updates(query_key)
-        ))
-        .near("INSERT"))
     }
 }
 
@@ -123,7 +92,7 @@ impl Connector for KafkaConnector {
             return Ok(());
         }
         if self.upsert {
-            return self.check_upserts(table, key_names);
+            return check_upsert_key(table, key_names);
         }
         Err(refuse_updates(
             table,
