@@ -137,7 +137,7 @@ start_postgres() {
     }
     pg_stop=(as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate stop)
     export SLUICE_PG_URL="postgresql://sluice:$password@127.0.0.1:$port/postgres"
-    export SLUICE_PG_CTL="$bin/pg_ctl -D $dir/data"
+    export SLUICE_PG_CTL="$bin/pg_ctl -D $dir/data -l $dir/server.log"
     echo "test.sh: PostgreSQL ($("$bin/postgres" --version)) on 127.0.0.1:$port" >&2
 }
 

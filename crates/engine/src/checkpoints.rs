@@ -81,7 +81,8 @@ impl JobCheckpointing {
             return Err(Error::Checkpoint(format!(
                 "job '{}': its sink's destination says checkpoint {committed} was committed, \
                  but the newest checkpoint in {} is {newest}; is another job writing with \
-                 the same transactional id prefix? Remove the checkpoints to start anew",
+                 the same transactional id prefix (Kafka) or the same name into the same table \
+                 (PostgreSQL)? Remove the checkpoints to start anew",
                 cfg.job,
                 cfg.job_dir.display()
             )));

@@ -5,7 +5,8 @@
 //! connection broke (or the server is restarting) is retried on a new
 //! connection with backoff, up to `sink.max-retries` times; the buffer is
 //! kept until a flush commits, so no row is lost. Any other error fails the
-//! job with PostgreSQL's message.
+//! job with PostgreSQL's message. In a checkpointing job the sink writes
+//! exactly once instead ([`super::exactly_once`]).
 
 use std::time::Duration;
 
@@ -14,18 +15,19 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use sluice_common::{Error, Result};
 use sluice_exec::checkpoint::{CheckpointId, State};
-use sluice_exec::sink::Sink;
+use sluice_exec::sink::{Resume, Sink, FINAL};
 use tokio::time::Instant;
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use super::client::{connect, is_transient, pg_error};
+use super::exactly_once::{committed, reset, Destination, Epochs};
 use super::table::{inspect, Target};
 use super::writer::{reduce, statements, Statement};
 use super::JdbcOptions;
 
 /// Rows in one multi-row statement (fewer when the columns are many).
-const ROWS_PER_STATEMENT: usize = 1000;
+pub(super) const ROWS_PER_STATEMENT: usize = 1000;
 
 /// Writes rows into a PostgreSQL table.
 pub struct JdbcSink {
@@ -39,6 +41,9 @@ pub struct JdbcSink {
     pending_rows: usize,
     /// When the oldest buffered row arrived.
     oldest: Option<Instant>,
+    /// In a checkpointing job: one transaction per checkpoint
+    /// ([`super::exactly_once`]).
+    epochs: Option<Epochs>,
 }
 
 impl std::fmt::Debug for JdbcSink {
@@ -60,6 +65,32 @@ impl JdbcSink {
             pending: Vec::new(),
             pending_rows: 0,
             oldest: None,
+            epochs: None,
+        }
+    }
+
+    /// The checked destination and the checkpoints' transactions.
+    async fn exactly_once(&mut self) -> Result<(Destination<'_>, &mut Epochs)> {
+        self.ready().await?;
+        let JdbcSink {
+            options,
+            key,
+            target,
+            epochs,
+            ..
+        } = self;
+        match (target.as_ref(), epochs.as_mut()) {
+            (Some(target), Some(epochs)) => Ok((
+                Destination {
+                    options,
+                    target,
+                    key,
+                },
+                epochs,
+            )),
+            _ => Err(Error::internal(
+                "the PostgreSQL sink's checkpoints did not start",
+            )),
         }
     }
 
@@ -131,7 +162,7 @@ impl JdbcSink {
 }
 
 /// Why a flush failed.
-enum Failure {
+pub(super) enum Failure {
     /// The connection broke: a new one may succeed.
     Transient(Error),
     Fatal(Error),
@@ -143,29 +174,43 @@ async fn run(
     o: &JdbcOptions,
     stmts: &[Statement],
 ) -> std::result::Result<(), Failure> {
-    let fail = |what: &str, e: tokio_postgres::Error| {
-        let err = pg_error(o, what, &e);
-        if is_transient(&e) {
-            Failure::Transient(err)
-        } else {
-            Failure::Fatal(err)
-        }
-    };
     client
         .batch_execute("BEGIN")
         .await
-        .map_err(|e| fail("could not begin a transaction", e))?;
-    for s in stmts {
-        let params = s.params.iter().map(|v| (v.as_deref(), Type::TEXT));
-        if let Err(e) = client.query_typed_raw(&s.sql, params).await {
-            let _ = client.batch_execute("ROLLBACK").await;
-            return Err(fail(&format!("writing {} rows failed", s.rows), e));
-        }
+        .map_err(|e| failure(o, "could not begin a transaction", e))?;
+    if let Err(e) = execute(client, o, stmts).await {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Err(e);
     }
     client
         .batch_execute("COMMIT")
         .await
-        .map_err(|e| fail("could not commit", e))
+        .map_err(|e| failure(o, "could not commit", e))
+}
+
+/// A PostgreSQL error as a [`Failure`].
+pub(super) fn failure(o: &JdbcOptions, what: &str, e: tokio_postgres::Error) -> Failure {
+    let err = pg_error(o, what, &e);
+    if is_transient(&e) {
+        Failure::Transient(err)
+    } else {
+        Failure::Fatal(err)
+    }
+}
+
+/// Run `stmts` (in the client's open transaction, if any).
+pub(super) async fn execute(
+    client: &Client,
+    o: &JdbcOptions,
+    stmts: &[Statement],
+) -> std::result::Result<(), Failure> {
+    for s in stmts {
+        let params = s.params.iter().map(|v| (v.as_deref(), Type::TEXT));
+        if let Err(e) = client.query_typed_raw(&s.sql, params).await {
+            return Err(failure(o, &format!("writing {} rows failed", s.rows), e));
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -192,6 +237,11 @@ impl Sink for JdbcSink {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        if self.epochs.is_some() {
+            self.oldest.get_or_insert_with(Instant::now);
+            let (d, epochs) = self.exactly_once().await?;
+            return epochs.write(&d, batch).await;
+        }
         if self.target.is_none() {
             // Check the table before the first rows wait in the buffer.
             self.ready().await?;
@@ -206,10 +256,18 @@ impl Sink for JdbcSink {
     }
 
     fn deadline(&self) -> Option<Instant> {
+        if self.epochs.as_ref().is_some_and(|e| !e.can_flush()) {
+            return None;
+        }
         self.oldest.map(|t| t + self.options.flush_interval)
     }
 
     async fn on_deadline(&mut self) -> Result<()> {
+        if self.epochs.is_some() {
+            self.oldest = None;
+            let (d, epochs) = self.exactly_once().await?;
+            return epochs.flush_oldest(&d).await;
+        }
         self.flush().await
     }
 
@@ -220,19 +278,52 @@ impl Sink for JdbcSink {
         self.flush().await
     }
 
-    /// At least once: every row before a barrier is committed in
-    /// PostgreSQL before the checkpoint completes; rows after it may be
-    /// written again by a restored job (upserts make that harmless).
+    /// Exactly once: one transaction per checkpoint, committed with the
+    /// checkpoint's id once it completes ([`super::exactly_once`]).
     fn checkpoints(&self) -> bool {
         true
     }
 
-    async fn start_checkpoints(&mut self, _job: &str, _restored: Option<&State>) -> Result<()> {
+    /// The progress table says which checkpoint's rows are committed.
+    async fn prepare_checkpoints(
+        &mut self,
+        job: &str,
+        _interval: Option<Duration>,
+    ) -> Result<Resume> {
+        self.epochs = Some(Epochs::new(job));
+        let (d, _) = self.exactly_once().await?;
+        let client = connect(d.options).await?;
+        Ok(Resume::From(committed(&client, &d, job).await?))
+    }
+
+    async fn start_checkpoints(&mut self, job: &str, restored: Option<&State>) -> Result<()> {
+        if self.epochs.is_none() {
+            self.epochs = Some(Epochs::new(job));
+        }
+        let (d, _) = self.exactly_once().await?;
+        if restored.is_none() {
+            // A fresh start: no earlier run's progress counts.
+            let client = connect(d.options).await?;
+            committed(&client, &d, job).await?;
+            reset(&client, &d, job).await?;
+        }
         Ok(())
     }
 
-    async fn pre_commit(&mut self, _id: CheckpointId) -> Result<State> {
-        self.flush().await?;
+    async fn pre_commit(&mut self, id: CheckpointId) -> Result<State> {
+        self.oldest = None;
+        let (d, epochs) = self.exactly_once().await?;
+        epochs.pre_commit(&d, id).await?;
         Ok(State::new())
+    }
+
+    async fn commit(&mut self, id: CheckpointId) -> Result<()> {
+        let (d, epochs) = self.exactly_once().await?;
+        epochs.commit(&d, id, None).await
+    }
+
+    async fn commit_final(&mut self, id: CheckpointId) -> Result<()> {
+        let (d, epochs) = self.exactly_once().await?;
+        epochs.commit(&d, FINAL, Some(id)).await
     }
 }

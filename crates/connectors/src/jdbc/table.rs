@@ -26,6 +26,8 @@ pub struct PgColumn {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub qualified: String,
+    /// Its schema (namespace), quoted.
+    pub schema: String,
     pub columns: Vec<PgColumn>,
     /// Indices (into the Sluice columns) of the upsert key.
     pub key: Vec<usize>,
@@ -160,6 +162,7 @@ pub async fn inspect(
     }
     Ok(Target {
         qualified: format!("{}.{}", quote(&nsp), quote(name)),
+        schema: quote(&nsp),
         columns,
         key: key.to_vec(),
     })
