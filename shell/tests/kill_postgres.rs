@@ -8,6 +8,7 @@
 //! connection).
 
 mod kill;
+mod pg;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -15,51 +16,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use kill::{job_settings, kill_each_job, run_to_end, settings, Rng};
+use pg::{jdbc, psql, server};
 
 /// The tests share the server, and one restarts it: one at a time.
 static SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// The server's URL, or `None` (after saying so) when there is none and
-/// none is required.
-fn server() -> Option<String> {
-    let url = std::env::var("SLUICE_PG_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() {
-        assert!(
-            std::env::var("SLUICE_REQUIRE_PG").map_or(true, |v| v != "1"),
-            "SLUICE_REQUIRE_PG=1 but SLUICE_PG_URL is not set"
-        );
-        eprintln!("skipped: no PostgreSQL server (./scripts/test.sh starts one)");
-    }
-    url
-}
-
-/// Run `sql` with psql; its unaligned output.
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args(["-X", "-q", "-At", url, "-c", sql])
-        .output()
-        .expect("runs psql");
-    assert!(
-        out.status.success(),
-        "psql failed on {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `jdbc:postgresql://host:port/db`, user and password of `url`.
-fn jdbc(url: &str) -> (String, String, String) {
-    let rest = url.trim_start_matches("postgresql://");
-    let (creds, server) = rest.rsplit_once('@').expect("credentials in the URL");
-    let (user, password) = creds.split_once(':').unwrap_or((creds, ""));
-    (
-        format!("jdbc:postgresql://{server}"),
-        user.to_string(),
-        password.to_string(),
-    )
-}
 
 /// `auction,price,ts` rows, ~10 ms apart.
 fn bids_csv(rows: usize, rng: &mut Rng) -> String {
