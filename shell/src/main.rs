@@ -1,18 +1,21 @@
 //! `sluice`: the shell. `sluice -f file.sql` and `sluice -c "sql"` run
 //! statements in order and exit non-zero on the first error; with no
 //! arguments it reads statements from a terminal (or from stdin when it is
-//! not a terminal).
+//! not a terminal). `sluice --listen ADDR` serves the session over the
+//! PostgreSQL protocol (after running `--init`, `-f` or `-c`, if given).
 
 mod errors;
 mod output;
 mod repl;
 mod script;
+mod serve;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use script::Unbounded;
 use sluice_engine::Session;
 
 /// How SELECT results are printed (`SET format` changes it later).
@@ -44,6 +47,10 @@ struct Args {
     /// Output format of SELECT results.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
+    /// Serve the session over the PostgreSQL protocol on this address
+    /// (e.g. 127.0.0.1:6543) after running --init, -f or -c.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
 }
 
 /// mimalloc reuses freed batch memory instead of returning it to the OS.
@@ -80,20 +87,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
         OutputFormat::Json => "json",
     };
     session.settings().set("format", format)?;
+    // Before serving, unbounded jobs go to the background.
+    let unbounded = if args.listen.is_some() {
+        Unbounded::Background
+    } else {
+        Unbounded::Wait
+    };
     if let Some(init) = &args.init {
-        script::run_file(&session, init).await?;
+        script::run_file(&session, init, unbounded).await?;
     }
     if let Some(cmd) = &args.command {
-        return script::run_text(&session, cmd, None).await;
+        script::run_text(&session, cmd, None, unbounded).await?;
+    } else if let Some(file) = &args.file {
+        script::run_file(&session, file, unbounded).await?;
     }
-    if let Some(file) = &args.file {
-        return script::run_file(&session, file).await;
+    if let Some(addr) = &args.listen {
+        return serve::serve(session, addr).await;
+    }
+    if args.command.is_some() || args.file.is_some() {
+        return Ok(());
     }
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         repl::run(&session).await
     } else {
         let text = std::io::read_to_string(stdin)?;
-        script::run_text(&session, &text, Some("<stdin>")).await
+        script::run_text(&session, &text, Some("<stdin>"), unbounded).await
     }
 }

@@ -9,9 +9,20 @@ use sluice_engine::{Session, StatementResult};
 use crate::errors;
 use crate::output::{self, Format, RowStream};
 
+/// What a script does with an INSERT (or materialized view) over
+/// unbounded input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unbounded {
+    /// Run it here until it ends (or the process is stopped).
+    Wait,
+    /// Start it, and every materialized view's job, as a background job
+    /// and go on (before serving: views are queried while they run).
+    Background,
+}
+
 /// Run a file's statements in order. Relative file paths in its
 /// `CREATE TABLE`s are relative to the file's own folder.
-pub async fn run_file(session: &Session, path: &Path) -> anyhow::Result<()> {
+pub async fn run_file(session: &Session, path: &Path, unbounded: Unbounded) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
     let folder = path
@@ -19,27 +30,60 @@ pub async fn run_file(session: &Session, path: &Path) -> anyhow::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf);
     let before = session.set_base_dir(folder);
-    let result = run_text(session, &text, Some(&path.display().to_string())).await;
+    let result = run_text(session, &text, Some(&path.display().to_string()), unbounded).await;
     session.set_base_dir(before);
     result
 }
 
 /// Run statements in order; stop at the first error, which comes back
 /// rendered with the offending line and a caret.
-pub async fn run_text(session: &Session, text: &str, file: Option<&str>) -> anyhow::Result<()> {
-    run_statements(session, text, file)
+pub async fn run_text(
+    session: &Session,
+    text: &str,
+    file: Option<&str>,
+    unbounded: Unbounded,
+) -> anyhow::Result<()> {
+    run_statements(session, text, file, unbounded)
         .await
         .map_err(|e| anyhow!(errors::render(&e, Some(text))))
 }
 
-async fn run_statements(session: &Session, text: &str, file: Option<&str>) -> anyhow::Result<()> {
+async fn run_statements(
+    session: &Session,
+    text: &str,
+    file: Option<&str>,
+    unbounded: Unbounded,
+) -> anyhow::Result<()> {
     let statements = session.parse(text, file)?;
     for stmt in &statements {
-        let result = session.execute(stmt).await?;
+        let result = match session.execute(stmt).await? {
+            StatementResult::Insert(handle)
+                if unbounded == Unbounded::Background
+                    && (!handle.is_bounded() || is_view(&stmt.text)) =>
+            {
+                if let Some(notice) = handle.notice() {
+                    eprintln!("{notice}");
+                }
+                let id = session.jobs().submit(stmt.text.clone(), handle);
+                eprintln!("Job {id} started in the background.");
+                continue;
+            }
+            r => r,
+        };
         // Errors while it runs carry its position (the query handle adds it).
         print_result(session, result).await?;
     }
     Ok(())
+}
+
+/// Whether `text` is a CREATE MATERIALIZED VIEW.
+fn is_view(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .take(3)
+        .map(str::to_ascii_uppercase)
+        .collect();
+    words == ["CREATE", "MATERIALIZED", "VIEW"]
 }
 
 async fn print_result(session: &Session, result: StatementResult) -> anyhow::Result<()> {

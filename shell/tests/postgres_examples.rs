@@ -3,11 +3,12 @@
 //! and names replaced): error logs from a Kafka topic into a table, and
 //! per-device traffic per minute upserted into a table.
 
+mod kill;
 mod pg;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use kill::run_to_end;
 use pg::{jdbc, psql, server};
 use sluice_slt::kafka::{test_broker, unique_name};
 
@@ -43,16 +44,7 @@ fn rewritten(name: &str, url: &str, schema: &str, extra: &[(&str, &str)]) -> Str
 fn run(dir: &Path, script: &str) {
     let path = dir.join("job.sql");
     std::fs::write(&path, script).expect("writes");
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("-f")
-        .arg(&path)
-        .output()
-        .expect("runs sluice");
-    assert!(
-        out.status.success(),
-        "sluice failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_to_end(dir, &path);
 }
 
 #[test]

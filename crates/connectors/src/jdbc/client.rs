@@ -23,11 +23,14 @@ pub fn pg_error(o: &JdbcOptions, what: &str, e: &tokio_postgres::Error) -> Error
             msg
         }
     };
-    Error::execution(format!(
-        "table {}: {what} (PostgreSQL at {}: {detail})",
-        o.table,
-        o.server()
-    ))
+    Error::External {
+        system: "postgresql",
+        message: format!(
+            "table {}: {what} (PostgreSQL at {}: {detail})",
+            o.table,
+            o.server()
+        ),
+    }
 }
 
 /// Whether a failed statement may succeed on a new connection: the

@@ -71,11 +71,14 @@ pub(super) struct Epochs {
 
 fn fatal(e: Failure) -> Error {
     match e {
-        Failure::Transient(e) => Error::execution(format!(
-            "{}; the checkpoint's transaction is lost: restart the job to resume from its last \
-             checkpoint",
-            e.message()
-        )),
+        Failure::Transient(e) => Error::External {
+            system: "postgresql",
+            message: format!(
+                "{}; the checkpoint's transaction is lost: restart the job to resume from its \
+                 last checkpoint",
+                e.message()
+            ),
+        },
         Failure::Fatal(e) => e,
     }
 }

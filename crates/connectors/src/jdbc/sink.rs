@@ -131,10 +131,14 @@ impl JdbcSink {
                     wait = (wait * 2).min(Duration::from_secs(10));
                 }
                 Err(Failure::Transient(e)) => {
-                    return Err(Error::execution(format!(
-                        "{e}; gave up after {} retries ('sink.max-retries')",
-                        self.options.max_retries
-                    )))
+                    return Err(Error::External {
+                        system: "postgresql",
+                        message: format!(
+                            "{}; gave up after {} retries ('sink.max-retries')",
+                            e.message(),
+                            self.options.max_retries
+                        ),
+                    })
                 }
                 Err(Failure::Fatal(e)) => return Err(e),
             }
