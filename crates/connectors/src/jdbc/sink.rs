@@ -69,23 +69,26 @@ impl JdbcSink {
         }
     }
 
-    /// The checked destination and the checkpoints' transactions.
-    async fn exactly_once(&mut self) -> Result<(Destination<'_>, &mut Epochs)> {
+    /// The checked destination, the connection it was checked on (for the
+    /// progress table) and the checkpoints' transactions.
+    async fn exactly_once(&mut self) -> Result<(Destination<'_>, &Client, &mut Epochs)> {
         self.ready().await?;
         let JdbcSink {
             options,
             key,
             target,
+            client,
             epochs,
             ..
         } = self;
-        match (target.as_ref(), epochs.as_mut()) {
-            (Some(target), Some(epochs)) => Ok((
+        match (target.as_ref(), client.as_ref(), epochs.as_mut()) {
+            (Some(target), Some(client), Some(epochs)) => Ok((
                 Destination {
                     options,
                     target,
                     key,
                 },
+                client,
                 epochs,
             )),
             _ => Err(Error::internal(
@@ -243,7 +246,7 @@ impl Sink for JdbcSink {
         }
         if self.epochs.is_some() {
             self.oldest.get_or_insert_with(Instant::now);
-            let (d, epochs) = self.exactly_once().await?;
+            let (d, _, epochs) = self.exactly_once().await?;
             return epochs.write(&d, batch).await;
         }
         if self.target.is_none() {
@@ -269,7 +272,7 @@ impl Sink for JdbcSink {
     async fn on_deadline(&mut self) -> Result<()> {
         if self.epochs.is_some() {
             self.oldest = None;
-            let (d, epochs) = self.exactly_once().await?;
+            let (d, _, epochs) = self.exactly_once().await?;
             return epochs.flush_oldest(&d).await;
         }
         self.flush().await
@@ -295,39 +298,37 @@ impl Sink for JdbcSink {
         _interval: Option<Duration>,
     ) -> Result<Resume> {
         self.epochs = Some(Epochs::new(job));
-        let (d, _) = self.exactly_once().await?;
-        let client = connect(d.options).await?;
-        Ok(Resume::From(committed(&client, &d, job).await?))
+        let (d, client, _) = self.exactly_once().await?;
+        Ok(Resume::From(committed(client, &d, job).await?))
     }
 
     async fn start_checkpoints(&mut self, job: &str, restored: Option<&State>) -> Result<()> {
         if self.epochs.is_none() {
             self.epochs = Some(Epochs::new(job));
         }
-        let (d, _) = self.exactly_once().await?;
+        let (d, client, _) = self.exactly_once().await?;
         if restored.is_none() {
             // A fresh start: no earlier run's progress counts.
-            let client = connect(d.options).await?;
-            committed(&client, &d, job).await?;
-            reset(&client, &d, job).await?;
+            committed(client, &d, job).await?;
+            reset(client, &d, job).await?;
         }
         Ok(())
     }
 
     async fn pre_commit(&mut self, id: CheckpointId) -> Result<State> {
         self.oldest = None;
-        let (d, epochs) = self.exactly_once().await?;
+        let (d, _, epochs) = self.exactly_once().await?;
         epochs.pre_commit(&d, id).await?;
         Ok(State::new())
     }
 
     async fn commit(&mut self, id: CheckpointId) -> Result<()> {
-        let (d, epochs) = self.exactly_once().await?;
+        let (d, _, epochs) = self.exactly_once().await?;
         epochs.commit(&d, id, None).await
     }
 
     async fn commit_final(&mut self, id: CheckpointId) -> Result<()> {
-        let (d, epochs) = self.exactly_once().await?;
+        let (d, _, epochs) = self.exactly_once().await?;
         epochs.commit(&d, FINAL, Some(id)).await
     }
 }

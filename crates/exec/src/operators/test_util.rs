@@ -182,3 +182,25 @@ pub fn assert_restores(
         assert_eq!(folded(&got), expected, "restored at parallelism {p}");
     }
 }
+
+/// Write `state` as checkpoint `id` of a one-task job (an operator of
+/// `kind`) into `dir`, its shared tables through `shared`; the bytes
+/// written.
+pub(crate) fn write_checkpoint(
+    dir: &std::path::Path,
+    id: u64,
+    kind: &str,
+    state: crate::checkpoint::State,
+    shared: &mut crate::checkpoint::shared::SharedFiles,
+) -> u64 {
+    let task = crate::checkpoint::TaskInfo {
+        ordinal: 0,
+        instance: 0,
+        instances: 1,
+        kind: kind.into(),
+    };
+    let w = crate::checkpoint::store::write(dir, id, "fp", false, &[(task, state)], shared)
+        .expect("writes");
+    shared.settle();
+    w.bytes
+}

@@ -236,10 +236,12 @@ pub(crate) fn restore(side: &mut Side, name: &str, state: &State, range: KeyRang
 mod tests {
     use super::*;
     use crate::checkpoint::shared::SharedFiles;
-    use crate::checkpoint::{store, TaskInfo};
+    use crate::checkpoint::store;
     use crate::operator::Operator;
     use crate::operators::join::{JoinConfig, JoinKind, JoinOperator};
-    use crate::operators::test_util::{assert_restores, batch_i64, feed, folded, spec_on_k, Feed};
+    use crate::operators::test_util::{
+        assert_restores, batch_i64, feed, folded, spec_on_k, write_checkpoint, Feed,
+    };
     use arrow::array::Int8Array;
     use sluice_common::changelog::{with_op_field, RowKind};
 
@@ -312,12 +314,6 @@ mod tests {
         let mut expected = feed(plain.as_mut(), &before, &all);
         expected.extend(feed(plain.as_mut(), &after, &all));
         let dir = tempfile::tempdir().expect("temp dir");
-        let task = TaskInfo {
-            ordinal: 0,
-            instance: 0,
-            instances: 1,
-            kind: "Join".into(),
-        };
         let mut shared = SharedFiles::default();
         let mut op = join(JoinKind::Left);
         let mut got = Vec::new();
@@ -326,18 +322,8 @@ mod tests {
             got.extend(feed(op.as_mut(), std::slice::from_ref(step), &all));
             let state = op.snapshot().expect("snapshots");
             let id = i as u64 + 1;
-            let w = store::write(
-                dir.path(),
-                id,
-                "fp",
-                false,
-                &[(task.clone(), state)],
-                &mut shared,
-            )
-            .expect("writes");
-            shared.settle();
+            written.push(write_checkpoint(dir.path(), id, "Join", state, &mut shared));
             store::retain(dir.path(), 1).expect("retains");
-            written.push(w.bytes);
         }
         // A snapshot with nothing new refers to the shared files written.
         let files = || {
@@ -347,7 +333,7 @@ mod tests {
         };
         let before_files = files();
         let again = op.snapshot().expect("snapshots");
-        store::write(dir.path(), 9, "fp", false, &[(task, again)], &mut shared).expect("writes");
+        write_checkpoint(dir.path(), 9, "Join", again, &mut shared);
         assert_eq!(files(), before_files, "nothing written again ({written:?})");
         let (loaded, _) = store::latest(dir.path());
         let loaded = loaded.expect("a checkpoint");
@@ -369,8 +355,8 @@ mod tests {
 mod compaction_tests {
     use super::*;
     use crate::checkpoint::shared::SharedFiles;
-    use crate::checkpoint::{store, TaskInfo};
-    use crate::operators::test_util::batch_i64;
+    use crate::checkpoint::store;
+    use crate::operators::test_util::{batch_i64, write_checkpoint};
     use datafusion::physical_expr::expressions::Column;
 
     /// After a compaction the side's rows are a new segment under a new
@@ -385,26 +371,11 @@ mod compaction_tests {
         let wholes = side.whole_rows(&rows).expect("wholes");
         side.insert(rows.clone(), keys.clone(), vec![0; 3], wholes.clone(), 0);
         let dir = tempfile::tempdir().expect("temp dir");
-        let task = TaskInfo {
-            ordinal: 0,
-            instance: 0,
-            instances: 1,
-            kind: "Join".into(),
-        };
         let mut shared = SharedFiles::default();
         let mut checkpoint = |side: &mut Side, id: u64| {
             let mut state = State::new();
             snapshot(side, "left", &mut state, false).expect("snapshots");
-            store::write(
-                dir.path(),
-                id,
-                "fp",
-                false,
-                &[(task.clone(), state)],
-                &mut shared,
-            )
-            .expect("writes");
-            shared.settle();
+            write_checkpoint(dir.path(), id, "Join", state, &mut shared);
         };
         checkpoint(&mut side, 1);
         // Take key 2 out and compact: rows 1 and 3 remain.

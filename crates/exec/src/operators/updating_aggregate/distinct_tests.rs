@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::tests::{changelog_batch, final_table, operator};
 use super::*;
 use crate::checkpoint::shared::SharedFiles;
-use crate::checkpoint::{store, KeyRange, TaskInfo};
+use crate::checkpoint::{store, KeyRange};
 use crate::operator::Operator;
-use crate::operators::test_util::batch_i64;
+use crate::operators::test_util::{batch_i64, write_checkpoint};
 use arrow::datatypes::DataType;
 use datafusion::functions_aggregate::count::count_udaf;
 use sluice_common::changelog::RowKind;
@@ -20,14 +20,7 @@ fn shared_files(dir: &Path) -> usize {
 
 /// Write `state` as checkpoint `id` of a one-task job, keeping two.
 fn checkpoint(dir: &Path, id: u64, state: crate::checkpoint::State, shared: &mut SharedFiles) {
-    let task = TaskInfo {
-        ordinal: 0,
-        instance: 0,
-        instances: 1,
-        kind: "UpdatingAggregate".into(),
-    };
-    store::write(dir, id, "fp", false, &[(task, state)], shared).expect("writes");
-    shared.settle();
+    write_checkpoint(dir, id, "UpdatingAggregate", state, shared);
     store::retain(dir, 2).expect("retains");
 }
 
