@@ -3,13 +3,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::ArrayRef;
+use arrow::array::{ArrayRef, Int8Array};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::row::{OwnedRow, RowConverter, SortField};
 
 use crate::changelog::{self, RowKind};
 use crate::{Error, Result};
+
+/// Rows a batch changed, with how.
+type Changes = Vec<(RowKind, OwnedRow)>;
 
 /// The current rows of a changelog, in the order they were first inserted.
 ///
@@ -55,6 +58,25 @@ impl Fold {
 
     /// Apply a batch: a changelog batch, or append-only rows (inserts).
     pub fn apply(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.apply_into(batch, None)
+    }
+
+    /// Apply a batch and return what it changed in the table as a full
+    /// changelog (data columns and the row kind): a row replaced by its key
+    /// is `-U` of the old row and `+U` of the new one (nothing when they
+    /// are equal), a delete carries the whole deleted row, and a retraction
+    /// that found no row gives nothing.
+    pub fn apply_diff(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let mut changes = Vec::new();
+        self.apply_into(batch, Some(&mut changes))?;
+        let ops = Int8Array::from_iter_values(changes.iter().map(|(k, _)| k.code()));
+        let cols = self
+            .rows
+            .convert_rows(changes.iter().map(|(_, r)| r.row()))?;
+        changelog::with_ops(&changelog::with_op_field(&self.schema), cols, ops)
+    }
+
+    fn apply_into(&mut self, batch: &RecordBatch, mut diff: Option<&mut Changes>) -> Result<()> {
         let ops = changelog::ops(batch).cloned();
         let data = changelog::data(batch)?;
         if data.num_columns() != self.schema.fields().len() {
@@ -81,21 +103,35 @@ impl Fold {
                 None => RowKind::Insert,
             };
             let row = rows.row(i);
+            let diff = diff.as_deref_mut();
             match &keys {
-                Some(Some(keys)) => self.upsert(keys.row(i).as_ref(), row.owned(), kind),
-                Some(None) => self.upsert(&[], row.owned(), kind),
-                None => self.multiset(row.as_ref(), row, kind),
+                Some(Some(keys)) => self.upsert(keys.row(i).as_ref(), row.owned(), kind, diff),
+                Some(None) => self.upsert(&[], row.owned(), kind, diff),
+                None => self.multiset(row.as_ref(), row, kind, diff),
             }
         }
         self.compact();
         Ok(())
     }
 
-    fn upsert(&mut self, key: &[u8], row: OwnedRow, kind: RowKind) {
+    fn upsert(&mut self, key: &[u8], row: OwnedRow, kind: RowKind, diff: Option<&mut Changes>) {
         match kind {
             RowKind::Insert | RowKind::UpdateAfter => match self.index.get(key) {
-                Some(slots) => self.slots[slots[0]] = Some(row),
+                Some(slots) => {
+                    let old = self.slots[slots[0]].replace(row);
+                    if let (Some(diff), Some(old)) = (diff, old) {
+                        let new = self.slots[slots[0]].as_ref();
+                        if let Some(new) = new.filter(|n| **n != old) {
+                            let new = new.clone();
+                            diff.push((RowKind::UpdateBefore, old));
+                            diff.push((RowKind::UpdateAfter, new));
+                        }
+                    }
+                }
                 None => {
+                    if let Some(diff) = diff {
+                        diff.push((RowKind::Insert, row.clone()));
+                    }
                     self.index.insert(key.into(), vec![self.slots.len()]);
                     self.slots.push(Some(row));
                     self.live += 1;
@@ -104,7 +140,10 @@ impl Fold {
             RowKind::UpdateBefore => {}
             RowKind::Delete => match self.index.remove(key) {
                 Some(slots) => {
-                    self.slots[slots[0]] = None;
+                    let old = self.slots[slots[0]].take();
+                    if let (Some(diff), Some(old)) = (diff, old) {
+                        diff.push((RowKind::Delete, old));
+                    }
                     self.live -= 1;
                 }
                 None => self.unmatched += 1,
@@ -112,7 +151,19 @@ impl Fold {
         }
     }
 
-    fn multiset(&mut self, bytes: &[u8], row: arrow::row::Row<'_>, kind: RowKind) {
+    fn multiset(
+        &mut self,
+        bytes: &[u8],
+        row: arrow::row::Row<'_>,
+        kind: RowKind,
+        diff: Option<&mut Changes>,
+    ) {
+        if let Some(diff) = diff {
+            let found = kind.is_accumulate() || self.index.contains_key(bytes);
+            if found {
+                diff.push((kind, row.owned()));
+            }
+        }
         if kind.is_accumulate() {
             let slot = self.slots.len();
             self.slots.push(Some(row.owned()));
@@ -188,7 +239,7 @@ impl Fold {
 mod tests {
     use super::*;
     use crate::changelog::{with_op_field, with_ops};
-    use arrow::array::{Int64Array, Int8Array};
+    use arrow::array::Int64Array;
     use arrow::datatypes::{DataType, Field, Schema};
     use arrow::util::pretty::pretty_format_batches;
 
@@ -243,5 +294,52 @@ mod tests {
         f.apply(&b).expect("applies");
         assert_eq!(f.len(), 1);
         assert_eq!(f.unmatched(), 1);
+    }
+
+    fn kinds_and_rows(b: &RecordBatch) -> Vec<(i8, i64, i64)> {
+        let ops = changelog::ops(b).expect("changelog");
+        let col = |c: usize| b.column(c).as_any().downcast_ref::<Int64Array>().cloned();
+        let (k, v) = (col(0).expect("k"), col(1).expect("v"));
+        (0..b.num_rows())
+            .map(|i| (ops.value(i), k.value(i), v.value(i)))
+            .collect()
+    }
+
+    #[test]
+    fn diff_by_key_shows_old_rows() {
+        use RowKind::*;
+        let b = batch(&[1, 2], &[10, 20], &[Insert, Insert]);
+        let schema = changelog::data_schema(&b.schema());
+        let mut f = Fold::try_new(schema, Some(vec![0])).expect("fold");
+        let d = f.apply_diff(&b).expect("applies");
+        let ins = Insert.code();
+        assert_eq!(kinds_and_rows(&d), vec![(ins, 1, 10), (ins, 2, 20)]);
+        // An upsert without -U, an unchanged row, a delete carrying only
+        // the key and a delete of a missing key.
+        let b = batch(
+            &[1, 2, 2, 3],
+            &[11, 20, 0, 0],
+            &[UpdateAfter, UpdateAfter, Delete, Delete],
+        );
+        let d = f.apply_diff(&b).expect("applies");
+        assert_eq!(
+            kinds_and_rows(&d),
+            vec![
+                (UpdateBefore.code(), 1, 10),
+                (UpdateAfter.code(), 1, 11),
+                (Delete.code(), 2, 20)
+            ]
+        );
+        assert_eq!(f.len(), 1);
+    }
+
+    #[test]
+    fn diff_of_multiset_drops_unmatched_retractions() {
+        use RowKind::*;
+        let b = batch(&[1, 1, 2], &[5, 6, 6], &[Insert, Delete, Delete]);
+        let schema = changelog::data_schema(&b.schema());
+        let mut f = Fold::try_new(schema, None).expect("fold");
+        let d = f.apply_diff(&b).expect("applies");
+        assert_eq!(kinds_and_rows(&d), vec![(Insert.code(), 1, 5)]);
     }
 }

@@ -64,6 +64,9 @@ pub struct BuiltSource {
 pub struct ConnectorContext {
     /// The session's memory tables.
     pub memory: Arc<MemoryStore>,
+    /// The scan is for a streaming job (an INSERT, a materialized view):
+    /// a materialized view whose job runs is followed, not read as it is.
+    pub follow_views: bool,
 }
 
 /// One kind of table: `connector = '<name>'`.
@@ -92,6 +95,12 @@ pub trait Connector: Send + Sync + Debug {
     /// What kinds of rows a scan of the table reads.
     fn changelog(&self, _table: &TableDesc) -> Result<ChangelogMode> {
         Ok(ChangelogMode::AppendOnly)
+    }
+
+    /// What kinds of rows a scan for a query in `cx` reads (what
+    /// [`Connector::changelog`] says, unless the session's data changes it).
+    fn changelog_in(&self, table: &TableDesc, _cx: &ConnectorContext) -> Result<ChangelogMode> {
+        self.changelog(table)
     }
 
     /// Whether a scan reads upserts (a new value per key, a delete that may

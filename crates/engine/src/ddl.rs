@@ -39,7 +39,7 @@ impl Session {
         crate::planner::late::late_table(state, &table)?;
         let note = ct
             .connector
-            .create(&ct.desc(), &connector_context(state)?)?;
+            .create(&ct.desc(), &connector_context(state, false)?)?;
         self.ctx
             .register_table(def.name.as_str(), Arc::new(table))?;
         Ok(StatementResult::Done(match note {

@@ -11,8 +11,12 @@
 use std::collections::BTreeMap;
 
 use datafusion::execution::context::SessionState;
-use datafusion::sql::sqlparser::ast::{CreateView, ObjectName, Statement};
+use datafusion::sql::sqlparser::ast::{
+    CreateTableOptions, CreateView, Expr, ObjectName, SqlOption, Statement, Value,
+};
+use sluice_connectors::options::parse_duration_ms;
 use sluice_common::sql_type_name;
+use sluice_common::changelog::ChangelogMode;
 use sluice_common::{changelog, Error, Result};
 use sluice_sql::parser::parse_sql;
 
@@ -28,6 +32,103 @@ use crate::show::string_rows;
 pub(crate) struct MaterializedView {
     statement: String,
     query: String,
+}
+
+/// What a view's query gives: its table's DDL, the kind of rows, its time
+/// column and its columns.
+struct ViewShape {
+    ddl: String,
+    mode: ChangelogMode,
+    time_column: Option<usize>,
+    schema: arrow::datatypes::SchemaRef,
+}
+
+/// A view's `WITH (...)` options: `'retention'` and `'retention.column'`.
+struct ViewOptions {
+    retention: Option<(i64, Option<String>)>,
+}
+
+/// The options a view takes.
+const KNOWN: [&str; 2] = ["retention", "retention.column"];
+
+impl ViewOptions {
+    fn of(name: &str, options: &CreateTableOptions) -> Result<Self> {
+        let pairs = match options {
+            CreateTableOptions::None => vec![],
+            CreateTableOptions::With(o) => o.iter().map(key_value).collect::<Result<_>>()?,
+            other => {
+                return Err(Error::plan(format!(
+                    "a materialized view takes options as WITH ('key' = 'value'), not {other}"
+                )))
+            }
+        };
+        let map: BTreeMap<String, String> = pairs.into_iter().collect();
+        if let Some(k) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(Error::plan(format!(
+                "materialized view {name}: unknown option '{k}' (a view takes 'retention' and \
+                 'retention.column')"
+            ))
+            .near(k.as_str()));
+        }
+        let retention = match map.get("retention") {
+            None => None,
+            Some(v) => Some(
+                parse_duration_ms(v)
+                    .filter(|&ms| ms > 0 && ms <= i64::MAX as u64)
+                    .ok_or_else(|| {
+                        Error::plan(format!(
+                            "materialized view {name}: 'retention' = '{v}' is not a positive \
+                             duration such as '1 h'"
+                        ))
+                    })? as i64,
+            ),
+        };
+        let column = map.get("retention.column").cloned();
+        if let (None, Some(_)) = (retention, &column) {
+            return Err(Error::plan(format!(
+                "materialized view {name}: 'retention.column' needs 'retention'"
+            )));
+        }
+        Ok(ViewOptions {
+            retention: retention.map(|r| (r, column)),
+        })
+    }
+
+    /// The retention's column (index) and length in ms.
+    fn resolve(self, shape: &ViewShape) -> Result<Option<(usize, i64)>> {
+        let Some((keep, column)) = self.retention else {
+            return Ok(None);
+        };
+        let column = match column {
+            Some(c) => sluice_connectors::memory::time_column(&shape.schema, &c)?,
+            None => shape.time_column.ok_or_else(|| {
+                Error::plan(
+                    "'retention' keeps rows by a time column and the view's query has none \
+                     (no time attribute or window column): name one with 'retention.column'",
+                )
+            })?,
+        };
+        Ok(Some((column, keep)))
+    }
+}
+
+/// `'key' = 'value'` of a WITH clause.
+fn key_value(o: &SqlOption) -> Result<(String, String)> {
+    match o {
+        SqlOption::KeyValue { key, value } => {
+            let value = match value {
+                Expr::Value(v) => match &v.value {
+                    Value::SingleQuotedString(s) => s.clone(),
+                    other => other.to_string(),
+                },
+                other => other.to_string(),
+            };
+            Ok((key.value.to_ascii_lowercase(), value))
+        }
+        other => Err(Error::plan(format!(
+            "a materialized view option must be 'key' = 'value', not {other}"
+        ))),
+    }
 }
 
 /// The session's materialized views, by name.
@@ -58,9 +159,16 @@ impl Session {
             )));
         }
         let query = cv.query.to_string();
-        let ddl = self.view_table_ddl(&name, Statement::Query(cv.query.clone()), state)?;
-        for stmt in parse_sql(&ddl, None)? {
+        let retention = ViewOptions::of(&name, &cv.options)?;
+        let shape = self.view_table_ddl(&name, Statement::Query(cv.query.clone()), state)?;
+        let retention = retention.resolve(&shape)?;
+        for stmt in parse_sql(&shape.ddl, None)? {
             Box::pin(self.execute_inner(&stmt)).await?;
+        }
+        let table = crate::tables::memory_store(state)?.get(&name)?;
+        table.set_view(shape.mode);
+        if let Some((column, keep_ms)) = retention {
+            table.set_retention(column, keep_ms)?;
         }
         let insert = format!("INSERT INTO {} {query}", quote(&name));
         let started = async {
@@ -95,14 +203,22 @@ impl Session {
     }
 
     /// `CREATE TABLE` of the view's table: the query's columns, and its
-    /// upsert key as the PRIMARY KEY when its result updates.
-    fn view_table_ddl(&self, name: &str, query: Statement, state: &SessionState) -> Result<String> {
-        let (schema, key) = plan_async(async {
+    /// upsert key as the PRIMARY KEY when its result updates; and the kind
+    /// of rows the query gives (as a job: views it reads are followed).
+    fn view_table_ddl(
+        &self,
+        name: &str,
+        query: Statement,
+        state: &SessionState,
+    ) -> Result<ViewShape> {
+        let (schema, key, mode, time_column) = plan_async(async {
             let plan = self.logical_plan(query, state).await?;
-            let root = StreamPlanner::new(state, &plan, 1).plan_root(&plan)?;
+            let root = StreamPlanner::new(state, &plan, 1)
+                .with_follow_views(true)
+                .plan_root(&plan)?;
             let schema = changelog::data_schema(&root.node.schema());
             let key = root.key_names.filter(|_| root.changelog.is_updating());
-            Ok((schema, key))
+            Ok((schema, key, root.changelog, root.time_column))
         })?;
         if let Some(dup) = schema
             .fields()
@@ -125,11 +241,12 @@ impl Session {
             let k: Vec<String> = k.iter().map(|c| quote(c)).collect();
             cols.push(format!("PRIMARY KEY ({}) NOT ENFORCED", k.join(", ")));
         }
-        Ok(format!(
-            "CREATE TABLE {} ({})",
-            quote(name),
-            cols.join(", ")
-        ))
+        Ok(ViewShape {
+            ddl: format!("CREATE TABLE {} ({})", quote(name), cols.join(", ")),
+            mode,
+            time_column,
+            schema,
+        })
     }
 
     /// `SHOW MATERIALIZED VIEWS`: each view, its job's state and query.

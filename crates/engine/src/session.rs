@@ -335,7 +335,8 @@ impl Session {
             .with_state_ttl(ttl)
             .with_mini_batch(mini_batch)
             .with_emit_strategy(emit)
-            .with_source_idle_timeout(idle);
+            .with_source_idle_timeout(idle)
+            .with_follow_views(matches!(plan, LogicalPlan::Dml(_)));
         match &plan {
             LogicalPlan::Dml(dml)
                 if matches!(
@@ -344,6 +345,12 @@ impl Session {
                 ) =>
             {
                 let overwrite = dml.op == WriteOp::Insert(InsertOp::Overwrite);
+                if self.is_materialized_view(dml.table_name.table()) {
+                    return Err(Error::plan(format!(
+                        "{} is a materialized view: only its own query writes it",
+                        dml.table_name
+                    )));
+                }
                 let plan = planner.plan_root(&dml.input)?;
                 let bounded = plan.bounded;
                 let provider = source_as_provider(&dml.target)?;

@@ -104,7 +104,7 @@ impl<'a> ConnectorTable<'a> {
     /// The sink an INSERT writes with.
     pub fn sink(&self, state: &SessionState, overwrite: bool) -> Result<Box<dyn Sink>> {
         self.connector
-            .sink(&self.desc(), &connector_context(state)?, overwrite)
+            .sink(&self.desc(), &connector_context(state, false)?, overwrite)
     }
 }
 
@@ -180,10 +180,15 @@ pub(crate) fn memory_store(state: &SessionState) -> Result<Arc<MemoryStore>> {
         .ok_or_else(|| Error::internal("session without a memory store"))
 }
 
-/// What connectors may use of the session.
-pub(crate) fn connector_context(state: &SessionState) -> Result<ConnectorContext> {
+/// What connectors may use of the session; `follow_views` for a streaming
+/// job's scans (see [`ConnectorContext::follow_views`]).
+pub(crate) fn connector_context(
+    state: &SessionState,
+    follow_views: bool,
+) -> Result<ConnectorContext> {
     Ok(ConnectorContext {
         memory: memory_store(state)?,
+        follow_views,
     })
 }
 

@@ -3,24 +3,10 @@
 use std::path::PathBuf;
 
 use sluice_engine::jobs::JobState;
-use sluice_engine::{format, Session, StatementResult};
+use sluice_engine::{Session, StatementResult};
 
-async fn run(session: &Session, sql: &str) -> StatementResult {
-    let stmts = session.parse(sql, None).expect("parses");
-    assert_eq!(stmts.len(), 1, "one statement: {sql}");
-    session.execute(&stmts[0]).await.expect("runs")
-}
-
-async fn cells(session: &Session, sql: &str) -> Vec<Vec<String>> {
-    match run(session, sql).await {
-        StatementResult::Rows(_, batches) => format::rows_as_strings(&batches).expect("formats"),
-        StatementResult::Query(h) => {
-            let (batches, _) = h.collect().await.expect("query runs");
-            format::rows_as_strings(&batches).expect("formats")
-        }
-        _ => panic!("no rows from {sql}"),
-    }
-}
+mod sessions;
+use sessions::{cells, last_value, run};
 
 #[tokio::test]
 async fn show_create_table_prints_the_definition() {
@@ -357,16 +343,6 @@ async fn a_savepoint_stops_a_job_that_then_resumes() {
         rows += text.lines().count() - 1;
     }
     assert_eq!(rows, 36_800, "every bid of 40,000 events once");
-}
-
-/// The last value of the global aggregate `sql` (a streaming aggregate
-/// updates per batch read: its last value covers them all).
-async fn last_value(session: &Session, sql: &str) -> usize {
-    let values = cells(session, sql).await;
-    values
-        .last()
-        .and_then(|r| r[0].parse().ok())
-        .unwrap_or_default()
 }
 
 /// The rows of memory table `table` now.

@@ -142,6 +142,9 @@ pub struct RootPlan {
     pub changelog: ChangelogMode,
     /// Names of the upsert key columns.
     pub key_names: Option<Vec<String>>,
+    /// The result's time: its first time attribute, else its first window
+    /// end (or start) column.
+    pub time_column: Option<usize>,
 }
 
 /// Plans one query.
@@ -159,6 +162,9 @@ pub struct StreamPlanner<'a> {
     pub(crate) emit: Option<sluice_exec::operators::window_aggregate::EmitStrategy>,
     /// `table.exec.source.idle-timeout`, for Kafka tables without their own.
     pub(crate) source_idle: Option<std::time::Duration>,
+    /// Scans are for a streaming job: running materialized views are
+    /// followed (their changes read), not read as they are.
+    pub(crate) follow_views: bool,
     /// Tables scanned more than once, read once (by table name).
     pub(crate) shared: std::cell::RefCell<std::collections::HashMap<String, shared::SharedScan>>,
 }
@@ -176,7 +182,14 @@ impl<'a> StreamPlanner<'a> {
             mini_batch: None,
             emit: None,
             source_idle: None,
+            follow_views: false,
         }
+    }
+
+    /// Follow running materialized views (planning a job, not a SELECT).
+    pub fn with_follow_views(mut self, follow: bool) -> Self {
+        self.follow_views = follow;
+        self
     }
 
     /// Kafka tables without `scan.watermark.idle-timeout` use `idle`
@@ -234,7 +247,19 @@ impl<'a> StreamPlanner<'a> {
         // The shared reads are held by their readers only: the last
         // launched launches the read.
         self.shared.borrow_mut().clear();
+        let window = |role: Option<WindowRole>| {
+            p.windows
+                .iter()
+                .position(|w| w.is_some_and(|w| role.is_none_or(|r| w.role == r)))
+        };
+        let time_column = p
+            .rowtime
+            .iter()
+            .position(|&r| r)
+            .or_else(|| window(Some(WindowRole::End)))
+            .or_else(|| window(None));
         Ok(RootPlan {
+            time_column,
             bounded: p.bounded,
             changelog: p.changelog.clone(),
             key_names: p.upsert_key_names(),

@@ -79,7 +79,8 @@ fn read(
     upserts: bool,
 ) -> Result<Planned> {
     let desc = ct.desc();
-    let mode = match ct.connector.changelog(&desc)? {
+    let cx = connector_context(p.state, p.follow_views)?;
+    let mode = match ct.connector.changelog_in(&desc, &cx)? {
         // The connector's key is over the physical columns.
         ChangelogMode::Updating {
             upsert_key: Some(k),
@@ -105,7 +106,7 @@ fn read(
     let request = scan_request(p, table, &projection, mode.is_updating())?;
     let built = ct
         .connector
-        .source(&desc, request, &connector_context(p.state)?)?;
+        .source(&desc, request, &cx)?;
     let wm_col = table.watermark.as_ref().map(|w| w.column);
     let n = wanted.len();
     let changelog = match mode.upsert_key() {

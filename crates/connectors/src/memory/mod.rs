@@ -1,20 +1,31 @@
 //! Rows held in memory: the `memory` connector and `VALUES`.
+//!
+//! A memory table that is a materialized view can also be followed: a
+//! streaming job reading it gets its rows, then every change its job
+//! applies after them (`feed.rs`).
+
+mod feed;
+mod retention;
+mod sink;
+
+pub use feed::FollowSource;
+pub use retention::time_column;
+pub use sink::MemorySink;
 
 use std::sync::Arc;
 
-use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, RwLock};
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, RwLock};
 
 use sluice_common::changelog::{self, ChangelogMode};
 use sluice_common::{Error, Fold, Result, Watermark};
 use sluice_exec::checkpoint::state::{scalar, scalars};
 use sluice_exec::checkpoint::{CheckpointId, State};
-use sluice_exec::sink::{Resume, Sink, FINAL};
+use sluice_exec::sink::Sink;
 use sluice_exec::source::{ScanColumns, Source, SourceContext};
 
 use crate::options::Options;
@@ -107,15 +118,45 @@ pub struct MemoryTable {
     name: String,
     schema: SchemaRef,
     key: Option<Vec<usize>>,
-    stored: Mutex<Stored>,
+    stored: Mutex<Inner>,
     /// Per checkpointing job writing it: the last checkpoint whose rows
     /// it holds.
     committed: Mutex<HashMap<String, CheckpointId>>,
+    /// A materialized view's table: what kinds of rows its job writes.
+    view: OnceLock<ChangelogMode>,
+    /// Sinks writing it now.
+    writers: AtomicUsize,
+    /// Bumped when a change is fed, read or a writer or reader leaves.
+    signal: tokio::sync::watch::Sender<u64>,
+}
+
+/// The rows, and the changes not yet read by every follower.
+struct Inner {
+    stored: Stored,
+    feed: feed::Feed,
+    retention: Option<retention::Retention>,
 }
 
 enum Stored {
     Batches(Vec<RecordBatch>),
     Folded(Fold),
+}
+
+impl Stored {
+    /// The current rows.
+    fn rows(&self) -> Result<Vec<RecordBatch>> {
+        Ok(match self {
+            Stored::Batches(b) => b.clone(),
+            Stored::Folded(f) if f.is_empty() => vec![],
+            Stored::Folded(f) => vec![f.table()?],
+        })
+    }
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}, {} changes unread", self.stored, self.feed.len())
+    }
 }
 
 impl std::fmt::Debug for Stored {
@@ -138,8 +179,15 @@ impl MemoryTable {
             name: name.to_string(),
             schema,
             key,
-            stored: Mutex::new(stored),
+            stored: Mutex::new(Inner {
+                stored,
+                feed: feed::Feed::default(),
+                retention: None,
+            }),
             committed: Mutex::new(HashMap::new()),
+            view: OnceLock::new(),
+            writers: AtomicUsize::new(0),
+            signal: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -162,7 +210,7 @@ impl MemoryTable {
         Ok(())
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Stored>> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>> {
         self.stored
             .lock()
             .map_err(|_| Error::internal("memory table lock poisoned"))
@@ -170,17 +218,21 @@ impl MemoryTable {
 
     /// The current rows.
     pub fn snapshot(&self) -> Result<Vec<RecordBatch>> {
-        Ok(match &*self.lock()? {
-            Stored::Batches(b) => b.clone(),
-            Stored::Folded(f) if f.is_empty() => vec![],
-            Stored::Folded(f) => vec![f.table()?],
-        })
+        self.lock()?.stored.rows()
     }
 
     /// Append rows, or apply a changelog batch (of this table's columns
-    /// plus the row kind).
+    /// plus the row kind). Followers get what changed.
     pub fn write(&self, batch: RecordBatch) -> Result<()> {
-        let mut stored = self.lock()?;
+        let mut inner = self.lock()?;
+        let Inner {
+            stored,
+            feed,
+            retention,
+        } = &mut *inner;
+        if let Some(r) = retention {
+            r.observe(&batch)?;
+        }
         let changelog = changelog::ops(&batch).is_some();
         if let (Stored::Batches(batches), true) = (&mut *stored, changelog) {
             let mut fold = Fold::try_new(Arc::clone(&self.schema), self.key.clone())?;
@@ -189,11 +241,57 @@ impl MemoryTable {
             }
             *stored = Stored::Folded(fold);
         }
-        match &mut *stored {
-            Stored::Batches(b) => b.push(batch),
-            Stored::Folded(f) => f.apply(&batch)?,
+        let change = if feed.has_readers() {
+            Some(match stored {
+                Stored::Batches(b) => {
+                    b.push(batch.clone());
+                    batch
+                }
+                Stored::Folded(f) => f.apply_diff(&batch)?,
+            })
+        } else {
+            match stored {
+                Stored::Batches(b) => b.push(batch),
+                Stored::Folded(f) => f.apply(&batch)?,
+            }
+            None
+        };
+        if let Some(r) = retention {
+            r.expire(stored)?;
+        }
+        if let Some(change) = change.filter(|c| c.num_rows() > 0) {
+            feed.push(change);
+            drop(inner);
+            self.notify();
         }
         Ok(())
+    }
+
+    /// Keep rows only while column `column` (a timestamp) is within
+    /// `keep_ms` of the newest time written (see `retention.rs`).
+    pub fn set_retention(&self, column: usize, keep_ms: i64) -> Result<()> {
+        self.lock()?.retention = Some(retention::Retention::new(column, keep_ms));
+        Ok(())
+    }
+
+    /// Wake whoever waits on the feed.
+    fn notify(&self) {
+        self.signal.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Make the table a materialized view's, whose job writes rows of
+    /// `mode`: streaming jobs reading it while the job runs follow it.
+    pub fn set_view(&self, mode: ChangelogMode) {
+        let _ = self.view.set(mode);
+    }
+
+    /// What a streaming job reading the table now follows: the kinds of
+    /// rows of a materialized view whose job is running (`None`: the table
+    /// is read as it is).
+    pub fn followed(&self) -> Option<&ChangelogMode> {
+        self.view
+            .get()
+            .filter(|_| self.writers.load(Ordering::SeqCst) > 0)
     }
 
     /// The table's name.
@@ -240,153 +338,6 @@ impl MemoryStore {
     }
 }
 
-/// Writes results into a memory table: appends, or applies a changelog. In
-/// a checkpointing job the rows become visible when the checkpoint after
-/// them completes; the table records the job's last committed checkpoint,
-/// from which the job resumes (in this process; a new process starts the
-/// job anew, as its memory tables are new).
-#[derive(Debug)]
-pub struct MemorySink {
-    table: Arc<MemoryTable>,
-    /// A checkpointing job: its name, its rows since the last barrier and
-    /// the rows of checkpoints not complete yet.
-    pending: Option<Pending>,
-}
-
-#[derive(Debug)]
-struct Pending {
-    job: String,
-    open: Vec<RecordBatch>,
-    precommitted: VecDeque<(CheckpointId, Vec<RecordBatch>)>,
-}
-
-impl MemorySink {
-    /// A sink into `table`.
-    pub fn new(table: Arc<MemoryTable>) -> Self {
-        MemorySink {
-            table,
-            pending: None,
-        }
-    }
-
-    /// `batch` (rows, or a changelog) as the table's columns.
-    fn conform(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let ops = changelog::ops(batch).cloned();
-        let data = changelog::data(batch)?;
-        let cols = data
-            .columns()
-            .iter()
-            .zip(self.table.schema.fields())
-            .map(|(c, f)| cast(c, f.data_type()))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let table = &self.table;
-        let err = |e: arrow::error::ArrowError| {
-            Error::execution(format!("INSERT INTO {}: {e}", table.name))
-        };
-        Ok(match ops {
-            Some(ops) => {
-                let schema = changelog::with_op_field(&table.schema);
-                let mut cols = cols;
-                cols.push(Arc::new(ops));
-                RecordBatch::try_new(schema, cols).map_err(err)?
-            }
-            None => RecordBatch::try_new(Arc::clone(&table.schema), cols).map_err(err)?,
-        })
-    }
-}
-
-#[async_trait]
-impl Sink for MemorySink {
-    fn name(&self) -> &'static str {
-        "MemorySink"
-    }
-
-    fn describe(&self) -> String {
-        match &self.table.key {
-            Some(k) => {
-                let names: Vec<&str> = k
-                    .iter()
-                    .map(|&i| self.table.schema.field(i).name().as_str())
-                    .collect();
-                format!(
-                    "MemorySink: {} (upsert on [{}])",
-                    self.table.name,
-                    names.join(", ")
-                )
-            }
-            None => format!("MemorySink: {}", self.table.name),
-        }
-    }
-
-    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
-        let batch = self.conform(&batch)?;
-        match &mut self.pending {
-            Some(p) => {
-                p.open.push(batch);
-                Ok(())
-            }
-            None => self.table.write(batch),
-        }
-    }
-
-    async fn finish(&mut self) -> Result<()> {
-        Ok(())
-    }
-
-    fn checkpoints(&self) -> bool {
-        true
-    }
-
-    /// The job resumes from the last checkpoint whose rows the table holds
-    /// (none in a new process: the job starts anew).
-    async fn prepare_checkpoints(&mut self, job: &str, _: Option<Duration>) -> Result<Resume> {
-        Ok(Resume::From(self.table.committed(job)))
-    }
-
-    async fn start_checkpoints(&mut self, job: &str, _restored: Option<&State>) -> Result<()> {
-        self.pending = Some(Pending {
-            job: job.to_string(),
-            open: Vec::new(),
-            precommitted: VecDeque::new(),
-        });
-        Ok(())
-    }
-
-    async fn pre_commit(&mut self, id: CheckpointId) -> Result<State> {
-        if let Some(p) = &mut self.pending {
-            let rows = std::mem::take(&mut p.open);
-            p.precommitted.push_back((id, rows));
-        }
-        Ok(State::new())
-    }
-
-    async fn commit(&mut self, id: CheckpointId) -> Result<()> {
-        self.commit_up_to(id, id)
-    }
-
-    async fn commit_final(&mut self, id: CheckpointId) -> Result<()> {
-        self.commit_up_to(FINAL, id)
-    }
-}
-
-impl MemorySink {
-    /// Apply the rows pre-committed up to `upto`, recording `last` for the
-    /// [`FINAL`] ones.
-    fn commit_up_to(&mut self, upto: CheckpointId, last: CheckpointId) -> Result<()> {
-        let Some(p) = &mut self.pending else {
-            return Ok(());
-        };
-        while p.precommitted.front().is_some_and(|(id, _)| *id <= upto) {
-            let Some((id, rows)) = p.precommitted.pop_front() else {
-                break;
-            };
-            let id = if id == FINAL { last } else { id };
-            self.table.commit(&p.job, id, rows)?;
-        }
-        Ok(())
-    }
-}
-
 /// `connector = 'memory'` (the default): rows kept in the session, read
 /// back as a bounded stream; a changelog written into it is applied.
 #[derive(Debug)]
@@ -414,10 +365,30 @@ impl Connector for MemoryConnector {
         scan: ScanRequest,
         cx: &ConnectorContext,
     ) -> Result<BuiltSource> {
-        let rows = cx.memory.get(table.name)?.snapshot()?;
+        let t = cx.memory.get(table.name)?;
+        // A running view is followed; so is one whose job ended since the
+        // scan's row kinds were chosen (it then ends after its rows).
+        let updating = changelog::is_changelog(scan.full.made());
+        if cx.follow_views && t.view.get().is_some() && (t.followed().is_some() || updating) {
+            return Ok(BuiltSource {
+                source: Box::new(FollowSource::new(t, scan.full)),
+                bounded: false,
+            });
+        }
+        let rows = t.snapshot()?;
         Ok(BuiltSource {
             source: Box::new(BatchSource::new(table.name, rows, scan.full)),
             bounded: true,
+        })
+    }
+
+    /// A materialized view followed by a streaming job reads as the rows
+    /// its job writes; any other read is of the rows as they are.
+    fn changelog_in(&self, table: &TableDesc, cx: &ConnectorContext) -> Result<ChangelogMode> {
+        let t = cx.memory.get(table.name)?;
+        Ok(match t.followed() {
+            Some(mode) if cx.follow_views => mode.clone(),
+            _ => ChangelogMode::AppendOnly,
         })
     }
 
