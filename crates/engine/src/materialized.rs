@@ -14,10 +14,10 @@ use datafusion::execution::context::SessionState;
 use datafusion::sql::sqlparser::ast::{
     CreateTableOptions, CreateView, Expr, ObjectName, SqlOption, Statement, Value,
 };
-use sluice_connectors::options::parse_duration_ms;
-use sluice_common::sql_type_name;
 use sluice_common::changelog::ChangelogMode;
+use sluice_common::sql_type_name;
 use sluice_common::{changelog, Error, Result};
+use sluice_connectors::options::parse_duration_ms;
 use sluice_sql::parser::parse_sql;
 
 use crate::jobs::JobState;

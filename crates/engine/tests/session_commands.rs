@@ -6,7 +6,7 @@ use sluice_engine::jobs::JobState;
 use sluice_engine::{Session, StatementResult};
 
 mod sessions;
-use sessions::{cells, last_value, run};
+use sessions::{cells, last_value, paced_session, run};
 
 #[tokio::test]
 async fn show_create_table_prints_the_definition() {
@@ -262,29 +262,6 @@ async fn the_same_query_gets_the_same_plan_ids_and_fingerprint() {
     assert_ne!(first[0], verbose_plan(q, 1).await[0]);
     let other = verbose_plan("SELECT a, COUNT(*) FROM c GROUP BY a", 2).await;
     assert_ne!(first[0], other[0]);
-}
-
-/// A session checkpointing every `interval` into `dir` as job `name`, with
-/// paced Nexmark `bids` (40,000 events over 2 s) and the table `ddl`.
-async fn paced_session(dir: &std::path::Path, interval: &str, name: &str, ddl: &str) -> Session {
-    let session = Session::new();
-    for sql in [
-        format!("SET 'execution.checkpointing.interval' = '{interval}'"),
-        format!(
-            "SET 'state.checkpoints.dir' = '{}/checkpoints'",
-            dir.display()
-        ),
-        format!("SET 'pipeline.name' = '{name}'"),
-        "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, \
-         url STRING, datetime TIMESTAMP(3), extra STRING) WITH ('connector' = 'nexmark', \
-         'nexmark.table.type' = 'bid', 'nexmark.event.num' = '40000', \
-         'nexmark.use.real.time' = 'true', 'nexmark.min.event.gap.in.ns' = '50000')"
-            .to_string(),
-        ddl.to_string(),
-    ] {
-        run(&session, &sql).await;
-    }
-    session
 }
 
 /// Run `insert` as a background job, stop it with a savepoint after `ms`;

@@ -8,7 +8,7 @@ use sluice_engine::jobs::JobState;
 use sluice_engine::{Session, StatementResult};
 
 mod sessions;
-use sessions::{cells, last_value, run};
+use sessions::{cells, last_value, paced_session, run};
 
 const BIDS: &str = "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price BIGINT, \
     channel STRING, url STRING, datetime TIMESTAMP(3), extra STRING) WITH ('connector' = \
@@ -99,19 +99,27 @@ async fn an_insert_follows_an_append_only_view() {
     let insert = "INSERT INTO copy SELECT * FROM cheap";
     let plan = cells(&session, &format!("EXPLAIN {insert}")).await;
     assert!(
-        plan.iter().flatten().any(|l| l.contains("FollowView: cheap")),
+        plan.iter()
+            .flatten()
+            .any(|l| l.contains("FollowView: cheap")),
         "{plan:?}"
     );
     // A SELECT reads the view as it is.
     let plan = cells(&session, "EXPLAIN SELECT * FROM cheap").await;
     assert!(
-        plan.iter().flatten().any(|l| l.contains("MemorySource: cheap")),
+        plan.iter()
+            .flatten()
+            .any(|l| l.contains("MemorySource: cheap")),
         "{plan:?}"
     );
     let copy = start(&session, insert).await;
     grows(&session, "SELECT COUNT(*) FROM copy").await;
     let refused = session
-        .execute(&session.parse("INSERT INTO cheap SELECT * FROM copy", None).expect("parses")[0])
+        .execute(
+            &session
+                .parse("INSERT INTO cheap SELECT * FROM copy", None)
+                .expect("parses")[0],
+        )
         .await;
     let err = refused.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("only its own query writes it"), "{err}");
@@ -120,4 +128,39 @@ async fn an_insert_follows_an_append_only_view() {
     let expected = cells(&session, &query("cheap")).await;
     assert!(expected.len() > 10);
     assert_eq!(cells(&session, &query("copy")).await, expected);
+}
+
+/// With checkpoints on, a view's job started again in a new session (as
+/// in a new process: the view's table starts empty) restores the view's
+/// rows from the newest checkpoint and goes on from there: the view ends
+/// with every bid counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_is_restored_from_its_checkpoint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let create = "CREATE MATERIALIZED VIEW counts AS \
+                  SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction";
+    let unused = "CREATE TABLE unused (x BIGINT)";
+    let first = paced_session(dir.path(), "100 ms", "view", unused).await;
+    let StatementResult::Insert(h) = run(&first, create).await else {
+        panic!("a job");
+    };
+    let id = first.jobs().submit(create.to_string(), h);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(first.jobs().list()[0].id, id);
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = paced_session(dir.path(), "100 ms", "view", unused).await;
+    let StatementResult::Insert(h) = run(&second, create).await else {
+        panic!("a job");
+    };
+    let notice = h.notice().unwrap_or_default().to_string();
+    assert!(notice.contains("resumes from checkpoint"), "{notice}");
+    let restored = last_value(&second, "SELECT SUM(n) FROM counts").await;
+    assert!(
+        restored > 0 && restored < 36_800,
+        "{restored} bids restored"
+    );
+    h.wait().await.expect("the rest runs");
+    let total = last_value(&second, "SELECT SUM(n) FROM counts").await;
+    assert_eq!(total, 36_800, "every bid of 40,000 events once");
 }

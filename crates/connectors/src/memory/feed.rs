@@ -211,7 +211,10 @@ impl Source for FollowSource {
     }
 
     fn describe(&self) -> String {
-        format!("FollowView: {} (its rows, then its changes)", self.table.name)
+        format!(
+            "FollowView: {} (its rows, then its changes)",
+            self.table.name
+        )
     }
 
     fn output_schema(&self) -> SchemaRef {
@@ -221,7 +224,10 @@ impl Source for FollowSource {
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
         let (rows, mut follower) = self.table.follow()?;
         for batch in rows {
-            if !ctx.send_with_watermark(self.made(batch)?, &self.scan).await? {
+            if !ctx
+                .send_with_watermark(self.made(batch)?, &self.scan)
+                .await?
+            {
                 return Ok(());
             }
         }
@@ -236,7 +242,10 @@ impl Source for FollowSource {
                 }
             };
             let Some(change) = change else { break };
-            if !ctx.send_with_watermark(self.made(change)?, &self.scan).await? {
+            if !ctx
+                .send_with_watermark(self.made(change)?, &self.scan)
+                .await?
+            {
                 return Ok(());
             }
         }
@@ -296,6 +305,10 @@ mod tests {
         }
         assert_eq!(rest, (1..FEED_BATCHES as i64).collect::<Vec<_>>());
         drop(f);
-        assert_eq!(t.lock().expect("lock").feed.len(), 0, "read changes dropped");
+        assert_eq!(
+            t.lock().expect("lock").feed.len(),
+            0,
+            "read changes dropped"
+        );
     }
 }

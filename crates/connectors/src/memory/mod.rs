@@ -7,6 +7,7 @@
 mod feed;
 mod retention;
 mod sink;
+mod view_state;
 
 pub use feed::FollowSource;
 pub use retention::time_column;
@@ -272,6 +273,11 @@ impl MemoryTable {
     pub fn set_retention(&self, column: usize, keep_ms: i64) -> Result<()> {
         self.lock()?.retention = Some(retention::Retention::new(column, keep_ms));
         Ok(())
+    }
+
+    /// Whether changes were folded into its rows.
+    fn is_folded(&self) -> Result<bool> {
+        Ok(matches!(self.lock()?.stored, Stored::Folded(_)))
     }
 
     /// Wake whoever waits on the feed.

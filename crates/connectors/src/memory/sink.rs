@@ -13,6 +13,7 @@ use sluice_exec::checkpoint::{CheckpointId, State};
 use sluice_exec::sink::{Resume, Sink, FINAL};
 
 use super::feed::Writing;
+use super::view_state::ViewState;
 use super::MemoryTable;
 
 /// Writes results into a memory table: appends, or applies a changelog. In
@@ -35,6 +36,8 @@ struct Pending {
     job: String,
     open: Vec<RecordBatch>,
     precommitted: VecDeque<(CheckpointId, Vec<RecordBatch>)>,
+    /// Writing a materialized view: its rows in the checkpoints.
+    view: Option<ViewState>,
 }
 
 impl MemorySink {
@@ -119,26 +122,43 @@ impl Sink for MemorySink {
     }
 
     /// The job resumes from the last checkpoint whose rows the table holds
-    /// (none in a new process: the job starts anew).
+    /// (none in a new process: the job starts anew), or, writing a
+    /// materialized view, whose checkpoints hold the view's rows, from the
+    /// newest checkpoint (a new process restores the view from it).
     async fn prepare_checkpoints(&mut self, job: &str, _: Option<Duration>) -> Result<Resume> {
-        Ok(Resume::From(self.table.committed(job)))
+        let committed = self.table.committed(job);
+        if committed == 0 && self.table.view.get().is_some() {
+            return Ok(Resume::Any);
+        }
+        Ok(Resume::From(committed))
     }
 
-    async fn start_checkpoints(&mut self, job: &str, _restored: Option<&State>) -> Result<()> {
+    async fn start_checkpoints(&mut self, job: &str, restored: Option<&State>) -> Result<()> {
+        let view = match (self.table.view.get(), restored) {
+            (None, _) => None,
+            (Some(_), None) => Some(ViewState::default()),
+            (Some(_), Some(state)) => Some(ViewState::restore(&self.table, state)?),
+        };
         self.pending = Some(Pending {
             job: job.to_string(),
             open: Vec::new(),
             precommitted: VecDeque::new(),
+            view,
         });
         Ok(())
     }
 
     async fn pre_commit(&mut self, id: CheckpointId) -> Result<State> {
-        if let Some(p) = &mut self.pending {
-            let rows = std::mem::take(&mut p.open);
-            p.precommitted.push_back((id, rows));
+        let Some(p) = &mut self.pending else {
+            return Ok(State::new());
+        };
+        let rows = std::mem::take(&mut p.open);
+        let written = p.view.is_some().then(|| rows.clone());
+        p.precommitted.push_back((id, rows));
+        match (&mut p.view, written) {
+            (Some(view), Some(written)) => view.checkpoint(&self.table, &p.precommitted, &written),
+            _ => Ok(State::new()),
         }
-        Ok(State::new())
     }
 
     async fn commit(&mut self, id: CheckpointId) -> Result<()> {
@@ -169,4 +189,3 @@ impl MemorySink {
         Ok(())
     }
 }
-

@@ -104,9 +104,7 @@ fn read(
         }
     }
     let request = scan_request(p, table, &projection, mode.is_updating())?;
-    let built = ct
-        .connector
-        .source(&desc, request, &cx)?;
+    let built = ct.connector.source(&desc, request, &cx)?;
     let wm_col = table.watermark.as_ref().map(|w| w.column);
     let n = wanted.len();
     let changelog = match mode.upsert_key() {

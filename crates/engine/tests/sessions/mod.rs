@@ -30,3 +30,31 @@ pub async fn last_value(session: &Session, sql: &str) -> usize {
         .and_then(|r| r[0].parse().ok())
         .unwrap_or_default()
 }
+
+/// A session checkpointing every `interval` into `dir` as job `name`, with
+/// paced Nexmark `bids` (40,000 events over 2 s) and the table `ddl`.
+pub async fn paced_session(
+    dir: &std::path::Path,
+    interval: &str,
+    name: &str,
+    ddl: &str,
+) -> Session {
+    let session = Session::new();
+    for sql in [
+        format!("SET 'execution.checkpointing.interval' = '{interval}'"),
+        format!(
+            "SET 'state.checkpoints.dir' = '{}/checkpoints'",
+            dir.display()
+        ),
+        format!("SET 'pipeline.name' = '{name}'"),
+        "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, \
+         url STRING, datetime TIMESTAMP(3), extra STRING) WITH ('connector' = 'nexmark', \
+         'nexmark.table.type' = 'bid', 'nexmark.event.num' = '40000', \
+         'nexmark.use.real.time' = 'true', 'nexmark.min.event.gap.in.ns' = '50000')"
+            .to_string(),
+        ddl.to_string(),
+    ] {
+        run(&session, &sql).await;
+    }
+    session
+}
