@@ -52,6 +52,8 @@ Options:
   --csv PATH            the CSV file of bids (default target/nexmark-bids.csv)
   --parallelism 1,2     parallelisms to measure at (default: 1 and the cores)
   --latency SECONDS     measure window-emit latency at 100K events/s instead
+  --view-latency SECONDS
+                        measure latency into a materialized view at 100K events/s instead
   --one QUERY gen|csv   run one query in this process
   --checkpoint MS       with --one: checkpoint every MS milliseconds
   -h, --help            print this help
@@ -71,6 +73,7 @@ struct Args {
     parallelism: Vec<usize>,
     one: Option<(String, String)>,
     latency: Option<u64>,
+    view_latency: Option<u64>,
     /// Checkpoint every this many milliseconds (`--one` runs).
     checkpoint: Option<u64>,
 }
@@ -90,6 +93,7 @@ fn parse_args() -> anyhow::Result<Parsed> {
         },
         one: None,
         latency: None,
+        view_latency: None,
         checkpoint: None,
     };
     let mut it = std::env::args().skip(1);
@@ -114,6 +118,9 @@ fn parse_args() -> anyhow::Result<Parsed> {
                 args.one = Some((q, source));
             }
             "--latency" => args.latency = Some(value()?.parse().context("--latency")?),
+            "--view-latency" => {
+                args.view_latency = Some(value()?.parse().context("--view-latency")?)
+            }
             "--checkpoint" => args.checkpoint = Some(value()?.parse().context("--checkpoint")?),
             "-h" | "--help" => return Ok(Parsed::Help),
             other => bail!("unknown argument {other} (see --help)"),
@@ -361,6 +368,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     if let Some(seconds) = args.latency {
         return runtime.block_on(latency::run(seconds, args.max_parallelism()));
+    }
+    if let Some(seconds) = args.view_latency {
+        return runtime.block_on(latency::run_view(seconds, args.max_parallelism()));
     }
     if let Some(dir) = args.csv.parent() {
         std::fs::create_dir_all(dir)?;
