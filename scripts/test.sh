@@ -18,9 +18,10 @@
 # stopped when the tests end. PostgreSQL tests fail (never skip) from here
 # without it.
 #
-# The DuckDB comparisons need Python's duckdb package: installed from PyPI
-# into a virtualenv under target/ unless SLUICE_DUCKDB_PYTHON names a
-# Python that has it; from here they fail (never skip) without it.
+# The DuckDB comparisons need Python's duckdb package, and the extended
+# PostgreSQL protocol test psycopg 3: both installed from PyPI into a
+# virtualenv under target/ unless SLUICE_DUCKDB_PYTHON names a Python that
+# has them; from here they fail (never skip) without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -148,14 +149,16 @@ export SLUICE_REQUIRE_PG=1
 
 if [[ -z "${SLUICE_DUCKDB_PYTHON:-}" ]]; then
     duck_venv="${CARGO_TARGET_DIR:-target}/duckdb-venv"
-    if ! "$duck_venv/bin/python" -c "import duckdb" 2>/dev/null; then
-        echo "test.sh: installing DuckDB (PyPI duckdb) into $duck_venv" >&2
+    if ! "$duck_venv/bin/python" -c "import duckdb, psycopg" 2>/dev/null; then
+        echo "test.sh: installing DuckDB and psycopg (PyPI duckdb, psycopg[binary]) into $duck_venv" >&2
         python3 -m venv "$duck_venv" >&2
-        "$duck_venv/bin/pip" install --quiet --disable-pip-version-check duckdb >&2
+        "$duck_venv/bin/pip" install --quiet --disable-pip-version-check duckdb "psycopg[binary]" >&2
     fi
     SLUICE_DUCKDB_PYTHON="$(cd "$duck_venv/bin" && pwd)/python"
     export SLUICE_DUCKDB_PYTHON
 fi
+# The same Python runs psycopg 3 against `sluice --listen`.
+export SLUICE_TEST_PYTHON="${SLUICE_TEST_PYTHON:-$SLUICE_DUCKDB_PYTHON}"
 export SLUICE_REQUIRE_DUCKDB=1
 
 # Every check runs; the script fails if any failed.

@@ -150,3 +150,85 @@ fn psql_creates_inserts_queries_and_gets_errors() {
     let (ok, out, _) = psql(port, "SHOW TABLES");
     assert!(ok && out.contains("g\n") && out.contains("u\n"), "{out}");
 }
+
+/// The Python with psycopg 3, if any (`scripts/test.sh` installs it);
+/// without one the test says so and passes, unless CI requires it.
+fn python_with_psycopg() -> Option<String> {
+    let py = std::env::var("SLUICE_TEST_PYTHON").ok();
+    let ok = py.as_ref().is_some_and(|py| {
+        Command::new(py)
+            .args(["-c", "import psycopg"])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if !ok {
+        assert!(
+            std::env::var_os("SLUICE_REQUIRE_DUCKDB").is_none(),
+            "SLUICE_TEST_PYTHON must name a Python with psycopg (scripts/test.sh installs it)"
+        );
+        eprintln!("skipped: no SLUICE_TEST_PYTHON with psycopg");
+    }
+    py.filter(|_| ok)
+}
+
+/// psycopg 3 speaks the extended protocol (Parse, Bind, Describe, Execute):
+/// parameters of every kind, prepared statements run twice, column types
+/// described, INSERTs with parameters, SQLSTATEs, and binary results
+/// refused with a clear error.
+#[test]
+fn psycopg_runs_prepared_statements_with_parameters() {
+    let Some(py) = python_with_psycopg() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_server, port) = start(
+        "CREATE TABLE t (a BIGINT, b STRING, ts TIMESTAMP(3));\n\
+         INSERT INTO t VALUES (1, 'x', TIMESTAMP '2024-01-01 00:00:01'), \
+           (2, NULL, TIMESTAMP '2024-01-01 00:00:02'), (3, 'it''s', NULL);\n",
+        dir.path(),
+    );
+    let script = r#"
+import sys, psycopg
+conn = psycopg.connect(f"host=127.0.0.1 port={sys.argv[1]} user=sluice dbname=sluice", autocommit=True)
+cur = conn.execute("SELECT a, b, ts FROM t WHERE a >= %s ORDER BY a", (2,))
+print([c.type_code for c in cur.description], cur.fetchall())
+print(conn.execute("SELECT a FROM t WHERE b = %s -- $9", ("it's",)).fetchall())
+print(conn.execute("SELECT %s AS s, %s AS f, %s AS ok, %s AS n", ("$1 'q'", 2.5, True, None)).fetchall())
+with conn.cursor() as c:
+    for a in (1, 3):
+        c.execute("SELECT b FROM t WHERE a = %s", (a,), prepare=True)
+        print(c.fetchall())
+conn.execute("INSERT INTO t VALUES (%s, %s, NULL)", (4, "new"))
+print(conn.execute("SELECT COUNT(*), MAX(a) FROM t").fetchall())
+for sql, binary in (("SELECT nope FROM t", False), ("SELECT a FROM t", True)):
+    try:
+        conn.execute(sql, binary=binary)
+    except psycopg.Error as e:
+        print(e.sqlstate, str(e).splitlines()[0])
+"#;
+    let out = Command::new(&py)
+        .args(["-c", script, &port.to_string()])
+        .output()
+        .expect("runs python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "[20, 1043, 1114] [(2, None, datetime.datetime(2024, 1, 1, 0, 0, 2)), (3, \"it's\", None)]",
+            "[(3,)]",
+            "[(\"$1 'q'\", 2.5, True, None)]",
+            "[('x',)]",
+            "[(\"it's\",)]",
+            "[(4, 4)]",
+            "42000 No field named nope.",
+            "0A000 Sluice sends results in text format: ask for text results (binary results \
+             are not supported)",
+        ]
+    );
+}

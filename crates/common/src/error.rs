@@ -97,6 +97,28 @@ pub enum Error {
 }
 
 impl Error {
+    /// PostgreSQL's SQLSTATE for this error, as the PostgreSQL protocol
+    /// server reports it.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            Error::At { source, .. } | Error::Near { source, .. } => source.sqlstate(),
+            Error::Syntax(_) => "42601",
+            Error::Plan(_) => "42000",
+            Error::DataFusion(e) => match e.find_root() {
+                DataFusionError::SchemaError(..) => "42703",
+                DataFusionError::SQL(..) => "42601",
+                DataFusionError::Plan(..) => "42000",
+                DataFusionError::NotImplemented(..) => "0A000",
+                _ => "22000",
+            },
+            Error::Execution(_) | Error::BadRecord(_) | Error::Arrow(_) => "22000",
+            Error::External { .. } | Error::Checkpoint(_) => "58000",
+            Error::Io { .. } => "58030",
+            Error::Cancelled => "57014",
+            Error::Internal(_) => "XX000",
+        }
+    }
+
     /// Shorthand for [`Error::Plan`].
     pub fn plan(msg: impl Into<String>) -> Self {
         Error::Plan(msg.into())

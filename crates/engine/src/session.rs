@@ -15,7 +15,7 @@ use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::optimizer::Optimizer;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{ObjectName, Statement};
-use sluice_common::{Error, Result};
+use sluice_common::{changelog, Error, Result};
 use sluice_connectors::memory::MemoryStore;
 use sluice_exec::graph::StreamGraph;
 use sluice_exec::sink::Resume;
@@ -182,19 +182,30 @@ impl Session {
         })
     }
 
+    /// The columns of a query's rows, planned without running it (for a
+    /// client that asks before executing); `None` for any other statement.
+    pub async fn query_schema(&self, stmt: &ParsedStatement) -> Result<Option<SchemaRef>> {
+        let SluiceStatement::Sql(sql) = &stmt.statement else {
+            return Ok(None);
+        };
+        let sql = rewritten(sql).map_err(|e| crate::locate::locate(e, stmt))?;
+        if !matches!(sql, Statement::Query(_)) {
+            return Ok(None);
+        }
+        let (graph, _) = self
+            .graph(sql, &self.ctx.state())
+            .await
+            .map_err(|e| crate::locate::locate(e, stmt))?;
+        Ok(Some(changelog::data_schema(&graph.root.schema())))
+    }
+
     pub(crate) async fn execute_inner(&self, stmt: &ParsedStatement) -> Result<StatementResult> {
         let state = self.ctx.state();
         match &stmt.statement {
             SluiceStatement::CreateTable(def) => self.create_table(def, &state),
             SluiceStatement::Command(cmd) => self.run_command(cmd).await,
             SluiceStatement::Sql(sql) => {
-                let sql = on_planner_thread(|| {
-                    let mut sql = sql.as_ref().clone();
-                    sluice_sql::subqueries::reject_expression_subqueries(&sql)?;
-                    rewrite_group_windows(&mut sql)?;
-                    sluice_sql::flink_calls::rewrite_flink_calls(&mut sql)?;
-                    Ok(sql)
-                })?;
+                let sql = rewritten(sql)?;
                 match sql {
                     Statement::Query(_) => {
                         Ok(StatementResult::Query(self.start(sql, &state).await?))
@@ -535,4 +546,16 @@ pub(crate) fn object_name(name: &ObjectName) -> String {
         })
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// A SQL statement as the planner takes it: subqueries checked, legacy
+/// group windows and Flink's calls rewritten.
+fn rewritten(sql: &Statement) -> Result<Statement> {
+    on_planner_thread(|| {
+        let mut sql = sql.clone();
+        sluice_sql::subqueries::reject_expression_subqueries(&sql)?;
+        rewrite_group_windows(&mut sql)?;
+        sluice_sql::flink_calls::rewrite_flink_calls(&mut sql)?;
+        Ok(sql)
+    })
 }

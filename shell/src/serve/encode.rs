@@ -50,8 +50,13 @@ fn texts(col: &dyn Array, options: &FormatOptions) -> PgWireResult<Vec<Option<St
         return Ok(b.iter().map(|v| v.map(hex)).collect());
     }
     let f = ArrayFormatter::try_new(col, options).map_err(failed)?;
+    // Logical nulls: a NULL literal's column has no validity buffer.
+    let nulls = col.logical_nulls();
     Ok((0..col.len())
-        .map(|i| col.is_valid(i).then(|| f.value(i).to_string()))
+        .map(|i| {
+            let valid = nulls.as_ref().is_none_or(|n| n.is_valid(i));
+            valid.then(|| f.value(i).to_string())
+        })
         .collect())
 }
 
@@ -64,12 +69,9 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// The columns of `schema` and the rows of `batches`.
-pub fn encode(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-) -> PgWireResult<(Arc<Vec<FieldInfo>>, Vec<DataRow>)> {
-    let fields: Arc<Vec<FieldInfo>> = Arc::new(
+/// The columns of `schema`, as PostgreSQL describes them (text format).
+pub fn fields(schema: &SchemaRef) -> Arc<Vec<FieldInfo>> {
+    Arc::new(
         schema
             .fields()
             .iter()
@@ -83,7 +85,15 @@ pub fn encode(
                 )
             })
             .collect(),
-    );
+    )
+}
+
+/// The columns of `schema` and the rows of `batches`.
+pub fn encode(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> PgWireResult<(Arc<Vec<FieldInfo>>, Vec<DataRow>)> {
+    let fields = fields(schema);
     let options = FormatOptions::default()
         .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
         .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));

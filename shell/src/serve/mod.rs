@@ -3,8 +3,9 @@
 //!
 //! Every connection shares the one session of the process (its tables,
 //! views, settings and jobs), as the shell's session: what a script run
-//! before serving created is there. The simple query protocol is spoken
-//! (psql, psycopg2, JDBC with `preferQueryMode=simple`); each statement's
+//! before serving created is there. The simple query protocol (psql,
+//! psycopg2) and the extended one (`extended.rs`: prepared statements with
+//! parameters, what psycopg 3 and JDBC use) are spoken; each statement's
 //! result goes back as PostgreSQL's: rows with their types in text format,
 //! a command tag, Sluice's messages as notices. A bounded `SELECT` (a
 //! materialized view, a memory table, a bounded file) returns its rows; a
@@ -14,6 +15,7 @@
 //! authentication: it binds where it is told, loopback by default.
 
 mod encode;
+mod extended;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -48,6 +50,10 @@ impl PgWireServerHandlers for Server {
         })
     }
 
+    fn extended_query_handler(&self) -> Arc<impl pgwire::api::query::ExtendedQueryHandler> {
+        Arc::new(extended::Extended::new(Arc::clone(&self.session)))
+    }
+
     fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
         Arc::new(Server {
             session: Arc::clone(&self.session),
@@ -61,12 +67,11 @@ struct Handler {
 
 /// A Sluice error as PostgreSQL's: severity, SQLSTATE, message.
 fn pg_error(e: &sluice_common::Error) -> Box<ErrorInfo> {
-    let code = match e {
-        sluice_common::Error::Syntax(..) => "42601",
-        sluice_common::Error::Plan(..) => "42000",
-        _ => "XX000",
-    };
-    Box::new(ErrorInfo::new("ERROR".into(), code.into(), e.message()))
+    Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        e.sqlstate().into(),
+        e.message(),
+    ))
 }
 
 async fn notice<C>(client: &mut C, text: &str) -> PgWireResult<()>
