@@ -15,9 +15,11 @@
 //! window-emit latency at 100K events/s instead. `--one QUERY gen|csv`
 //! runs one query in this process (`--checkpoint MS`: checkpointing every
 //! MS milliseconds, with the checkpoints' count, duration and size on
-//! stderr).
+//! stderr). `--duckdb` also runs DuckDB over the same CSV file and prints
+//! Sluice's ratio to it (`duckdb.rs`).
 
 mod batch;
+mod duckdb;
 mod latency;
 mod proc_stats;
 
@@ -54,6 +56,9 @@ Options:
   --latency SECONDS     measure window-emit latency at 100K events/s instead
   --view-latency SECONDS
                         measure latency into a materialized view at 100K events/s instead
+  --duckdb              also run DuckDB over the same CSV file (q0, q1, q2, tumble, hop)
+                        and print Sluice's ratio to it; installs PyPI duckdb into
+                        target/duckdb-venv unless SLUICE_DUCKDB_PYTHON names a Python
   --one QUERY gen|csv   run one query in this process
   --checkpoint MS       with --one: checkpoint every MS milliseconds
   -h, --help            print this help
@@ -74,6 +79,8 @@ struct Args {
     one: Option<(String, String)>,
     latency: Option<u64>,
     view_latency: Option<u64>,
+    /// Also measure DuckDB over the CSV file.
+    duckdb: bool,
     /// Checkpoint every this many milliseconds (`--one` runs).
     checkpoint: Option<u64>,
 }
@@ -94,6 +101,7 @@ fn parse_args() -> anyhow::Result<Parsed> {
         one: None,
         latency: None,
         view_latency: None,
+        duckdb: false,
         checkpoint: None,
     };
     let mut it = std::env::args().skip(1);
@@ -122,6 +130,7 @@ fn parse_args() -> anyhow::Result<Parsed> {
                 args.view_latency = Some(value()?.parse().context("--view-latency")?)
             }
             "--checkpoint" => args.checkpoint = Some(value()?.parse().context("--checkpoint")?),
+            "--duckdb" => args.duckdb = true,
             "-h" | "--help" => return Ok(Parsed::Help),
             other => bail!("unknown argument {other} (see --help)"),
         }
@@ -393,6 +402,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let per_cpu = |m: &Measured| m.events / m.cpu.max(0.01);
     let per_s = |m: &Measured| m.events / m.wall.max(0.001);
     let mut differ = Vec::new();
+    let duck_py = match args.duckdb {
+        true => Some(duckdb::python(&repo_root())?),
+        false => None,
+    };
+    let mut versus_duckdb = Vec::new();
     for q in &args.queries {
         let reference = measure(args, q, "batch", args.max_parallelism())?;
         for source in ["gen", "csv", "batch"] {
@@ -427,7 +441,47 @@ fn run(args: &Args) -> anyhow::Result<()> {
                     per_s(m) / per_s(&first),
                 );
             }
+            if let (Some(py), "csv", Some(_)) = (&duck_py, source, duckdb::sql(q)) {
+                let threads = args.max_parallelism();
+                let (events, rows, cpu, wall) = duckdb::run(py, &args.csv, q, threads)?;
+                let d = Measured {
+                    events,
+                    rows,
+                    cpu,
+                    wall,
+                    rss: 0.0,
+                };
+                if d.rows != reference.rows {
+                    differ.push(format!(
+                        "{q} in DuckDB: {} rows, batch {}",
+                        d.rows, reference.rows
+                    ));
+                }
+                println!(
+                    "{q:<7} {:<9} {threads:>3} {:>11.0} {:>9} {:>8.2} {:>12.0} {:>14.0} {:>9} {:>8.2}x {:>9}",
+                    "duckdb",
+                    d.events,
+                    d.rows,
+                    d.wall,
+                    per_s(&d),
+                    per_cpu(&d),
+                    "-",
+                    per_cpu(&d) / per_cpu(&reference),
+                    "-",
+                );
+                let ratios: Vec<String> = runs
+                    .iter()
+                    .map(|(p, m)| format!("p={p} {:.2}x", per_cpu(m) / per_cpu(&d)))
+                    .collect();
+                versus_duckdb.push(format!("{q}: {}", ratios.join(", ")));
+            }
         }
+    }
+    if !versus_duckdb.is_empty() {
+        println!(
+            "\nSluice over the CSV file vs DuckDB over the same file, events per CPU-second:\n  {}",
+            versus_duckdb.join("\n  ")
+        );
     }
     if !differ.is_empty() {
         bail!(
