@@ -1,4 +1,5 @@
-//! Record framing and decoding with arrow-csv / arrow-json decoders.
+//! Record framing and decoding with arrow-csv / arrow-json decoders (and
+//! the CSV fast path of `fast_csv.rs` for plain blocks).
 //!
 //! Records are framed by line (a CSV record continues while a quote is open),
 //! decoded a chunk at a time; when a chunk fails, it is decoded record by
@@ -210,6 +211,8 @@ pub struct ChunkDecoder {
     out_schema: SchemaRef,
     /// Change envelopes to changelog rows (`debezium-json`).
     debezium: Option<Box<DebeziumDecoder>>,
+    /// CSV whose output columns the fast path makes (`fast_csv.rs`).
+    fast: bool,
 }
 
 impl ChunkDecoder {
@@ -223,6 +226,7 @@ impl ChunkDecoder {
             projection: vec![],
             out_schema,
             debezium: Some(Box::new(DebeziumDecoder::new(data, false))),
+            fast: false,
         }
     }
 
@@ -249,7 +253,15 @@ impl ChunkDecoder {
             fields[pos] = Field::new(f.name(), f.data_type().clone(), true);
             projection.push(pos);
         }
+        let fast = delimiter != b'"'
+            && delimiter.is_ascii()
+            && !matches!(delimiter, b'\n' | b'\r')
+            && out_schema
+                .fields()
+                .iter()
+                .all(|f| super::fast_csv::supports(f.data_type()));
         Ok(ChunkDecoder {
+            fast,
             format: Format::Csv { delimiter },
             file_schema: Arc::new(Schema::new(fields)),
             projection,
@@ -271,6 +283,7 @@ impl ChunkDecoder {
             projection: vec![],
             out_schema,
             debezium: None,
+            fast: false,
         }
     }
 
@@ -278,6 +291,15 @@ impl ChunkDecoder {
     pub fn decode(&self, bytes: &[u8], rows: usize) -> Result<RecordBatch, ArrowError> {
         let batches = match self.format {
             Format::Csv { delimiter } => {
+                if self.fast {
+                    let fields = self.file_schema.fields().len();
+                    let (projection, out) = (&self.projection, &self.out_schema);
+                    let fast =
+                        super::fast_csv::decode(bytes, delimiter, fields, projection, out, rows);
+                    if let Some(batch) = fast {
+                        return Ok(batch);
+                    }
+                }
                 let mut d = arrow::csv::ReaderBuilder::new(Arc::clone(&self.file_schema))
                     .with_header(false)
                     .with_delimiter(delimiter)

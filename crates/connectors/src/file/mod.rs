@@ -11,6 +11,7 @@
 
 mod connector;
 pub(crate) mod decode;
+mod fast_csv;
 mod position;
 mod sink;
 mod source;
