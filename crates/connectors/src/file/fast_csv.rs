@@ -259,6 +259,10 @@ pub fn decode(
     if memchr::memchr(b'"', bytes).is_some() || std::str::from_utf8(bytes).is_err() {
         return None;
     }
+    // arrow-csv ends a record at a lone carriage return too.
+    if memchr::memchr_iter(b'\r', bytes).any(|p| bytes.get(p + 1) != Some(&b'\n')) {
+        return None;
+    }
     // For each field of a line, the output column it feeds.
     let mut feeds = vec![usize::MAX; fields];
     for (j, &p) in projection.iter().enumerate() {
@@ -366,6 +370,7 @@ mod tests {
         assert!(slow("1\n"), "a field too few");
         assert!(slow(" 1,a\n"), "a space before a number");
         assert!(slow("1,a"), "no newline at the end");
+        assert!(slow("1,a\r2,b\n"), "a lone carriage return");
         let ts = schema(&[DataType::Timestamp(TimeUnit::Millisecond, None)]);
         let slow_ts = |b: &str| decode(b.as_bytes(), b',', 1, &[0], &ts, 1).is_none();
         assert!(slow_ts("2023-02-29 00:00:00\n"), "no such day");
