@@ -22,12 +22,7 @@ use sluice_engine::{Session, StatementResult};
 /// Run for `seconds` of input at `parallelism` and print p50, p99 and max
 /// latency.
 pub async fn run(seconds: u64, parallelism: usize) -> anyhow::Result<()> {
-    let base_ms = now_ms()? as i64;
-    let session = Session::new();
-    session
-        .settings()
-        .set("parallelism", &parallelism.to_string())?;
-    create_bids(&session, seconds, base_ms).await?;
+    let (session, base_ms) = paced_bids(seconds, parallelism).await?;
     let query = "SELECT window_end, MAX(price) FROM TUMBLE(bid, dateTime, INTERVAL '1' SECOND) \
                  GROUP BY window_start, window_end";
     let stmts = session.parse(query, None)?;
@@ -55,8 +50,14 @@ pub async fn run(seconds: u64, parallelism: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The paced `bid` table: `seconds` of bids at 100K events/s from `base_ms`.
-async fn create_bids(session: &Session, seconds: u64, base_ms: i64) -> anyhow::Result<()> {
+/// A session at `parallelism` with the paced `bid` table: `seconds` of
+/// bids at 100K events/s from now; and now, in epoch milliseconds.
+async fn paced_bids(seconds: u64, parallelism: usize) -> anyhow::Result<(Session, i64)> {
+    let base_ms = now_ms()? as i64;
+    let session = Session::new();
+    session
+        .settings()
+        .set("parallelism", &parallelism.to_string())?;
     let events = seconds * 100_000;
     let ddl = format!(
         "CREATE TABLE bid (auction BIGINT, price BIGINT, dateTime TIMESTAMP(3), \
@@ -68,7 +69,7 @@ async fn create_bids(session: &Session, seconds: u64, base_ms: i64) -> anyhow::R
     for stmt in session.parse(&ddl, None)? {
         session.execute(&stmt).await?;
     }
-    Ok(())
+    Ok((session, base_ms))
 }
 
 /// Print p50, p99 and max of `samples` (ms).
@@ -91,12 +92,7 @@ fn now_ms() -> anyhow::Result<f64> {
 /// Run `seconds` of input into a materialized view at `parallelism`,
 /// reading it in a loop, and print the staleness readers saw.
 pub async fn run_view(seconds: u64, parallelism: usize) -> anyhow::Result<()> {
-    let base_ms = now_ms()? as i64;
-    let session = Session::new();
-    session
-        .settings()
-        .set("parallelism", &parallelism.to_string())?;
-    create_bids(&session, seconds, base_ms).await?;
+    let (session, _) = paced_bids(seconds, parallelism).await?;
     let view = "CREATE MATERIALIZED VIEW newest AS SELECT MAX(pt) AS t, COUNT(*) AS n FROM bid";
     let stmts = session.parse(view, None)?;
     let StatementResult::Insert(job) = session.execute(&stmts[0]).await? else {
