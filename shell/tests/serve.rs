@@ -172,9 +172,10 @@ fn python_with_psycopg() -> Option<String> {
 }
 
 /// psycopg 3 speaks the extended protocol (Parse, Bind, Describe, Execute):
-/// parameters of every kind, prepared statements run twice, column types
-/// described, INSERTs with parameters, SQLSTATEs, and binary results
-/// refused with a clear error.
+/// parameters of every kind (a negative one after a minus stays a number),
+/// prepared statements run twice, column types described, INSERTs with
+/// parameters, SHOW, SQLSTATEs, and binary results refused with a clear
+/// error.
 #[test]
 fn psycopg_runs_prepared_statements_with_parameters() {
     let Some(py) = python_with_psycopg() else {
@@ -200,6 +201,8 @@ with conn.cursor() as c:
         print(c.fetchall())
 conn.execute("INSERT INTO t VALUES (%s, %s, NULL)", (4, "new"))
 print(conn.execute("SELECT COUNT(*), MAX(a) FROM t").fetchall())
+print(conn.execute("SELECT a FROM t WHERE a < 1-%s AND b IS NOT NULL ORDER BY a", (-3,)).fetchall())
+print([r for r in conn.execute("SHOW TABLES").fetchall() if r[0] == "t"])
 for sql, binary in (("SELECT nope FROM t", False), ("SELECT a FROM t", True)):
     try:
         conn.execute(sql, binary=binary)
@@ -226,6 +229,8 @@ for sql, binary in (("SELECT nope FROM t", False), ("SELECT a FROM t", True)):
             "[('x',)]",
             "[(\"it's\",)]",
             "[(4, 4)]",
+            "[(1,), (3,)]",
+            "[('t',)]",
             "42000 No field named nope.",
             "0A000 Sluice sends results in text format: ask for text results (binary results \
              are not supported)",

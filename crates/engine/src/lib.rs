@@ -29,3 +29,4 @@ pub use query::{QueryHandle, QueryProgress, QuerySummary, ResultShape};
 pub use session::{Session, StatementResult};
 pub use sluice_exec::checkpoint::coordinator::Completed as CompletedCheckpoint;
 pub use sluice_exec::checkpoint::CheckpointStats;
+pub use sluice_sql::parser::ParsedStatement;

@@ -190,6 +190,20 @@ impl Session {
                 );
                 Ok(StatementResult::Insert(h))
             }
+            // With checkpoints, a view whose job had finished is restored
+            // whole from its last checkpoint: nothing is left to run.
+            Ok(StatementResult::Done(msg)) if msg.contains("already finished") => {
+                self.views().insert(
+                    name.clone(),
+                    MaterializedView {
+                        statement: text.to_string(),
+                        query,
+                    },
+                );
+                Ok(StatementResult::Done(format!(
+                    "Materialized view '{name}' restored from its checkpoint. {msg}"
+                )))
+            }
             other => {
                 // The table without its job would be a stale copy.
                 self.ctx.deregister_table(name.as_str())?;

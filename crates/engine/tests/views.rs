@@ -163,4 +163,14 @@ async fn a_view_is_restored_from_its_checkpoint() {
     h.wait().await.expect("the rest runs");
     let total = last_value(&second, "SELECT SUM(n) FROM counts").await;
     assert_eq!(total, 36_800, "every bid of 40,000 events once");
+    drop(second);
+    // Its job finished: a third start restores the whole view, runs nothing.
+    let third = paced_session(dir.path(), "100 ms", "view", unused).await;
+    let StatementResult::Done(msg) = run(&third, create).await else {
+        panic!("nothing to run");
+    };
+    assert!(msg.contains("restored from its checkpoint"), "{msg}");
+    let total = last_value(&third, "SELECT SUM(n) FROM counts").await;
+    assert_eq!(total, 36_800, "the finished view restored whole");
+    assert_eq!(cells(&third, "SHOW MATERIALIZED VIEWS").await.len(), 1);
 }

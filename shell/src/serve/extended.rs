@@ -5,13 +5,13 @@
 //! as SQL literals (`$1` outside quotes and comments), typed by what the
 //! client declared (numbers and booleans as themselves, anything else as
 //! a quoted string that Sluice casts where it is used). Describing a
-//! portal runs its statement then and keeps the result for the Execute
-//! that follows, so the columns described are exactly those returned;
-//! describing a prepared statement plans a query without running it.
+//! portal or a prepared statement plans a query without running it; a
+//! `SHOW`, `DESCRIBE` or `EXPLAIN`, whose columns are known only by
+//! running it, runs when described and its result is kept for the Execute
+//! of that same Bind.
 //! Results are sent in text format; a client asking for binary results is
 //! told to ask for text.
 
-use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
@@ -26,6 +26,7 @@ use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use sluice_engine::ParsedStatement;
 use sluice_engine::Session;
 
 use super::{encode, pg_error, Handler};
@@ -75,15 +76,17 @@ impl QueryParser for Parser {
     }
 }
 
-/// Each `$n` outside string literals, quoted identifiers and comments:
+/// Each `$n` outside string literals (also `$$...$$` and `$tag$...$tag$`),
+/// quoted identifiers and comments, and not inside a name (`price$1`):
 /// its byte range and `n`.
 fn placeholders(sql: &str) -> Vec<(std::ops::Range<usize>, usize)> {
     let b = sql.as_bytes();
+    let in_name = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            q @ (b'\'' | b'"') => {
+            q @ (b'\'' | b'"' | b'`') => {
                 i += 1;
                 while i < b.len() {
                     if b[i] == q && b.get(i + 1) == Some(&q) {
@@ -108,7 +111,13 @@ fn placeholders(sql: &str) -> Vec<(std::ops::Range<usize>, usize)> {
                 }
                 i += 2;
             }
-            b'$' => {
+            b'$' if i > 0 && in_name(b[i - 1]) => {
+                // Part of a name: skip the rest of it.
+                while i < b.len() && in_name(b[i]) {
+                    i += 1;
+                }
+            }
+            b'$' if b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
                 let start = i;
                 i += 1;
                 while i < b.len() && b[i].is_ascii_digit() {
@@ -118,6 +127,24 @@ fn placeholders(sql: &str) -> Vec<(std::ops::Range<usize>, usize)> {
                     if n > 0 {
                         out.push((start..i, n));
                     }
+                }
+            }
+            b'$' => {
+                // A dollar-quoted string: `$tag$` ... the same `$tag$`.
+                let tag_end = b[i + 1..]
+                    .iter()
+                    .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_'))
+                    .map(|p| i + 1 + p);
+                match tag_end {
+                    Some(e) if b[e] == b'$' => {
+                        let tag = &b[i..=e];
+                        let body = e + 1;
+                        i = b[body..]
+                            .windows(tag.len())
+                            .position(|w| w == tag)
+                            .map_or(b.len(), |p| body + p + tag.len());
+                    }
+                    _ => i += 1,
                 }
             }
             _ => i += 1,
@@ -146,13 +173,28 @@ fn literal(portal: &Portal<Prepared>, idx: usize) -> PgWireResult<String> {
         Type::NUMERIC,
         Type::OID,
     ];
-    Ok(if numeric.contains(&ty) && text.parse::<f64>().is_ok() {
-        text.to_string()
+    Ok(if numeric.contains(&ty) {
+        number(text)
     } else if ty == Type::BOOL && matches!(text, "t" | "true" | "f" | "false") {
         text.starts_with('t').to_string().to_ascii_uppercase()
     } else {
         quoted(text)
     })
+}
+
+/// A number as a literal: in parentheses (`10-$1` with -5 must not become
+/// the comment `10--5`); anything but digits, a sign, a point and an
+/// exponent (`NaN`, `Infinity`) as a string cast to DOUBLE.
+fn number(text: &str) -> String {
+    let plain = text.bytes().any(|c| c.is_ascii_digit())
+        && text
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.' | b'e' | b'E'));
+    if plain {
+        format!("({text})")
+    } else {
+        format!("CAST({} AS DOUBLE)", quoted(text))
+    }
 }
 
 fn quoted(text: &str) -> String {
@@ -165,19 +207,19 @@ fn binary_literal(portal: &Portal<Prepared>, idx: usize, ty: &Type) -> PgWireRes
     Ok(match *ty {
         Type::INT2 => portal
             .parameter::<i16>(idx, ty)?
-            .map_or_else(null, |v| v.to_string()),
+            .map_or_else(null, |v| number(&v.to_string())),
         Type::INT4 => portal
             .parameter::<i32>(idx, ty)?
-            .map_or_else(null, |v| v.to_string()),
+            .map_or_else(null, |v| number(&v.to_string())),
         Type::INT8 => portal
             .parameter::<i64>(idx, ty)?
-            .map_or_else(null, |v| v.to_string()),
+            .map_or_else(null, |v| number(&v.to_string())),
         Type::FLOAT4 => portal
             .parameter::<f32>(idx, ty)?
-            .map_or_else(null, |v| v.to_string()),
+            .map_or_else(null, |v| number(&v.to_string())),
         Type::FLOAT8 => portal
             .parameter::<f64>(idx, ty)?
-            .map_or_else(null, |v| v.to_string()),
+            .map_or_else(null, |v| number(&v.to_string())),
         Type::BOOL => portal
             .parameter::<bool>(idx, ty)?
             .map_or_else(null, |v| v.to_string().to_ascii_uppercase()),
@@ -219,15 +261,51 @@ fn bound_sql(portal: &Portal<Prepared>) -> PgWireResult<String> {
 /// The extended protocol's handler of one connection.
 pub struct Extended {
     handler: Handler,
-    /// Results of portals run when they were described, by portal name.
-    described: Mutex<HashMap<String, Response>>,
+    /// The result of the portal last described by running it (a `SHOW`,
+    /// `DESCRIBE` or `EXPLAIN`), for its Execute: the portal's identity
+    /// (its execution state, new at each Bind) and the response.
+    described: Mutex<Option<(usize, Response)>>,
+}
+
+/// A portal's identity: each Bind makes a new one.
+fn identity(portal: &Portal<Prepared>) -> usize {
+    Arc::as_ptr(&portal.state) as usize
+}
+
+/// Statements whose rows are known only by running them (and that change
+/// nothing): described by running them.
+fn shows_rows(text: &str) -> bool {
+    let first = text.split_whitespace().next().unwrap_or_default();
+    ["SHOW", "DESCRIBE", "DESC", "EXPLAIN"]
+        .iter()
+        .any(|k| first.eq_ignore_ascii_case(k))
 }
 
 impl Extended {
     pub fn new(session: Arc<Session>) -> Self {
         Extended {
             handler: Handler { session },
-            described: Mutex::new(HashMap::new()),
+            described: Mutex::new(None),
+        }
+    }
+
+    /// The portal's one statement.
+    fn statement(&self, portal: &Portal<Prepared>) -> PgWireResult<Option<ParsedStatement>> {
+        let sql = bound_sql(portal)?;
+        let statements = self
+            .handler
+            .session
+            .parse(&sql, None)
+            .map_err(|e| PgWireError::UserError(pg_error(&e)))?;
+        let mut statements = statements.into_iter();
+        match (statements.next(), statements.next()) {
+            (None, _) => Ok(None),
+            (Some(one), None) => Ok(Some(one)),
+            _ => Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "ERROR".into(),
+                "42601".into(),
+                "cannot insert multiple commands into a prepared statement".into(),
+            )))),
         }
     }
 
@@ -238,24 +316,13 @@ impl Extended {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let sql = bound_sql(portal)?;
-        let session = &self.handler.session;
-        let statements = match session.parse(&sql, None) {
-            Ok(s) => s,
-            Err(e) => return Ok(Response::Error(pg_error(&e))),
+        let stmt = match self.statement(portal) {
+            Ok(Some(stmt)) => stmt,
+            Ok(None) => return Ok(Response::EmptyQuery),
+            Err(PgWireError::UserError(e)) => return Ok(Response::Error(e)),
+            Err(e) => return Err(e),
         };
-        let stmt = match statements.as_slice() {
-            [] => return Ok(Response::EmptyQuery),
-            [one] => one,
-            _ => {
-                return Ok(Response::Error(Box::new(ErrorInfo::new(
-                    "ERROR".into(),
-                    "42601".into(),
-                    "cannot insert multiple commands into a prepared statement".into(),
-                ))))
-            }
-        };
-        let response = match session.execute(stmt).await {
+        let response = match self.handler.session.execute(&stmt).await {
             Ok(result) => self.handler.respond(client, result, &stmt.text).await?,
             Err(e) => Response::Error(pg_error(&e)),
         };
@@ -341,13 +408,26 @@ impl ExtendedQueryHandler for Extended {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let response = self.run(client, portal).await?;
-        let described = match &response {
-            Response::Query(q) => DescribePortalResponse::new(q.row_schema().as_ref().clone()),
-            _ => DescribePortalResponse::no_data(),
+        let Some(stmt) = self.statement(portal)? else {
+            return Ok(DescribePortalResponse::no_data());
         };
-        lock(&self.described).insert(portal.name.clone(), response);
-        Ok(described)
+        if shows_rows(&stmt.text) {
+            let response = self.run(client, portal).await?;
+            let described = match &response {
+                Response::Query(q) => DescribePortalResponse::new(q.row_schema().as_ref().clone()),
+                _ => DescribePortalResponse::no_data(),
+            };
+            *lock(&self.described) = Some((identity(portal), response));
+            return Ok(described);
+        }
+        // A query is planned, not run; anything else returns no rows.
+        match self.handler.session.query_schema(&stmt).await {
+            Ok(Some(schema)) => Ok(DescribePortalResponse::new(
+                encode::fields(&schema).as_ref().clone(),
+            )),
+            Ok(None) => Ok(DescribePortalResponse::no_data()),
+            Err(e) => Err(PgWireError::UserError(pg_error(&e))),
+        }
     }
 
     async fn do_query<C>(
@@ -362,7 +442,16 @@ impl ExtendedQueryHandler for Extended {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let described = lock(&self.described).remove(&portal.name);
+        let described = {
+            let mut cached = lock(&self.described);
+            match cached.take() {
+                Some((id, response)) if id == identity(portal) => Some(response),
+                other => {
+                    *cached = other;
+                    None
+                }
+            }
+        };
         match described {
             Some(response) => Ok(response),
             None => self.run(client, portal).await,
@@ -379,5 +468,8 @@ mod tests {
         let sql = "SELECT '$1', \"$2\", $3 -- $4\n, /* $5 */ $12 FROM t WHERE a = 'it''s $6'";
         let found: Vec<usize> = placeholders(sql).into_iter().map(|p| p.1).collect();
         assert_eq!(found, vec![3, 12]);
+        let sql = "SELECT price$1, `x'$2`, $$ $3 $$, $t$ $4 $t$, $5";
+        let found: Vec<usize> = placeholders(sql).into_iter().map(|p| p.1).collect();
+        assert_eq!(found, vec![5]);
     }
 }

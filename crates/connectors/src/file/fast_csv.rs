@@ -86,6 +86,13 @@ impl Builder {
         self.nulls += usize::from(null);
         match &mut self.column {
             Column::Int(v, t) => v.push(if null { 0 } else { int(field, t)? }),
+            // A FLOAT is parsed as f32 (as arrow-csv does: no double
+            // rounding), then held exactly as f64.
+            Column::Float(v, DataType::Float32) => v.push(if null {
+                0.0
+            } else {
+                f64::from(lexical_core::parse::<f32>(field).ok()?)
+            }),
             Column::Float(v, _) => v.push(if null {
                 0.0
             } else {
@@ -354,9 +361,13 @@ mod tests {
         ];
         let block = "1,a,2024-02-29 23:59:59.5,1.5,-7,1969-12-31T23:59:59.123456789\n\
                      -9223372036854775,,1900-01-01 00:00:00,,+3,2000-01-01 00:00:00\r\n\
-                     ,é,2015-07-15 00:00:00.000,1e3,0,\n";
+                     ,é,2015-07-15 00:00:00.000,1e3,0,\n\
+                     7,x,2015-07-16 00:00:00,16777217.000000001,1,\n";
         agrees(block, &types, &[0, 1, 2, 3, 4, 5]);
         agrees(block, &types, &[5, 2, 0]);
+        let mut floats = types.clone();
+        floats[3] = DataType::Float32;
+        agrees(block, &floats, &[3]);
     }
 
     #[test]

@@ -199,11 +199,8 @@ impl MemoryTable {
             .map_or(0, |c| c.get(job).copied().unwrap_or(0))
     }
 
-    /// Apply the rows of `job`'s checkpoint `id` (after those before it).
-    fn commit(&self, job: &str, id: CheckpointId, rows: Vec<RecordBatch>) -> Result<()> {
-        for batch in rows {
-            self.write(batch)?;
-        }
+    /// Record that the table holds the rows of `job`'s checkpoint `id`.
+    fn set_committed(&self, job: &str, id: CheckpointId) -> Result<()> {
         self.committed
             .lock()
             .map_err(|_| Error::internal("memory table lock poisoned"))?

@@ -162,20 +162,18 @@ impl Sink for MemorySink {
     }
 
     async fn commit(&mut self, id: CheckpointId) -> Result<()> {
-        self.table.wait_room().await?;
-        self.commit_up_to(id, id)
+        self.commit_up_to(id, id).await
     }
 
     async fn commit_final(&mut self, id: CheckpointId) -> Result<()> {
-        self.table.wait_room().await?;
-        self.commit_up_to(FINAL, id)
+        self.commit_up_to(FINAL, id).await
     }
 }
 
 impl MemorySink {
     /// Apply the rows pre-committed up to `upto`, recording `last` for the
     /// [`FINAL`] ones.
-    fn commit_up_to(&mut self, upto: CheckpointId, last: CheckpointId) -> Result<()> {
+    async fn commit_up_to(&mut self, upto: CheckpointId, last: CheckpointId) -> Result<()> {
         let Some(p) = &mut self.pending else {
             return Ok(());
         };
@@ -184,7 +182,12 @@ impl MemorySink {
                 break;
             };
             let id = if id == FINAL { last } else { id };
-            self.table.commit(&p.job, id, rows)?;
+            for batch in rows {
+                // Followers hold the writer back batch by batch.
+                self.table.wait_room().await?;
+                self.table.write(batch)?;
+            }
+            self.table.set_committed(&p.job, id)?;
         }
         Ok(())
     }
