@@ -176,44 +176,32 @@ impl Session {
             let stmt = stmts.pop().ok_or_else(|| Error::internal("no INSERT"))?;
             Box::pin(self.execute_inner(&stmt)).await
         };
-        match started.await {
+        let result = match started.await {
             Ok(StatementResult::Insert(mut h)) => {
                 h.add_notice(format!(
                     "Materialized view '{name}' created: a job keeps it up to date."
                 ));
-                self.views().insert(
-                    name.clone(),
-                    MaterializedView {
-                        statement: text.to_string(),
-                        query,
-                    },
-                );
-                Ok(StatementResult::Insert(h))
+                StatementResult::Insert(h)
             }
-            // With checkpoints, a view whose job had finished is restored
-            // whole from its last checkpoint: nothing is left to run.
-            Ok(StatementResult::Done(msg)) if msg.contains("already finished") => {
-                self.views().insert(
-                    name.clone(),
-                    MaterializedView {
-                        statement: text.to_string(),
-                        query,
-                    },
-                );
-                Ok(StatementResult::Done(format!(
-                    "Materialized view '{name}' restored from its checkpoint. {msg}"
-                )))
-            }
+            // An INSERT done at once is a checkpointed job that had
+            // finished: the view is restored whole, nothing is left to run.
+            Ok(StatementResult::Done(msg)) => StatementResult::Done(format!(
+                "Materialized view '{name}' restored from its checkpoint. {msg}"
+            )),
             other => {
                 // The table without its job would be a stale copy.
                 self.ctx.deregister_table(name.as_str())?;
                 crate::tables::forget_memory_table(&self.ctx.state(), &name);
-                match other {
+                return match other {
                     Err(e) => Err(e),
                     Ok(_) => Err(Error::internal("a materialized view's job did not start")),
-                }
+                };
             }
-        }
+        };
+        let statement = text.to_string();
+        self.views()
+            .insert(name, MaterializedView { statement, query });
+        Ok(result)
     }
 
     /// `CREATE TABLE` of the view's table: the query's columns, and its

@@ -160,10 +160,16 @@ fn literal(portal: &Portal<Prepared>, idx: usize) -> PgWireResult<String> {
     let Some(Some(raw)) = portal.parameters.get(idx) else {
         return Ok("NULL".to_string());
     };
-    if portal.parameter_format.is_binary(idx) {
-        return binary_literal(portal, idx, &ty);
-    }
-    let text = std::str::from_utf8(raw).map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+    let text = if portal.parameter_format.is_binary(idx) {
+        match binary_text(portal, idx, &ty)? {
+            Some(text) => text,
+            None => return Ok("NULL".to_string()),
+        }
+    } else {
+        let text = std::str::from_utf8(raw).map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+        text.to_string()
+    };
+    let text = text.as_str();
     let numeric = [
         Type::INT2,
         Type::INT4,
@@ -201,31 +207,19 @@ fn quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// A binary parameter of type `ty` as a SQL literal.
-fn binary_literal(portal: &Portal<Prepared>, idx: usize, ty: &Type) -> PgWireResult<String> {
-    let null = || "NULL".to_string();
+/// A binary parameter of type `ty` in text form (as a client sends it in
+/// text format).
+fn binary_text(portal: &Portal<Prepared>, idx: usize, ty: &Type) -> PgWireResult<Option<String>> {
     Ok(match *ty {
-        Type::INT2 => portal
-            .parameter::<i16>(idx, ty)?
-            .map_or_else(null, |v| number(&v.to_string())),
-        Type::INT4 => portal
-            .parameter::<i32>(idx, ty)?
-            .map_or_else(null, |v| number(&v.to_string())),
-        Type::INT8 => portal
-            .parameter::<i64>(idx, ty)?
-            .map_or_else(null, |v| number(&v.to_string())),
-        Type::FLOAT4 => portal
-            .parameter::<f32>(idx, ty)?
-            .map_or_else(null, |v| number(&v.to_string())),
-        Type::FLOAT8 => portal
-            .parameter::<f64>(idx, ty)?
-            .map_or_else(null, |v| number(&v.to_string())),
-        Type::BOOL => portal
-            .parameter::<bool>(idx, ty)?
-            .map_or_else(null, |v| v.to_string().to_ascii_uppercase()),
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => portal
-            .parameter::<String>(idx, ty)?
-            .map_or_else(null, |v| quoted(&v)),
+        Type::INT2 => portal.parameter::<i16>(idx, ty)?.map(|v| v.to_string()),
+        Type::INT4 => portal.parameter::<i32>(idx, ty)?.map(|v| v.to_string()),
+        Type::INT8 => portal.parameter::<i64>(idx, ty)?.map(|v| v.to_string()),
+        Type::FLOAT4 => portal.parameter::<f32>(idx, ty)?.map(|v| v.to_string()),
+        Type::FLOAT8 => portal.parameter::<f64>(idx, ty)?.map(|v| v.to_string()),
+        Type::BOOL => portal.parameter::<bool>(idx, ty)?.map(|v| v.to_string()),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+            portal.parameter::<String>(idx, ty)?
+        }
         _ => {
             return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
                 "ERROR".into(),

@@ -156,9 +156,18 @@ impl Drop for Follower {
     }
 }
 
-/// Counts a sink as writing its table while it lives.
+/// A sink's hold on its table: counts it as writing the table while it
+/// lives.
 #[derive(Debug)]
 pub(super) struct Writing(Arc<MemoryTable>);
+
+impl std::ops::Deref for Writing {
+    type Target = MemoryTable;
+
+    fn deref(&self) -> &MemoryTable {
+        &self.0
+    }
+}
 
 impl Writing {
     pub(super) fn new(table: Arc<MemoryTable>) -> Self {

@@ -239,20 +239,18 @@ impl MemoryTable {
             }
             *stored = Stored::Folded(fold);
         }
-        let change = if feed.has_readers() {
-            Some(match stored {
-                Stored::Batches(b) => {
-                    b.push(batch.clone());
-                    batch
-                }
-                Stored::Folded(f) => f.apply_diff(&batch)?,
-            })
-        } else {
-            match stored {
-                Stored::Batches(b) => b.push(batch),
-                Stored::Folded(f) => f.apply(&batch)?,
+        // What changed, for followers (none: nothing is computed for them).
+        let change = match stored {
+            Stored::Batches(b) => {
+                let change = feed.has_readers().then(|| batch.clone());
+                b.push(batch);
+                change
             }
-            None
+            Stored::Folded(f) if feed.has_readers() => Some(f.apply_diff(&batch)?),
+            Stored::Folded(f) => {
+                f.apply(&batch)?;
+                None
+            }
         };
         if let Some(r) = retention {
             r.expire(stored)?;
@@ -270,11 +268,6 @@ impl MemoryTable {
     pub fn set_retention(&self, column: usize, keep_ms: i64) -> Result<()> {
         self.lock()?.retention = Some(retention::Retention::new(column, keep_ms));
         Ok(())
-    }
-
-    /// Whether changes were folded into its rows.
-    fn is_folded(&self) -> Result<bool> {
-        Ok(matches!(self.lock()?.stored, Stored::Folded(_)))
     }
 
     /// Wake whoever waits on the feed.

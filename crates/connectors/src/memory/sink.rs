@@ -23,9 +23,8 @@ use super::MemoryTable;
 /// job anew, as its memory tables are new).
 #[derive(Debug)]
 pub struct MemorySink {
-    table: Arc<MemoryTable>,
-    /// Followers of the table wait for its changes while it lives.
-    _writing: Writing,
+    /// The table (followers wait for its changes while the sink lives).
+    table: Writing,
     /// A checkpointing job: its name, its rows since the last barrier and
     /// the rows of checkpoints not complete yet.
     pending: Option<Pending>,
@@ -44,8 +43,7 @@ impl MemorySink {
     /// A sink into `table`.
     pub fn new(table: Arc<MemoryTable>) -> Self {
         MemorySink {
-            _writing: Writing::new(Arc::clone(&table)),
-            table,
+            table: Writing::new(table),
             pending: None,
         }
     }
@@ -152,12 +150,10 @@ impl Sink for MemorySink {
         let Some(p) = &mut self.pending else {
             return Ok(State::new());
         };
-        let rows = std::mem::take(&mut p.open);
-        let written = p.view.is_some().then(|| rows.clone());
-        p.precommitted.push_back((id, rows));
-        match (&mut p.view, written) {
-            (Some(view), Some(written)) => view.checkpoint(&self.table, &p.precommitted, &written),
-            _ => Ok(State::new()),
+        p.precommitted.push_back((id, std::mem::take(&mut p.open)));
+        match &mut p.view {
+            Some(view) => view.checkpoint(&self.table, &p.precommitted),
+            None => Ok(State::new()),
         }
     }
 

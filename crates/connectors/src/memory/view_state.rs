@@ -70,16 +70,17 @@ impl ViewState {
         self.next_key
     }
 
-    /// Checkpoint `id` wrote `written`; `pending` are the rows pre-committed
-    /// and not yet in `table` (this checkpoint's last). The state to keep.
+    /// A checkpoint was pre-committed: `pending` are the rows pre-committed
+    /// and not yet in `table`, this checkpoint's last. The state to keep.
     pub(super) fn checkpoint(
         &mut self,
         table: &MemoryTable,
         pending: &VecDeque<(CheckpointId, Vec<RecordBatch>)>,
-        written: &[RecordBatch],
     ) -> Result<State> {
-        let written: Vec<RecordBatch> = written
-            .iter()
+        let written: Vec<RecordBatch> = pending
+            .back()
+            .into_iter()
+            .flat_map(|(_, rows)| rows)
             .filter(|b| b.num_rows() > 0)
             .cloned()
             .collect();
@@ -119,8 +120,9 @@ fn rows_at(
 ) -> Result<Vec<RecordBatch>> {
     let now = table.snapshot()?;
     let later = pending.iter().flat_map(|(_, b)| b.iter());
+    // Rows appended to a table without a key (a multiset) need no folding.
     let changes = later.clone().any(|b| changelog::ops(b).is_some());
-    if !changes && table.key.is_none() && !table.is_folded()? {
+    if !changes && table.key.is_none() {
         return Ok(now.into_iter().chain(later.cloned()).collect());
     }
     let mut fold = Fold::try_new(Arc::clone(&table.schema), table.key.clone())?;
