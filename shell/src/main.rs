@@ -57,7 +57,17 @@ struct Args {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Transparent huge pages off for this process (and the processes it
+/// starts): zeroing and compacting 2 MiB pages on first touch cost up to
+/// half of a growing-state query's CPU, more than the TLB saves
+/// (docs/performance.md, "Huge pages"). Called before memory is touched.
+fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_thp_disable(true);
+}
+
 fn main() -> ExitCode {
+    no_huge_pages();
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -346,6 +346,15 @@ fn measure(args: &Args, query: &str, source: &str, parallelism: usize) -> anyhow
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Transparent huge pages off for this process, as `sluice` has them:
+/// zeroing and compacting 2 MiB pages on first touch cost up to half of a
+/// growing-state query's CPU, more than the TLB saves (docs/performance.md,
+/// "Huge pages").
+fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_thp_disable(true);
+}
+
 /// Errors are one line on stderr (with their causes), never a backtrace.
 fn main() -> std::process::ExitCode {
     let args = match parse_args() {
@@ -369,6 +378,10 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
+    if args.one.is_some() || args.latency.is_some() || args.view_latency.is_some() {
+        // As `sluice` runs; not for the peers this process starts.
+        no_huge_pages();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -1,68 +1,45 @@
-//! The checksum of checkpoint files: FNV-1a over 8-byte little-endian
-//! words, then the tail's bytes — fast enough for gigabytes of state —
-//! computed as the file is written ([`Hashing`]) or over its bytes.
+//! The checksum of checkpoint files: XXH3 (64 bits) over the file's bytes,
+//! computed as the file is written ([`Hashing`]) or over its bytes. XXH3
+//! runs at memory speed (an FNV chain over 8-byte words, used before, cost
+//! about 0.4 s of CPU per GB of state: a multiply's latency per word).
 
+use std::hash::Hasher;
 use std::io::Write;
 
-const PRIME: u64 = 0x0100_0000_01b3;
-const BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+use twox_hash::XxHash3_64;
 
 /// A running checksum.
-#[derive(Debug, Clone)]
-pub struct Fnv {
-    h: u64,
-    /// Bytes of an unfinished word.
-    carry: [u8; 8],
-    carried: usize,
+#[derive(Clone)]
+pub struct Checksum {
+    h: XxHash3_64,
     len: u64,
 }
 
-impl Default for Fnv {
+impl std::fmt::Debug for Checksum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checksum").field("len", &self.len).finish()
+    }
+}
+
+impl Default for Checksum {
     fn default() -> Self {
-        Fnv {
-            h: BASIS,
-            carry: [0; 8],
-            carried: 0,
+        Checksum {
+            h: XxHash3_64::new(),
             len: 0,
         }
     }
 }
 
-impl Fnv {
+impl Checksum {
     /// The checksum of `bytes`.
     pub fn of(bytes: &[u8]) -> u64 {
-        let mut f = Fnv::default();
-        f.update(bytes);
-        f.finish()
-    }
-
-    fn word(&mut self, w: [u8; 8]) {
-        self.h = (self.h ^ u64::from_le_bytes(w)).wrapping_mul(PRIME);
+        XxHash3_64::oneshot(bytes)
     }
 
     /// Add `bytes`.
-    pub fn update(&mut self, mut bytes: &[u8]) {
+    pub fn update(&mut self, bytes: &[u8]) {
         self.len += bytes.len() as u64;
-        if self.carried > 0 {
-            let take = (8 - self.carried).min(bytes.len());
-            self.carry[self.carried..self.carried + take].copy_from_slice(&bytes[..take]);
-            self.carried += take;
-            bytes = &bytes[take..];
-            if self.carried < 8 {
-                return;
-            }
-            self.word(self.carry);
-            self.carried = 0;
-        }
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(w);
-            self.word(word);
-        }
-        let rest = words.remainder();
-        self.carry[..rest.len()].copy_from_slice(rest);
-        self.carried = rest.len();
+        self.h.write(bytes);
     }
 
     /// Bytes added.
@@ -75,11 +52,9 @@ impl Fnv {
         self.len == 0
     }
 
-    /// The checksum (the unfinished word's bytes one by one).
+    /// The checksum.
     pub fn finish(&self) -> u64 {
-        self.carry[..self.carried]
-            .iter()
-            .fold(self.h, |h, b| (h ^ u64::from(*b)).wrapping_mul(PRIME))
+        self.h.finish()
     }
 }
 
@@ -87,7 +62,7 @@ impl Fnv {
 pub struct Hashing<W> {
     inner: W,
     /// The checksum so far.
-    pub sum: Fnv,
+    pub sum: Checksum,
 }
 
 impl<W: Write> Hashing<W> {
@@ -95,7 +70,7 @@ impl<W: Write> Hashing<W> {
     pub fn new(inner: W) -> Self {
         Hashing {
             inner,
-            sum: Fnv::default(),
+            sum: Checksum::default(),
         }
     }
 
@@ -124,14 +99,17 @@ mod tests {
     /// Written in pieces of any size, the checksum is that of the whole.
     #[test]
     fn pieces_sum_as_the_whole() {
-        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let whole = Fnv::of(&data);
-        for piece in [1, 3, 7, 8, 9, 64, 999] {
-            let mut f = Fnv::default();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let whole = Checksum::of(&data);
+        for piece in [1, 3, 7, 8, 9, 64, 999, 70_000] {
+            let mut f = Checksum::default();
             for c in data.chunks(piece) {
                 f.update(c);
             }
-            assert_eq!((f.finish(), f.len()), (whole, 1000), "pieces of {piece}");
+            assert_eq!((f.finish(), f.len()), (whole, 100_000), "pieces of {piece}");
         }
+        let mut changed = data.clone();
+        changed[50_000] ^= 1;
+        assert_ne!(Checksum::of(&changed), whole);
     }
 }

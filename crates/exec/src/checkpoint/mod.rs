@@ -31,6 +31,7 @@
 
 pub mod checksum;
 pub mod coordinator;
+mod direct;
 pub mod keys;
 pub(crate) mod launch;
 pub mod shared;

@@ -35,8 +35,8 @@ pub struct SharedFile {
     pub file: String,
     /// Its size.
     pub bytes: u64,
-    /// Its checksum (hex).
-    pub fnv: String,
+    /// Its checksum (XXH3, hex).
+    pub sum: String,
 }
 
 /// The shared files a running job wrote, by task and share key.

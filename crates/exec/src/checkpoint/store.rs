@@ -24,14 +24,16 @@ use arrow::record_batch::RecordBatch;
 use serde_json::{json, Value};
 use sluice_common::{Error, Result};
 
-use super::checksum::{Fnv, Hashing};
+use super::checksum::{Checksum, Hashing};
+use super::direct::DirectFile;
 use super::shared::{SharedFile, SharedFiles};
 use super::state::State;
 use super::{CheckpointId, TaskInfo};
 
 /// The manifest's name inside a checkpoint directory.
 pub const METADATA: &str = "_metadata";
-const FORMAT: u64 = 1;
+/// 2: XXH3 checksums (1 had FNV).
+const FORMAT: u64 = 2;
 
 /// A complete checkpoint read back from disk.
 #[derive(Debug, Clone)]
@@ -55,8 +57,8 @@ pub struct Written {
     pub bytes: u64,
 }
 
-fn fnv(bytes: &[u8]) -> u64 {
-    Fnv::of(bytes)
+fn checksum(bytes: &[u8]) -> u64 {
+    Checksum::of(bytes)
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
@@ -81,7 +83,7 @@ fn entry(name: &str, f: SharedFile) -> Value {
         "name": name,
         "file": f.file,
         "bytes": f.bytes,
-        "fnv": f.fnv,
+        "xxh3": f.sum,
     })
 }
 
@@ -97,10 +99,10 @@ fn write_table(
     if let Some(parent) = at.parent() {
         fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
     }
-    let f = File::create(&at).map_err(|e| io(&at, e))?;
-    // Streamed to the file (no copy of the whole table in memory), the
-    // checksum taken on the way.
-    let mut out = Hashing::new(std::io::BufWriter::with_capacity(1 << 20, f));
+    let f = DirectFile::create(&at).map_err(|e| io(&at, e))?;
+    // Streamed to the file (no copy of the whole table in memory), around
+    // the page cache, the checksum taken on the way.
+    let mut out = Hashing::new(f);
     if let Some(first) = batches.first() {
         let mut w = FileWriter::try_new(&mut out, &first.schema())?;
         for b in batches {
@@ -109,15 +111,11 @@ fn write_table(
         w.finish()?;
     }
     let sum = out.sum.clone();
-    let f = out
-        .into_inner()
-        .into_inner()
-        .map_err(|e| io(&at, e.into_error()))?;
-    f.sync_all().map_err(|e| io(&at, e))?;
+    out.into_inner().finish().map_err(|e| io(&at, e))?;
     Ok(SharedFile {
         file,
         bytes: sum.len(),
-        fnv: format!("{:016x}", sum.finish()),
+        sum: format!("{:016x}", sum.finish()),
     })
 }
 
@@ -260,7 +258,7 @@ pub fn load(dir: &Path) -> Result<Loaded> {
             if data.len() as u64 != num(table, "bytes")? {
                 return Err(invalid(dir, format!("{file} is truncated")));
             }
-            if format!("{:016x}", fnv(&data)) != text_of(table, "fnv")? {
+            if format!("{:016x}", checksum(&data)) != text_of(table, "xxh3")? {
                 return Err(invalid(dir, format!("{file} is corrupt (checksum)")));
             }
             let reader = FileReader::try_new(std::io::Cursor::new(data), None)

@@ -2,13 +2,43 @@
 //! picks: gathered with `interleave` when their time comes, compacted to
 //! the rows still held once most are gone.
 
-use arrow::array::Array;
+use arrow::array::{Array, ArrayRef};
 use arrow::compute::interleave;
 use arrow::record_batch::RecordBatch;
 use sluice_common::{Error, Result};
 
 /// A stored row: (batch, row).
 pub(crate) type Pick = (usize, usize);
+
+/// The columns of the rows at `picks` of `batches`, interleaved from only
+/// the batches the picks name: `interleave` checks the type and nulls of
+/// every array it is handed, so handing it a whole store of thousands of
+/// batches would cost per batch stored, not per row picked.
+pub(crate) fn gather_columns(batches: &[RecordBatch], picks: &[Pick]) -> Result<Vec<ArrayRef>> {
+    let width = batches.first().map_or(0, RecordBatch::num_columns);
+    let mut used: Vec<usize> = picks.iter().map(|p| p.0).collect();
+    used.sort_unstable();
+    used.dedup();
+    if used.is_empty() && !batches.is_empty() {
+        used.push(0); // no rows: empty columns of the stored types
+    }
+    let renamed: Vec<Pick>;
+    let (from, picks): (Vec<&RecordBatch>, &[Pick]) = if used.len() == batches.len() {
+        (batches.iter().collect(), picks)
+    } else {
+        renamed = picks
+            .iter()
+            .map(|&(b, r)| (used.binary_search(&b).unwrap_or(usize::MAX), r))
+            .collect();
+        (used.iter().map(|&b| &batches[b]).collect(), &renamed)
+    };
+    (0..width)
+        .map(|c| {
+            let arrays: Vec<&dyn Array> = from.iter().map(|b| b.column(c).as_ref()).collect();
+            Ok(interleave(&arrays, picks)?)
+        })
+        .collect()
+}
 
 /// See the module docs.
 #[derive(Default)]
@@ -48,14 +78,10 @@ impl Stored {
             .first()
             .map(RecordBatch::schema)
             .ok_or_else(|| Error::internal("gathering rows from an empty store"))?;
-        let cols = (0..schema.fields().len())
-            .map(|c| {
-                let arrays: Vec<&dyn Array> =
-                    self.batches.iter().map(|b| b.column(c).as_ref()).collect();
-                Ok(interleave(&arrays, picks)?)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(RecordBatch::try_new(schema, cols)?)
+        Ok(RecordBatch::try_new(
+            schema,
+            gather_columns(&self.batches, picks)?,
+        )?)
     }
 
     /// Keep only the rows of `held` (every pick still in use), in one

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::compute::interleave;
 use arrow::datatypes::{Schema, UInt32Type, UInt64Type};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows, SortField};
@@ -15,6 +14,7 @@ use sluice_common::{Error, Result};
 
 use crate::checkpoint::KeyRange;
 use crate::operators::expiry::Sweep;
+use crate::operators::stored::gather_columns;
 
 /// Columns a side's checkpoint adds to its rows: each row's match count
 /// and when its key was last written.
@@ -197,14 +197,7 @@ impl Side {
 
     /// The stored rows at `picks`, as columns.
     pub fn rows(&self, picks: &[Pick]) -> Result<Vec<ArrayRef>> {
-        let width = self.batches.first().map_or(0, |b| b.num_columns());
-        (0..width)
-            .map(|c| {
-                let arrays: Vec<&dyn Array> =
-                    self.batches.iter().map(|b| b.column(c).as_ref()).collect();
-                Ok(interleave(&arrays, picks)?)
-            })
-            .collect()
+        gather_columns(&self.batches, picks)
     }
 
     /// Take up checkpointed rows (the side's columns, then each row's match

@@ -20,7 +20,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Int8Array};
-use arrow::compute::interleave;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows, SortField};
@@ -32,6 +31,7 @@ use super::side::Pick;
 use super::JoinConfig;
 use crate::operator::{Operator, Output};
 use crate::operators::expiry::{wall_clock, Clock, Sweep};
+use crate::operators::stored::gather_columns;
 
 mod checkpoint;
 
@@ -407,13 +407,7 @@ impl NullAwareAntiJoin {
     }
 
     fn rows(&self, picks: &[Pick]) -> Result<Vec<ArrayRef>> {
-        (0..self.data.fields().len())
-            .map(|c| {
-                let arrays: Vec<&dyn Array> =
-                    self.batches.iter().map(|b| b.column(c).as_ref()).collect();
-                Ok(interleave(&arrays, picks)?)
-            })
-            .collect()
+        gather_columns(&self.batches, picks)
     }
 }
 
