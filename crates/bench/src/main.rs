@@ -16,10 +16,13 @@
 //! runs one query in this process (`--checkpoint MS`: checkpointing every
 //! MS milliseconds, with the checkpoints' count, duration and size on
 //! stderr). `--duckdb` also runs DuckDB over the same CSV file and prints
-//! Sluice's ratio to it (`duckdb.rs`).
+//! Sluice's ratio to it (`duckdb.rs`). `--kafka BOOTSTRAP` measures reading
+//! the bids from a Kafka topic instead, against a bare rdkafka consumer
+//! (`kafka.rs`).
 
 mod batch;
 mod duckdb;
+mod kafka;
 mod latency;
 mod proc_stats;
 
@@ -59,14 +62,19 @@ Options:
   --duckdb              also run DuckDB over the same CSV file (q0, q1, q2, tumble, hop)
                         and print Sluice's ratio to it; installs PyPI duckdb into
                         target/duckdb-venv unless SLUICE_DUCKDB_PYTHON names a Python
-  --one QUERY gen|csv   run one query in this process
+  --kafka BOOTSTRAP     instead: load the bids into a new topic of the broker at
+                        BOOTSTRAP and compare Sluice reading it (q0, q2 into a blackhole,
+                        q1 into another topic) with a bare rdkafka consumer, and with that
+                        consumer decoding every record with arrow-json
+  --one QUERY gen|csv|kafka
+                        run one query in this process
   --checkpoint MS       with --one: checkpoint every MS milliseconds
   -h, --help            print this help
 ";
 
 /// What `sluice-bench` was asked to do.
 enum Parsed {
-    Run(Args),
+    Run(Box<Args>),
     Help,
 }
 
@@ -83,6 +91,10 @@ struct Args {
     duckdb: bool,
     /// Checkpoint every this many milliseconds (`--one` runs).
     checkpoint: Option<u64>,
+    /// Kafka bootstrap servers: measure reading a topic instead.
+    kafka: Option<String>,
+    /// The topic of the bids (the parent names it).
+    topic: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<Parsed> {
@@ -103,6 +115,8 @@ fn parse_args() -> anyhow::Result<Parsed> {
         view_latency: None,
         duckdb: false,
         checkpoint: None,
+        kafka: None,
+        topic: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -131,11 +145,16 @@ fn parse_args() -> anyhow::Result<Parsed> {
             }
             "--checkpoint" => args.checkpoint = Some(value()?.parse().context("--checkpoint")?),
             "--duckdb" => args.duckdb = true,
+            "--kafka" => args.kafka = Some(value()?),
+            "--topic" => args.topic = Some(value()?),
             "-h" | "--help" => return Ok(Parsed::Help),
             other => bail!("unknown argument {other} (see --help)"),
         }
     }
-    Ok(Parsed::Run(args))
+    if args.kafka.is_some() && args.topic.is_none() {
+        args.topic = Some(format!("sluice-bench-{}", std::process::id()));
+    }
+    Ok(Parsed::Run(Box::new(args)))
 }
 
 fn repo_root() -> PathBuf {
@@ -243,9 +262,21 @@ async fn run_one(args: &Args, query: &str, source: &str) -> anyhow::Result<()> {
         println!("{events} {rows} {cpu} {wall} {}", peak_rss_mib());
         return Ok(());
     }
-    let text = std::fs::read_to_string(repo_root().join(format!("benches/nexmark/{query}.sql")))
-        .with_context(|| format!("query {query}"))?;
-    execute_all(&session, &tables_ddl(source, args.events, &args.csv)).await?;
+    let text = if source == "kafka" {
+        if let Some(decode) = [("bare", false), ("decode", true)]
+            .iter()
+            .find_map(|(q, d)| (*q == query).then_some(*d))
+        {
+            return kafka::consume(args, decode);
+        }
+        kafka::sql(args, query)?
+    } else {
+        let text =
+            std::fs::read_to_string(repo_root().join(format!("benches/nexmark/{query}.sql")))
+                .with_context(|| format!("query {query}"))?;
+        execute_all(&session, &tables_ddl(source, args.events, &args.csv)).await?;
+        text
+    };
     let checkpoints = std::env::temp_dir().join(format!("sluice-bench-{}", std::process::id()));
     if let Some(ms) = args.checkpoint {
         let mut s = session.settings();
@@ -320,6 +351,12 @@ fn measure(args: &Args, query: &str, source: &str, parallelism: usize) -> anyhow
         .args(["--one", query, source, "--events", &args.events.to_string()])
         .args(["--csv", &args.csv.display().to_string()])
         .args(["--parallelism", &parallelism.to_string()])
+        .args(
+            [("--kafka", &args.kafka), ("--topic", &args.topic)]
+                .into_iter()
+                .filter_map(|(flag, v)| Some([flag, v.as_deref()?]))
+                .flatten(),
+        )
         .output()?;
     if !out.status.success() {
         bail!(
@@ -393,6 +430,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     if let Some(seconds) = args.view_latency {
         return runtime.block_on(latency::run_view(seconds, args.max_parallelism()));
+    }
+    if args.kafka.is_some() {
+        return versus_kafka(args, &runtime);
     }
     if let Some(dir) = args.csv.parent() {
         std::fs::create_dir_all(dir)?;
@@ -501,6 +541,74 @@ fn run(args: &Args) -> anyhow::Result<()> {
             "results differ from the batch reference:\n{}",
             differ.join("\n")
         );
+    }
+    Ok(())
+}
+
+/// `--kafka`: load the topic, then each run of `kafka::RUNS` in its own
+/// process, with its ratios to the bare consumer and to the decoder.
+fn versus_kafka(args: &Args, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    let partitions = args.max_parallelism() as i32;
+    runtime.block_on(kafka::prepare(args, partitions))?;
+    println!(
+        "{:<9} {:>3} {:>11} {:>9} {:>8} {:>12} {:>14} {:>9} {:>8} {:>9}",
+        "run",
+        "p",
+        "records",
+        "rows",
+        "seconds",
+        "records/s",
+        "records/cpu-s",
+        "rss MiB",
+        "vs bare",
+        "vs decode"
+    );
+    let reference = measure(args, "q2", "batch", args.max_parallelism())?;
+    let per_cpu = |m: &Measured| m.events / m.cpu.max(0.01);
+    let (mut bare, mut decode) = (None, None);
+    let mut differ = Vec::new();
+    for run in kafka::RUNS {
+        let ps: Vec<usize> = match run {
+            "load" => vec![args.max_parallelism()],
+            "bare" | "decode" => vec![1],
+            _ => args.parallelism.clone(),
+        };
+        for p in ps {
+            let m = measure(args, run, "kafka", p)?;
+            match run {
+                "load" => runtime.block_on(kafka::trail(args, partitions))?,
+                "bare" => bare = Some(m),
+                "decode" => decode = Some(m),
+                _ => {}
+            }
+            let want = match run {
+                "q2" => reference.rows,
+                "load" => m.events as u64,
+                _ => bare.map_or(0, |b| b.rows),
+            };
+            if m.rows != want {
+                differ.push(format!("{run} at p={p}: {} rows, expected {want}", m.rows));
+            }
+            let ratio = |base: Option<Measured>| {
+                base.map_or("-".to_string(), |b| {
+                    format!("{:.2}x", per_cpu(&m) / per_cpu(&b))
+                })
+            };
+            println!(
+                "{run:<9} {p:>3} {:>11.0} {:>9} {:>8.2} {:>12.0} {:>14.0} {:>9.0} {:>8} {:>9}",
+                m.events,
+                m.rows,
+                m.wall,
+                m.events / m.wall.max(0.001),
+                per_cpu(&m),
+                m.rss,
+                ratio(bare),
+                ratio(decode),
+            );
+        }
+    }
+    if !differ.is_empty() {
+        bail!("unexpected row counts:\n{}", differ.join("\n"));
     }
     Ok(())
 }

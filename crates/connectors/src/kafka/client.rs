@@ -52,6 +52,11 @@ pub(super) fn config(options: &KafkaOptions) -> ClientConfig {
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
         .set("allow.auto.create.topics", "false")
+        // When the consumer's queue is full (the job is slower than the
+        // broker) librdkafka waits this long before fetching again: its
+        // default, 1 s, left a source idle most of the time (a 920K-record
+        // topic took 5 s to read at 1.2 CPU-s). Producers ignore it.
+        .set("fetch.queue.backoff.ms", "10")
         .set("log_level", "3");
     for (k, v) in &options.properties {
         c.set(k, v);
