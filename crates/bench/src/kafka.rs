@@ -221,7 +221,8 @@ pub fn consume(args: &Args, decode: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The bids' schema as the JSON records carry them.
+/// The bids' schema as the JSON records carry them (Sluice's sink writes
+/// the column names as SQL normalised them: `datetime`).
 fn bid_schema() -> Schema {
     let text = |n: &str| Field::new(n, DataType::Utf8, true);
     let int = |n: &str| Field::new(n, DataType::Int64, true);
@@ -232,7 +233,7 @@ fn bid_schema() -> Schema {
         text("channel"),
         text("url"),
         Field::new(
-            "dateTime",
+            "datetime",
             DataType::Timestamp(TimeUnit::Millisecond, None),
             true,
         ),

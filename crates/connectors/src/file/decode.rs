@@ -211,7 +211,8 @@ pub struct ChunkDecoder {
     out_schema: SchemaRef,
     /// Change envelopes to changelog rows (`debezium-json`).
     debezium: Option<Box<DebeziumDecoder>>,
-    /// CSV whose output columns the fast path makes (`fast_csv.rs`).
+    /// Output columns the fast path can make (`fast_csv.rs`,
+    /// `fast_json.rs`).
     fast: bool,
 }
 
@@ -277,13 +278,17 @@ impl ChunkDecoder {
             .iter()
             .map(|f| Field::new(f.name(), f.data_type().clone(), true))
             .collect();
+        let fast = out_schema
+            .fields()
+            .iter()
+            .all(|f| super::fast_csv::supports(f.data_type()));
         ChunkDecoder {
             format: Format::Json,
             file_schema: Arc::new(Schema::new(relaxed)),
             projection: vec![],
             out_schema,
             debezium: None,
-            fast: false,
+            fast,
         }
     }
 
@@ -319,6 +324,11 @@ impl ChunkDecoder {
                 return RecordBatch::try_new(Arc::clone(&self.out_schema), columns);
             }
             Format::Json => {
+                if self.fast {
+                    if let Some(batch) = super::fast_json::decode(bytes, &self.out_schema, rows) {
+                        return Ok(batch);
+                    }
+                }
                 let mut d = arrow::json::ReaderBuilder::new(Arc::clone(&self.file_schema))
                     .with_batch_size(rows.max(1))
                     .build_decoder()?;

@@ -48,7 +48,7 @@ enum Column {
     Timestamp(Vec<i64>, TimeUnit),
 }
 
-struct Builder {
+pub(super) struct Builder {
     column: Column,
     valid: Vec<bool>,
     nulls: usize,
@@ -58,7 +58,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn new(t: &DataType, rows: usize) -> Self {
+    pub(super) fn new(t: &DataType, rows: usize) -> Self {
         let column = match t {
             DataType::Float32 | DataType::Float64 => {
                 Column::Float(Vec::with_capacity(rows), t.clone())
@@ -79,39 +79,55 @@ impl Builder {
         }
     }
 
-    /// Add one field's value; `None` when it is not in a plain form.
-    fn push(&mut self, field: &[u8]) -> Option<()> {
-        let null = field.is_empty();
-        self.valid.push(!null);
-        self.nulls += usize::from(null);
+    /// Add one CSV field: empty is NULL, else its value; `None` when it
+    /// is not in a plain form.
+    pub(super) fn push(&mut self, field: &[u8]) -> Option<()> {
+        if field.is_empty() {
+            self.push_null();
+            Some(())
+        } else {
+            self.push_value(field)
+        }
+    }
+
+    /// Add a NULL.
+    pub(super) fn push_null(&mut self) {
+        self.valid.push(false);
+        self.nulls += 1;
         match &mut self.column {
-            Column::Int(v, t) => v.push(if null { 0 } else { int(field, t)? }),
+            Column::Int(v, _) | Column::Timestamp(v, _) => v.push(0),
+            Column::Float(v, _) => v.push(0.0),
+            Column::Str(offsets, values) => offsets.push(values.len() as i32),
+        }
+    }
+
+    /// Add a value (a string may be empty); `None` when it is not in a
+    /// plain form.
+    pub(super) fn push_value(&mut self, field: &[u8]) -> Option<()> {
+        match &mut self.column {
+            Column::Int(v, t) => v.push(int(field, t)?),
             // A FLOAT is parsed as f32 (as arrow-csv does: no double
             // rounding), then held exactly as f64.
-            Column::Float(v, DataType::Float32) => v.push(if null {
-                0.0
-            } else {
-                f64::from(lexical_core::parse::<f32>(field).ok()?)
-            }),
-            Column::Float(v, _) => v.push(if null {
-                0.0
-            } else {
-                lexical_core::parse(field).ok()?
-            }),
+            Column::Float(v, DataType::Float32) => {
+                v.push(f64::from(lexical_core::parse::<f32>(field).ok()?))
+            }
+            Column::Float(v, _) => v.push(lexical_core::parse(field).ok()?),
             Column::Str(offsets, values) => {
                 values.extend_from_slice(field);
                 offsets.push(i32::try_from(values.len()).ok()?);
             }
-            Column::Timestamp(v, unit) => v.push(if null {
-                0
-            } else {
-                timestamp(field, *unit, &mut self.last_date)?
-            }),
+            Column::Timestamp(v, unit) => v.push(timestamp(field, *unit, &mut self.last_date)?),
         }
+        self.valid.push(true);
         Some(())
     }
 
-    fn finish(self) -> Option<ArrayRef> {
+    /// Whether the column holds numbers (else strings or timestamps).
+    pub(super) fn is_number(&self) -> bool {
+        matches!(self.column, Column::Int(..) | Column::Float(..))
+    }
+
+    pub(super) fn finish(self) -> Option<ArrayRef> {
         let nulls = (self.nulls > 0).then(|| NullBuffer::from(self.valid));
         Some(match self.column {
             Column::Int(v, DataType::Int16) => {

@@ -12,6 +12,7 @@
 mod connector;
 pub(crate) mod decode;
 mod fast_csv;
+mod fast_json;
 mod position;
 mod sink;
 mod source;
