@@ -223,7 +223,7 @@ pub fn consume(args: &Args, decode: bool) -> anyhow::Result<()> {
 
 /// The bids' schema as the JSON records carry them (Sluice's sink writes
 /// the column names as SQL normalised them: `datetime`).
-fn bid_schema() -> Schema {
+pub(crate) fn bid_schema() -> Schema {
     let text = |n: &str| Field::new(n, DataType::Utf8, true);
     let int = |n: &str| Field::new(n, DataType::Int64, true);
     Schema::new(vec![

@@ -18,10 +18,14 @@
 //! stderr). `--duckdb` also runs DuckDB over the same CSV file and prints
 //! Sluice's ratio to it (`duckdb.rs`). `--kafka BOOTSTRAP` measures reading
 //! the bids from a Kafka topic instead, against a bare rdkafka consumer
-//! (`kafka.rs`).
+//! (`kafka.rs`); `--json` reading a JSON-lines file against reading its
+//! bytes and arrow-json decoding it (`json.rs`); both print ratios to those
+//! baselines (`baselines.rs`).
 
+mod baselines;
 mod batch;
 mod duckdb;
+mod json;
 mod kafka;
 mod latency;
 mod proc_stats;
@@ -66,7 +70,10 @@ Options:
                         BOOTSTRAP and compare Sluice reading it (q0, q2 into a blackhole,
                         q1 into another topic) with a bare rdkafka consumer, and with that
                         consumer decoding every record with arrow-json
-  --one QUERY gen|csv|kafka
+  --json                instead: write the bids as a JSON-lines file and compare Sluice
+                        reading it (q0, q2) with reading its bytes, arrow-json decoding all
+                        columns, and arrow-json decoding only q2's two
+  --one QUERY gen|csv|kafka|json
                         run one query in this process
   --checkpoint MS       with --one: checkpoint every MS milliseconds
   -h, --help            print this help
@@ -95,6 +102,8 @@ struct Args {
     kafka: Option<String>,
     /// The topic of the bids (the parent names it).
     topic: Option<String>,
+    /// Measure reading a JSON-lines file of the bids instead.
+    json: bool,
 }
 
 fn parse_args() -> anyhow::Result<Parsed> {
@@ -117,6 +126,7 @@ fn parse_args() -> anyhow::Result<Parsed> {
         checkpoint: None,
         kafka: None,
         topic: None,
+        json: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -147,6 +157,7 @@ fn parse_args() -> anyhow::Result<Parsed> {
             "--duckdb" => args.duckdb = true,
             "--kafka" => args.kafka = Some(value()?),
             "--topic" => args.topic = Some(value()?),
+            "--json" => args.json = true,
             "-h" | "--help" => return Ok(Parsed::Help),
             other => bail!("unknown argument {other} (see --help)"),
         }
@@ -187,6 +198,10 @@ fn tables_ddl(source: &str, events: u64, csv: &Path) -> String {
          extra STRING, WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND",
     );
     let bid = match source {
+        "json" => format!(
+            "CREATE TABLE bid ({bid}) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');",
+            json::path(csv).display()
+        ),
         "csv" => format!(
             "CREATE TABLE bid ({bid}) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');",
             csv.display()
@@ -270,6 +285,8 @@ async fn run_one(args: &Args, query: &str, source: &str) -> anyhow::Result<()> {
             return kafka::consume(args, decode);
         }
         kafka::sql(args, query)?
+    } else if source == "json" && json::is_baseline(query) {
+        return json::baseline(args, query);
     } else {
         let text =
             std::fs::read_to_string(repo_root().join(format!("benches/nexmark/{query}.sql")))
@@ -331,7 +348,7 @@ async fn make_csv(args: &Args) -> anyhow::Result<()> {
 }
 
 #[derive(Clone, Copy)]
-struct Measured {
+pub(crate) struct Measured {
     events: f64,
     /// Rows of the query's result.
     rows: u64,
@@ -346,7 +363,12 @@ impl Args {
     }
 }
 
-fn measure(args: &Args, query: &str, source: &str, parallelism: usize) -> anyhow::Result<Measured> {
+pub(crate) fn measure(
+    args: &Args,
+    query: &str,
+    source: &str,
+    parallelism: usize,
+) -> anyhow::Result<Measured> {
     let out = Command::new(std::env::current_exe()?)
         .args(["--one", query, source, "--events", &args.events.to_string()])
         .args(["--csv", &args.csv.display().to_string()])
@@ -432,7 +454,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
         return runtime.block_on(latency::run_view(seconds, args.max_parallelism()));
     }
     if args.kafka.is_some() {
-        return versus_kafka(args, &runtime);
+        let partitions = args.max_parallelism() as i32;
+        runtime.block_on(kafka::prepare(args, partitions))?;
+        return baselines::compare(args, "kafka", &kafka::RUNS, |run| match run {
+            "load" => runtime.block_on(kafka::trail(args, partitions)),
+            _ => Ok(()),
+        });
+    }
+    if args.json {
+        runtime.block_on(json::make(args))?;
+        return baselines::compare(args, "json", &json::RUNS, |_| Ok(()));
     }
     if let Some(dir) = args.csv.parent() {
         std::fs::create_dir_all(dir)?;
@@ -541,74 +572,6 @@ fn run(args: &Args) -> anyhow::Result<()> {
             "results differ from the batch reference:\n{}",
             differ.join("\n")
         );
-    }
-    Ok(())
-}
-
-/// `--kafka`: load the topic, then each run of `kafka::RUNS` in its own
-/// process, with its ratios to the bare consumer and to the decoder.
-fn versus_kafka(args: &Args, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
-    let partitions = args.max_parallelism() as i32;
-    runtime.block_on(kafka::prepare(args, partitions))?;
-    println!(
-        "{:<9} {:>3} {:>11} {:>9} {:>8} {:>12} {:>14} {:>9} {:>8} {:>9}",
-        "run",
-        "p",
-        "records",
-        "rows",
-        "seconds",
-        "records/s",
-        "records/cpu-s",
-        "rss MiB",
-        "vs bare",
-        "vs decode"
-    );
-    let reference = measure(args, "q2", "batch", args.max_parallelism())?;
-    let per_cpu = |m: &Measured| m.events / m.cpu.max(0.01);
-    let (mut bare, mut decode) = (None, None);
-    let mut differ = Vec::new();
-    for run in kafka::RUNS {
-        let ps: Vec<usize> = match run {
-            "load" => vec![args.max_parallelism()],
-            "bare" | "decode" => vec![1],
-            _ => args.parallelism.clone(),
-        };
-        for p in ps {
-            let m = measure(args, run, "kafka", p)?;
-            match run {
-                "load" => runtime.block_on(kafka::trail(args, partitions))?,
-                "bare" => bare = Some(m),
-                "decode" => decode = Some(m),
-                _ => {}
-            }
-            let want = match run {
-                "q2" => reference.rows,
-                "load" => m.events as u64,
-                _ => bare.map_or(0, |b| b.rows),
-            };
-            if m.rows != want {
-                differ.push(format!("{run} at p={p}: {} rows, expected {want}", m.rows));
-            }
-            let ratio = |base: Option<Measured>| {
-                base.map_or("-".to_string(), |b| {
-                    format!("{:.2}x", per_cpu(&m) / per_cpu(&b))
-                })
-            };
-            println!(
-                "{run:<9} {p:>3} {:>11.0} {:>9} {:>8.2} {:>12.0} {:>14.0} {:>9.0} {:>8} {:>9}",
-                m.events,
-                m.rows,
-                m.wall,
-                m.events / m.wall.max(0.001),
-                per_cpu(&m),
-                m.rss,
-                ratio(bare),
-                ratio(decode),
-            );
-        }
-    }
-    if !differ.is_empty() {
-        bail!("unexpected row counts:\n{}", differ.join("\n"));
     }
     Ok(())
 }
