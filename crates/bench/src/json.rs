@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use arrow::datatypes::Schema;
 use sluice_engine::Session;
 
-use crate::proc_stats::{cpu_seconds, peak_rss_mib};
+use crate::proc_stats::{cpu_seconds, print_measured};
 use crate::{execute_all, tables_ddl, Args};
 
 /// What the JSON comparison runs, in order.
@@ -115,11 +115,6 @@ pub fn baseline(args: &Args, run: &str) -> anyhow::Result<()> {
             bail!("decoded {rows} rows of {records} lines");
         }
     }
-    println!(
-        "{records} {records} {} {} {}",
-        cpu_seconds() - cpu,
-        started.elapsed().as_secs_f64(),
-        peak_rss_mib()
-    );
+    print_measured(records, records, cpu, started);
     Ok(())
 }

@@ -21,7 +21,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use sluice_engine::Session;
 
-use crate::proc_stats::{cpu_seconds, peak_rss_mib};
+use crate::proc_stats::{cpu_seconds, print_measured};
 use crate::{execute_all, tables_ddl, Args};
 
 /// What the Kafka comparison runs, in order: the load, the two baselines,
@@ -212,12 +212,7 @@ pub fn consume(args: &Args, decode: bool) -> anyhow::Result<()> {
     if let Some(s) = sample {
         eprintln!("a record: {s}");
     }
-    println!(
-        "{records} {records} {} {} {}",
-        cpu_seconds() - cpu,
-        started.elapsed().as_secs_f64(),
-        peak_rss_mib()
-    );
+    print_measured(records, records, cpu, started);
     Ok(())
 }
 

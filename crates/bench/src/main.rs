@@ -39,7 +39,7 @@ use anyhow::{anyhow, bail, Context};
 use sluice_engine::{Session, StatementResult};
 
 use args::{parse_args, Args, Parsed, USAGE};
-use proc_stats::{cpu_seconds, peak_rss_mib};
+use proc_stats::{cpu_seconds, peak_rss_mib, print_measured};
 
 const QUERIES: [&str; 20] = [
     "q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9", "q11", "q15", "q16", "q17", "q18", "q19",
@@ -185,12 +185,7 @@ async fn run_one(args: &Args, query: &str, source: &str) -> anyhow::Result<()> {
     let cpu = cpu_seconds();
     let started = Instant::now();
     let (events, rows) = execute_all(&session, &text).await?;
-    println!(
-        "{events} {rows} {} {} {}",
-        cpu_seconds() - cpu,
-        started.elapsed().as_secs_f64(),
-        peak_rss_mib()
-    );
+    print_measured(events, rows, cpu, started);
     let _ = std::fs::remove_dir_all(&checkpoints);
     Ok(())
 }

@@ -31,3 +31,14 @@ pub fn peak_rss_mib() -> f64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
+
+/// A child's one line for its parent: `events rows cpu_s wall_s rss_mib`,
+/// CPU and wall time counted from `cpu` (`cpu_seconds()`) and `started`.
+pub fn print_measured(events: u64, rows: u64, cpu: f64, started: std::time::Instant) {
+    println!(
+        "{events} {rows} {} {} {}",
+        cpu_seconds() - cpu,
+        started.elapsed().as_secs_f64(),
+        peak_rss_mib()
+    );
+}
