@@ -84,3 +84,47 @@ pub fn compare(
     }
     Ok(())
 }
+
+/// arrow-json decoding a baseline's records (the decoder alone), counting
+/// the rows it makes.
+pub struct Decoding {
+    decoder: arrow::json::reader::Decoder,
+    rows: u64,
+}
+
+impl Decoding {
+    /// Decode into `schema`'s columns, `batch` rows at a time.
+    pub fn new(schema: arrow::datatypes::Schema, batch: usize) -> anyhow::Result<Self> {
+        let decoder = arrow::json::ReaderBuilder::new(std::sync::Arc::new(schema))
+            .with_batch_size(batch)
+            .build_decoder()?;
+        Ok(Decoding { decoder, rows: 0 })
+    }
+
+    /// Decode `bytes` (records, or pieces of them), making each batch as it
+    /// fills.
+    pub fn feed(&mut self, mut bytes: &[u8]) -> anyhow::Result<()> {
+        while !bytes.is_empty() {
+            let used = self.decoder.decode(bytes)?;
+            bytes = &bytes[used..];
+            if !bytes.is_empty() {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        self.rows += self.decoder.flush()?.map_or(0, |b| b.num_rows() as u64);
+        Ok(())
+    }
+
+    /// Make the last batch; an error unless `records` rows were made.
+    pub fn finish(mut self, records: u64) -> anyhow::Result<()> {
+        self.flush()?;
+        if self.rows != records {
+            bail!("decoded {} rows of {records} records", self.rows);
+        }
+        Ok(())
+    }
+}

@@ -6,13 +6,12 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
-use arrow::datatypes::Schema;
+use anyhow::Context;
 use sluice_engine::Session;
 
+use crate::baselines::Decoding;
 use crate::proc_stats::{cpu_seconds, print_measured};
 use crate::{execute_all, tables_ddl, Args};
 
@@ -65,11 +64,7 @@ pub fn baseline(args: &Args, run: &str) -> anyhow::Result<()> {
     };
     let mut decoder = match run {
         "read" => None,
-        _ => Some(
-            arrow::json::ReaderBuilder::new(Arc::new(Schema::new(schema.fields().clone())))
-                .with_batch_size(8192)
-                .build_decoder()?,
-        ),
+        _ => Some(Decoding::new(schema, 8192)?),
     };
     let dir = path(&args.csv);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -86,7 +81,7 @@ pub fn baseline(args: &Args, run: &str) -> anyhow::Result<()> {
         })
         .collect();
     files.sort();
-    let (mut records, mut rows) = (0u64, 0u64);
+    let mut records = 0u64;
     let mut block = vec![0u8; 1 << 20];
     for f in files {
         let mut file = std::fs::File::open(&f)?;
@@ -96,24 +91,13 @@ pub fn baseline(args: &Args, run: &str) -> anyhow::Result<()> {
                 break;
             }
             records += block[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-            let Some(d) = decoder.as_mut() else {
-                continue;
-            };
-            let mut rest = &block[..n];
-            while !rest.is_empty() {
-                let used = d.decode(rest)?;
-                rest = &rest[used..];
-                if !rest.is_empty() {
-                    rows += d.flush()?.map_or(0, |b| b.num_rows() as u64);
-                }
+            if let Some(d) = decoder.as_mut() {
+                d.feed(&block[..n])?;
             }
         }
     }
-    if let Some(d) = decoder.as_mut() {
-        rows += d.flush()?.map_or(0, |b| b.num_rows() as u64);
-        if rows != records {
-            bail!("decoded {rows} rows of {records} lines");
-        }
+    if let Some(d) = decoder {
+        d.finish(records)?;
     }
     print_measured(records, records, cpu, started);
     Ok(())

@@ -21,6 +21,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use sluice_engine::Session;
 
+use crate::baselines::Decoding;
 use crate::proc_stats::{cpu_seconds, print_measured};
 use crate::{execute_all, tables_ddl, Args};
 
@@ -85,6 +86,11 @@ pub fn sql(args: &Args, run: &str) -> anyhow::Result<String> {
             format!("{} {text}", bid_ddl(args)?)
         }
     })
+}
+
+/// Whether `run` is a baseline (not a Sluice query).
+pub fn is_baseline(run: &str) -> bool {
+    matches!(run, "bare" | "decode")
 }
 
 /// Parent: create the topics and load the bids, then the trailing records.
@@ -155,14 +161,10 @@ pub fn consume(args: &Args, decode: bool) -> anyhow::Result<()> {
     }
     consumer.assign(&tpl)?;
     let mut decoder = match decode {
-        true => Some(
-            arrow::json::ReaderBuilder::new(bid_schema().into())
-                .with_batch_size(DECODE_BATCH)
-                .build_decoder()?,
-        ),
+        true => Some(Decoding::new(bid_schema(), DECODE_BATCH)?),
         false => None,
     };
-    let (mut records, mut bytes, mut rows) = (0u64, 0u64, 0u64);
+    let (mut records, mut bytes) = (0u64, 0u64);
     let mut last = Instant::now();
     let mut sample = None;
     while !ends.is_empty() {
@@ -184,16 +186,7 @@ pub fn consume(args: &Args, decode: bool) -> anyhow::Result<()> {
         records += 1;
         bytes += payload.len() as u64;
         if let Some(d) = decoder.as_mut() {
-            let mut rest = payload;
-            loop {
-                let n = d.decode(rest)?;
-                rest = &rest[n..];
-                if d.len() >= DECODE_BATCH {
-                    rows += d.flush()?.map_or(0, |b| b.num_rows() as u64);
-                } else if rest.is_empty() {
-                    break;
-                }
-            }
+            d.feed(payload)?;
         }
         if ends
             .get(&m.partition())
@@ -202,11 +195,8 @@ pub fn consume(args: &Args, decode: bool) -> anyhow::Result<()> {
             ends.remove(&m.partition());
         }
     }
-    if let Some(d) = decoder.as_mut() {
-        rows += d.flush()?.map_or(0, |b| b.num_rows() as u64);
-        if rows != records {
-            bail!("decoded {rows} rows of {records} records");
-        }
+    if let Some(d) = decoder {
+        d.finish(records)?;
     }
     eprintln!("{records} records, {bytes} bytes of payload");
     if let Some(s) = sample {

@@ -159,13 +159,9 @@ async fn run_one(args: &Args, query: &str, source: &str) -> anyhow::Result<()> {
         println!("{events} {rows} {cpu} {wall} {}", peak_rss_mib());
         return Ok(());
     }
-    let text = if source == "kafka" {
-        if let Some(decode) = [("bare", false), ("decode", true)]
-            .iter()
-            .find_map(|(q, d)| (*q == query).then_some(*d))
-        {
-            return kafka::consume(args, decode);
-        }
+    let text = if source == "kafka" && kafka::is_baseline(query) {
+        return kafka::consume(args, query == "decode");
+    } else if source == "kafka" {
         kafka::sql(args, query)?
     } else if source == "json" && json::is_baseline(query) {
         return json::baseline(args, query);

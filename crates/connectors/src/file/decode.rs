@@ -257,10 +257,7 @@ impl ChunkDecoder {
         let fast = delimiter != b'"'
             && delimiter.is_ascii()
             && !matches!(delimiter, b'\n' | b'\r')
-            && out_schema
-                .fields()
-                .iter()
-                .all(|f| super::fast_csv::supports(f.data_type()));
+            && super::fast_csv::supports_all(&out_schema);
         Ok(ChunkDecoder {
             fast,
             format: Format::Csv { delimiter },
@@ -278,10 +275,7 @@ impl ChunkDecoder {
             .iter()
             .map(|f| Field::new(f.name(), f.data_type().clone(), true))
             .collect();
-        let fast = out_schema
-            .fields()
-            .iter()
-            .all(|f| super::fast_csv::supports(f.data_type()));
+        let fast = super::fast_csv::supports_all(&out_schema);
         ChunkDecoder {
             format: Format::Json,
             file_schema: Arc::new(Schema::new(relaxed)),

@@ -26,8 +26,13 @@ use arrow::datatypes::{
 };
 use arrow::record_batch::RecordBatch;
 
+/// Whether the fast paths (CSV, JSON) can make every column of `schema`.
+pub fn supports_all(schema: &arrow::datatypes::Schema) -> bool {
+    schema.fields().iter().all(|f| supports(f.data_type()))
+}
+
 /// Whether the fast path can make a column of type `t`.
-pub fn supports(t: &DataType) -> bool {
+fn supports(t: &DataType) -> bool {
     matches!(
         t,
         DataType::Int16

@@ -57,10 +57,6 @@ pub struct Written {
     pub bytes: u64,
 }
 
-fn checksum(bytes: &[u8]) -> u64 {
-    Checksum::of(bytes)
-}
-
 fn io(path: &Path, e: std::io::Error) -> Error {
     Error::io(path.display().to_string(), e)
 }
@@ -258,7 +254,7 @@ pub fn load(dir: &Path) -> Result<Loaded> {
             if data.len() as u64 != num(table, "bytes")? {
                 return Err(invalid(dir, format!("{file} is truncated")));
             }
-            if format!("{:016x}", checksum(&data)) != text_of(table, "xxh3")? {
+            if format!("{:016x}", Checksum::of(&data)) != text_of(table, "xxh3")? {
                 return Err(invalid(dir, format!("{file} is corrupt (checksum)")));
             }
             let reader = FileReader::try_new(std::io::Cursor::new(data), None)
