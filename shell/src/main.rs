@@ -3,6 +3,8 @@
 //! arguments it reads statements from a terminal (or from stdin when it is
 //! not a terminal). `sluice --listen ADDR` serves the session over the
 //! PostgreSQL protocol (after running `--init`, `-f` or `-c`, if given).
+//! `sluice worker --job job.sql --workers N --index I` runs worker I of N
+//! of the script's INSERT jobs (docs/scale-out.md).
 
 mod errors;
 mod output;
@@ -14,7 +16,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use script::Unbounded;
 use sluice_engine::Session;
 
@@ -51,6 +53,34 @@ struct Args {
     /// (e.g. 127.0.0.1:6543) after running --init, -f or -c.
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+    #[command(subcommand)]
+    command_kind: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one worker of a job spread over several processes: the file's
+    /// INSERT jobs each read this worker's share of their Kafka partitions
+    /// and exchange rows with the other workers through Kafka.
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct WorkerArgs {
+    /// The job: a script of SET, CREATE TABLE and INSERT statements (the
+    /// same file for every worker).
+    #[arg(long, value_name = "FILE")]
+    job: PathBuf,
+    /// How many workers run the job.
+    #[arg(long, value_name = "N")]
+    workers: usize,
+    /// Which worker this is: 0 to N-1.
+    #[arg(long, value_name = "I")]
+    index: usize,
+    /// The Kafka the workers meet on (default: that of the first Kafka
+    /// table a job reads).
+    #[arg(long, value_name = "HOST:PORT")]
+    bootstrap_servers: Option<String>,
 }
 
 /// mimalloc reuses freed batch memory instead of returning it to the OS.
@@ -97,6 +127,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
         OutputFormat::Json => "json",
     };
     session.settings().set("format", format)?;
+    if let Some(Command::Worker(w)) = &args.command_kind {
+        if w.index >= w.workers {
+            anyhow::bail!(
+                "--index {} is not below --workers {}: workers are numbered from 0",
+                w.index,
+                w.workers
+            );
+        }
+        {
+            let mut settings = session.settings();
+            settings.set("sluice.workers", &w.workers.to_string())?;
+            settings.set("sluice.worker.index", &w.index.to_string())?;
+            if let Some(b) = &w.bootstrap_servers {
+                settings.set("sluice.worker.bootstrap-servers", b)?;
+            }
+        }
+        return script::run_file(&session, &w.job, Unbounded::Wait).await;
+    }
     // Before serving, unbounded jobs go to the background.
     let unbounded = if args.listen.is_some() {
         Unbounded::Background

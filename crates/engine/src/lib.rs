@@ -24,6 +24,7 @@ mod session;
 pub mod settings;
 mod show;
 mod tables;
+mod workers;
 
 pub use query::{QueryHandle, QueryProgress, QuerySummary, ResultShape};
 pub use session::{Session, StatementResult};

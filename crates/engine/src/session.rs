@@ -312,7 +312,7 @@ impl Session {
         stmt: Statement,
         state: &SessionState,
     ) -> Result<(StreamGraph, ResultShape)> {
-        let (graph, shape, _) = plan_async(self.graph_here(stmt, state, None))?;
+        let (graph, shape, _, _) = plan_async(self.graph_here(stmt, state, None))?;
         Ok((graph, shape))
     }
 
@@ -323,14 +323,23 @@ impl Session {
         stmt: Statement,
         state: &SessionState,
         job: Option<&str>,
-    ) -> Result<(StreamGraph, ResultShape, Option<JobCheckpointing>)> {
+    ) -> Result<(
+        StreamGraph,
+        ResultShape,
+        Option<JobCheckpointing>,
+        Option<String>,
+    )> {
         let plan = self.logical_plan(stmt, state).await?;
         if std::env::var_os("SLUICE_TMP_PLAN").is_some() {
             eprintln!("{}", plan.display_indent());
         }
-        let (parallelism, ttl, mini_batch, emit, idle, checkpoints) = {
+        let (workers, parallelism, ttl, mini_batch, emit, idle, checkpoints) = {
             let settings = self.settings();
             (
+                match job {
+                    Some(_) => settings.workers()?.map_or(1, |w| w.count),
+                    None => 1,
+                },
                 settings.parallelism(),
                 settings.state_ttl(),
                 settings.mini_batch(),
@@ -347,7 +356,8 @@ impl Session {
             .with_mini_batch(mini_batch)
             .with_emit_strategy(emit)
             .with_source_idle_timeout(idle)
-            .with_follow_views(matches!(plan, LogicalPlan::Dml(_)));
+            .with_follow_views(matches!(plan, LogicalPlan::Dml(_)))
+            .with_workers(workers);
         match &plan {
             LogicalPlan::Dml(dml)
                 if matches!(
@@ -400,13 +410,15 @@ impl Session {
                     _ => None,
                 };
                 let shape = ResultShape::of(&plan);
+                let kafka = crate::workers::kafka_of(&dml.input);
                 let graph = StreamGraph {
                     root: physical_columns(plan.node, table),
                     sink: Some((sink, Arc::default())),
                     parallelism,
                     ordered: bounded,
+                    workers: None,
                 };
-                Ok((graph, shape, checkpointing))
+                Ok((graph, shape, checkpointing, kafka))
             }
             LogicalPlan::Dml(dml) => Err(Error::plan(format!(
                 "{} is not supported on streams",
@@ -420,8 +432,9 @@ impl Session {
                     root: plan.node,
                     sink: None,
                     parallelism,
+                    workers: None,
                 };
-                Ok((graph, shape, None))
+                Ok((graph, shape, None, None))
             }
         }
     }
@@ -439,8 +452,24 @@ impl Session {
         state: &SessionState,
         text: &str,
     ) -> Result<StatementResult> {
-        let (mut graph, shape, checkpointing) =
+        let (mut graph, shape, checkpointing, kafka) =
             plan_async(self.graph_here(stmt, state, Some(text)))?;
+        let (workers, pipeline) = {
+            let settings = self.settings();
+            let name = settings.value("pipeline.name").map(str::to_string);
+            (settings.workers()?, name)
+        };
+        if let Some(w) = workers {
+            if checkpointing.is_some() {
+                return Err(Error::plan(
+                    "checkpoints of a job spread over several workers are not supported yet:                      unset 'execution.checkpointing.interval' or 'sluice.workers'",
+                ));
+            }
+            let notice = crate::workers::join(&mut graph, w, pipeline, kafka).await?;
+            let mut handle = QueryHandle::start(graph, shape);
+            handle.add_notice(notice);
+            return Ok(StatementResult::Insert(handle));
+        }
         let Some(mut ck) = checkpointing else {
             if let Some((sink, _)) = graph.sink.as_ref().filter(|(s, _)| s.needs_checkpoints()) {
                 return Err(Error::plan(format!(

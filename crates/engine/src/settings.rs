@@ -9,8 +9,10 @@ use sluice_common::{Error, Result};
 
 mod checkpoint;
 mod emit;
+mod workers;
 
 pub use checkpoint::CheckpointSettings;
+pub use workers::WorkerSettings;
 
 /// One known setting.
 struct Spec {
@@ -225,7 +227,7 @@ fn check_on_off(v: &str) -> std::result::Result<String, String> {
 
 /// Every known setting.
 fn specs() -> impl Iterator<Item = &'static Spec> {
-    SPECS.iter().chain(checkpoint::SPECS)
+    SPECS.iter().chain(checkpoint::SPECS).chain(workers::SPECS)
 }
 
 fn spec(key: &str) -> Result<&'static Spec> {
@@ -244,6 +246,8 @@ fn spec(key: &str) -> Result<&'static Spec> {
                     .any(|p| k.starts_with(p))
                 {
                     2
+                } else if k.starts_with("sluice.") {
+                    3
                 } else {
                     0
                 }
@@ -253,7 +257,10 @@ fn spec(key: &str) -> Result<&'static Spec> {
                 .filter(|key| family(key) == family(&k))
                 .collect();
             if family(&k) == 0 {
-                known.push("table.exec.*, execution.checkpointing.* (SET; lists every setting)");
+                known.push(
+                    "table.exec.*, execution.checkpointing.*, sluice.worker* (SET; lists every \
+                     setting)",
+                );
             }
             // A long key is echoed by its start only.
             let shown: String = key.chars().take(40).collect();

@@ -31,6 +31,18 @@ pub enum Exchange {
     /// Every batch to every instance (a lookup join's table; batches share
     /// their buffers, so this copies no rows).
     Broadcast,
+    /// Every row to the node's one instance in the whole job: a global
+    /// aggregate, ORDER BY, LIMIT. In one process it is [`Exchange::Forward`];
+    /// across workers ([`crate::workers`]) the instance is worker 0's.
+    Global,
+}
+
+impl Exchange {
+    /// Whether rows cross workers on this edge (every edge but a forward
+    /// one: a worker's forward edges stay in the process).
+    pub fn crosses_workers(&self) -> bool {
+        !matches!(self, Exchange::Forward)
+    }
 }
 
 #[derive(Clone)]
@@ -38,6 +50,13 @@ enum Route {
     /// One consumer channel (also used when hashing to one instance).
     Single,
     Hash(Arc<[Arc<dyn PhysicalExpr>]>),
+    /// Hashing into one worker's share of the job's instances: instance
+    /// `first + i` of `total` is channel `i`.
+    HashWithin {
+        keys: Arc<[Arc<dyn PhysicalExpr>]>,
+        first: usize,
+        total: usize,
+    },
     RoundRobin(Arc<AtomicUsize>),
     Broadcast,
 }
@@ -64,6 +83,28 @@ impl Outbox {
             Route::Single
         } else {
             Route::Hash(keys.into())
+        };
+        Outbox { outs, route }
+    }
+
+    /// Rows routed by the hash of `keys` to the instance owning their key
+    /// group among `outs.len() * workers` instances, of which `outs` are
+    /// worker `worker`'s (see [`crate::workers`]): the rows a worker reads
+    /// back from other workers are all its own.
+    pub fn hash_within(
+        outs: Vec<Sender<Message>>,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        worker: usize,
+        workers: usize,
+    ) -> Self {
+        let route = if outs.len() == 1 {
+            Route::Single
+        } else {
+            Route::HashWithin {
+                keys: keys.into(),
+                first: worker * outs.len(),
+                total: workers * outs.len(),
+            }
         };
         Outbox { outs, route }
     }
@@ -100,7 +141,16 @@ impl Outbox {
                 let i = next.fetch_add(1, Ordering::Relaxed) % self.outs.len();
                 Ok(vec![(i, batch)])
             }
-            Route::Hash(keys) => hash_partition(batch, keys, self.outs.len()),
+            Route::Hash(keys) => hash_partition(batch, keys, self.outs.len(), |h| {
+                crate::checkpoint::keys::instance_of(h, self.outs.len())
+            }),
+            Route::HashWithin { keys, first, total } => {
+                let last = self.outs.len() - 1;
+                hash_partition(batch, keys, self.outs.len(), |h| {
+                    (crate::checkpoint::keys::instance_of(h, *total).saturating_sub(*first))
+                        .min(last)
+                })
+            }
             Route::Broadcast => Ok((0..self.outs.len()).map(|i| (i, batch.clone())).collect()),
         }
     }
@@ -138,10 +188,13 @@ impl Outbox {
     }
 }
 
-fn hash_partition(
+/// Split `batch` over `n` destinations by the one `dest` gives each row's
+/// key hash (below `n`).
+pub(crate) fn hash_partition(
     batch: RecordBatch,
     keys: &[Arc<dyn PhysicalExpr>],
     n: usize,
+    dest: impl Fn(u64) -> usize,
 ) -> Result<Vec<(usize, RecordBatch)>> {
     let rows = batch.num_rows();
     let arrays = keys
@@ -151,7 +204,7 @@ fn hash_partition(
     let hashes = crate::checkpoint::keys::hash_keys(&arrays, rows)?;
     let mut indices: Vec<Vec<u32>> = vec![Vec::with_capacity(rows / n + 1); n];
     for (row, h) in hashes.iter().enumerate() {
-        indices[crate::checkpoint::keys::instance_of(*h, n)].push(row as u32);
+        indices[dest(*h)].push(row as u32);
     }
     let mut parts = Vec::with_capacity(n);
     for (i, idx) in indices.into_iter().enumerate() {

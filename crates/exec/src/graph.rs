@@ -11,7 +11,7 @@ use sluice_common::{Message, Result};
 use tokio::sync::mpsc::{channel, Receiver};
 use tokio::task::JoinSet;
 
-use crate::checkpoint::launch::Launching;
+use crate::checkpoint::launch::{node_key, Launching};
 use crate::checkpoint::{CheckpointConfig, JobCheckpoints};
 use crate::exchange::{Exchange, Outbox};
 use crate::gather::run_gather;
@@ -22,6 +22,7 @@ use crate::row::{Chain, RowFunction, RowOperator};
 use crate::runtime::{run_operator, run_sink, CHANNEL_CAPACITY};
 use crate::sink::Sink;
 use crate::source::{Source, SourceContext};
+use crate::workers::{Crossing, WorkerRoute, Workers};
 
 /// What a node runs.
 pub enum NodeKind {
@@ -243,7 +244,7 @@ impl StreamNode {
                             let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
                             Some(keys.join(", "))
                         }
-                        Exchange::Forward | Exchange::Broadcast => None,
+                        Exchange::Forward | Exchange::Broadcast | Exchange::Global => None,
                     })
                     .collect();
                 let hash = (!groups.is_empty()).then_some(groups);
@@ -283,6 +284,9 @@ pub struct StreamGraph {
     /// Gathers keep a timing-independent order (bounded queries: a script
     /// gives the same output every run); otherwise rows pass as they come.
     pub ordered: bool,
+    /// The other processes running this query with this one, if any
+    /// ([`crate::workers`]).
+    pub workers: Option<Arc<dyn Workers>>,
 }
 
 impl StreamGraph {
@@ -339,11 +343,17 @@ fn launch_with(
     ck: Option<&Launching>,
 ) -> Option<Receiver<Message>> {
     let (tx, rx) = channel(CHANNEL_CAPACITY);
+    let ids = match &graph.workers {
+        Some(_) => node_ids(&graph.plan()),
+        None => Vec::new(),
+    };
     let root = graph.root;
     let out = Outbox::single(tx);
     let ctx = Launch {
         parallelism: graph.parallelism,
         ordered: graph.ordered,
+        workers: graph.workers.as_ref(),
+        ids: &ids,
     };
     if root.parallelism() > 1 {
         // One stream out, in an order that does not depend on timing.
@@ -364,11 +374,24 @@ fn launch_with(
 
 /// How a graph's tasks are made.
 #[derive(Clone, Copy)]
-struct Launch {
+struct Launch<'a> {
     /// Threads a parallel source may use.
     parallelism: usize,
     /// Gathers keep a timing-independent order.
     ordered: bool,
+    /// The job's workers, when it has several.
+    workers: Option<&'a Arc<dyn Workers>>,
+    /// Plan ids of the operator nodes, by [`node_key`] (with workers).
+    ids: &'a [(usize, NodeId)],
+}
+
+/// Every node's plan id by its counters' address.
+fn node_ids(plan: &PlanNode) -> Vec<(usize, NodeId)> {
+    let mut out = vec![(Arc::as_ptr(&plan.metrics) as usize, plan.id)];
+    for c in &plan.children {
+        out.extend(node_ids(c));
+    }
+    out
 }
 
 /// Copy every message from `rx` to each of `outs` (each routes batches by
@@ -431,7 +454,7 @@ fn launch_node(
     ck: Option<&Launching>,
     tasks: &mut JoinSet<Result<()>>,
 ) {
-    let key = crate::checkpoint::launch::node_key(&node);
+    let key = node_key(&node);
     match node.kind {
         NodeKind::Shared(shared) => {
             let Ok(mut waiting) = shared.waiting.lock() else {
@@ -452,17 +475,46 @@ fn launch_node(
             tasks.spawn(run_tee(rx, outs));
             launch_node(node, vec![Outbox::single(tx)], ctx, ck, tasks);
         }
-        NodeKind::Source(source, chain) => {
+        NodeKind::Source(mut source, chain) => {
             let checkpoint = ck.and_then(|c| c.source(key));
             let out = outboxes.remove(0);
             let source_ctx = SourceContext::with_chain(out, node.metrics, chain, ctx.parallelism);
+            // Across workers a source reads its share; one that cannot
+            // split is read by worker 0 alone.
+            if let Some(w) = ctx.workers {
+                if !source.share(w.index(), w.count()) && w.index() != 0 {
+                    tasks.spawn(async move {
+                        source_ctx.finish().await;
+                        Ok(())
+                    });
+                    return;
+                }
+            }
             tasks.spawn(run_source(source, source_ctx, checkpoint));
         }
         NodeKind::Operator(ops) => {
             let p = ops.len();
             let mut receivers: Vec<Vec<(usize, Receiver<Message>)>> =
                 (0..p).map(|_| Vec::new()).collect();
+            let n_inputs = node.inputs.len();
             for (k, (input, exchange)) in node.inputs.into_iter().zip(node.exchanges).enumerate() {
+                if let (Some(w), Some(route)) = (ctx.workers, WorkerRoute::of(&exchange)) {
+                    let crossing = Crossing {
+                        node: ctx.id_of(key),
+                        input: k,
+                        inputs: n_inputs,
+                        route,
+                        schema: input.schema(),
+                    };
+                    let local: Vec<_> = (0..p).map(|_| channel(CHANNEL_CAPACITY)).collect();
+                    let mut senders = Vec::with_capacity(p);
+                    for (j, (tx, rx)) in local.into_iter().enumerate() {
+                        senders.push(tx);
+                        receivers[j].push((k, rx));
+                    }
+                    cross_workers(w.as_ref(), &crossing, input, senders, ctx, ck, tasks);
+                    continue;
+                }
                 let p_in = input.parallelism();
                 if p == 1 && p_in > 1 {
                     // Many instances into one: through an ordered gather.
@@ -485,6 +537,8 @@ fn launch_node(
                     input_outboxes.push(match &exchange {
                         Exchange::Hash(keys) => Outbox::hash(senders, keys.clone()),
                         Exchange::Forward => Outbox::round_robin(senders),
+                        // Every row to one instance (there is one).
+                        Exchange::Global => Outbox::hash(senders, vec![]),
                         Exchange::Broadcast => Outbox::broadcast_all(senders),
                     });
                 }
@@ -514,4 +568,89 @@ fn launch_node(
             }
         }
     }
+}
+
+/// The edges of `graph` that cross workers, as its launch names them.
+pub fn crossings(graph: &StreamGraph) -> Vec<Crossing> {
+    let ids = node_ids(&graph.plan());
+    let mut out = Vec::new();
+    collect_crossings(&graph.root, &ids, &mut out);
+    out
+}
+
+fn collect_crossings(node: &StreamNode, ids: &[(usize, NodeId)], out: &mut Vec<Crossing>) {
+    match &node.kind {
+        NodeKind::Source(..) => {}
+        NodeKind::Shared(shared) => {
+            if let Some(n) = shared.node.lock().ok().as_ref().and_then(|n| n.as_ref()) {
+                collect_crossings(n, ids, out);
+            }
+        }
+        NodeKind::Operator(_) => {
+            let key = node_key(node);
+            let id = ids.iter().find(|(k, _)| *k == key).map_or(0, |(_, id)| *id);
+            for (k, (input, exchange)) in node.inputs.iter().zip(&node.exchanges).enumerate() {
+                if let Some(route) = WorkerRoute::of(exchange) {
+                    if !out.iter().any(|c| c.node == id && c.input == k) {
+                        out.push(Crossing {
+                            node: id,
+                            input: k,
+                            inputs: node.inputs.len(),
+                            route,
+                            schema: input.schema(),
+                        });
+                    }
+                }
+                collect_crossings(input, ids, out);
+            }
+        }
+    }
+}
+
+impl Launch<'_> {
+    /// The plan id of the node whose key is `key`.
+    fn id_of(&self, key: usize) -> NodeId {
+        self.ids
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(0, |(_, id)| *id)
+    }
+}
+
+/// Launch `input` into the writer of `edge`, and the edge's reader into
+/// `senders` (the consumer's local instances).
+fn cross_workers(
+    workers: &dyn Workers,
+    edge: &Crossing,
+    input: StreamNode,
+    senders: Vec<tokio::sync::mpsc::Sender<Message>>,
+    ctx: Launch,
+    ck: Option<&Launching>,
+    tasks: &mut JoinSet<Result<()>>,
+) {
+    let (writer, reader) = match (workers.writer(edge), workers.reader(edge)) {
+        (Ok(w), Ok(r)) => (w, r),
+        (Err(e), _) | (_, Err(e)) => {
+            tasks.spawn(async move { Err(e) });
+            return;
+        }
+    };
+    let (tx, rx) = channel(CHANNEL_CAPACITY);
+    let p_in = input.parallelism();
+    let outboxes = if p_in > 1 {
+        gather(p_in, Outbox::single(tx), false, tasks)
+    } else {
+        vec![Outbox::single(tx)]
+    };
+    launch_node(input, outboxes, ctx, ck, tasks);
+    tasks.spawn(writer.run(rx));
+    let out = match &edge.route {
+        WorkerRoute::Hash(keys) => {
+            Outbox::hash_within(senders, keys.clone(), workers.index(), workers.count())
+        }
+        WorkerRoute::Broadcast => Outbox::broadcast_all(senders),
+        WorkerRoute::Global => Outbox::hash(senders, vec![]),
+    };
+    let source_ctx = SourceContext::with_chain(out, Arc::default(), Chain::default(), 1);
+    tasks.spawn(reader.run(source_ctx));
 }

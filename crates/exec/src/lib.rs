@@ -32,3 +32,4 @@ pub mod sink;
 pub mod source;
 pub mod time;
 pub mod watermark;
+pub mod workers;

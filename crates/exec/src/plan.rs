@@ -134,16 +134,30 @@ impl PlanNode {
         h.0
     }
 
+    /// [`PlanNode::fingerprint`] leaving out each node's parallelism: equal
+    /// for the workers of one job, whatever the parallelism each runs at.
+    pub fn shape_fingerprint(&self) -> u64 {
+        let mut h = Fnv::default();
+        self.hash_shape(&mut h, false);
+        h.0
+    }
+
     fn hash_into(&self, h: &mut Fnv) {
+        self.hash_shape(h, true);
+    }
+
+    fn hash_shape(&self, h: &mut Fnv, parallelism: bool) {
         h.write(&self.id.to_le_bytes());
         h.write(self.line.as_bytes());
-        h.write(&(self.parallelism as u64).to_le_bytes());
+        if parallelism {
+            h.write(&(self.parallelism as u64).to_le_bytes());
+        }
         h.write(format!("{:?}", self.partitioning).as_bytes());
         h.write(columns(&self.schema).as_bytes());
         h.write(format!("{:?}", self.upsert_key).as_bytes());
         h.write(&(self.children.len() as u64).to_le_bytes());
         for c in &self.children {
-            c.hash_into(h);
+            c.hash_shape(h, parallelism);
         }
     }
 

@@ -363,6 +363,13 @@ pub trait Source: Send + 'static {
     /// Produce until done or until the output closes.
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()>;
 
+    /// Read only the share of worker `worker` of `workers` (see
+    /// [`crate::workers`]). `false` when it cannot split: worker 0 then
+    /// reads all of it and the others nothing.
+    fn share(&mut self, _worker: usize, _workers: usize) -> bool {
+        false
+    }
+
     /// Whether it can resume from a recorded position (see
     /// [`SourceContext::barrier_due`]); a job reading a source that cannot
     /// refuses checkpoints.

@@ -20,6 +20,7 @@ mod position;
 mod sink;
 mod source;
 mod transactions;
+pub mod workers;
 
 pub use client::{create_topic, describe_topic, set_group_offset, PartitionInfo};
 pub use connector::KafkaConnector;

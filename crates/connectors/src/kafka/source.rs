@@ -46,13 +46,20 @@ pub struct KafkaSource {
     cfg: KafkaSourceConfig,
     /// A restored source's positions (see [`super::position`]).
     resume: Option<super::position::Resume>,
+    /// Across workers: this worker's index and the number of workers; it
+    /// reads the partitions `p` with `p mod workers == index`.
+    share: Option<(usize, usize)>,
 }
 
 impl KafkaSource {
     /// A source for `cfg` (checks the formats against the columns).
     pub fn try_new(cfg: KafkaSourceConfig) -> Result<Self> {
         RecordDecoder::new(&cfg.options, Arc::clone(cfg.scan.made()), &cfg.metadata)?;
-        Ok(KafkaSource { cfg, resume: None })
+        Ok(KafkaSource {
+            cfg,
+            resume: None,
+            share: None,
+        })
     }
 }
 
@@ -93,10 +100,23 @@ impl Source for KafkaSource {
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
         let options = self.cfg.options.clone();
-        let starts = tokio::task::spawn_blocking(move || start_positions(&options))
+        let mut starts = tokio::task::spawn_blocking(move || start_positions(&options))
             .await
             .map_err(|e| Error::internal(format!("Kafka metadata task failed: {e}")))??;
+        if let Some((index, workers)) = self.share {
+            starts.retain(|(p, _, _)| p.id as usize % workers == index);
+            if starts.is_empty() {
+                // More workers than partitions: this one has none.
+                ctx.finish().await;
+                return Ok(());
+            }
+        }
         self.consume(starts, ctx).await
+    }
+
+    fn share(&mut self, worker: usize, workers: usize) -> bool {
+        self.share = Some((worker, workers));
+        true
     }
 
     fn checkpoints(&self) -> bool {

@@ -7,7 +7,6 @@ use datafusion::logical_expr::Expr;
 use sluice_common::changelog::ChangelogMode;
 use sluice_common::window::WindowKind;
 use sluice_common::{Error, Result};
-use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
 use sluice_exec::operators::partial_aggregate::PartialAggregate;
 use sluice_exec::operators::session::{SessionAggregate, SessionConfig};
@@ -271,10 +270,6 @@ pub(crate) fn keyed(
 ) -> Result<StreamNode> {
     let instances = if keys.is_empty() { 1 } else { p.parallelism };
     let ops = (0..instances).map(|_| make()).collect::<Result<Vec<_>>>()?;
-    let exchange = if instances > 1 {
-        Exchange::Hash(keys)
-    } else {
-        Exchange::Forward
-    };
+    let exchange = p.exchange(keys, instances);
     Ok(StreamNode::parallel(ops, vec![input], vec![exchange]))
 }

@@ -80,14 +80,10 @@ pub(crate) fn plan_join(p: &StreamPlanner, j: &Join) -> Result<Planned> {
         .filter(|_| updating == [false, false] && kind.emits_pairs() && window.is_none());
     let lookup = lookup_stream(kind, [left.bounded, right.bounded], updating)
         .filter(|_| window.is_none() && interval.is_none());
-    let mut exchanges = if p.parallelism > 1 {
-        vec![
-            Exchange::Hash(spec.left_keys.clone()),
-            Exchange::Hash(spec.right_keys.clone()),
-        ]
-    } else {
-        vec![Exchange::Forward, Exchange::Forward]
-    };
+    let mut exchanges = vec![
+        p.exchange(spec.left_keys.clone(), p.parallelism),
+        p.exchange(spec.right_keys.clone(), p.parallelism),
+    ];
     let factory: Box<dyn Fn() -> Result<Box<dyn Operator>>> = if let Some(stream) = lookup {
         // The stream keeps its time attributes and window columns: each
         // row is joined and emitted as it arrives.
@@ -194,7 +190,9 @@ fn plan_not_in(p: &StreamPlanner, j: &Join, left: Planned, right: Planned) -> Re
         ];
         (p.parallelism, exchanges)
     } else {
-        (1, vec![Exchange::Forward, Exchange::Forward])
+        let left = spec.left_keys.get(1..).unwrap_or_default().to_vec();
+        let right = spec.right_keys.get(1..).unwrap_or_default().to_vec();
+        (1, vec![p.exchange(left, 1), p.exchange(right, 1)])
     };
     let cfg = JoinConfig {
         spec,

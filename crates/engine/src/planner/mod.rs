@@ -167,6 +167,9 @@ pub struct StreamPlanner<'a> {
     pub(crate) follow_views: bool,
     /// Tables scanned more than once, read once (by table name).
     pub(crate) shared: std::cell::RefCell<std::collections::HashMap<String, shared::SharedScan>>,
+    /// Processes running the query together (`sluice.workers`): edges into
+    /// keyed and global operators then cross them even at parallelism 1.
+    pub(crate) workers: usize,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -183,7 +186,47 @@ impl<'a> StreamPlanner<'a> {
             emit: None,
             source_idle: None,
             follow_views: false,
+            workers: 1,
         }
+    }
+
+    /// The query runs in `workers` processes ([`sluice_exec::workers`]).
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// How rows reach an operator with `instances` instances keyed by
+    /// `keys`: hashed when it has several instances or the job several
+    /// workers; without keys, to its one instance of the whole job.
+    pub(crate) fn exchange(
+        &self,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+        instances: usize,
+    ) -> sluice_exec::exchange::Exchange {
+        use sluice_exec::exchange::Exchange;
+        let across = self.workers > 1;
+        if across && keys.is_empty() {
+            Exchange::Global
+        } else if across || instances > 1 {
+            Exchange::Hash(keys)
+        } else {
+            Exchange::Forward
+        }
+    }
+
+    /// Put `op`, which reads every row of the query (ORDER BY, LIMIT), over
+    /// `input`: in one instance of the whole job.
+    pub(crate) fn wrap_global(
+        &self,
+        input: Planned,
+        op: Box<dyn sluice_exec::operator::Operator>,
+    ) -> Planned {
+        let mut planned = self.wrap(input, op);
+        if self.workers > 1 {
+            planned.node.exchanges = vec![sluice_exec::exchange::Exchange::Global];
+        }
+        planned
     }
 
     /// Follow running materialized views (planning a job, not a SELECT).
@@ -362,7 +405,7 @@ impl<'a> StreamPlanner<'a> {
                     }
                 };
                 let op = LimitOperator::new(input.arrow_schema(), skip, fetch);
-                Ok(self.wrap(input, Box::new(op)))
+                Ok(self.wrap_global(input, Box::new(op)))
             }
             LogicalPlan::Sort(s) => sort::plan_sort(self, s),
             LogicalPlan::Distinct(_) => Err(Error::plan(
@@ -425,7 +468,7 @@ impl<'a> StreamPlanner<'a> {
         }
         let key = input.changelog.upsert_key().map(<[usize]>::to_vec);
         let op = FoldOperator::try_new(&input.materialize_schema(), key)?;
-        Ok(self.wrap(input, Box::new(op)))
+        Ok(self.wrap_global(input, Box::new(op)))
     }
 
     fn plan_window_tvf(&self, tvf: &WindowTvfNode) -> Result<Planned> {

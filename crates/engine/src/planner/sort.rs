@@ -20,7 +20,7 @@ pub(crate) fn plan_sort(p: &StreamPlanner, sort: &Sort) -> Result<Planned> {
     }
     let keys = sort_keys(p, &sort.expr, &input.schema)?;
     let op = SortOperator::new(input.schema.inner().clone(), keys, sort.fetch);
-    Ok(p.wrap(input, Box::new(op)))
+    Ok(p.wrap_global(input, Box::new(op)))
 }
 
 /// ORDER BY keys over `schema` as the operators take them.

@@ -15,7 +15,6 @@ use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::PhysicalExpr;
 use sluice_common::changelog::ChangelogMode;
 use sluice_common::{Error, Result};
-use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
 use sluice_exec::operator::Operator;
 use sluice_exec::operators::join::temporal::{TemporalConfig, TemporalJoin};
@@ -151,14 +150,10 @@ pub(crate) fn plan_temporal(
             TemporalJoin::try_new(cfg.clone(), &ls, &rs).map(|o| Box::new(o) as Box<dyn Operator>)
         })
         .collect::<Result<Vec<_>>>()?;
-    let exchanges = if p.parallelism > 1 {
-        vec![
-            Exchange::Hash(spec.left_keys),
-            Exchange::Hash(spec.right_keys),
-        ]
-    } else {
-        vec![Exchange::Forward, Exchange::Forward]
-    };
+    let exchanges = vec![
+        p.exchange(spec.left_keys, p.parallelism),
+        p.exchange(spec.right_keys, p.parallelism),
+    ];
     let exprs = project
         .iter()
         .map(|&i| {

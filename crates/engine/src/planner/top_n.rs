@@ -190,11 +190,7 @@ pub(crate) fn plan_top_n(p: &StreamPlanner, w: &Window, predicate: &Expr) -> Res
                 .map(|op| Box::new(op) as Box<dyn Operator>)
         })
         .collect::<Result<Vec<_>>>()?;
-    let exchange = if instances > 1 {
-        Exchange::Hash(partition)
-    } else {
-        Exchange::Forward
-    };
+    let exchange = p.exchange(partition, instances);
     let width = w.schema.fields().len();
     let mut rowtime = vec![false; width];
     if let Some(i) = version_time {

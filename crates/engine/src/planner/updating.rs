@@ -6,7 +6,6 @@ use std::sync::Arc;
 use datafusion::logical_expr::logical_plan::Aggregate;
 use sluice_common::changelog::ChangelogMode;
 use sluice_common::Result;
-use sluice_exec::exchange::Exchange;
 use sluice_exec::graph::StreamNode;
 use sluice_exec::operator::Operator;
 use sluice_exec::operators::mini_batch::MiniBatch;
@@ -49,11 +48,7 @@ pub(crate) fn plan_updating_aggregate(
         })
         .collect::<Result<Vec<_>>>()
         .map_err(|e| e.near_any(first_aggregate_or_group(agg)))?;
-    let exchange = if instances > 1 {
-        Exchange::Hash(keys.clone())
-    } else {
-        Exchange::Forward
-    };
+    let exchange = p.exchange(keys.clone(), instances);
     let n = agg.schema.fields().len();
     let planned = Planned {
         node: StreamNode::parallel(ops, vec![node], vec![exchange]),
