@@ -19,6 +19,7 @@ use sluice_common::{changelog, Error, Result};
 use sluice_connectors::memory::MemoryStore;
 use sluice_exec::graph::StreamGraph;
 use sluice_exec::sink::Resume;
+use sluice_exec::workers::Across;
 
 use crate::checkpoints::JobCheckpointing;
 use sluice_sql::legacy::rewrite_group_windows;
@@ -333,12 +334,18 @@ impl Session {
         if std::env::var_os("SLUICE_TMP_PLAN").is_some() {
             eprintln!("{}", plan.display_indent());
         }
-        let (workers, parallelism, ttl, mini_batch, emit, idle, checkpoints) = {
+        let (across, parallelism, ttl, mini_batch, emit, idle, checkpoints) = {
             let settings = self.settings();
             (
-                match job {
-                    Some(_) => settings.workers()?.map_or(1, |w| w.count),
-                    None => 1,
+                match &plan {
+                    LogicalPlan::Dml(_) => settings.workers()?.map(|w| Across {
+                        workers: w.count,
+                        pipeline: settings
+                            .value("pipeline.name")
+                            .unwrap_or("<pipeline.name>")
+                            .to_string(),
+                    }),
+                    _ => None,
                 },
                 settings.parallelism(),
                 settings.state_ttl(),
@@ -357,7 +364,7 @@ impl Session {
             .with_emit_strategy(emit)
             .with_source_idle_timeout(idle)
             .with_follow_views(matches!(plan, LogicalPlan::Dml(_)))
-            .with_workers(workers);
+            .with_workers(across.as_ref().map_or(1, |a| a.workers));
         match &plan {
             LogicalPlan::Dml(dml)
                 if matches!(
@@ -417,6 +424,7 @@ impl Session {
                     parallelism,
                     ordered: bounded,
                     workers: None,
+                    across,
                 };
                 Ok((graph, shape, checkpointing, kafka))
             }
@@ -433,6 +441,7 @@ impl Session {
                     sink: None,
                     parallelism,
                     workers: None,
+                    across: None,
                 };
                 Ok((graph, shape, None, None))
             }

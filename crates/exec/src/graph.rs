@@ -22,7 +22,7 @@ use crate::row::{Chain, RowFunction, RowOperator};
 use crate::runtime::{run_operator, run_sink, CHANNEL_CAPACITY};
 use crate::sink::Sink;
 use crate::source::{Source, SourceContext};
-use crate::workers::{Crossing, WorkerRoute, Workers};
+use crate::workers::{Across, Crossing, WorkerRoute, Workers};
 
 /// What a node runs.
 pub enum NodeKind {
@@ -248,10 +248,15 @@ impl StreamNode {
                     })
                     .collect();
                 let hash = (!groups.is_empty()).then_some(groups);
+                let id = next.next;
+                let mut line = ops[0].describe();
+                if let Some(across) = &next.across {
+                    line.push_str(&self.across_line(across, id));
+                }
                 PlanNode {
                     id: 0,
                     operator: ops[0].name().to_string(),
-                    line: ops[0].describe(),
+                    line,
                     parallelism: ops.len(),
                     partitioning: hash.map_or(Partitioning::Forward, Partitioning::Hash),
                     schema: ops[0].output_schema(),
@@ -271,6 +276,34 @@ pub struct Numbering {
     /// The next node id.
     pub next: NodeId,
     shared: Vec<(usize, NodeId)>,
+    /// The job runs on several workers: edges that cross them are marked.
+    pub across: Option<Across>,
+}
+
+impl StreamNode {
+    /// EXPLAIN's note on the inputs of this node (plan id `id`) that cross
+    /// workers: how rows are routed and through which topic.
+    fn across_line(&self, across: &Across, id: NodeId) -> String {
+        let notes: Vec<String> = self
+            .exchanges
+            .iter()
+            .enumerate()
+            .filter_map(|(k, e)| {
+                let route = WorkerRoute::of(e)?;
+                let topic = crate::workers::topic_name(&across.pipeline, id, k);
+                let input = if self.exchanges.len() > 1 {
+                    format!("input {k} ")
+                } else {
+                    String::new()
+                };
+                Some(format!("{input}{} through {topic}", route.describe()))
+            })
+            .collect();
+        if notes.is_empty() {
+            return String::new();
+        }
+        format!(" [across {} workers: {}]", across.workers, notes.join("; "))
+    }
 }
 
 /// A query ready to run: the tree and, for `INSERT INTO`, its sink.
@@ -287,12 +320,18 @@ pub struct StreamGraph {
     /// The other processes running this query with this one, if any
     /// ([`crate::workers`]).
     pub workers: Option<Arc<dyn Workers>>,
+    /// The job is planned for several workers (EXPLAIN marks the edges
+    /// between them).
+    pub across: Option<Across>,
 }
 
 impl StreamGraph {
     /// The streaming plan (sink on top), sharing the nodes' counters.
     pub fn plan(&self) -> PlanNode {
-        let mut next = Numbering::default();
+        let mut next = Numbering {
+            across: self.across.clone(),
+            ..Numbering::default()
+        };
         let root = self.root.plan(&mut next);
         match &self.sink {
             Some((sink, metrics)) => {

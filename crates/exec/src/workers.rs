@@ -74,6 +74,40 @@ impl WorkerRoute {
     }
 }
 
+/// The repartition topic of input `input` of node `node` in job
+/// `pipeline`: `<pipeline>-<node>-repartition`, with `-<input>` before
+/// `-repartition` for inputs after the first.
+pub fn topic_name(pipeline: &str, node: NodeId, input: usize) -> String {
+    if input == 0 {
+        format!("{pipeline}-{node}-repartition")
+    } else {
+        format!("{pipeline}-{node}-{input}-repartition")
+    }
+}
+
+/// A job planned to run on several workers, for EXPLAIN.
+#[derive(Debug, Clone)]
+pub struct Across {
+    /// Workers of the job.
+    pub workers: usize,
+    /// `pipeline.name` (names the topics).
+    pub pipeline: String,
+}
+
+impl WorkerRoute {
+    /// How EXPLAIN says where rows go.
+    pub fn describe(&self) -> String {
+        match self {
+            WorkerRoute::Hash(keys) => {
+                let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+                format!("hash by [{}]", keys.join(", "))
+            }
+            WorkerRoute::Broadcast => "to every worker".into(),
+            WorkerRoute::Global => "to worker 0".into(),
+        }
+    }
+}
+
 /// One edge that crosses workers: input `input` of node `node`.
 #[derive(Debug, Clone)]
 pub struct Crossing {

@@ -50,11 +50,7 @@ impl WorkerConfig {
 
     /// The repartition topic of `edge`.
     fn topic(&self, edge: &Crossing) -> String {
-        if edge.input == 0 {
-            format!("{}-{}-repartition", self.pipeline, edge.node)
-        } else {
-            format!("{}-{}-{}-repartition", self.pipeline, edge.node, edge.input)
-        }
+        sluice_exec::workers::topic_name(&self.pipeline, edge.node, edge.input)
     }
 
     fn consumer_config(&self) -> ClientConfig {
