@@ -28,6 +28,10 @@ Options:
                         BOOTSTRAP and compare Sluice reading it (q0, q2 into a blackhole,
                         q1 into another topic) with a bare rdkafka consumer, and with that
                         consumer decoding every record with arrow-json
+  --workers 1,2,3       with --kafka: instead, load the bids into a 6-partition topic and
+                        run bids per auction (GROUP BY) with that many `sluice worker`
+                        processes each (target/release/sluice); --broker-pid PID adds
+                        the broker's CPU
   --json                instead: write the bids as a JSON-lines file and compare Sluice
                         reading it (q0, q2) with reading its bytes, arrow-json decoding all
                         columns, and arrow-json decoding only q2's two
@@ -62,6 +66,10 @@ pub struct Args {
     pub topic: Option<String>,
     /// Measure reading a JSON-lines file of the bids instead.
     pub json: bool,
+    /// With `kafka`: run a keyed job with these many workers instead.
+    pub workers: Vec<usize>,
+    /// The broker's process, whose CPU the workers comparison adds.
+    pub broker_pid: Option<u32>,
 }
 
 pub fn parse_args() -> anyhow::Result<Parsed> {
@@ -85,6 +93,8 @@ pub fn parse_args() -> anyhow::Result<Parsed> {
         kafka: None,
         topic: None,
         json: false,
+        workers: vec![],
+        broker_pid: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -116,9 +126,22 @@ pub fn parse_args() -> anyhow::Result<Parsed> {
             "--kafka" => args.kafka = Some(value()?),
             "--topic" => args.topic = Some(value()?),
             "--json" => args.json = true,
+            "--workers" => {
+                args.workers = value()?
+                    .split(',')
+                    .map(|p| p.trim().parse::<usize>().context("--workers"))
+                    .collect::<anyhow::Result<_>>()?;
+                if args.workers.contains(&0) {
+                    bail!("--workers takes numbers from 1 up, e.g. 1,2,3");
+                }
+            }
+            "--broker-pid" => args.broker_pid = Some(value()?.parse().context("--broker-pid")?),
             "-h" | "--help" => return Ok(Parsed::Help),
             other => bail!("unknown argument {other} (see --help)"),
         }
+    }
+    if !args.workers.is_empty() && args.kafka.is_none() {
+        bail!("--workers runs over a Kafka topic: give --kafka BOOTSTRAP too");
     }
     if args.kafka.is_some() && args.topic.is_none() {
         args.topic = Some(format!("sluice-bench-{}", std::process::id()));

@@ -30,6 +30,7 @@ mod json;
 mod kafka;
 mod latency;
 mod proc_stats;
+mod workers;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -319,6 +320,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
     }
     if let Some(seconds) = args.view_latency {
         return runtime.block_on(latency::run_view(seconds, args.max_parallelism()));
+    }
+    if args.kafka.is_some() && !args.workers.is_empty() {
+        let partitions = workers::PARTITIONS;
+        runtime.block_on(kafka::prepare(args, partitions))?;
+        baselines::compare(args, "kafka", &["load"], |_| {
+            runtime.block_on(kafka::trail(args, partitions))
+        })?;
+        return workers::run(args);
     }
     if args.kafka.is_some() {
         let partitions = args.max_parallelism() as i32;

@@ -2,7 +2,23 @@
 
 /// User plus system CPU seconds used so far (clock ticks of 1/100 s).
 pub fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    stat_seconds("/proc/self/stat", 11)
+}
+
+/// CPU seconds of this process's children that were waited for.
+pub fn children_cpu_seconds() -> f64 {
+    stat_seconds("/proc/self/stat", 13)
+}
+
+/// CPU seconds of process `pid` so far.
+pub fn cpu_seconds_of(pid: u32) -> f64 {
+    stat_seconds(&format!("/proc/{pid}/stat"), 11)
+}
+
+/// The sum of the user and system clock ticks at fields `at`, `at + 1`
+/// (counted after the command name) of a `stat` file, in seconds.
+fn stat_seconds(path: &str, at: usize) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return 0.0;
     };
     // Fields after the command name (which is in parentheses): state is
@@ -17,7 +33,7 @@ pub fn cpu_seconds() -> f64 {
             .and_then(|f| f.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    (ticks(11) + ticks(12)) as f64 / 100.0
+    (ticks(at) + ticks(at + 1)) as f64 / 100.0
 }
 
 /// Peak resident set size in MiB.
