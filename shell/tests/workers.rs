@@ -3,12 +3,14 @@
 //! a row late in every run), an updating GROUP BY and a join, over bounded
 //! multi-partition topics. The union of the workers' output must equal a
 //! single process's exactly, for 1, 2 and 3 workers; workers started with
-//! different queries refuse to run.
+//! different queries refuse to run; SHOW JOBS on one worker's shell lists
+//! every worker.
 //!
 //! Needs a broker (`SLUICE_KAFKA_BOOTSTRAP`, which `scripts/test.sh` sets);
 //! without one the test says so and passes, unless `SLUICE_REQUIRE_KAFKA=1`.
 
 mod kill;
+mod pty;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -354,4 +356,99 @@ fn workers_of_different_queries_refuse_to_run() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("planned a different query"), "{err}");
     }
+}
+
+/// SHOW JOBS in the shell of one worker lists every worker of the job:
+/// its state, counters and the Kafka partitions it reads.
+#[test]
+fn show_jobs_on_a_worker_lists_every_worker() {
+    use pty::{prompt, shell, type_line};
+    let Some(bootstrap) = test_broker() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let topic = unique_name("workers-status");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(sluice_connectors::kafka::create_topic(
+        &bootstrap, &topic, 2,
+    ))
+    .expect("create topic");
+    let records: Vec<(i32, String)> = (0..100)
+        .map(|i| (i % 2, format!(r#"{{"k": {}, "v": {i}}}"#, i % 7)))
+        .collect();
+    produce(&bootstrap, &topic, &records);
+    let name = unique_name("status");
+    let statements = [
+        format!("SET 'pipeline.name' = '{name}';"),
+        format!(
+            "CREATE TABLE t (k BIGINT, v BIGINT) WITH ('connector' = 'kafka', 'topic' = \
+             '{topic}', 'properties.bootstrap.servers' = '{bootstrap}', 'format' = 'json', \
+             'scan.startup.mode' = 'earliest-offset');"
+        ),
+        "CREATE TABLE o (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');".to_string(),
+        "INSERT INTO o SELECT k, COUNT(*) FROM t GROUP BY k;".to_string(),
+    ];
+    // Worker 1 runs the job as a script (unbounded: until killed).
+    let job = dir.path().join("job.sql");
+    std::fs::write(&job, statements.join("\n")).expect("writes");
+    let mut other = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["worker", "--job"])
+        .arg(&job)
+        .args(["--workers", "2", "--index", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts worker 1");
+    // Worker 0 is a shell; its job runs in the background.
+    let home = tempfile::tempdir().expect("home");
+    let mut p = shell(home.path());
+    for s in [
+        "SET 'sluice.workers' = '2';",
+        "SET 'sluice.worker.index' = '0';",
+    ] {
+        type_line(&mut p, s);
+        prompt(&mut p);
+    }
+    for s in &statements[..3] {
+        type_line(&mut p, s);
+        prompt(&mut p);
+    }
+    type_line(&mut p, &statements[3]);
+    p.exp_string("runs as worker 0 of 2")
+        .expect("the workers met");
+    p.exp_string("Job 1 started (unbounded")
+        .expect("job started");
+    prompt(&mut p);
+    type_line(&mut p, "SET 'format' = 'csv';");
+    prompt(&mut p);
+    // Each worker reports every second: ask until both have, each with
+    // its partition and every record read.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        type_line(&mut p, "SHOW JOBS;");
+        let out = prompt(&mut p);
+        let line = |w: usize| {
+            out.lines()
+                .find(|l| l.starts_with(&format!("1 worker {w},RUNNING")))
+                .map(str::to_string)
+        };
+        if let (Some(w0), Some(w1)) = (line(0), line(1)) {
+            if w0.contains(",50,") && w1.contains(",50,") {
+                assert!(w0.contains("Kafka partitions [0], lag "), "{w0}");
+                assert!(w1.contains("Kafka partitions [1], lag "), "{w1}");
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no status of both workers:\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    type_line(&mut p, "STOP JOB 1;");
+    p.exp_string("Job 1 stopped").expect("stopped");
+    prompt(&mut p);
+    let _ = other.kill();
+    let _ = other.wait();
+    pty::exit(p);
 }

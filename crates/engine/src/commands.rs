@@ -67,13 +67,15 @@ impl Session {
             .jobs()
             .list()
             .into_iter()
-            .map(|j| {
+            .flat_map(|j| {
                 let s = &j.summary;
                 let state = match &j.state {
                     crate::jobs::JobState::Failed(e) => format!("FAILED: {e}"),
                     other => other.to_string(),
                 };
-                vec![
+                let workers: Vec<Vec<String>> =
+                    s.workers.iter().map(|w| worker_row(j.id, w)).collect();
+                std::iter::once(vec![
                     j.id.to_string(),
                     state,
                     format!("{:.1}s", s.elapsed.as_secs_f64()),
@@ -84,7 +86,8 @@ impl Session {
                     s.watermark.display(),
                     checkpoint_cell(s.checkpoints.as_ref()),
                     j.statement,
-                ]
+                ])
+                .chain(workers)
             })
             .collect();
         string_rows(
@@ -103,6 +106,29 @@ impl Session {
             rows,
         )
     }
+}
+
+/// SHOW JOBS' row of worker `w` of job `job` (a job spread over workers):
+/// what it last reported, and how long ago.
+fn worker_row(job: u64, w: &sluice_exec::workers::WorkerStatus) -> Vec<String> {
+    let parts: Vec<String> = w.lag.iter().map(|(p, _)| p.to_string()).collect();
+    let lag: i64 = w.lag.iter().map(|(_, l)| l.max(&0)).sum();
+    vec![
+        format!("{job} worker {}", w.worker),
+        format!(
+            "{} ({:.1}s ago)",
+            w.state.to_uppercase(),
+            w.age_ms as f64 / 1000.0
+        ),
+        format!("{:.1}s", w.elapsed_ms as f64 / 1000.0),
+        w.rows_in.to_string(),
+        w.rows_out.to_string(),
+        "-".into(),
+        "-".into(),
+        sluice_common::Watermark(w.watermark).display(),
+        "-".into(),
+        format!("Kafka partitions [{}], lag {lag}", parts.join(", ")),
+    ]
 }
 
 /// SHOW JOBS' account of a job's checkpoints: the last one's id, age,

@@ -9,6 +9,8 @@ use sluice_common::{Error, Fold, Message, Result, SourceLocation, Watermark};
 use sluice_exec::checkpoint::{CheckpointConfig, CheckpointStats, JobCheckpoints};
 use sluice_exec::graph::{launch, launch_checkpointed, StreamGraph};
 use sluice_exec::plan::PlanNode;
+use sluice_exec::workers::{WorkerStatus, Workers};
+use std::sync::Arc;
 use tokio::sync::mpsc::Receiver;
 use tokio::task::JoinSet;
 
@@ -48,6 +50,8 @@ pub struct QuerySummary {
     pub elapsed: Duration,
     /// A checkpointing job's checkpoints so far.
     pub checkpoints: Option<CheckpointStats>,
+    /// A job spread over workers: what each worker said last.
+    pub workers: Vec<WorkerStatus>,
 }
 
 /// A live view of a query's counters that outlives its handle (the shell's
@@ -57,6 +61,7 @@ pub struct QueryProgress {
     explain: PlanNode,
     started: Instant,
     checkpoints: Option<JobCheckpoints>,
+    workers: Option<Arc<dyn Workers>>,
 }
 
 impl QueryProgress {
@@ -88,9 +93,61 @@ impl QueryProgress {
                     .map(|s| s.clone())
                     .unwrap_or_else(|p| p.into_inner().clone())
             }),
+            workers: self.workers.as_ref().map_or(vec![], |w| w.statuses()),
+        }
+    }
+
+    /// This worker's status, to tell the other workers.
+    fn worker_status(&self, worker: usize, state: &str) -> WorkerStatus {
+        let e = &self.explain;
+        WorkerStatus {
+            worker,
+            state: state.to_string(),
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+            rows_in: e.source_rows(),
+            rows_out: e.metrics.rows_out(),
+            watermark: e.metrics.watermark().millis(),
+            lag: e.partition_lag(),
+            age_ms: 0,
         }
     }
 }
+
+/// Tells the other workers how this one's job is doing, every second,
+/// and that it ended when dropped (with its [`QueryHandle`]).
+struct Reporter {
+    task: tokio::task::JoinHandle<()>,
+    progress: QueryProgress,
+    workers: Arc<dyn Workers>,
+}
+
+impl Reporter {
+    fn start(progress: QueryProgress, workers: Arc<dyn Workers>) -> Self {
+        let (p, w) = (progress.clone(), Arc::clone(&workers));
+        let task = tokio::spawn(async move {
+            loop {
+                w.publish(&p.worker_status(w.index(), "running"));
+                tokio::time::sleep(REPORT_EVERY).await;
+            }
+        });
+        Reporter {
+            task,
+            progress,
+            workers,
+        }
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        self.task.abort();
+        let w = &self.workers;
+        w.publish(&self.progress.worker_status(w.index(), "ended"));
+    }
+}
+
+/// How often a worker reports its status.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// What a query's result is: bounded or not, append-only or updating.
 #[derive(Debug, Clone)]
@@ -126,6 +183,8 @@ pub struct QueryHandle {
     done: bool,
     /// What the job says when it starts (it resumes from a checkpoint).
     notice: Option<String>,
+    /// A job spread over workers: its status reports.
+    reporter: Option<Reporter>,
 }
 
 impl QueryHandle {
@@ -142,12 +201,21 @@ impl QueryHandle {
                 explain,
                 started: Instant::now(),
                 checkpoints: None,
+                workers: None,
             },
             schema,
             shape,
             done: false,
             notice: None,
+            reporter: None,
         }
+    }
+
+    /// The job runs as one of `workers`: report its status to them, and
+    /// show theirs with its own.
+    pub(crate) fn report_to(&mut self, workers: Arc<dyn Workers>) {
+        self.progress.workers = Some(Arc::clone(&workers));
+        self.reporter = Some(Reporter::start(self.progress.clone(), workers));
     }
 
     /// Start an INSERT job that checkpoints by `cfg`; `notice` says where
@@ -170,11 +238,13 @@ impl QueryHandle {
                 explain,
                 started: Instant::now(),
                 checkpoints: Some(checkpoints),
+                workers: None,
             },
             schema,
             shape,
             done: false,
             notice,
+            reporter: None,
         })
     }
 

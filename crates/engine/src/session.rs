@@ -475,8 +475,12 @@ impl Session {
                 ));
             }
             let notice = crate::workers::join(&mut graph, w, pipeline, kafka).await?;
+            let workers = graph.workers.clone();
             let mut handle = QueryHandle::start(graph, shape);
             handle.add_notice(notice);
+            if let Some(w) = workers {
+                handle.report_to(w);
+            }
             return Ok(StatementResult::Insert(handle));
         }
         let Some(mut ck) = checkpointing else {

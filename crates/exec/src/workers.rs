@@ -132,8 +132,29 @@ pub trait EdgeWriter: Send {
     async fn run(self: Box<Self>, input: Receiver<Message>) -> Result<()>;
 }
 
+/// What a worker last said of its share of the job (SHOW JOBS).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkerStatus {
+    /// The worker's index.
+    pub worker: usize,
+    /// `running`, or `ended` once its job ended or stopped.
+    pub state: String,
+    /// Milliseconds since its job started.
+    pub elapsed_ms: u64,
+    /// Rows its sources read.
+    pub rows_in: u64,
+    /// Rows it wrote to its sink.
+    pub rows_out: u64,
+    /// Its sink's watermark (milliseconds; `i64::MIN`: none yet).
+    pub watermark: i64,
+    /// The Kafka partitions it reads, with the records not yet read.
+    pub lag: Vec<(i32, i64)>,
+    /// How long ago it said so (set by the reader of the statuses).
+    pub age_ms: u64,
+}
+
 /// The workers of a job: this one's place among them and the transport.
-pub trait Workers: Send + Sync {
+pub trait Workers: Send + Sync + std::fmt::Debug {
     /// This worker's index, below [`Workers::count`].
     fn index(&self) -> usize;
 
@@ -149,6 +170,12 @@ pub trait Workers: Send + Sync {
 
     /// A line for EXPLAIN saying where `edge` travels.
     fn describe(&self, edge: &Crossing) -> String;
+
+    /// Tell the other workers how this one is doing (without waiting).
+    fn publish(&self, status: &WorkerStatus);
+
+    /// What every worker of the run said last, by index.
+    fn statuses(&self) -> Vec<WorkerStatus>;
 }
 
 /// What a reader knows of each writer: its watermark, whether it is idle

@@ -9,11 +9,13 @@
 //! mark and end of stream to every partition ([`wire`]); a reader reads
 //! its partition from where it stood when the run began and skips records
 //! of other runs. The workers meet through the control topic
-//! ([`rendezvous`]) before any of them writes. The job creates the topics
-//! it needs.
+//! ([`rendezvous`]) before any of them writes, and share their statuses
+//! through the status topic ([`status`]). The job creates the topics it
+//! needs.
 
 mod edge;
 mod rendezvous;
+mod status;
 mod wire;
 
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 use sluice_common::{Error, Result};
 use sluice_exec::source::Source;
-use sluice_exec::workers::{Crossing, EdgeWriter, Workers};
+use sluice_exec::workers::{Crossing, EdgeWriter, WorkerStatus, Workers};
 
 /// Who this worker is and where its job's topics live.
 #[derive(Debug, Clone)]
@@ -46,6 +48,10 @@ pub struct WorkerConfig {
 impl WorkerConfig {
     fn control_topic(&self) -> String {
         format!("{}-workers", self.pipeline)
+    }
+
+    fn status_topic(&self) -> String {
+        format!("{}-status", self.pipeline)
     }
 
     /// The repartition topic of `edge`.
@@ -103,6 +109,15 @@ pub struct KafkaWorkers {
     /// Where this worker's partition of each repartition topic began.
     starts: Vec<(String, i64)>,
     producer: FutureProducer,
+    /// Every worker's latest status, kept by `follower`.
+    statuses: status::Latest,
+    follower: tokio::task::AbortHandle,
+}
+
+impl Drop for KafkaWorkers {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
 }
 
 impl std::fmt::Debug for KafkaWorkers {
@@ -120,15 +135,20 @@ impl KafkaWorkers {
     /// worker's partitions end, and meet the other workers; `plan` is the
     /// fingerprint every worker's plan must have.
     pub async fn join(cfg: WorkerConfig, crossings: &[Crossing], plan: String) -> Result<Self> {
-        let mut topics: Vec<(String, i32)> = vec![(cfg.control_topic(), 1)];
+        let mut topics: Vec<(String, i32)> =
+            vec![(cfg.control_topic(), 1), (cfg.status_topic(), 1)];
         for c in crossings {
             topics.push((cfg.topic(c), cfg.count as i32));
         }
         create_topics(&cfg, &topics).await?;
         let c = cfg.clone();
         let edges: Vec<String> = crossings.iter().map(|e| cfg.topic(e)).collect();
-        let (run, starts) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let (run, starts, status_start) = tokio::task::spawn_blocking(move || -> Result<_> {
             let consumer: BaseConsumer = c.client()?;
+            let status = c.status_topic();
+            let (_, status_start) = consumer
+                .fetch_watermarks(&status, 0, Duration::from_secs(10))
+                .map_err(|e| c.error(&format!("cannot read the end of {status}"), &e))?;
             let mut starts = Vec::with_capacity(edges.len());
             for t in edges {
                 let (_, end) = consumer
@@ -137,7 +157,7 @@ impl KafkaWorkers {
                 starts.push((t, end));
             }
             let run = rendezvous::rendezvous(&c, &plan, rendezvous::nonce())?;
-            Ok((run, starts))
+            Ok((run, starts, status_start))
         })
         .await
         .map_err(|e| Error::internal(format!("worker rendezvous task failed: {e}")))??;
@@ -145,11 +165,21 @@ impl KafkaWorkers {
             .producer_config()
             .create()
             .map_err(|e| cfg.error("producer", &e))?;
+        let statuses = status::Latest::default();
+        let follower = tokio::spawn(status::follow(
+            cfg.clone(),
+            status_start,
+            run,
+            Arc::clone(&statuses),
+        ))
+        .abort_handle();
         Ok(KafkaWorkers {
             cfg,
             run,
             starts,
             producer,
+            statuses,
+            follower,
         })
     }
 }
@@ -192,6 +222,14 @@ impl Workers for KafkaWorkers {
 
     fn describe(&self, edge: &Crossing) -> String {
         format!("across workers through topic {}", self.cfg.topic(edge))
+    }
+
+    fn publish(&self, s: &WorkerStatus) {
+        status::publish(&self.producer, &self.cfg.status_topic(), self.run, s);
+    }
+
+    fn statuses(&self) -> Vec<WorkerStatus> {
+        status::read(&self.statuses)
     }
 }
 
