@@ -467,6 +467,7 @@ mod tests {
             watermark: sluice_common::Watermark(0),
             elapsed: Duration::from_millis(2500),
             checkpoints: None,
+            workers: vec![],
         };
         assert_eq!(
             status_line(&s, 3, 480.0),
