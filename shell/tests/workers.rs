@@ -16,9 +16,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use kill::{folded_changelogs, Rng};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
+use kill::{csv_rows, folded_changelogs, produce, Rng};
 use sluice_slt::kafka::{test_broker, unique_name};
 
 /// Partitions of the bids topic, and bids in each.
@@ -38,36 +36,6 @@ const FIRST_PHASE: usize = 2000;
 /// read in.
 const LATE_AT: usize = 2900;
 const LATE_AUCTION: u64 = 999_999;
-
-/// Write `records` (partition, JSON value) to `topic`, every delivery
-/// awaited.
-fn produce(bootstrap: &str, topic: &str, records: &[(i32, String)]) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .create()
-            .expect("producer");
-        let mut waiting = Vec::with_capacity(records.len());
-        for (p, value) in records {
-            let record = FutureRecord::<(), str>::to(topic)
-                .partition(*p)
-                .payload(value);
-            waiting.push(
-                producer
-                    .send_result(record)
-                    .map_err(|(e, _)| e)
-                    .expect("queued"),
-            );
-        }
-        for w in waiting {
-            w.await
-                .expect("delivered")
-                .map_err(|(e, _)| e)
-                .expect("delivered");
-        }
-    });
-}
 
 /// Create the topics of one run.
 fn create_topics(bootstrap: &str, bids: &str, auctions: &str) {
@@ -159,20 +127,6 @@ fn script(name: &str, out: &Path, bootstrap: &str, bids: &str, auctions: &str) -
         kafka(bids, BID_PARTITIONS, BIDS_PER_PARTITION),
         kafka(auctions, AUCTION_PARTITIONS, AUCTIONS_PER_PARTITION),
     )
-}
-
-/// Sorted data lines of the CSV part files under `dir` (headers left out).
-fn csv_rows(dir: &Path) -> Vec<String> {
-    let mut rows = Vec::new();
-    for e in std::fs::read_dir(dir).expect("reads dir").flatten() {
-        if e.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let text = std::fs::read_to_string(e.path()).expect("reads");
-        rows.extend(text.lines().skip(1).map(str::to_string));
-    }
-    rows.sort();
-    rows
 }
 
 /// What a run wrote under `out`: the three tables.

@@ -203,6 +203,7 @@ pub(crate) fn configure(
         tolerable_failures: s.tolerable_failures,
         fingerprint,
         restored: restored.map(Arc::new),
+        siblings: vec![],
     };
     Ok(Some(JobCheckpointing {
         config,
@@ -211,7 +212,7 @@ pub(crate) fn configure(
     }))
 }
 
-fn check_fingerprint(l: &Loaded, fingerprint: &str, name: &str) -> Result<()> {
+pub(crate) fn check_fingerprint(l: &Loaded, fingerprint: &str, name: &str) -> Result<()> {
     if l.fingerprint == fingerprint {
         return Ok(());
     }
@@ -249,6 +250,7 @@ mod tests {
                 tolerable_failures: 0,
                 fingerprint: "fp".into(),
                 restored: restored.map(Arc::new),
+                siblings: vec![],
             },
             notice: None,
             chosen: chosen.is_some(),

@@ -461,28 +461,27 @@ impl Session {
         state: &SessionState,
         text: &str,
     ) -> Result<StatementResult> {
-        let (mut graph, shape, checkpointing, kafka) =
+        let (mut graph, shape, mut checkpointing, kafka) =
             plan_async(self.graph_here(stmt, state, Some(text)))?;
         let (workers, pipeline) = {
             let settings = self.settings();
             let name = settings.value("pipeline.name").map(str::to_string);
             (settings.workers()?, name)
         };
+        let mut joined = None;
         if let Some(w) = workers {
-            if checkpointing.is_some() {
-                return Err(Error::plan(
-                    "checkpoints of a job spread over several workers are not supported yet:                      unset 'execution.checkpointing.interval' or 'sluice.workers'",
-                ));
+            if let Some(ck) = checkpointing.as_mut() {
+                crate::workers::share_checkpoints(ck, &w)?;
             }
-            let notice = crate::workers::join(&mut graph, w, pipeline, kafka).await?;
-            let workers = graph.workers.clone();
-            let mut handle = QueryHandle::start(graph, shape);
-            handle.add_notice(notice);
-            if let Some(w) = workers {
-                handle.report_to(w);
+            let finished = checkpointing
+                .as_ref()
+                .and_then(|ck| ck.config.restored.as_ref())
+                .is_some_and(|r| r.finished);
+            if !finished {
+                joined = Some(crate::workers::join(&mut graph, w, pipeline, kafka).await?);
             }
-            return Ok(StatementResult::Insert(handle));
         }
+        let reporting = graph.workers.clone();
         let Some(mut ck) = checkpointing else {
             if let Some((sink, _)) = graph.sink.as_ref().filter(|(s, _)| s.needs_checkpoints()) {
                 return Err(Error::plan(format!(
@@ -491,12 +490,24 @@ impl Session {
                     sink.describe()
                 )));
             }
-            return Ok(StatementResult::Insert(QueryHandle::start(graph, shape)));
+            let mut handle = QueryHandle::start(graph, shape);
+            if let (Some(notice), Some(w)) = (joined, reporting) {
+                handle.add_notice(notice);
+                handle.report_to(w);
+            }
+            return Ok(StatementResult::Insert(handle));
         };
         if let Some((sink, _)) = graph.sink.as_mut() {
             let interval = ck.interval();
             match sink.prepare_checkpoints(&ck.config.job, interval).await? {
                 Resume::Any => {}
+                Resume::From(_) if reporting.is_some() => {
+                    return Err(Error::plan(format!(
+                        "{} keeps its commits in its destination, which a job spread over \
+                         workers does not support yet with checkpoints",
+                        sink.describe()
+                    )))
+                }
                 Resume::From(committed) => ck.resume_committed(committed)?,
             }
         }
@@ -518,7 +529,11 @@ impl Session {
                 done.path.display()
             )));
         }
-        let handle = QueryHandle::start_checkpointed(graph, shape, ck.config, ck.notice)?;
+        let mut handle = QueryHandle::start_checkpointed(graph, shape, ck.config, ck.notice)?;
+        if let (Some(notice), Some(w)) = (joined, reporting) {
+            handle.add_notice(notice);
+            handle.report_to(w);
+        }
         Ok(StatementResult::Insert(handle))
     }
 

@@ -79,3 +79,62 @@ pub(crate) async fn join(
         edges.len()
     ))
 }
+
+/// A checkpointing job spread over workers: each worker keeps its
+/// checkpoints in `<job dir>/worker-<i>-of-<N>` (its sink names its files
+/// `<job>-worker-<i>`), a checkpoint counts once every worker holds it,
+/// and every worker resumes from the newest one they all hold (or, when
+/// every worker's newest is its last, has finished). Newer checkpoints of
+/// this worker are abandoned, so all workers number the next ones alike.
+pub(crate) fn share_checkpoints(
+    ck: &mut crate::checkpoints::JobCheckpointing,
+    w: &WorkerSettings,
+) -> Result<()> {
+    use sluice_exec::checkpoint::store;
+    if ck.chosen {
+        return Err(Error::plan(
+            "'execution.savepoint.path' chooses one process's checkpoint; a job spread over \
+             workers resumes from the newest checkpoint every worker holds: unset it",
+        ));
+    }
+    let cfg = &mut ck.config;
+    let base = cfg.job_dir.clone();
+    let dir_of = |i: usize| base.join(format!("worker-{i}-of-{}", w.count));
+    let dirs: Vec<std::path::PathBuf> = (0..w.count).map(dir_of).collect();
+    let mine = dirs[w.index].clone();
+    let all_finished = dirs
+        .iter()
+        .all(|d| store::newest_complete(d).is_some_and(|(_, f)| f));
+    let id = if all_finished {
+        store::newest_complete(&mine).map(|(id, _)| id)
+    } else {
+        store::ids(&mine).into_iter().find(|id| {
+            dirs.iter()
+                .all(|d| store::finished_flag(d, *id) == Some(false))
+        })
+    };
+    cfg.restored = match id {
+        Some(id) => {
+            let loaded = store::load(&store::checkpoint_dir(&mine, id))?;
+            crate::checkpoints::check_fingerprint(&loaded, &cfg.fingerprint, &cfg.job)?;
+            store::discard_after(&mine, id)?;
+            Some(Arc::new(loaded))
+        }
+        None => {
+            store::discard_after(&mine, 0)?;
+            None
+        }
+    };
+    ck.notice = cfg.restored.as_ref().map(|l| {
+        format!(
+            "Job '{}' resumes from checkpoint {} ({}), the newest every worker holds.",
+            cfg.job,
+            l.id,
+            l.path.display()
+        )
+    });
+    cfg.job = format!("{}-worker-{}", cfg.job, w.index);
+    cfg.siblings = dirs.into_iter().filter(|d| *d != mine).collect();
+    cfg.job_dir = mine;
+    Ok(())
+}

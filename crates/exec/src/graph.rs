@@ -12,6 +12,7 @@ use tokio::sync::mpsc::{channel, Receiver};
 use tokio::task::JoinSet;
 
 use crate::checkpoint::launch::{node_key, Launching};
+use crate::checkpoint::KeyRange;
 use crate::checkpoint::{CheckpointConfig, JobCheckpoints};
 use crate::exchange::{Exchange, Outbox};
 use crate::gather::run_gather;
@@ -536,6 +537,16 @@ fn launch_node(
             let mut receivers: Vec<Vec<(usize, Receiver<Message>)>> =
                 (0..p).map(|_| Vec::new()).collect();
             let n_inputs = node.inputs.len();
+            // Across workers a hash-fed instance owns a share of the job's
+            // key groups: instance `w * p + i` of `N * p`.
+            let global_keys = ctx
+                .workers
+                .filter(|_| {
+                    node.exchanges
+                        .iter()
+                        .any(|e| matches!(e, Exchange::Hash(_)))
+                })
+                .map(|w| (w.index(), w.count()));
             for (k, (input, exchange)) in node.inputs.into_iter().zip(node.exchanges).enumerate() {
                 if let (Some(w), Some(route)) = (ctx.workers, WorkerRoute::of(&exchange)) {
                     let crossing = Crossing {
@@ -588,7 +599,13 @@ fn launch_node(
                 ops.into_iter().zip(receivers).zip(outboxes).enumerate()
             {
                 let checkpoint = match ck.and_then(|c| c.operator(key, i)) {
-                    Some((handle, states, keys)) => {
+                    Some((handle, states, mut keys)) => {
+                        if let Some((w, n)) = global_keys {
+                            keys = KeyRange {
+                                instance: w * keys.parallelism + i,
+                                parallelism: n * keys.parallelism,
+                            };
+                        }
                         if let Err(e) = op.restore(states, keys) {
                             tasks.spawn(async move { Err(e) });
                             continue;

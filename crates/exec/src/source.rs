@@ -221,6 +221,15 @@ impl SourceContext {
             .await
     }
 
+    /// Pass checkpoint barrier `id` on, after everything sent so far,
+    /// without a state of its own (a reader of rows from other workers,
+    /// whose upstream checkpoints them). `false` when nobody listens.
+    pub async fn forward_barrier(&self, id: CheckpointId) -> bool {
+        self.out
+            .broadcast(Message::Barrier(Barrier { checkpoint_id: id }))
+            .await
+    }
+
     /// A restored source had sent watermark `wm`: it sends only later
     /// ones (its consumers restored their own).
     pub fn resume_watermark(&self, wm: Watermark) {

@@ -19,6 +19,7 @@
 //! transport (Kafka topics) is the connector's: this module only holds the
 //! contract ([`Workers`]) and the parts that do not depend on it.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
@@ -29,6 +30,7 @@ use sluice_common::{Message, Result, Watermark};
 use tokio::sync::mpsc::Receiver;
 
 use crate::checkpoint::keys::instance_of;
+use crate::checkpoint::CheckpointId;
 use crate::exchange::{hash_partition, Exchange};
 use crate::plan::NodeId;
 use crate::source::Source;
@@ -265,6 +267,78 @@ impl WriterProgress {
     }
 }
 
+/// Barrier alignment over the writers of one reader (Flink's aligned
+/// checkpoints, with writers for channels): once writer `w`'s barrier `b`
+/// came, what `w` sends next is held until `b` came from every writer that
+/// has not ended; then the barrier goes on and the held items follow, in
+/// each writer's order. Items are held in memory: a writer runs at most
+/// one checkpoint ahead (its worker's next checkpoint needs this one).
+#[derive(Debug)]
+pub struct Alignment<T> {
+    at: Vec<Option<CheckpointId>>,
+    ended: Vec<bool>,
+    held: Vec<VecDeque<T>>,
+}
+
+impl<T> Alignment<T> {
+    /// Alignment over `n` writers.
+    pub fn new(n: usize) -> Self {
+        Alignment {
+            at: vec![None; n],
+            ended: vec![false; n],
+            held: (0..n).map(|_| VecDeque::new()).collect(),
+        }
+    }
+
+    /// Whether what writer `w` sends must wait (it is at a barrier, or
+    /// items of it wait already).
+    pub fn is_held(&self, w: usize) -> bool {
+        self.at.get(w).is_some_and(Option::is_some)
+            || self.held.get(w).is_some_and(|h| !h.is_empty())
+    }
+
+    /// Keep `item` of writer `w` until it is released.
+    pub fn hold(&mut self, w: usize, item: T) {
+        if let Some(h) = self.held.get_mut(w) {
+            h.push_back(item);
+        }
+    }
+
+    /// Writer `w` sent barrier `id`: the barrier to pass on, when every
+    /// running writer is at it now (and all are released).
+    pub fn barrier(&mut self, w: usize, id: CheckpointId) -> Option<CheckpointId> {
+        if let Some(a) = self.at.get_mut(w) {
+            *a = Some(id);
+        }
+        self.aligned()
+    }
+
+    /// Writer `w` ended: the barrier to pass on, if the others were only
+    /// waiting for it.
+    pub fn end(&mut self, w: usize) -> Option<CheckpointId> {
+        if let Some(e) = self.ended.get_mut(w) {
+            *e = true;
+        }
+        self.aligned()
+    }
+
+    fn aligned(&mut self) -> Option<CheckpointId> {
+        let id = self.at.iter().flatten().copied().next()?;
+        let all = (0..self.at.len()).all(|w| self.ended[w] || self.at[w] == Some(id));
+        if !all {
+            return None;
+        }
+        self.at.iter_mut().for_each(|a| *a = None);
+        Some(id)
+    }
+
+    /// The next held item of a writer no longer at a barrier.
+    pub fn next_released(&mut self) -> Option<(usize, T)> {
+        let w = (0..self.held.len()).find(|&w| self.at[w].is_none() && !self.held[w].is_empty())?;
+        self.held[w].pop_front().map(|item| (w, item))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +367,29 @@ mod tests {
         p.end(1);
         assert!(p.all_ended());
         assert_eq!(p.combined(), Watermark::MAX);
+    }
+
+    #[test]
+    fn barriers_align_over_writers_and_held_items_follow_in_order() {
+        let mut a: Alignment<&str> = Alignment::new(3);
+        assert_eq!(a.barrier(0, 5), None);
+        assert!(a.is_held(0) && !a.is_held(1));
+        a.hold(0, "0a");
+        a.hold(0, "0b");
+        assert_eq!(a.next_released(), None, "writer 0 waits at barrier 5");
+        assert_eq!(a.barrier(1, 5), None);
+        a.hold(1, "1a");
+        // Writer 2 ends instead of sending the barrier: aligned.
+        assert_eq!(a.end(2), Some(5));
+        let mut rest = vec![];
+        while let Some(x) = a.next_released() {
+            rest.push(x);
+        }
+        assert_eq!(rest, vec![(0, "0a"), (0, "0b"), (1, "1a")]);
+        // A writer at the next barrier holds only its own items.
+        assert_eq!(a.barrier(1, 6), None);
+        assert!(a.is_held(1) && !a.is_held(0));
+        assert_eq!(a.barrier(0, 6), Some(6));
     }
 
     #[test]

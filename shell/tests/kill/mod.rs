@@ -186,3 +186,58 @@ pub fn settings() -> (u64, usize) {
         .unwrap_or(20);
     (seed, kills)
 }
+
+/// Write `records` (partition, JSON value) to `topic`, every delivery
+/// awaited.
+pub fn produce(bootstrap: &str, topic: &str, records: &[(i32, String)]) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()
+            .expect("producer");
+        let mut waiting = std::collections::VecDeque::with_capacity(records.len());
+        for (p, value) in records {
+            loop {
+                let record = rdkafka::producer::FutureRecord::<(), str>::to(topic)
+                    .partition(*p)
+                    .payload(value);
+                match producer.send_result(record) {
+                    Ok(delivery) => {
+                        waiting.push_back(delivery);
+                        break;
+                    }
+                    // The client's queue is full: wait for the oldest.
+                    Err((e, _)) => {
+                        let oldest = waiting.pop_front().unwrap_or_else(|| panic!("{e}"));
+                        oldest
+                            .await
+                            .expect("delivered")
+                            .map_err(|(e, _)| e)
+                            .expect("delivered");
+                    }
+                }
+            }
+        }
+        for w in waiting {
+            w.await
+                .expect("delivered")
+                .map_err(|(e, _)| e)
+                .expect("delivered");
+        }
+    });
+}
+
+/// Sorted data lines of the CSV part files under `dir` (headers left out).
+pub fn csv_rows(dir: &Path) -> Vec<String> {
+    let mut rows = Vec::new();
+    for e in std::fs::read_dir(dir).expect("reads dir").flatten() {
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let text = std::fs::read_to_string(e.path()).expect("reads");
+        rows.extend(text.lines().skip(1).map(str::to_string));
+    }
+    rows.sort();
+    rows
+}

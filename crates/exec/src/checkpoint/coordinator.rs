@@ -35,6 +35,11 @@ pub struct CheckpointConfig {
     pub fingerprint: String,
     /// The checkpoint the job resumes from.
     pub restored: Option<Arc<Loaded>>,
+    /// A job spread over workers: the other workers' job directories. A
+    /// checkpoint is complete (the sink commits, older ones are deleted)
+    /// once every one of them holds it too; the job's last, once every
+    /// one holds a last checkpoint of its own.
+    pub siblings: Vec<PathBuf>,
 }
 
 /// The last completed checkpoint.
@@ -378,7 +383,11 @@ impl Coordinator {
                 (t.clone(), state)
             })
             .collect();
-        match self.write(p.id, false, tasks).await {
+        let written = match self.write(p.id, false, tasks).await {
+            Ok(bytes) => self.everywhere(p.id, false).await.map(|()| bytes),
+            Err(e) => Err(e),
+        };
+        match written {
             Ok(bytes) => {
                 let id = p.id;
                 self.announce(id, p.started, bytes);
@@ -408,6 +417,7 @@ impl Coordinator {
             .map(|t| (t.clone(), state.clone()))
             .collect();
         let bytes = self.write(id, true, tasks).await?;
+        self.everywhere(id, true).await?;
         self.announce(id, started, bytes);
         for w in pending.into_iter().flat_map(|p| p.waiting) {
             let _ = w.send(Ok(id));
@@ -423,7 +433,11 @@ impl Coordinator {
     ) -> Result<u64> {
         let dir = self.cfg.job_dir.clone();
         let fingerprint = self.cfg.fingerprint.clone();
-        let keep = self.cfg.retained;
+        // Across workers, older checkpoints go once this one is everywhere.
+        let keep = match self.cfg.siblings.is_empty() {
+            true => self.cfg.retained,
+            false => usize::MAX,
+        };
         let mut shared = std::mem::take(&mut self.shared);
         let (shared, written) = tokio::task::spawn_blocking(move || {
             let written = store::write(&dir, id, &fingerprint, finished, &tasks, &mut shared)
@@ -442,6 +456,42 @@ impl Coordinator {
         .map_err(|e| Error::internal(format!("checkpoint writer panicked: {e}")))?;
         self.shared = shared;
         written
+    }
+
+    /// A job spread over workers: wait until every other worker holds
+    /// checkpoint `id` (the job's last: a last one of its own), then
+    /// delete older checkpoints. Fails after the checkpoint timeout.
+    async fn everywhere(&self, id: CheckpointId, last: bool) -> Result<()> {
+        if self.cfg.siblings.is_empty() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + self.cfg.timeout;
+        loop {
+            let missing: Vec<&PathBuf> = self
+                .cfg
+                .siblings
+                .iter()
+                .filter(|d| match last {
+                    true => !store::newest_complete(d).is_some_and(|(_, f)| f),
+                    false => !store::is_complete(d, id),
+                })
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Checkpoint(format!(
+                    "checkpoint {id} is not complete in {} (another worker's) after {} s",
+                    missing[0].display(),
+                    self.cfg.timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (dir, keep) = (self.cfg.job_dir.clone(), self.cfg.retained);
+        tokio::task::spawn_blocking(move || store::retain(&dir, keep))
+            .await
+            .map_err(|e| Error::internal(format!("checkpoint retention panicked: {e}")))?
     }
 
     fn announce(&mut self, id: CheckpointId, started: Instant, bytes: u64) {

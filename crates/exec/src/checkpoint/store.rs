@@ -187,8 +187,31 @@ pub fn write(
     Ok(Written { bytes })
 }
 
+/// Whether checkpoint `id` of the job at `job_dir` completed (its
+/// manifest was written).
+pub fn is_complete(job_dir: &Path, id: CheckpointId) -> bool {
+    checkpoint_dir(job_dir, id).join(METADATA).exists()
+}
+
+/// Whether complete checkpoint `id` of the job at `job_dir` was taken
+/// when the job had finished; `None` when it is not complete (reads only
+/// the manifest).
+pub fn finished_flag(job_dir: &Path, id: CheckpointId) -> Option<bool> {
+    let text = fs::read(checkpoint_dir(job_dir, id).join(METADATA)).ok()?;
+    let v: Value = serde_json::from_slice(&text).ok()?;
+    v.get("finished").and_then(Value::as_bool)
+}
+
+/// The newest complete checkpoint of the job at `job_dir` and whether it
+/// was taken when the job had finished.
+pub fn newest_complete(job_dir: &Path) -> Option<(CheckpointId, bool)> {
+    ids(job_dir)
+        .into_iter()
+        .find_map(|id| Some((id, finished_flag(job_dir, id)?)))
+}
+
 /// Checkpoint ids found under `job_dir` (complete or not), newest first.
-fn ids(job_dir: &Path) -> Vec<CheckpointId> {
+pub fn ids(job_dir: &Path) -> Vec<CheckpointId> {
     let Ok(entries) = fs::read_dir(job_dir) else {
         return vec![];
     };

@@ -180,6 +180,7 @@ fn resumed_jobs_number_after_every_checkpoint() {
         tolerable_failures: 0,
         fingerprint: "fp".into(),
         restored: Some(Arc::new(chosen)),
+        siblings: vec![],
     };
     assert_eq!(first_id(&cfg), 6);
     cfg.restored = None;

@@ -16,7 +16,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_common::{Error, Message, Result, Watermark};
 use sluice_exec::source::{Source, SourceContext};
-use sluice_exec::workers::{EdgeWriter, WorkerRoute, WriterProgress};
+use sluice_exec::workers::{Alignment, EdgeWriter, WorkerRoute, WriterProgress};
 use tokio::sync::mpsc::Receiver;
 
 use super::wire::{decode, encode, run_of, Mark};
@@ -139,11 +139,7 @@ impl EdgeWriter for Writer {
                 }
                 Message::Watermark(_) => {}
                 Message::Idle => self.broadcast(&Mark::Idle).await?,
-                Message::Barrier(_) => {
-                    return Err(Error::plan(
-                        "checkpoints of a job spread over several workers are not supported yet",
-                    ))
-                }
+                Message::Barrier(b) => self.broadcast(&Mark::Barrier(b.checkpoint_id)).await?,
                 Message::EndOfStream => {
                     self.broadcast(&Mark::End).await?;
                     while !self.in_flight.is_empty() {
@@ -185,12 +181,38 @@ impl Reader {
         }
     }
 
-    /// Act on one record; `false` once the edge ended or nobody listens.
+    /// Act on one record (held while its writer waits at a barrier, then
+    /// with whatever that releases); `false` once the edge ended or
+    /// nobody listens.
     async fn on_record(
         &self,
         mark: Mark,
         writer: usize,
         progress: &mut WriterProgress,
+        align: &mut Alignment<Mark>,
+        ctx: &SourceContext,
+    ) -> Result<bool> {
+        if align.is_held(writer) {
+            align.hold(writer, mark);
+            return Ok(true);
+        }
+        let mut next = Some((writer, mark));
+        while let Some((w, mark)) = next {
+            if !self.step(mark, w, progress, align, ctx).await? {
+                return Ok(false);
+            }
+            next = align.next_released();
+        }
+        Ok(true)
+    }
+
+    /// Act on one record whose writer is not held.
+    async fn step(
+        &self,
+        mark: Mark,
+        writer: usize,
+        progress: &mut WriterProgress,
+        align: &mut Alignment<Mark>,
         ctx: &SourceContext,
     ) -> Result<bool> {
         match mark {
@@ -198,9 +220,22 @@ impl Reader {
                 progress.rows(writer);
                 return ctx.send_batch(batch).await;
             }
+            Mark::Barrier(id) => {
+                return Ok(match align.barrier(writer, id) {
+                    Some(id) => ctx.forward_barrier(id).await,
+                    None => true,
+                });
+            }
             Mark::Watermark(wm) => progress.watermark(writer, wm),
             Mark::Idle => progress.idle(writer),
-            Mark::End => progress.end(writer),
+            Mark::End => {
+                progress.end(writer);
+                if let Some(id) = align.end(writer) {
+                    if !ctx.forward_barrier(id).await {
+                        return Ok(false);
+                    }
+                }
+            }
         }
         if progress.all_ended() {
             ctx.finish().await;
@@ -245,6 +280,7 @@ impl Source for Reader {
             .map_err(|e| self.cfg.error("repartition topic", &e))?;
         let mut stream = consumer.stream();
         let mut progress = WriterProgress::new(self.cfg.count);
+        let mut align = Alignment::new(self.cfg.count);
         let mut failing_since: Option<Instant> = None;
         loop {
             let next = match tokio::time::timeout(Duration::from_secs(1), stream.next()).await {
@@ -271,8 +307,9 @@ impl Source for Reader {
             let offset = msg.offset();
             let what = || format!("{}/{}/{offset}", self.topic, self.cfg.index);
             let record = decode(value, &what)?;
+            let (mark, w) = (record.mark, record.writer);
             if !self
-                .on_record(record.mark, record.writer, &mut progress, &ctx)
+                .on_record(mark, w, &mut progress, &mut align, &ctx)
                 .await?
             {
                 return Ok(());

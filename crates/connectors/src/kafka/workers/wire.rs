@@ -3,7 +3,8 @@
 //! Each record's value is a 13-byte header — the kind (1 byte), the run id
 //! (8 bytes, little-endian) and the writing worker's index (4 bytes) —
 //! then the payload: an Arrow IPC stream of one batch for rows, the value
-//! (8 bytes) for a watermark, nothing for the other marks. Records of
+//! (8 bytes) for a watermark or a checkpoint barrier, nothing for the
+//! other marks. Records of
 //! other runs (an earlier run of the job, or an attempt that was rolled
 //! back) are recognised by their run id and skipped.
 
@@ -20,6 +21,7 @@ const ROWS: u8 = 0;
 const WATERMARK: u8 = 1;
 const IDLE: u8 = 2;
 const END: u8 = 3;
+const BARRIER: u8 = 4;
 
 /// What one record says.
 #[derive(Debug)]
@@ -32,6 +34,9 @@ pub(super) enum Mark {
     Idle,
     /// The writer's stream ended.
     End,
+    /// Checkpoint barrier: what the writer sent before it belongs to the
+    /// checkpoint, what it sends after, to the next.
+    Barrier(u64),
 }
 
 /// A record from writer `writer` (its run: [`run_of`]).
@@ -63,6 +68,11 @@ pub(super) fn encode(run: u64, writer: usize, mark: &Mark) -> Result<Vec<u8>> {
         Mark::Watermark(wm) => {
             let mut out = header(WATERMARK, run, writer, 8);
             out.extend_from_slice(&wm.0.to_le_bytes());
+            out
+        }
+        Mark::Barrier(id) => {
+            let mut out = header(BARRIER, run, writer, 8);
+            out.extend_from_slice(&id.to_le_bytes());
             out
         }
         Mark::Idle => header(IDLE, run, writer, 0),
@@ -99,6 +109,10 @@ pub(super) fn decode(value: &[u8], what: &dyn Fn() -> String) -> Result<Record> 
         WATERMARK => {
             let b: [u8; 8] = payload.try_into().map_err(|_| bad("watermark size"))?;
             Mark::Watermark(Watermark(i64::from_le_bytes(b)))
+        }
+        BARRIER => {
+            let b: [u8; 8] = payload.try_into().map_err(|_| bad("barrier size"))?;
+            Mark::Barrier(u64::from_le_bytes(b))
         }
         IDLE => Mark::Idle,
         END => Mark::End,
@@ -143,6 +157,11 @@ mod tests {
         assert!(matches!(
             decode(&wm, &what).expect("decode").mark,
             Mark::Watermark(Watermark(-5))
+        ));
+        let b = encode(7, 1, &Mark::Barrier(12)).expect("encode");
+        assert!(matches!(
+            decode(&b, &what).expect("decode").mark,
+            Mark::Barrier(12)
         ));
         let end = encode(7, 1, &Mark::End).expect("encode");
         assert!(matches!(
