@@ -55,25 +55,47 @@ async fn run_statements(
     unbounded: Unbounded,
 ) -> anyhow::Result<()> {
     let statements = session.parse(text, file)?;
-    for stmt in &statements {
-        let result = match session.execute(stmt).await? {
-            StatementResult::Insert(handle)
-                if unbounded == Unbounded::Background
-                    && (!handle.is_bounded() || is_view(&stmt.text)) =>
-            {
-                if let Some(notice) = handle.notice() {
-                    eprintln!("{notice}");
+    'statements: for stmt in &statements {
+        loop {
+            let result = match session.execute(stmt).await? {
+                StatementResult::Insert(handle)
+                    if unbounded == Unbounded::Background
+                        && (!handle.is_bounded() || is_view(&stmt.text)) =>
+                {
+                    if let Some(notice) = handle.notice() {
+                        eprintln!("{notice}");
+                    }
+                    let id = session.jobs().submit(stmt.text.clone(), handle);
+                    eprintln!("Job {id} started in the background.");
+                    continue 'statements;
                 }
-                let id = session.jobs().submit(stmt.text.clone(), handle);
-                eprintln!("Job {id} started in the background.");
-                continue;
+                r => r,
+            };
+            // Errors while it runs carry its position (the query handle
+            // adds it). A job spread over workers whose worker restarted
+            // rolls back: run again, it resumes from the last checkpoint
+            // every worker holds and meets the restarted worker.
+            match print_result(session, result).await {
+                Err(e) if rolled_back(&e) => eprintln!("{}; running the job again", root(&e)),
+                r => break r?,
             }
-            r => r,
-        };
-        // Errors while it runs carry its position (the query handle adds it).
-        print_result(session, result).await?;
+        }
     }
     Ok(())
+}
+
+/// The innermost Sluice error of `e`, as text.
+fn root(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<sluice_common::Error>() {
+        Some(err) => err.innermost().to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// Whether `e` says the job rolls back (and may be run again).
+fn rolled_back(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<sluice_common::Error>()
+        .is_some_and(|err| matches!(err.innermost(), sluice_common::Error::RolledBack(_)))
 }
 
 /// Whether `text` is a CREATE MATERIALIZED VIEW.

@@ -107,13 +107,17 @@ fn finish(workers: Vec<std::process::Child>) -> String {
     said
 }
 
-#[test]
-fn killed_workers_resume_without_loss_or_duplicates() {
-    let Some(bootstrap) = test_broker() else {
-        return;
-    };
-    let (seed, _) = settings();
-    let mut rng = Rng(seed ^ 0x3077);
+/// The topic loaded with the bids, and what one uninterrupted process
+/// writes from it.
+struct Setup {
+    dir: tempfile::TempDir,
+    bootstrap: String,
+    topic: String,
+    run: String,
+    expected: (Vec<String>, Vec<String>),
+}
+
+fn setup(bootstrap: String, rng: &mut Rng) -> Setup {
     let dir = tempfile::tempdir().expect("temp dir");
     let topic = unique_name("kill-workers");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -135,50 +139,148 @@ fn killed_workers_resume_without_loss_or_duplicates() {
         }
     }
     produce(&bootstrap, &topic, &records);
-    // The uninterrupted run: one process.
     let run = unique_name("kw");
     let once = dir.path().join("once");
     let job = dir.path().join("once.sql");
-    std::fs::write(
-        &job,
-        script(&format!("{run}-once"), &once, None, &bootstrap, &topic),
-    )
-    .expect("writes");
+    let text = script(&format!("{run}-once"), &once, None, &bootstrap, &topic);
+    std::fs::write(&job, text).expect("writes");
     finish(start(&job, 1));
     let expected = (
         csv_rows(&once.join("tumbled")),
         folded_changelogs(&once, &["totals"]),
     );
     assert!(expected.0.len() > 1000 && expected.1.len() == 500);
-    // The same job on two workers, killed and restarted.
-    let killed = dir.path().join("killed");
-    let job = dir.path().join("killed.sql");
-    let checkpoints = dir.path().join("checkpoints");
-    let name = format!("{run}-killed");
-    std::fs::write(
-        &job,
-        script(&name, &killed, Some(&checkpoints), &bootstrap, &topic),
-    )
-    .expect("writes");
-    let (mut kills, mut resumed) = (0, 0);
-    loop {
-        let mut workers = start(&job, 2);
-        if kills == KILLS {
-            let said = finish(workers);
-            resumed += recovered(&said);
-            break;
+    Setup {
+        dir,
+        bootstrap,
+        topic,
+        run,
+        expected,
+    }
+}
+
+/// The checkpointing job of `s` on two workers, named `name`: its
+/// script, and where it writes.
+fn killed_job(
+    s: &Setup,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let out = s.dir.path().join(name);
+    let job = s.dir.path().join(format!("{name}.sql"));
+    let checkpoints = s.dir.path().join(format!("{name}-checkpoints"));
+    let text = script(
+        &format!("{}-{name}", s.run),
+        &out,
+        Some(&checkpoints),
+        &s.bootstrap,
+        &s.topic,
+    );
+    std::fs::write(&job, text).expect("writes");
+    (job, out, checkpoints)
+}
+
+/// What the killed job committed equals the uninterrupted run's output.
+fn check_output(s: &Setup, out: &Path) {
+    let got = (
+        csv_rows(&out.join("tumbled")),
+        folded_changelogs(out, &["totals"]),
+    );
+    assert!(
+        got.0 == s.expected.0,
+        "TUMBLE rows differ: {} vs {}",
+        got.0.len(),
+        s.expected.0.len()
+    );
+    assert!(got.1 == s.expected.1, "GROUP BY rows differ");
+}
+
+/// The complete checkpoints under `dir` (`<job>/worker-<i>-of-2/chk-<n>`)
+/// that every worker of their job holds, as `(job, n)`.
+fn complete_everywhere(dir: &Path) -> std::collections::BTreeSet<(String, u64)> {
+    let mut seen: std::collections::BTreeMap<(String, u64), usize> = Default::default();
+    for job in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        for worker in std::fs::read_dir(job.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for chk in std::fs::read_dir(worker.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let name = chk.file_name().to_string_lossy().to_string();
+                let n = name
+                    .strip_prefix("chk-")
+                    .and_then(|n| n.parse::<u64>().ok());
+                if let (Some(n), true) = (n, chk.path().join("_metadata").exists()) {
+                    let key = (job.file_name().to_string_lossy().to_string(), n);
+                    *seen.entry(key).or_default() += 1;
+                }
+            }
         }
-        let at = Instant::now() + Duration::from_millis(1000 + rng.below(2000));
-        while Instant::now() < at && workers.iter_mut().all(|w| matches!(w.try_wait(), Ok(None))) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+    }
+    seen.into_iter()
+        .filter(|(_, c)| *c == 2)
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// Wait until every worker holds a checkpoint it did not hold before
+/// (so a kill now loses something to recover), then a random while more;
+/// whether all of `workers` still run.
+fn run_past_a_checkpoint(
+    workers: &mut [std::process::Child],
+    checkpoints: &Path,
+    rng: &mut Rng,
+) -> bool {
+    let before = complete_everywhere(checkpoints);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while complete_everywhere(checkpoints).is_subset(&before) {
         if workers
             .iter_mut()
             .any(|w| !matches!(w.try_wait(), Ok(None)))
         {
-            // One ended: the script is done (or failed); let both end.
-            let said = finish(workers);
-            resumed += recovered(&said);
+            return false;
+        }
+        assert!(Instant::now() < deadline, "no new checkpoint in 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run_until(
+        workers,
+        Instant::now() + Duration::from_millis(rng.below(1500)),
+    )
+}
+
+/// Wait until `at` or until one of `workers` ends; whether all still run.
+fn run_until(workers: &mut [std::process::Child], at: Instant) -> bool {
+    while Instant::now() < at {
+        if workers
+            .iter_mut()
+            .any(|w| !matches!(w.try_wait(), Ok(None)))
+        {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    workers.iter_mut().all(|w| matches!(w.try_wait(), Ok(None)))
+}
+
+#[test]
+fn killed_workers_resume_without_loss_or_duplicates() {
+    let Some(bootstrap) = test_broker() else {
+        return;
+    };
+    let (seed, _) = settings();
+    let mut rng = Rng(seed ^ 0x3077);
+    let s = setup(bootstrap, &mut rng);
+    let (job, out, checkpoints) = killed_job(&s, "all");
+    let (mut kills, mut resumed) = (0, 0);
+    loop {
+        let mut workers = start(&job, 2);
+        if kills == KILLS || !run_past_a_checkpoint(&mut workers, &checkpoints, &mut rng) {
+            // The last run, or one ended: the script is done (or failed).
+            resumed += recovered(&finish(workers));
             break;
         }
         for w in &mut workers {
@@ -187,28 +289,55 @@ fn killed_workers_resume_without_loss_or_duplicates() {
         for w in workers {
             let out = w.wait_with_output().expect("waits");
             assert!(!out.status.success(), "a killed worker exited cleanly");
-            let said = String::from_utf8_lossy(&out.stdout);
-            resumed += recovered(&said);
+            resumed += recovered(&String::from_utf8_lossy(&out.stderr));
         }
         kills += 1;
     }
     eprintln!(
         "killed {kills} times, jobs recovered from checkpoints {resumed} times (seed {seed})"
     );
-    assert!(kills >= 3, "killed only {kills} times");
-    assert!(
-        resumed >= 2,
-        "jobs recovered from checkpoints only {resumed} times"
-    );
-    let got = (
-        csv_rows(&killed.join("tumbled")),
-        folded_changelogs(&killed, &["totals"]),
-    );
-    assert!(
-        got.0 == expected.0,
-        "TUMBLE rows differ: {} vs {}",
-        got.0.len(),
-        expected.0.len()
-    );
-    assert!(got.1 == expected.1, "GROUP BY rows differ");
+    assert!(kills >= 2, "killed only {kills} times");
+    // Every run after a kill took up a checkpoint (each kill came after one).
+    assert!(resumed >= kills, "{kills} kills, only {resumed} recoveries");
+    check_output(&s, &out);
+}
+
+/// One worker killed and started again, alone: the other sees it start,
+/// rolls back to the last checkpoint both hold and goes on with it.
+#[test]
+fn the_other_workers_roll_back_when_one_restarts() {
+    let Some(bootstrap) = test_broker() else {
+        return;
+    };
+    let (seed, _) = settings();
+    let mut rng = Rng(seed ^ 0x0b0c);
+    let s = setup(bootstrap, &mut rng);
+    let (job, out, checkpoints) = killed_job(&s, "one");
+    let mut workers = start(&job, 2);
+    let (mut kills, mut said) = (0, String::new());
+    while kills < KILLS / 2 {
+        if !run_past_a_checkpoint(&mut workers, &checkpoints, &mut rng) {
+            break;
+        }
+        let k = rng.below(2) as usize;
+        let _ = workers[k].kill();
+        let again = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["worker", "--job"])
+            .arg(&job)
+            .args(["--workers", "2", "--index", &k.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("restarts the worker");
+        let dead = std::mem::replace(&mut workers[k], again);
+        let printed = dead.wait_with_output().expect("waits");
+        said.push_str(&String::from_utf8_lossy(&printed.stderr));
+        kills += 1;
+    }
+    said.push_str(&finish(workers));
+    let rollbacks = said.matches("rolls back to the last checkpoint").count();
+    eprintln!("killed one worker {kills} times, {rollbacks} roll-backs (seed {seed})");
+    assert!(kills >= 1, "the job ended before a kill");
+    assert!(rollbacks >= 1, "no worker rolled back:\n{said}");
+    check_output(&s, &out);
 }

@@ -64,6 +64,10 @@ pub enum Error {
     /// The query was cancelled by the user.
     #[error("query cancelled")]
     Cancelled,
+    /// A job spread over workers rolls back to its last complete
+    /// checkpoint (another worker restarted); running it again resumes.
+    #[error("{0}")]
+    RolledBack(String),
     /// An error raised while evaluating or planning through DataFusion
     /// (shown in SQL terms: its root cause, SQL type names).
     #[error("{}", datafusion_message(.0))]
@@ -114,7 +118,7 @@ impl Error {
             Error::Execution(_) | Error::BadRecord(_) | Error::Arrow(_) => "22000",
             Error::External { .. } | Error::Checkpoint(_) => "58000",
             Error::Io { .. } => "58030",
-            Error::Cancelled => "57014",
+            Error::Cancelled | Error::RolledBack(_) => "57014",
             Error::Internal(_) => "XX000",
         }
     }

@@ -185,6 +185,8 @@ pub struct QueryHandle {
     notice: Option<String>,
     /// A job spread over workers: its status reports.
     reporter: Option<Reporter>,
+    /// A job spread over workers: says when another worker restarted.
+    restarted: Option<tokio::sync::watch::Receiver<Option<usize>>>,
 }
 
 impl QueryHandle {
@@ -208,6 +210,7 @@ impl QueryHandle {
             done: false,
             notice: None,
             reporter: None,
+            restarted: None,
         }
     }
 
@@ -215,6 +218,7 @@ impl QueryHandle {
     /// show theirs with its own.
     pub(crate) fn report_to(&mut self, workers: Arc<dyn Workers>) {
         self.progress.workers = Some(Arc::clone(&workers));
+        self.restarted = Some(workers.restarted());
         self.reporter = Some(Reporter::start(self.progress.clone(), workers));
     }
 
@@ -245,6 +249,7 @@ impl QueryHandle {
             done: false,
             notice,
             reporter: None,
+            restarted: None,
         })
     }
 
@@ -396,7 +401,28 @@ impl QueryHandle {
     /// Wait for every task; the first failure wins (the rest are aborted
     /// when the set is dropped).
     async fn join(&mut self) -> Result<()> {
-        while let Some(r) = self.tasks.join_next().await {
+        loop {
+            let next = match self.restarted.as_mut() {
+                Some(rx) => tokio::select! {
+                    r = self.tasks.join_next() => r,
+                    changed = rx.changed() => {
+                        let worker = *rx.borrow();
+                        match (changed, worker) {
+                            (Ok(()), Some(k)) => {
+                                self.tasks.abort_all();
+                                return Err(self.rolled_back(k));
+                            }
+                            (Err(_), _) => self.restarted = None,
+                            _ => {}
+                        }
+                        continue;
+                    }
+                },
+                None => self.tasks.join_next().await,
+            };
+            let Some(r) = next else {
+                break;
+            };
             match r {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
@@ -411,5 +437,23 @@ impl QueryHandle {
             }
         }
         Ok(())
+    }
+
+    /// The error of a job whose worker `k` started again: with
+    /// checkpoints it rolls back (run again, it resumes); without, what it
+    /// wrote cannot be taken back.
+    fn rolled_back(&self, k: usize) -> Error {
+        if self.progress.checkpoints.is_some() {
+            Error::RolledBack(format!(
+                "worker {k} of the job started again: this worker rolls back to the last \
+                 checkpoint every worker holds"
+            ))
+        } else {
+            Error::execution(format!(
+                "worker {k} of the job started again, and the job takes no checkpoints to roll \
+                 back to: stop every worker and start the job anew (with checkpoints, workers \
+                 roll back and go on)"
+            ))
+        }
     }
 }

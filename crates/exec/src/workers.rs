@@ -178,6 +178,11 @@ pub trait Workers: Send + Sync + std::fmt::Debug {
 
     /// What every worker of the run said last, by index.
     fn statuses(&self) -> Vec<WorkerStatus>;
+
+    /// Becomes `Some(k)` when worker `k` started again while this run goes
+    /// on: the run cannot complete (its rows from `k` are gone) and rolls
+    /// back to the last checkpoint every worker holds.
+    fn restarted(&self) -> tokio::sync::watch::Receiver<Option<usize>>;
 }
 
 /// What a reader knows of each writer: its watermark, whether it is idle

@@ -92,7 +92,7 @@ pub fn error_kind(e: &Error) -> &'static str {
             | DataFusionError::NotImplemented(_) => "plan",
             _ => "runtime",
         },
-        Error::Cancelled => "cancelled",
+        Error::Cancelled | Error::RolledBack(_) => "cancelled",
         Error::Internal(_) => "internal",
     }
 }

@@ -300,6 +300,9 @@ impl Coordinator {
         let mut next = first_id(&self.cfg);
         let mut ended: HashMap<(u32, u32), State> = HashMap::new();
         let mut pending: Option<Pending> = None;
+        // States for checkpoints not started here yet: across workers,
+        // another worker's barrier can reach this one's tasks first.
+        let mut early: HashMap<CheckpointId, HashMap<(u32, u32), State>> = HashMap::new();
         let mut failures = 0u32;
         let interval = self.cfg.interval.max(Duration::from_millis(1));
         let mut tick = tokio::time::interval_at((Instant::now() + interval).into(), interval);
@@ -323,8 +326,20 @@ impl Coordinator {
                     // Every task is gone: the job ended.
                     None => return Ok(()),
                     Some(Ack::State { id, task, state }) => {
-                        if let Some(p) = pending.as_mut().filter(|p| p.id == id) {
-                            p.states.insert(task, state);
+                        match pending.as_mut() {
+                            Some(p) if p.id == id => {
+                                p.states.insert(task, state);
+                            }
+                            _ if id >= next => {
+                                early.entry(id).or_default().insert(task, state);
+                                if pending.is_none() {
+                                    // Taken up now, so its number is this
+                                    // worker's next too.
+                                    next = id;
+                                    start = Some(Vec::new());
+                                }
+                            }
+                            _ => {}
                         }
                     }
                     Some(Ack::Ended { task, state }) => {
@@ -345,9 +360,10 @@ impl Coordinator {
                 pending = Some(Pending {
                     id: next,
                     started: Instant::now(),
-                    states: HashMap::new(),
+                    states: early.remove(&next).unwrap_or_default(),
                     waiting,
                 });
+                early.retain(|id, _| *id > next);
                 self.trigger.send_replace(next);
                 next += 1;
             }

@@ -112,11 +112,15 @@ pub struct KafkaWorkers {
     /// Every worker's latest status, kept by `follower`.
     statuses: status::Latest,
     follower: tokio::task::AbortHandle,
+    /// Watches the control topic for a worker starting again.
+    watcher: tokio::task::AbortHandle,
+    restarted: tokio::sync::watch::Receiver<Option<usize>>,
 }
 
 impl Drop for KafkaWorkers {
     fn drop(&mut self) {
         self.follower.abort();
+        self.watcher.abort();
     }
 }
 
@@ -143,24 +147,31 @@ impl KafkaWorkers {
         create_topics(&cfg, &topics).await?;
         let c = cfg.clone();
         let edges: Vec<String> = crossings.iter().map(|e| cfg.topic(e)).collect();
-        let (run, starts, status_start) = tokio::task::spawn_blocking(move || -> Result<_> {
-            let consumer: BaseConsumer = c.client()?;
-            let status = c.status_topic();
-            let (_, status_start) = consumer
-                .fetch_watermarks(&status, 0, Duration::from_secs(10))
-                .map_err(|e| c.error(&format!("cannot read the end of {status}"), &e))?;
-            let mut starts = Vec::with_capacity(edges.len());
-            for t in edges {
-                let (_, end) = consumer
-                    .fetch_watermarks(&t, c.index as i32, Duration::from_secs(10))
-                    .map_err(|e| c.error(&format!("cannot read the end of {t}/{}", c.index), &e))?;
-                starts.push((t, end));
-            }
-            let run = rendezvous::rendezvous(&c, &plan, rendezvous::nonce())?;
-            Ok((run, starts, status_start))
-        })
-        .await
-        .map_err(|e| Error::internal(format!("worker rendezvous task failed: {e}")))??;
+        let (run, nonces, starts, status_start, control_end) =
+            tokio::task::spawn_blocking(move || -> Result<_> {
+                let consumer: BaseConsumer = c.client()?;
+                let status = c.status_topic();
+                let (_, status_start) = consumer
+                    .fetch_watermarks(&status, 0, Duration::from_secs(10))
+                    .map_err(|e| c.error(&format!("cannot read the end of {status}"), &e))?;
+                let mut starts = Vec::with_capacity(edges.len());
+                for t in edges {
+                    let (_, end) = consumer
+                        .fetch_watermarks(&t, c.index as i32, Duration::from_secs(10))
+                        .map_err(|e| {
+                            c.error(&format!("cannot read the end of {t}/{}", c.index), &e)
+                        })?;
+                    starts.push((t, end));
+                }
+                let (run, nonces) = rendezvous::rendezvous(&c, &plan, rendezvous::nonce())?;
+                let control = c.control_topic();
+                let (_, control_end) = consumer
+                    .fetch_watermarks(&control, 0, Duration::from_secs(10))
+                    .map_err(|e| c.error(&format!("cannot read the end of {control}"), &e))?;
+                Ok((run, nonces, starts, status_start, control_end))
+            })
+            .await
+            .map_err(|e| Error::internal(format!("worker rendezvous task failed: {e}")))??;
         let producer = cfg
             .producer_config()
             .create()
@@ -173,6 +184,14 @@ impl KafkaWorkers {
             Arc::clone(&statuses),
         ))
         .abort_handle();
+        let (restarted_tx, restarted) = tokio::sync::watch::channel(None);
+        let watcher = tokio::spawn(rendezvous::watch_restarts(
+            cfg.clone(),
+            control_end,
+            nonces,
+            restarted_tx,
+        ))
+        .abort_handle();
         Ok(KafkaWorkers {
             cfg,
             run,
@@ -180,6 +199,8 @@ impl KafkaWorkers {
             producer,
             statuses,
             follower,
+            watcher,
+            restarted,
         })
     }
 }
@@ -230,6 +251,10 @@ impl Workers for KafkaWorkers {
 
     fn statuses(&self) -> Vec<WorkerStatus> {
         status::read(&self.statuses)
+    }
+
+    fn restarted(&self) -> tokio::sync::watch::Receiver<Option<usize>> {
+        self.restarted.clone()
     }
 }
 

@@ -59,8 +59,9 @@ fn run_id(nonces: &[u64]) -> u64 {
 }
 
 /// Meet the other workers of `cfg`'s job (whose plan has fingerprint
-/// `plan`); returns the run id. Blocking: call from a blocking thread.
-pub(super) fn rendezvous(cfg: &WorkerConfig, plan: &str, mine: u64) -> Result<u64> {
+/// `plan`); returns the run id and every worker's nonce, by index.
+/// Blocking: call from a blocking thread.
+pub(super) fn rendezvous(cfg: &WorkerConfig, plan: &str, mine: u64) -> Result<(u64, Vec<u64>)> {
     let topic = cfg.control_topic();
     let consumer: BaseConsumer = cfg.client()?;
     let (_, end) = consumer
@@ -134,7 +135,7 @@ pub(super) fn rendezvous(cfg: &WorkerConfig, plan: &str, mine: u64) -> Result<u6
             if hellos.len() == cfg.count && hellos.get(&cfg.index) == Some(&mine) {
                 let list: Vec<String> = nonces.iter().map(u64::to_string).collect();
                 append(cfg, &json!({"go": list}))?;
-                return Ok(run_id(&nonces));
+                return Ok((run_id(&nonces), nonces));
             }
         } else if let Some(r) = value.get("refuse") {
             let theirs = r.get("nonce").and_then(Value::as_str).unwrap_or("");
@@ -150,7 +151,7 @@ pub(super) fn rendezvous(cfg: &WorkerConfig, plan: &str, mine: u64) -> Result<u6
                 .filter_map(|n| n.as_str().and_then(|s| s.parse().ok()))
                 .collect();
             if nonces.len() == cfg.count && nonces.get(cfg.index) == Some(&mine) {
-                return Ok(run_id(&nonces));
+                return Ok((run_id(&nonces), nonces));
             }
         }
     }
@@ -198,6 +199,53 @@ fn append(cfg: &WorkerConfig, value: &Value) -> Result<()> {
     producer
         .flush(REQUEST_TIMEOUT)
         .map_err(|e| cfg.error(&format!("writing to {topic}"), &e))
+}
+
+/// Read the control topic from `start` on, until aborted: a hello from a
+/// worker whose nonce is not among the run's `nonces` means that worker
+/// started again; say which through `restarted`.
+pub(super) async fn watch_restarts(
+    cfg: WorkerConfig,
+    start: i64,
+    nonces: Vec<u64>,
+    restarted: tokio::sync::watch::Sender<Option<usize>>,
+) -> Result<()> {
+    use futures::StreamExt;
+    use rdkafka::consumer::StreamConsumer;
+    let consumer: StreamConsumer = cfg.client()?;
+    let topic = cfg.control_topic();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(start))
+        .map_err(|e| cfg.error("control topic", &e))?;
+    consumer
+        .assign(&tpl)
+        .map_err(|e| cfg.error("control topic", &e))?;
+    let mut stream = consumer.stream();
+    while let Some(msg) = stream.next().await {
+        let Ok(msg) = msg else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let Some(h) = msg
+            .payload()
+            .and_then(|p| serde_json::from_slice::<Value>(p).ok())
+            .and_then(|v| v.get("hello").cloned())
+        else {
+            continue;
+        };
+        let nonce = h
+            .get("nonce")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<u64>().ok());
+        let worker = h.get("worker").and_then(Value::as_u64);
+        if let (Some(n), Some(w)) = (nonce, worker) {
+            if !nonces.contains(&n) {
+                let _ = restarted.send(Some(w as usize));
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
