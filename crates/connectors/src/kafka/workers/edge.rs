@@ -9,11 +9,9 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use futures::StreamExt;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 use sluice_common::{Error, Message, Result, Watermark};
 use sluice_exec::source::{Source, SourceContext};
 use sluice_exec::workers::{Alignment, EdgeWriter, WorkerRoute, WriterProgress};
@@ -267,17 +265,7 @@ impl Source for Reader {
     }
 
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()> {
-        let consumer: StreamConsumer = self.cfg.client()?;
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(
-            &self.topic,
-            self.cfg.index as i32,
-            Offset::Offset(self.start),
-        )
-        .map_err(|e| self.cfg.error("repartition topic", &e))?;
-        consumer
-            .assign(&tpl)
-            .map_err(|e| self.cfg.error("repartition topic", &e))?;
+        let consumer = self.cfg.reading(&self.topic, self.cfg.index, self.start)?;
         let mut stream = consumer.stream();
         let mut progress = WriterProgress::new(self.cfg.count);
         let mut align = Alignment::new(self.cfg.count);

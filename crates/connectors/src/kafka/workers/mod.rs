@@ -85,6 +85,22 @@ impl WorkerConfig {
         c
     }
 
+    /// A consumer of partition `partition` of `topic` from `start` on.
+    fn reading(
+        &self,
+        topic: &str,
+        partition: usize,
+        start: i64,
+    ) -> Result<rdkafka::consumer::StreamConsumer> {
+        use rdkafka::{Offset, TopicPartitionList};
+        let consumer: rdkafka::consumer::StreamConsumer = self.client()?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition as i32, Offset::Offset(start))
+            .and_then(|()| consumer.assign(&tpl))
+            .map_err(|e| self.error(&format!("reading {topic}/{partition}"), &e))?;
+        Ok(consumer)
+    }
+
     fn client<C: FromClientConfig>(&self) -> Result<C> {
         self.consumer_config()
             .create()

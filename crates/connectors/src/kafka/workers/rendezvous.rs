@@ -211,15 +211,7 @@ pub(super) async fn watch_restarts(
     restarted: tokio::sync::watch::Sender<Option<usize>>,
 ) -> Result<()> {
     use futures::StreamExt;
-    use rdkafka::consumer::StreamConsumer;
-    let consumer: StreamConsumer = cfg.client()?;
-    let topic = cfg.control_topic();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Offset(start))
-        .map_err(|e| cfg.error("control topic", &e))?;
-    consumer
-        .assign(&tpl)
-        .map_err(|e| cfg.error("control topic", &e))?;
+    let consumer = cfg.reading(&cfg.control_topic(), 0, start)?;
     let mut stream = consumer.stream();
     while let Some(msg) = stream.next().await {
         let Ok(msg) = msg else {

@@ -8,10 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use sluice_common::Result;
 use sluice_exec::workers::WorkerStatus;
@@ -79,14 +77,7 @@ fn parse(bytes: &[u8], run: u64) -> Option<WorkerStatus> {
 /// Read the status topic from `start` on, keeping the latest status of
 /// each worker of run `run` in `latest`, until aborted.
 pub(super) async fn follow(cfg: WorkerConfig, start: i64, run: u64, latest: Latest) -> Result<()> {
-    let consumer: StreamConsumer = cfg.client()?;
-    let topic = cfg.status_topic();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Offset(start))
-        .map_err(|e| cfg.error("status topic", &e))?;
-    consumer
-        .assign(&tpl)
-        .map_err(|e| cfg.error("status topic", &e))?;
+    let consumer = cfg.reading(&cfg.status_topic(), 0, start)?;
     let mut stream = consumer.stream();
     while let Some(msg) = stream.next().await {
         let Ok(msg) = msg else {
