@@ -313,7 +313,7 @@ fn workers_of_different_queries_refuse_to_run() {
 }
 
 /// SHOW JOBS in the shell of one worker lists every worker of the job:
-/// its state, counters and the Kafka partitions it reads.
+/// its state, counters, last checkpoint and the Kafka partitions it reads.
 #[test]
 fn show_jobs_on_a_worker_lists_every_worker() {
     use pty::{prompt, shell, type_line};
@@ -332,7 +332,13 @@ fn show_jobs_on_a_worker_lists_every_worker() {
         .collect();
     produce(&bootstrap, &topic, &records);
     let name = unique_name("status");
+    let checkpoints = dir.path().join("checkpoints");
     let statements = [
+        format!(
+            "SET 'execution.checkpointing.interval' = '200 ms'; SET 'state.checkpoints.dir' = \
+             '{}';",
+            checkpoints.display()
+        ),
         format!("SET 'pipeline.name' = '{name}';"),
         format!(
             "CREATE TABLE t (k BIGINT, v BIGINT) WITH ('connector' = 'kafka', 'topic' = \
@@ -363,11 +369,11 @@ fn show_jobs_on_a_worker_lists_every_worker() {
         type_line(&mut p, s);
         prompt(&mut p);
     }
-    for s in &statements[..3] {
+    for s in &statements[..4] {
         type_line(&mut p, s);
         prompt(&mut p);
     }
-    type_line(&mut p, &statements[3]);
+    type_line(&mut p, &statements[4]);
     p.exp_string("runs as worker 0 of 2")
         .expect("the workers met");
     p.exp_string("Job 1 started (unbounded")
@@ -387,7 +393,9 @@ fn show_jobs_on_a_worker_lists_every_worker() {
                 .map(str::to_string)
         };
         if let (Some(w0), Some(w1)) = (line(0), line(1)) {
-            if w0.contains(",50,") && w1.contains(",50,") {
+            // Both read their 50 records and completed a checkpoint.
+            if w0.contains(",50,") && w1.contains(",50,") && w0.contains(",#") && w1.contains(",#")
+            {
                 assert!(w0.contains("Kafka partitions [0], lag "), "{w0}");
                 assert!(w1.contains("Kafka partitions [1], lag "), "{w1}");
                 break;

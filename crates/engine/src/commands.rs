@@ -126,7 +126,10 @@ fn worker_row(job: u64, w: &sluice_exec::workers::WorkerStatus) -> Vec<String> {
         "-".into(),
         "-".into(),
         sluice_common::Watermark(w.watermark).display(),
-        "-".into(),
+        match w.checkpoint {
+            Some((id, age)) => format!("#{id} {:.1}s ago", (age + w.age_ms) as f64 / 1000.0),
+            None => "-".into(),
+        },
         format!("Kafka partitions [{}], lag {lag}", parts.join(", ")),
     ]
 }

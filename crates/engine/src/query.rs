@@ -108,6 +108,11 @@ impl QueryProgress {
             rows_out: e.metrics.rows_out(),
             watermark: e.metrics.watermark().millis(),
             lag: e.partition_lag(),
+            checkpoint: self.checkpoints.as_ref().and_then(|c| {
+                let stats = c.stats.lock().unwrap_or_else(|p| p.into_inner());
+                let last = stats.last.as_ref()?;
+                Some((last.id, last.at.elapsed().as_millis() as u64))
+            }),
             age_ms: 0,
         }
     }

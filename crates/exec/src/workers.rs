@@ -151,6 +151,9 @@ pub struct WorkerStatus {
     pub watermark: i64,
     /// The Kafka partitions it reads, with the records not yet read.
     pub lag: Vec<(i32, i64)>,
+    /// Its last completed checkpoint, and how long before the report it
+    /// completed (milliseconds).
+    pub checkpoint: Option<(CheckpointId, u64)>,
     /// How long ago it said so (set by the reader of the statuses).
     pub age_ms: u64,
 }

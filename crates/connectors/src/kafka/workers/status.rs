@@ -32,6 +32,7 @@ pub(super) fn publish(producer: &FutureProducer, topic: &str, run: u64, status: 
         "rows_out": status.rows_out,
         "watermark": status.watermark,
         "lag": lag,
+        "checkpoint": status.checkpoint.map(|(id, age)| json!([id, age])),
     })
     .to_string();
     let record = FutureRecord::<(), str>::to(topic)
@@ -70,6 +71,9 @@ fn parse(bytes: &[u8], run: u64) -> Option<WorkerStatus> {
             .and_then(Value::as_i64)
             .unwrap_or(i64::MIN),
         lag,
+        checkpoint: v
+            .get("checkpoint")
+            .and_then(|c| Some((c.get(0)?.as_u64()?, c.get(1)?.as_u64()?))),
         age_ms: 0,
     })
 }
@@ -111,11 +115,13 @@ mod tests {
     #[test]
     fn statuses_of_other_runs_are_ignored() {
         let v = json!({"run": "7", "worker": 2, "state": "running", "elapsed_ms": 1500,
-            "rows_in": 10, "rows_out": 4, "watermark": 99, "lag": [[1, 5], [3, 0]]});
+            "rows_in": 10, "rows_out": 4, "watermark": 99, "lag": [[1, 5], [3, 0]],
+        "checkpoint": [12, 300]});
         let bytes = v.to_string();
         let s = parse(bytes.as_bytes(), 7).expect("a status");
         assert_eq!((s.worker, s.rows_in, s.watermark), (2, 10, 99));
         assert_eq!(s.lag, vec![(1, 5), (3, 0)]);
+        assert_eq!(s.checkpoint, Some((12, 300)));
         assert!(parse(bytes.as_bytes(), 8).is_none());
         assert!(parse(b"not json", 7).is_none());
     }
